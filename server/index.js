@@ -1,0 +1,65 @@
+/**
+ * Production entry (`npm start`): adapter-node's request handler plus the WebSocket endpoint on
+ * one HTTP server, and a graceful shutdown that lets clients resume elsewhere.
+ * The chat code itself lives in the SvelteKit build; importing handler.js runs the `init` hook,
+ * which opens the database and registers the upgrade handler on globalThis.
+ */
+import http from 'node:http';
+
+const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST ?? '0.0.0.0';
+const shutdownTimeoutMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+
+// Without ORIGIN, adapter-node assumes https and every same-site POST over plain http would fail
+// the origin check; a local default keeps `npm start` usable, deployments must set ORIGIN.
+if (!process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {
+	process.env.ORIGIN = `http://localhost:${port}`;
+	console.warn(`ORIGIN is not set; assuming ${process.env.ORIGIN}. Set ORIGIN to the public URL in production.`);
+}
+
+// Imported only now: adapter-node reads ORIGIN when handler.js loads.
+const { handler } = await import('../build/handler.js');
+
+const runtime = /** @type {{ upgrade?: Function, shutdown?: () => Promise<void> }} */ (
+	globalThis[Symbol.for('duet.runtime')] ?? {}
+);
+
+const server = http.createServer(handler);
+// Keep-alive sockets idle longer than a typical load balancer's, so it never reuses a closed one.
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
+
+server.on('upgrade', (req, socket, head) => {
+	if (runtime.upgrade) runtime.upgrade(req, socket, head);
+	else socket.destroy();
+});
+
+server.listen(port, host, () => {
+	const address = server.address();
+	const shown = typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address);
+	console.log(`Listening on http://${shown}`);
+});
+
+let stopping = false;
+async function stop(signal) {
+	if (stopping) return;
+	stopping = true;
+	console.log(`${signal} received: shutting down`);
+	const deadline = setTimeout(() => {
+		console.error('Shutdown took too long; exiting');
+		process.exit(1);
+	}, shutdownTimeoutMs);
+	deadline.unref();
+	server.close();
+	try {
+		await runtime.shutdown?.();
+	} catch (error) {
+		console.error('Error during shutdown:', error);
+	}
+	server.closeAllConnections();
+	clearTimeout(deadline);
+	process.exit(0);
+}
+
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));

@@ -1,0 +1,17 @@
+import type { Session } from '$lib/server/session';
+import type { User } from '$lib/types';
+
+declare global {
+	namespace App {
+		interface Locals {
+			user: User | null;
+			session: Session | null;
+		}
+		interface Error {
+			message: string;
+			code?: string;
+		}
+	}
+}
+
+export {};

@@ -1,0 +1,73 @@
+/** Zod schemas for every input of the protocol; the server validates with these, the client reuses them. */
+import { z } from 'zod';
+
+export const MAX_BODY_CHARS = 4000;
+export const MAX_JSON_BYTES = 64 * 1024;
+
+export const usernameSchema = z
+	.string()
+	.trim()
+	.toLowerCase()
+	.regex(/^[a-z0-9_]{3,32}$/, 'Usernames are 3–32 characters of a–z, 0–9 and _.');
+
+export const passwordSchema = z
+	.string()
+	.min(8, 'Passwords need at least 8 characters.')
+	.max(256, 'Passwords can have at most 256 characters.');
+
+export const credentialsSchema = z.object({ username: usernameSchema, password: passwordSchema });
+
+const uuid = z.uuid('Expected a UUID.');
+const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const messageBodySchema = z
+	.string()
+	.transform((s) => s.trim())
+	.pipe(
+		z
+			.string()
+			.min(1, 'A message cannot be empty.')
+			.max(MAX_BODY_CHARS, `A message can have at most ${MAX_BODY_CHARS} characters.`)
+	);
+
+export const sendSchema = z.object({
+	id: uuid,
+	conversationId: uuid,
+	clientId: uuid,
+	clientSeq: z.number().int().min(1).max(2 ** 31 - 1),
+	body: messageBodySchema
+});
+export type SendInput = z.infer<typeof sendSchema>;
+
+export const receiptSchema = z.object({
+	conversationId: uuid,
+	seq,
+	status: z.enum(['delivered', 'read'])
+});
+export type ReceiptInput = z.infer<typeof receiptSchema>;
+
+export const typingSchema = z.object({ conversationId: uuid });
+
+export const openConversationSchema = z.object({ username: usernameSchema });
+
+export const historyQuerySchema = z.object({
+	before: z.coerce.number().int().min(1).optional(),
+	after: z.coerce.number().int().min(0).optional(),
+	limit: z.coerce.number().int().min(1).max(200).default(50)
+});
+
+export const clientFrameSchema = z.discriminatedUnion('type', [
+	sendSchema.extend({ type: z.literal('send') }),
+	receiptSchema.extend({ type: z.literal('receipt') }),
+	typingSchema.extend({ type: z.literal('typing') }),
+	z.object({ type: z.literal('ping') })
+]);
+export type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+/** One sentence a person can act on, from the first zod issue. */
+export function describeIssues(error: z.ZodError): string {
+	const issue = error.issues[0];
+	if (!issue) return 'The request is invalid.';
+	const path = issue.path.length ? `${issue.path.join('.')}: ` : '';
+	return `${path}${issue.message}`;
+}

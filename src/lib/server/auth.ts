@@ -1,0 +1,69 @@
+/**
+ * Accounts: registration and sign-in with argon2id, and the throttling that makes guessing
+ * passwords slow (per username and per client address).
+ */
+import { eq } from 'drizzle-orm';
+import { AppError } from '$lib/errors';
+import type { User } from '$lib/types';
+import type { Db } from './db';
+import { users } from './db/schema';
+import { decoyHash, hashPassword, verifyPassword } from './password';
+import { RefillingTokenBucket, Throttler } from './rate-limit';
+
+export interface Credentials {
+	username: string;
+	password: string;
+}
+
+const INVALID_CREDENTIALS = 'The username or password is incorrect.';
+
+export class Auth {
+	/** Consecutive failures for one username wait 0, 1, 2, 4 … up to 300 seconds. */
+	private readonly usernameThrottler = new Throttler<string>([0, 1, 2, 4, 8, 16, 30, 60, 180, 300]);
+	/** One address may try 20 passwords at once, then one every 3 seconds. */
+	private readonly addressBucket = new RefillingTokenBucket<string>(20, 3000);
+	/** Account creation is cheap to ask for and expensive to serve (argon2). */
+	private readonly registerBucket = new RefillingTokenBucket<string>(10, 60_000);
+
+	constructor(
+		private readonly db: Db,
+		private readonly rateLimit: boolean
+	) {}
+
+	async register(input: Credentials, address: string): Promise<User> {
+		if (this.rateLimit) {
+			const wait = this.registerBucket.consume(address);
+			if (wait > 0) throw tooMany(wait);
+		}
+		const passwordHash = await hashPassword(input.password);
+		const user: User = { id: crypto.randomUUID(), username: input.username };
+		const inserted = await this.db
+			.insert(users)
+			.values({ ...user, passwordHash })
+			.onConflictDoNothing({ target: users.username })
+			.returning({ id: users.id });
+		if (inserted.length === 0) throw new AppError('conflict', 'That username is taken; choose another.');
+		return user;
+	}
+
+	async login(input: Credentials, address: string): Promise<User> {
+		if (this.rateLimit) {
+			const wait = this.usernameThrottler.check(input.username);
+			if (wait > 0) throw tooMany(wait);
+			const addressWait = this.addressBucket.consume(address);
+			if (addressWait > 0) throw tooMany(addressWait);
+		}
+		const [row] = await this.db.select().from(users).where(eq(users.username, input.username)).limit(1);
+		const valid = await verifyPassword(row?.passwordHash ?? (await decoyHash()), input.password);
+		if (!row || !valid) {
+			if (this.rateLimit) this.usernameThrottler.recordFailure(input.username);
+			throw new AppError('unauthorized', INVALID_CREDENTIALS);
+		}
+		this.usernameThrottler.reset(input.username);
+		return { id: row.id, username: row.username };
+	}
+}
+
+function tooMany(retryAfter: number) {
+	return new AppError('rate_limited', `Too many attempts; try again in ${retryAfter} seconds.`, { retryAfter });
+}

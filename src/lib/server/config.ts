@@ -1,0 +1,38 @@
+/** Every setting the server reads from the environment, parsed once, with its default. */
+
+function int(name: string, fallback: number, min = 0): number {
+	const raw = process.env[name];
+	if (raw === undefined || raw === '') return fallback;
+	const value = Number(raw);
+	if (!Number.isInteger(value) || value < min) {
+		throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+	}
+	return value;
+}
+
+export interface Config {
+	databaseUrl: string | undefined;
+	pgliteDir: string;
+	gapTimeoutMs: number;
+	sessionTtlDays: number;
+	sessionMaxDays: number;
+	rateLimit: boolean;
+	/** Messages a user may send per minute, sustained (bursts up to `sendBurst`). */
+	sendPerMinute: number;
+	sendBurst: number;
+	maxConnectionsPerUser: number;
+}
+
+export function loadConfig(): Config {
+	return {
+		databaseUrl: process.env.DATABASE_URL || undefined,
+		pgliteDir: process.env.PGLITE_DIR || './data/pglite',
+		gapTimeoutMs: int('GAP_TIMEOUT_MS', 5000),
+		sessionTtlDays: int('SESSION_TTL_DAYS', 30, 1),
+		sessionMaxDays: int('SESSION_MAX_DAYS', 365, 1),
+		rateLimit: process.env.RATE_LIMIT !== 'off',
+		sendPerMinute: int('SEND_RATE_PER_MINUTE', 600, 1),
+		sendBurst: int('SEND_BURST', 120, 1),
+		maxConnectionsPerUser: int('MAX_CONNECTIONS_PER_USER', 20, 1)
+	};
+}

@@ -1,0 +1,74 @@
+/**
+ * The one place that knows which PostgreSQL runs: embedded PGlite (the zero-setup default, or
+ * in-memory for tests) or a real server through postgres.js. Everything else sees `Database`.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import * as schema from './schema';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type Executor = Db | Tx;
+
+export type Engine = 'pglite' | 'postgres';
+
+export interface Database {
+	db: Db;
+	engine: Engine;
+	/** The postgres.js URL when running on a real server (for LISTEN/NOTIFY); undefined on PGlite. */
+	url?: string;
+	ping(): Promise<void>;
+	close(): Promise<void>;
+}
+
+const MIGRATIONS_FOLDER = path.resolve(process.env.MIGRATIONS_DIR ?? 'drizzle');
+
+export async function openDatabase(databaseUrl: string | undefined, pgliteDir: string): Promise<Database> {
+	const database =
+		databaseUrl && /^postgres(ql)?:\/\//.test(databaseUrl)
+			? await openPostgres(databaseUrl)
+			: await openPglite(databaseUrl === 'memory://' ? undefined : pgliteDir);
+	return database;
+}
+
+async function openPostgres(url: string): Promise<Database> {
+	const { default: postgres } = await import('postgres');
+	const { drizzle } = await import('drizzle-orm/postgres-js');
+	const { migrate } = await import('drizzle-orm/postgres-js/migrator');
+	const client = postgres(url, {
+		max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
+		onnotice: () => {},
+		connect_timeout: 10
+	});
+	const db = drizzle({ client, schema });
+	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+	return {
+		db: db as unknown as Db,
+		engine: 'postgres',
+		url,
+		ping: async () => {
+			await db.execute(sql`select 1`);
+		},
+		close: () => client.end({ timeout: 5 })
+	};
+}
+
+async function openPglite(dir: string | undefined): Promise<Database> {
+	const { PGlite } = await import('@electric-sql/pglite');
+	const { drizzle } = await import('drizzle-orm/pglite');
+	const { migrate } = await import('drizzle-orm/pglite/migrator');
+	if (dir) mkdirSync(dir, { recursive: true });
+	const client = dir ? new PGlite(dir) : new PGlite();
+	const db = drizzle({ client, schema });
+	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+	return {
+		db: db as unknown as Db,
+		engine: 'pglite',
+		ping: async () => {
+			await db.execute(sql`select 1`);
+		},
+		close: () => client.close()
+	};
+}

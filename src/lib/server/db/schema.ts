@@ -1,0 +1,119 @@
+/**
+ * The whole database: accounts and sessions, 1:1 conversations, messages, and the per-user event
+ * log that gives every user one ordered, resumable stream (see DESIGN.md "Ordering and cursors").
+ */
+import { sql } from 'drizzle-orm';
+import {
+	bigint,
+	customType,
+	index,
+	integer,
+	jsonb,
+	pgTable,
+	primaryKey,
+	text,
+	timestamp,
+	uniqueIndex,
+	uuid
+} from 'drizzle-orm/pg-core';
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+	dataType: () => 'bytea',
+	// postgres.js hands back a Buffer, PGlite a Uint8Array; both are Uint8Arrays to us.
+	fromDriver: (value) => new Uint8Array(value)
+});
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const users = pgTable('users', {
+	id: uuid('id').primaryKey(),
+	username: text('username').notNull().unique(),
+	passwordHash: text('password_hash').notNull(),
+	/** Last cursor handed out in this user's event log; bumped under the row lock. */
+	eventSeq: bigint('event_seq', { mode: 'number' }).notNull().default(0),
+	lastSeenAt: tstz('last_seen_at'),
+	createdAt: tstz('created_at').notNull().defaultNow()
+});
+
+export const sessions = pgTable(
+	'sessions',
+	{
+		id: text('id').primaryKey(),
+		secretHash: bytea('secret_hash').notNull(),
+		userId: uuid('user_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		createdAt: tstz('created_at').notNull(),
+		lastVerifiedAt: tstz('last_verified_at').notNull()
+	},
+	(t) => [index('sessions_user_idx').on(t.userId)]
+);
+
+export const conversations = pgTable('conversations', {
+	id: uuid('id').primaryKey(),
+	/** "smallerUserId:largerUserId": makes get-or-create of a 1:1 conversation race-free. */
+	pairKey: text('pair_key').notNull().unique(),
+	lastSeq: integer('last_seq').notNull().default(0),
+	lastActivityAt: tstz('last_activity_at').notNull().defaultNow(),
+	createdAt: tstz('created_at').notNull().defaultNow()
+});
+
+export const members = pgTable(
+	'conversation_members',
+	{
+		conversationId: uuid('conversation_id')
+			.notNull()
+			.references(() => conversations.id, { onDelete: 'cascade' }),
+		userId: uuid('user_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		deliveredSeq: integer('delivered_seq').notNull().default(0),
+		readSeq: integer('read_seq').notNull().default(0)
+	},
+	(t) => [primaryKey({ columns: [t.conversationId, t.userId] }), index('members_user_idx').on(t.userId)]
+);
+
+export const messages = pgTable(
+	'messages',
+	{
+		id: uuid('id').primaryKey(),
+		conversationId: uuid('conversation_id')
+			.notNull()
+			.references(() => conversations.id, { onDelete: 'cascade' }),
+		seq: integer('seq').notNull(),
+		senderId: uuid('sender_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		clientId: uuid('client_id').notNull(),
+		clientSeq: integer('client_seq').notNull(),
+		body: text('body').notNull(),
+		createdAt: tstz('created_at').notNull().defaultNow()
+	},
+	(t) => [
+		uniqueIndex('messages_conversation_seq_idx').on(t.conversationId, t.seq),
+		index('messages_client_seq_idx').on(t.conversationId, t.clientId, t.clientSeq)
+	]
+);
+
+export type EventType = 'message' | 'receipt' | 'conversation';
+
+/**
+ * One row per durable event per recipient. `seq` is the user's cursor: allocated from
+ * users.event_seq under that row's lock, so a user's events commit in cursor order.
+ */
+export const userEvents = pgTable(
+	'user_events',
+	{
+		userId: uuid('user_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		seq: bigint('seq', { mode: 'number' }).notNull(),
+		type: text('type').$type<EventType>().notNull(),
+		conversationId: uuid('conversation_id').notNull(),
+		messageId: uuid('message_id'),
+		/** Receipt figures at the time of the event; null for other types. */
+		data: jsonb('data').$type<{ userId: string; deliveredSeq: number; readSeq: number }>(),
+		createdAt: tstz('created_at').notNull().default(sql`now()`)
+	},
+	(t) => [primaryKey({ columns: [t.userId, t.seq] })]
+);

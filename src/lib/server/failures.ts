@@ -1,0 +1,38 @@
+/**
+ * Turns anything thrown into a protocol error. Unexpected errors are logged here and reach the
+ * client only as `internal`, never with a stack; a database that cannot be reached is `unavailable`.
+ */
+import { AppError } from '$lib/errors';
+
+const CONNECTION_CODES = new Set([
+	'ECONNREFUSED',
+	'ECONNRESET',
+	'ETIMEDOUT',
+	'EPIPE',
+	'CONNECT_TIMEOUT',
+	'CONNECTION_CLOSED',
+	'CONNECTION_ENDED',
+	'CONNECTION_DESTROYED',
+	'57P01', // admin_shutdown
+	'57P02', // crash_shutdown
+	'57P03', // cannot_connect_now
+	'53300' // too_many_connections
+]);
+
+export function isUnavailable(error: unknown): boolean {
+	for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+		const code = (e as { code?: unknown }).code;
+		if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+		e = (e as { cause?: unknown }).cause;
+	}
+	return false;
+}
+
+export function toAppError(error: unknown): AppError {
+	if (error instanceof AppError) return error;
+	if (isUnavailable(error)) {
+		return new AppError('unavailable', 'The service is briefly unavailable; try again in a moment.', { cause: error });
+	}
+	console.error('Unexpected error:', error);
+	return new AppError('internal', 'Something went wrong on our side; try again.', { cause: error });
+}

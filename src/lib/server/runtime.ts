@@ -1,0 +1,21 @@
+/**
+ * The hand-off between the SvelteKit build and whatever HTTP server hosts it (server/index.js in
+ * production, the Vite plugin in dev): the upgrade handler for /ws and the shutdown routine.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export interface Runtime {
+	upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+	shutdown?: () => Promise<void>;
+}
+
+const KEY = Symbol.for('duet.runtime');
+
+export function runtime(): Runtime {
+	return ((globalThis as Record<symbol, Runtime>)[KEY] ??= {});
+}
+
+export function registerRuntime(parts: Runtime): void {
+	Object.assign(runtime(), parts);
+}

@@ -1,0 +1,113 @@
+/**
+ * Sessions as Lucia's 2025 sessions guide builds them: the cookie holds `id.secret`, the database
+ * holds only SHA-256(secret), compared in constant time. A session ends after SESSION_TTL_DAYS
+ * without use (sliding) and in any case SESSION_MAX_DAYS after sign-in (absolute).
+ */
+import { sha256 } from '@oslojs/crypto/sha2';
+import { constantTimeEqual } from '@oslojs/crypto/subtle';
+import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding';
+import { eq } from 'drizzle-orm';
+import type { Db } from './db';
+import { sessions, users } from './db/schema';
+import type { User } from '$lib/types';
+
+export const SESSION_COOKIE = 'session';
+
+/** Touching the row on every request would turn reads into writes; once an hour is enough. */
+const ACTIVITY_CHECK_INTERVAL_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface Session {
+	id: string;
+	userId: string;
+	createdAt: Date;
+	lastVerifiedAt: Date;
+}
+
+export interface SessionPolicy {
+	ttlDays: number;
+	maxDays: number;
+}
+
+export interface ValidatedSession {
+	session: Session;
+	user: User;
+	/** True when lastVerifiedAt moved, so the cookie's expiry should be extended too. */
+	renewed: boolean;
+}
+
+function randomString(bytes: number): string {
+	return encodeBase32LowerCaseNoPadding(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+function hashSecret(secret: string): Uint8Array {
+	return sha256(new TextEncoder().encode(secret));
+}
+
+export function expiresAt(session: Session, policy: SessionPolicy): Date {
+	const sliding = session.lastVerifiedAt.getTime() + policy.ttlDays * DAY_MS;
+	const absolute = session.createdAt.getTime() + policy.maxDays * DAY_MS;
+	return new Date(Math.min(sliding, absolute));
+}
+
+/** Creates a session and returns it with the token for the cookie (the token is never stored). */
+export async function createSession(db: Db, userId: string, now = new Date()) {
+	// 120-bit id to find the row, 160-bit secret to prove possession.
+	const id = randomString(15);
+	const secret = randomString(20);
+	const session: Session = { id, userId, createdAt: now, lastVerifiedAt: now };
+	await db.insert(sessions).values({ ...session, secretHash: hashSecret(secret) });
+	return { session, token: `${id}.${secret}` };
+}
+
+export async function validateSessionToken(
+	db: Db,
+	token: string,
+	policy: SessionPolicy,
+	now = new Date()
+): Promise<ValidatedSession | null> {
+	const parts = token.split('.');
+	if (parts.length !== 2 || !parts[0] || !parts[1] || token.length > 200) return null;
+	const [id, secret] = parts;
+	const rows = await db
+		.select({ session: sessions, username: users.username })
+		.from(sessions)
+		.innerJoin(users, eq(users.id, sessions.userId))
+		.where(eq(sessions.id, id))
+		.limit(1);
+	const row = rows[0];
+	if (!row) return null;
+	if (!constantTimeEqual(hashSecret(secret), row.session.secretHash)) return null;
+
+	const session: Session = {
+		id: row.session.id,
+		userId: row.session.userId,
+		createdAt: row.session.createdAt,
+		lastVerifiedAt: row.session.lastVerifiedAt
+	};
+	if (now.getTime() >= expiresAt(session, policy).getTime()) {
+		await db.delete(sessions).where(eq(sessions.id, id));
+		return null;
+	}
+	let renewed = false;
+	if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) {
+		session.lastVerifiedAt = now;
+		await db.update(sessions).set({ lastVerifiedAt: now }).where(eq(sessions.id, id));
+		renewed = true;
+	}
+	return { session, user: { id: session.userId, username: row.username }, renewed };
+}
+
+export async function invalidateSession(db: Db, sessionId: string): Promise<void> {
+	await db.delete(sessions).where(eq(sessions.id, sessionId));
+}
+
+export async function invalidateUserSessions(db: Db, userId: string): Promise<string[]> {
+	const removed = await db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
+	return removed.map((r) => r.id);
+}
+
+/** The session id part of a token, for matching open connections to a session. */
+export function sessionIdOf(token: string): string {
+	return token.split('.')[0] ?? '';
+}

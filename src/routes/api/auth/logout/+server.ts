@@ -1,0 +1,8 @@
+import { api, requireUser } from '$lib/server/http';
+import { endSession } from '$lib/server/signin';
+
+export const POST = api(async (event) => {
+	requireUser(event);
+	await endSession(event);
+	return new Response(null, { status: 204 });
+});

@@ -1,0 +1,3 @@
+import { api, json, requireUser } from '$lib/server/http';
+
+export const GET = api((event) => json({ user: requireUser(event) }));

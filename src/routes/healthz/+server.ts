@@ -1,0 +1,3 @@
+import { json } from '$lib/server/http';
+
+export const GET = () => json({ status: 'ok' });

@@ -1,0 +1,51 @@
+import { expect, test } from '@playwright/test';
+
+const PASSWORD = 'correct horse battery';
+
+function username(prefix: string) {
+	return `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
+}
+
+test('register, sign out and sign in again in a real browser', async ({ page }) => {
+	const name = username('pw');
+	await page.goto('/');
+	await expect(page).toHaveURL(/\/login$/);
+
+	await page.getByRole('link', { name: 'Create an account' }).click();
+	await page.getByLabel('Username').fill(name);
+	await page.getByLabel('Password').fill(PASSWORD);
+	await page.getByRole('button', { name: 'Create an account' }).click();
+	await expect(page.getByTestId('current-user')).toHaveText(name);
+
+	const cookies = await page.context().cookies();
+	const session = cookies.find((c) => c.name === 'session');
+	expect(session?.httpOnly).toBe(true);
+	expect(session?.sameSite).toBe('Lax');
+
+	await page.getByRole('button', { name: 'Sign out' }).click();
+	await expect(page).toHaveURL(/\/login$/);
+	await page.goto('/');
+	await expect(page).toHaveURL(/\/login$/);
+
+	await page.getByLabel('Username').fill(name);
+	await page.getByLabel('Password').fill('wrong password!');
+	await page.getByRole('button', { name: 'Sign in' }).click();
+	await expect(page.getByRole('alert')).toHaveText('The username or password is incorrect.');
+
+	await page.getByLabel('Password').fill(PASSWORD);
+	await page.getByRole('button', { name: 'Sign in' }).click();
+	await expect(page.getByTestId('current-user')).toHaveText(name);
+});
+
+test.describe('without JavaScript', () => {
+	test.use({ javaScriptEnabled: false });
+
+	test('the forms work as plain HTML', async ({ page }) => {
+		const name = username('nojs');
+		await page.goto('/register');
+		await page.getByLabel('Username').fill(name);
+		await page.getByLabel('Password').fill(PASSWORD);
+		await page.getByRole('button', { name: 'Create an account' }).click();
+		await expect(page.getByTestId('current-user')).toHaveText(name);
+	});
+});

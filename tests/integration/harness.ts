@@ -1,0 +1,178 @@
+/**
+ * Starts the real production server (`node server/index.js`) on a free port, against in-memory
+ * PGlite or a fresh database on the PostgreSQL of TEST_DATABASE_URL, and talks to it over HTTP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import postgres from 'postgres';
+import { describe } from 'vitest';
+
+export type EngineName = 'pglite' | 'postgres';
+
+export interface TestServer {
+	origin: string;
+	port: number;
+	databaseUrl: string;
+	process: ChildProcess;
+	output: () => string;
+	/** SIGTERM and wait for exit. */
+	stop(): Promise<number | null>;
+	/** SIGKILL and wait for exit. */
+	kill(): Promise<void>;
+}
+
+export interface StartOptions {
+	engine: EngineName;
+	env?: Record<string, string>;
+	/** Reuse an existing database (e.g. to restart a server on the same data). */
+	databaseUrl?: string;
+	port?: number;
+}
+
+/** Runs `fn` once per engine; PostgreSQL only when TEST_DATABASE_URL is set (and says so otherwise). */
+export function describeEngines(name: string, fn: (engine: EngineName) => void) {
+	describe(`${name} [pglite]`, () => fn('pglite'));
+	if (process.env.TEST_DATABASE_URL) describe(`${name} [postgres]`, () => fn('postgres'));
+	else describe.skip(`${name} [postgres] (skipped: TEST_DATABASE_URL not set)`, () => fn('postgres'));
+}
+
+export async function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = net.createServer();
+		server.unref();
+		server.on('error', reject);
+		server.listen(0, '127.0.0.1', () => {
+			const { port } = server.address() as net.AddressInfo;
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+export async function createPostgresDatabase(): Promise<string> {
+	const base = process.env.TEST_DATABASE_URL;
+	if (!base) throw new Error('TEST_DATABASE_URL is not set');
+	const name = `duet_t_${randomBytes(6).toString('hex')}`;
+	const sql = postgres(base, { max: 1, onnotice: () => {} });
+	try {
+		await sql.unsafe(`create database "${name}"`);
+	} finally {
+		await sql.end();
+	}
+	const url = new URL(base);
+	url.pathname = `/${name}`;
+	return url.toString();
+}
+
+export async function startServer(options: StartOptions): Promise<TestServer> {
+	const port = options.port ?? (await freePort());
+	const databaseUrl =
+		options.databaseUrl ?? (options.engine === 'postgres' ? await createPostgresDatabase() : 'memory://');
+	const origin = `http://127.0.0.1:${port}`;
+	const child = spawn(process.execPath, ['server/index.js'], {
+		env: {
+			...process.env,
+			PORT: String(port),
+			HOST: '127.0.0.1',
+			ORIGIN: origin,
+			DATABASE_URL: databaseUrl,
+			GAP_TIMEOUT_MS: '5000',
+			...options.env
+		},
+		stdio: ['ignore', 'pipe', 'pipe']
+	});
+	let output = '';
+	child.stdout!.on('data', (d) => (output += d));
+	child.stderr!.on('data', (d) => (output += d));
+	const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+	await new Promise<void>((resolve, reject) => {
+		const onExit = () => reject(new Error(`Server exited during start-up:\n${output}`));
+		child.once('exit', onExit);
+		const check = () => {
+			if (output.includes('Listening on')) {
+				child.off('exit', onExit);
+				resolve();
+			} else setTimeout(check, 25);
+		};
+		check();
+	});
+
+	return {
+		origin,
+		port,
+		databaseUrl,
+		process: child,
+		output: () => output,
+		async stop() {
+			if (child.exitCode === null) child.kill('SIGTERM');
+			return exited;
+		},
+		async kill() {
+			if (child.exitCode === null) child.kill('SIGKILL');
+			await exited;
+		}
+	};
+}
+
+export interface ApiResponse<T = any> {
+	status: number;
+	headers: Headers;
+	body: T;
+}
+
+/** A minimal HTTP client with one cookie jar: one per simulated browser. */
+export class ApiClient {
+	cookie: string | undefined;
+
+	constructor(readonly origin: string) {}
+
+	async request<T = any>(
+		method: string,
+		path: string,
+		body?: unknown,
+		init: { headers?: Record<string, string>; raw?: string | Uint8Array } = {}
+	): Promise<ApiResponse<T>> {
+		const headers: Record<string, string> = { origin: this.origin, ...init.headers };
+		if (this.cookie) headers.cookie = this.cookie;
+		let payload: string | Uint8Array | undefined = init.raw;
+		if (body !== undefined) {
+			payload = JSON.stringify(body);
+			headers['content-type'] ??= 'application/json';
+		}
+		const response = await fetch(this.origin + path, { method, headers, body: payload as BodyInit, redirect: 'manual' });
+		const setCookie = response.headers.getSetCookie().find((c) => c.startsWith('session='));
+		if (setCookie) {
+			const value = setCookie.split(';')[0];
+			this.cookie = value === 'session=' ? undefined : value;
+		}
+		const text = await response.text();
+		let parsed: unknown = text;
+		try {
+			parsed = text ? JSON.parse(text) : null;
+		} catch {
+			/* not JSON */
+		}
+		return { status: response.status, headers: response.headers, body: parsed as T };
+	}
+
+	get<T = any>(path: string) {
+		return this.request<T>('GET', path);
+	}
+
+	post<T = any>(path: string, body?: unknown) {
+		return this.request<T>('POST', path, body ?? {});
+	}
+}
+
+export function uniqueName(prefix = 'u'): string {
+	return `${prefix.slice(0, 16)}_${randomBytes(6).toString('hex')}`;
+}
+
+/** Registers a fresh user and returns a signed-in client. */
+export async function signedInClient(origin: string, username = uniqueName()) {
+	const client = new ApiClient(origin);
+	const res = await client.post('/api/auth/register', { username, password: 'correct horse battery' });
+	if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
+	return { client, user: res.body.user as { id: string; username: string } };
+}
