@@ -172,7 +172,7 @@ describeEngines('auth API', (engine) => {
 describeEngines('login throttling', (engine) => {
 	let server: TestServer;
 	beforeAll(async () => {
-		server = await startServer({ engine });
+		server = await startServer({ engine, env: { RATE_LIMIT: 'on' } });
 	});
 	afterAll(async () => {
 		await server?.stop();

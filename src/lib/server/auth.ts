@@ -23,7 +23,7 @@ export class Auth {
 	/** One address may try 20 passwords at once, then one every 3 seconds. */
 	private readonly addressBucket = new RefillingTokenBucket<string>(20, 3000);
 	/** Account creation is cheap to ask for and expensive to serve (argon2). */
-	private readonly registerBucket = new RefillingTokenBucket<string>(10, 60_000);
+	private readonly registerBucket = new RefillingTokenBucket<string>(30, 20_000);
 
 	constructor(
 		private readonly db: Db,
