@@ -5,12 +5,16 @@ import { setSessionCookie } from '$lib/server/cookies';
 import { toAppError } from '$lib/server/failures';
 import { errorResponse } from '$lib/server/http';
 import { registerRuntime } from '$lib/server/runtime';
+import { handleUpgrade } from '$lib/server/ws';
 import { initServices, services } from '$lib/server/services';
 import { expiresAt, SESSION_COOKIE, validateSessionToken } from '$lib/server/session';
 
 export const init: ServerInit = async () => {
 	const app = await initServices();
-	registerRuntime({ shutdown: () => app.shutdown() });
+	registerRuntime({
+		upgrade: (req, socket, head) => void handleUpgrade(req, socket, head),
+		shutdown: () => app.shutdown()
+	});
 };
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

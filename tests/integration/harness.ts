@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import postgres from 'postgres';
+import { WebSocket } from 'ws';
 import { describe } from 'vitest';
 
 export type EngineName = 'pglite' | 'postgres';
@@ -177,4 +178,83 @@ export async function signedInClient(origin: string, username = uniqueName()) {
 	const res = await client.post('/api/auth/register', { username, password: 'correct horse battery' });
 	if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
 	return { client, user: res.body.user as { id: string; username: string } };
+}
+
+/** A WebSocket test client that records every frame and lets a test await the one it expects. */
+export class WsClient {
+	readonly frames: any[] = [];
+	closed: { code: number; reason: string } | undefined;
+	private waiters: Array<() => void> = [];
+
+	private constructor(readonly socket: WebSocket) {
+		socket.on('message', (data) => {
+			this.frames.push(JSON.parse(data.toString()));
+			this.notify();
+		});
+		socket.on('close', (code, reason) => {
+			this.closed = { code, reason: reason.toString() };
+			this.notify();
+		});
+	}
+
+	static async connect(origin: string, cookie: string | undefined, options: { cursor?: string; origin?: string } = {}) {
+		const url = new URL('/ws', origin.replace(/^http/, 'ws'));
+		if (options.cursor !== undefined) url.searchParams.set('cursor', options.cursor);
+		const socket = new WebSocket(url, { headers: { ...(cookie ? { cookie } : {}), origin: options.origin ?? origin } });
+		const client = new WsClient(socket);
+		await new Promise<void>((resolve, reject) => {
+			socket.once('open', () => resolve());
+			socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
+			socket.once('error', reject);
+		});
+		await client.waitFor((f) => f.type === 'ready');
+		return client;
+	}
+
+	private notify() {
+		const waiters = this.waiters;
+		this.waiters = [];
+		for (const w of waiters) w();
+	}
+
+	send(frame: unknown) {
+		this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+	}
+
+	/** Resolves with the first recorded frame matching `predicate` (past or future). */
+	async waitFor(predicate: (frame: any) => boolean, timeoutMs = 15_000): Promise<any> {
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			const found = this.frames.find(predicate);
+			if (found) return found;
+			if (this.closed) throw new Error(`socket closed (${this.closed.code}) before the expected frame`);
+			const remaining = deadline - Date.now();
+			if (remaining <= 0) throw new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`);
+			await new Promise<void>((resolve) => {
+				const timer = setTimeout(resolve, remaining);
+				this.waiters.push(() => {
+					clearTimeout(timer);
+					resolve();
+				});
+			});
+		}
+	}
+
+	/** Resolves when `count` frames match `predicate`. */
+	async waitForCount(predicate: (frame: any) => boolean, count: number, timeoutMs = 30_000): Promise<any[]> {
+		await this.waitFor(() => this.frames.filter(predicate).length >= count, timeoutMs).catch((e) => {
+			throw new Error(`${e.message} (have ${this.frames.filter(predicate).length}/${count})`);
+		});
+		return this.frames.filter(predicate);
+	}
+
+	async waitClosed(timeoutMs = 15_000): Promise<{ code: number; reason: string }> {
+		await this.waitFor(() => this.closed !== undefined, timeoutMs).catch(() => {});
+		if (!this.closed) throw new Error('socket did not close');
+		return this.closed;
+	}
+
+	close() {
+		this.socket.close();
+	}
 }

@@ -6,13 +6,19 @@
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
+import { InProcessBus, type EventBus } from './bus';
+import { ChatService } from './chat/service';
 import type { SessionPolicy } from './session';
 
 export interface Services {
 	config: Config;
 	database: Database;
 	auth: Auth;
+	bus: EventBus;
+	chat: ChatService;
 	sessionPolicy: SessionPolicy;
+	/** Registers a transport's own shutdown step (close sockets, end streams). */
+	onShutdown(close: () => Promise<void>): void;
 	/** Stops background work and closes connections; idempotent. */
 	shutdown(): Promise<void>;
 }
@@ -36,14 +42,28 @@ async function create(): Promise<Services> {
 	const config = loadConfig();
 	const database = await openDatabase(config.databaseUrl, config.pgliteDir);
 	const auth = new Auth(database.db, config.rateLimit);
+	const bus = new InProcessBus();
+	const chat = new ChatService(database.db, bus, config);
+	const closers: Array<() => Promise<void>> = [];
 	let closing: Promise<void> | undefined;
 	return {
 		config,
 		database,
 		auth,
+		bus,
+		chat,
 		sessionPolicy: { ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays },
+		onShutdown(close) {
+			closers.push(close);
+		},
 		shutdown() {
-			closing ??= database.close();
+			closing ??= (async () => {
+				// Transports first (they stop taking sends), then the buffer commits what it holds.
+				await Promise.allSettled(closers.map((close) => close()));
+				await chat.flush();
+				await bus.close();
+				await database.close();
+			})();
 			return closing;
 		}
 	};

@@ -16,10 +16,15 @@ export async function startSession(event: RequestEvent, user: User): Promise<voi
 }
 
 export async function endSession(event: RequestEvent, everywhere = false): Promise<void> {
-	const { database } = services();
+	const { database, chat } = services();
 	const { session, user } = event.locals;
-	if (everywhere && user) await invalidateUserSessions(database.db, user.id);
-	else if (session) await invalidateSession(database.db, session.id);
+	if (everywhere && user) {
+		await invalidateUserSessions(database.db, user.id);
+		chat.revokeSessions(user.id, 'all');
+	} else if (session && user) {
+		await invalidateSession(database.db, session.id);
+		chat.revokeSessions(user.id, [session.id]);
+	}
 	clearSessionCookie(event.cookies, event.url);
 	event.locals.user = null;
 	event.locals.session = null;

@@ -1,0 +1,92 @@
+/**
+ * The per-user event log: appending durable events inside the writer's transaction (cursor =
+ * the user's own counter, bumped under its row lock, so each user's events commit in cursor order)
+ * and reading them back after a cursor for replay.
+ */
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import type { DurableEvent } from '$lib/types';
+import type { Executor, Tx } from '../db';
+import { messages, userEvents, users, type EventType } from '../db/schema';
+import { conversationViews, toMessage } from './views';
+
+export interface NewEvent {
+	type: EventType;
+	conversationId: string;
+	messageId?: string;
+	data?: { userId: string; deliveredSeq: number; readSeq: number };
+}
+
+export interface Appended {
+	userId: string;
+	seq: number;
+}
+
+/**
+ * Appends `event` to the log of each recipient. Locks recipients in id order so that two
+ * transactions touching the same users can never deadlock.
+ */
+export async function appendEvent(tx: Tx, recipients: string[], event: NewEvent): Promise<Appended[]> {
+	const sorted = [...new Set(recipients)].sort();
+	const appended: Appended[] = [];
+	for (const userId of sorted) {
+		const [row] = await tx
+			.update(users)
+			.set({ eventSeq: sql`${users.eventSeq} + 1` })
+			.where(eq(users.id, userId))
+			.returning({ seq: users.eventSeq });
+		appended.push({ userId, seq: row.seq });
+	}
+	await tx.insert(userEvents).values(
+		appended.map(({ userId, seq }) => ({
+			userId,
+			seq,
+			type: event.type,
+			conversationId: event.conversationId,
+			messageId: event.messageId ?? null,
+			data: event.data ?? null
+		}))
+	);
+	return appended;
+}
+
+/** The user's latest committed cursor: where a stream without a cursor starts. */
+export async function currentCursor(db: Executor, userId: string): Promise<number> {
+	const [row] = await db.select({ seq: users.eventSeq }).from(users).where(eq(users.id, userId));
+	return row?.seq ?? 0;
+}
+
+export interface EventBatch {
+	events: DurableEvent[];
+	/** Cursor of the last row read (even one that rendered to nothing), or undefined if none. */
+	lastSeq: number | undefined;
+	/** Rows read; fewer than the limit means the log is exhausted. */
+	rowCount: number;
+}
+
+/** Up to `limit` events after `after`, rendered for the wire, in cursor order. */
+export async function readEvents(db: Executor, userId: string, after: number, limit: number): Promise<EventBatch> {
+	const rows = await db
+		.select({ event: userEvents, message: messages })
+		.from(userEvents)
+		.leftJoin(messages, eq(messages.id, userEvents.messageId))
+		.where(and(eq(userEvents.userId, userId), gt(userEvents.seq, after)))
+		.orderBy(asc(userEvents.seq))
+		.limit(limit);
+	const conversationIds = [...new Set(rows.filter((r) => r.event.type === 'conversation').map((r) => r.event.conversationId))];
+	const views = conversationIds.length ? await conversationViews(db, userId, conversationIds) : [];
+	const viewById = new Map(views.map((v) => [v.id, v]));
+	const out: DurableEvent[] = [];
+	for (const { event, message } of rows) {
+		const cursor = String(event.seq);
+		if (event.type === 'message' && message) {
+			out.push({ type: 'message', cursor, message: toMessage(message) });
+		} else if (event.type === 'receipt' && event.data) {
+			out.push({ type: 'receipt', cursor, conversationId: event.conversationId, ...event.data });
+		} else if (event.type === 'conversation') {
+			const conversation = viewById.get(event.conversationId);
+			if (conversation) out.push({ type: 'conversation', cursor, conversation });
+		}
+	}
+	return { events: out, lastSeq: rows.at(-1)?.event.seq, rowCount: rows.length };
+}
+

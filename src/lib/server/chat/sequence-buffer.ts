@@ -1,0 +1,192 @@
+/**
+ * Commits one client's sends to one conversation in clientSeq order. A send that arrives ahead of
+ * a gap is held until the gap fills or GAP_TIMEOUT_MS passes; then what is held is committed in
+ * order and a straggler is still stored later (never dropped). "Next expected" comes from the
+ * database, so a restart or another instance committing part of the sequence neither stalls nor
+ * reorders: whenever a send looks early, the database is asked again before holding it.
+ */
+import { AppError } from '$lib/errors';
+import type { Ack } from '$lib/types';
+
+export interface BufferedSend {
+	id: string;
+	conversationId: string;
+	clientId: string;
+	clientSeq: number;
+}
+
+export interface SequenceBufferOptions<S extends BufferedSend> {
+	gapTimeoutMs: number;
+	/** Held sends per (conversation, client) before new early sends are refused. */
+	maxHeldPerKey: number;
+	/** Held sends in the whole process before new early sends are refused. */
+	maxHeldTotal: number;
+	/** How often a held gap re-reads the database, in case another instance filled it. */
+	recheckMs?: number;
+	/** The next clientSeq the database expects for this key (last committed + 1, or 1). */
+	nextExpected(conversationId: string, clientId: string): Promise<number>;
+	/** Durably stores one send (idempotent by id) and returns its ack. */
+	commit(send: S): Promise<Ack>;
+}
+
+interface Held<S> {
+	send: S;
+	resolve(ack: Ack): void;
+	reject(error: unknown): void;
+}
+
+interface KeyState<S> {
+	/** Next clientSeq we believe is expected; undefined until read from the database. */
+	expected?: number;
+	held: Held<S>[];
+	/** Serialises every decision and commit for the key. */
+	chain: Promise<void>;
+	gapTimer?: ReturnType<typeof setTimeout>;
+	recheckTimer?: ReturnType<typeof setInterval>;
+	lastUsed: number;
+}
+
+export class SequenceBuffer<S extends BufferedSend> {
+	private readonly keys = new Map<string, KeyState<S>>();
+	private heldTotal = 0;
+	private readonly sweeper: ReturnType<typeof setInterval>;
+
+	constructor(private readonly options: SequenceBufferOptions<S>) {
+		// Idle keys only cache "expected"; forgetting them after a minute bounds memory.
+		this.sweeper = setInterval(() => this.sweep(), 60_000);
+		this.sweeper.unref?.();
+	}
+
+	/** Resolves with the ack once the send is durable, in clientSeq order for its key. */
+	submit(send: S): Promise<Ack> {
+		const key = `${send.conversationId}:${send.clientId}`;
+		let state = this.keys.get(key);
+		if (!state) {
+			state = { held: [], chain: Promise.resolve(), lastUsed: Date.now() };
+			this.keys.set(key, state);
+		}
+		state.lastUsed = Date.now();
+		const current = state;
+		return new Promise<Ack>((resolve, reject) => {
+			this.enqueue(current, () => this.place(current, { send, resolve, reject }));
+		});
+	}
+
+	/** Number of sends currently waiting for a gap (for tests and metrics). */
+	get heldCount(): number {
+		return this.heldTotal;
+	}
+
+	/** Commits everything held, in order, and waits for every pending commit (graceful shutdown). */
+	async flush(): Promise<void> {
+		clearInterval(this.sweeper);
+		const states = [...this.keys.values()];
+		for (const state of states) this.enqueue(state, () => this.giveUp(state));
+		await Promise.all(states.map((s) => s.chain));
+	}
+
+	private enqueue(state: KeyState<S>, step: () => Promise<void>) {
+		state.chain = state.chain.then(step).catch((error) => {
+			console.error('Sequence buffer step failed:', error);
+		});
+	}
+
+	private async place(state: KeyState<S>, item: Held<S>): Promise<void> {
+		const { send } = item;
+		try {
+			state.expected ??= await this.options.nextExpected(send.conversationId, send.clientId);
+			if (send.clientSeq > state.expected) {
+				// Looks early: another instance may have committed the missing ones meanwhile.
+				state.expected = Math.max(state.expected, await this.options.nextExpected(send.conversationId, send.clientId));
+			}
+		} catch (error) {
+			item.reject(error);
+			return;
+		}
+		if (send.clientSeq > state.expected) {
+			this.hold(state, item);
+			return;
+		}
+		await this.commitOne(state, item);
+		await this.drain(state);
+	}
+
+	private hold(state: KeyState<S>, item: Held<S>) {
+		if (state.held.length >= this.options.maxHeldPerKey || this.heldTotal >= this.options.maxHeldTotal) {
+			item.reject(
+				new AppError('rate_limited', 'Too many messages are waiting for earlier ones; send the missing ones first.', {
+					retryAfter: Math.ceil(this.options.gapTimeoutMs / 1000)
+				})
+			);
+			return;
+		}
+		state.held.push(item);
+		this.heldTotal++;
+		if (!state.gapTimer) {
+			state.gapTimer = setTimeout(() => this.enqueue(state, () => this.giveUp(state)), this.options.gapTimeoutMs);
+			const recheckMs = this.options.recheckMs ?? Math.min(500, Math.max(50, this.options.gapTimeoutMs / 10));
+			state.recheckTimer = setInterval(() => this.enqueue(state, () => this.recheck(state)), recheckMs);
+		}
+	}
+
+	private async recheck(state: KeyState<S>): Promise<void> {
+		const first = state.held[0];
+		if (!first) return;
+		try {
+			const fromDb = await this.options.nextExpected(first.send.conversationId, first.send.clientId);
+			state.expected = Math.max(state.expected ?? 1, fromDb);
+		} catch {
+			return; // the gap timer still bounds the wait
+		}
+		await this.drain(state);
+	}
+
+	/** Commits held sends while they are next in line. */
+	private async drain(state: KeyState<S>): Promise<void> {
+		for (;;) {
+			const index = state.held.findIndex((h) => h.send.clientSeq <= state.expected!);
+			if (index === -1) break;
+			const [item] = state.held.splice(index, 1);
+			this.heldTotal--;
+			await this.commitOne(state, item);
+		}
+		if (state.held.length === 0) this.clearTimers(state);
+	}
+
+	/** The gap is given up: commit all held sends in clientSeq order. */
+	private async giveUp(state: KeyState<S>): Promise<void> {
+		this.clearTimers(state);
+		const items = state.held.splice(0).sort((a, b) => a.send.clientSeq - b.send.clientSeq);
+		this.heldTotal -= items.length;
+		for (const item of items) await this.commitOne(state, item);
+	}
+
+	private async commitOne(state: KeyState<S>, item: Held<S>): Promise<void> {
+		try {
+			const ack = await this.options.commit(item.send);
+			state.expected = Math.max(state.expected ?? 1, item.send.clientSeq + 1);
+			item.resolve(ack);
+		} catch (error) {
+			// A send the server refuses for good (conflict, not a member) will never fill its slot:
+			// move past it so later sends do not wait. A transient failure keeps the slot open.
+			if (error instanceof AppError && error.status < 500 && error.code !== 'rate_limited') {
+				state.expected = Math.max(state.expected ?? 1, item.send.clientSeq + 1);
+			}
+			item.reject(error);
+		}
+	}
+
+	private clearTimers(state: KeyState<S>) {
+		if (state.gapTimer) clearTimeout(state.gapTimer);
+		if (state.recheckTimer) clearInterval(state.recheckTimer);
+		state.gapTimer = undefined;
+		state.recheckTimer = undefined;
+	}
+
+	private sweep() {
+		const cutoff = Date.now() - 60_000;
+		for (const [key, state] of this.keys) {
+			if (state.held.length === 0 && state.lastUsed < cutoff) this.keys.delete(key);
+		}
+	}
+}

@@ -1,0 +1,380 @@
+/**
+ * The chat service: every rule of the chat in one transport-agnostic place. Membership,
+ * get-or-create of 1:1 conversations, idempotent ordered sends (through the sequence buffer),
+ * cumulative receipts, typing and presence. WebSocket frames, SSE and POST routes all call this.
+ */
+import { sha256 } from '@oslojs/crypto/sha2';
+import { and, eq, like, max, ne, sql } from 'drizzle-orm';
+import { AppError } from '$lib/errors';
+import type { SendInput, ReceiptInput } from '$lib/schemas';
+import type { Ack, Conversation, DurableEvent, Message, User } from '$lib/types';
+import type { EventBus, Note } from '../bus';
+import type { Config } from '../config';
+import type { Db, Tx } from '../db';
+import { conversations, members, messages, users } from '../db/schema';
+import { RefillingTokenBucket } from '../rate-limit';
+import { appendEvent, type Appended } from './events';
+import { SequenceBuffer } from './sequence-buffer';
+import { conversationViews, historyPage, toMessage, type HistoryQuery, type MessageRow } from './views';
+
+export interface SendCommand extends SendInput {
+	senderId: string;
+}
+
+interface FormSendCommand {
+	id: string;
+	conversationId: string;
+	body: string;
+	senderId: string;
+	clientId: string;
+}
+
+const NOT_FOUND = () => new AppError('not_found', 'There is no such conversation.');
+
+export class ChatService {
+	readonly buffer: SequenceBuffer<SendCommand>;
+	private readonly sendLimiter: RefillingTokenBucket<string>;
+	/** Membership never ends in a 1:1 chat, so a positive answer can be cached. */
+	private readonly memberships = new Set<string>();
+	private readonly online = new Map<string, number>();
+	private readonly lastTyping = new Map<string, number>();
+
+	constructor(
+		private readonly db: Db,
+		readonly bus: EventBus,
+		private readonly config: Config
+	) {
+		this.sendLimiter = new RefillingTokenBucket(config.sendBurst, 60_000 / config.sendPerMinute);
+		this.buffer = new SequenceBuffer<SendCommand>({
+			gapTimeoutMs: config.gapTimeoutMs,
+			maxHeldPerKey: 256,
+			maxHeldTotal: 10_000,
+			nextExpected: (conversationId, clientId) => this.nextClientSeq(this.db, conversationId, clientId),
+			commit: (send) => this.commit(send)
+		});
+	}
+
+	// ── users and conversations ────────────────────────────────────────────────────────────────
+
+	async searchUsers(userId: string, prefix: string): Promise<User[]> {
+		const cleaned = prefix.trim().toLowerCase();
+		const pattern = cleaned.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+		return this.db
+			.select({ id: users.id, username: users.username })
+			.from(users)
+			.where(and(like(users.username, pattern), ne(users.id, userId)))
+			.orderBy(users.username)
+			.limit(20);
+	}
+
+	async openConversation(userId: string, username: string): Promise<Conversation> {
+		const [peer] = await this.db.select({ id: users.id }).from(users).where(eq(users.username, username)).limit(1);
+		if (!peer) throw new AppError('not_found', `There is no user called "${username}".`);
+		if (peer.id === userId) throw new AppError('bad_request', 'You cannot start a conversation with yourself.');
+		const pairKey = [userId, peer.id].sort().join(':');
+		const created = await this.db.transaction(async (tx) => {
+			const id = crypto.randomUUID();
+			const inserted = await tx
+				.insert(conversations)
+				.values({ id, pairKey })
+				.onConflictDoNothing({ target: conversations.pairKey })
+				.returning({ id: conversations.id });
+			if (inserted.length === 0) return null;
+			await tx.insert(members).values([
+				{ conversationId: id, userId },
+				{ conversationId: id, userId: peer.id }
+			]);
+			return { id, appended: await appendEvent(tx, [userId, peer.id], { type: 'conversation', conversationId: id }) };
+		});
+		if (created) {
+			this.publish(created.appended.map(({ userId: u, seq }) => ({ kind: 'event', userId: u, seq })));
+			return this.getConversation(userId, created.id);
+		}
+		const [existing] = await this.db
+			.select({ id: conversations.id })
+			.from(conversations)
+			.where(eq(conversations.pairKey, pairKey));
+		return this.getConversation(userId, existing.id);
+	}
+
+	listConversations(userId: string): Promise<Conversation[]> {
+		return conversationViews(this.db, userId);
+	}
+
+	async getConversation(userId: string, conversationId: string): Promise<Conversation> {
+		const [view] = await conversationViews(this.db, userId, [conversationId]);
+		if (!view) throw NOT_FOUND();
+		this.memberships.add(`${conversationId}:${userId}`);
+		return view;
+	}
+
+	async history(userId: string, conversationId: string, query: HistoryQuery) {
+		await this.requireMember(userId, conversationId);
+		return historyPage(this.db, conversationId, query);
+	}
+
+	/** Throws not_found unless `userId` belongs to the conversation (never reveals that it exists). */
+	async requireMember(userId: string, conversationId: string): Promise<void> {
+		const key = `${conversationId}:${userId}`;
+		if (this.memberships.has(key)) return;
+		const [row] = await this.db
+			.select({ userId: members.userId })
+			.from(members)
+			.where(and(eq(members.conversationId, conversationId), eq(members.userId, userId)));
+		if (!row) throw NOT_FOUND();
+		if (this.memberships.size > 100_000) this.memberships.clear();
+		this.memberships.add(key);
+	}
+
+	/** Both members' ids, for presence; empty if the user is in none. */
+	async peersOf(userId: string): Promise<{ id: string; lastSeenAt: Date | null }[]> {
+		const mine = this.db.select({ id: members.conversationId }).from(members).where(eq(members.userId, userId));
+		return this.db
+			.selectDistinct({ id: users.id, lastSeenAt: users.lastSeenAt })
+			.from(members)
+			.innerJoin(users, eq(users.id, members.userId))
+			.where(and(sql`${members.conversationId} in ${mine}`, ne(members.userId, userId)));
+	}
+
+	// ── messages ───────────────────────────────────────────────────────────────────────────────
+
+	/** Sends a message; resolves with the ack once it is durable, in clientSeq order for its client. */
+	async send(senderId: string, input: SendInput): Promise<Ack> {
+		const existing = await this.findMessage(input.id);
+		if (existing) return this.ackForResend(existing, senderId, input);
+		await this.requireMember(senderId, input.conversationId);
+		this.rateLimitSend(senderId);
+		return this.buffer.submit({ ...input, senderId });
+	}
+
+	/**
+	 * A send from the no-JavaScript form: the server stands in for the client, with one clientId per
+	 * session and the next clientSeq taken at commit time. The form's id keeps a resubmit idempotent.
+	 */
+	async sendFromForm(user: { id: string }, sessionId: string, input: { id: string; conversationId: string; body: string }): Promise<Ack> {
+		const existing = await this.findMessage(input.id);
+		const clientId = formClientId(sessionId);
+		if (existing) return this.ackForResend(existing, user.id, input);
+		await this.requireMember(user.id, input.conversationId);
+		this.rateLimitSend(user.id);
+		return this.commit({ ...input, senderId: user.id, clientId });
+	}
+
+	private rateLimitSend(userId: string) {
+		if (!this.config.rateLimit) return;
+		const wait = this.sendLimiter.consume(userId);
+		if (wait > 0) {
+			throw new AppError('rate_limited', `You are sending too fast; wait ${wait} seconds.`, { retryAfter: wait });
+		}
+	}
+
+	private async findMessage(id: string): Promise<MessageRow | undefined> {
+		const [row] = await this.db.select().from(messages).where(eq(messages.id, id)).limit(1);
+		return row;
+	}
+
+	private ackForResend(existing: MessageRow, senderId: string, input: { conversationId: string; body: string }): Ack {
+		if (existing.conversationId !== input.conversationId || existing.body !== input.body || existing.senderId !== senderId) {
+			throw new AppError('conflict', 'This message id is already used by a different message.');
+		}
+		return toAck(existing);
+	}
+
+	private async nextClientSeq(db: Db | Tx, conversationId: string, clientId: string): Promise<number> {
+		const [row] = await db
+			.select({ last: max(messages.clientSeq) })
+			.from(messages)
+			.where(and(eq(messages.conversationId, conversationId), eq(messages.clientId, clientId)));
+		return (row?.last ?? 0) + 1;
+	}
+
+	/** One durable send: seq assigned under the conversation's row lock, events appended in the same transaction. */
+	private async commit(send: SendCommand | FormSendCommand): Promise<Ack> {
+		let result: { ack: Ack; message?: Message; appended?: Appended[] };
+		try {
+			result = await this.db.transaction(async (tx) => {
+				const [conversation] = await tx
+					.select({ lastSeq: conversations.lastSeq })
+					.from(conversations)
+					.where(eq(conversations.id, send.conversationId))
+					.for('update');
+				if (!conversation) throw NOT_FOUND();
+				const [existing] = await tx.select().from(messages).where(eq(messages.id, send.id));
+				if (existing) return { ack: this.ackForResend(existing, send.senderId, send) };
+				const memberIds = (
+					await tx.select({ userId: members.userId }).from(members).where(eq(members.conversationId, send.conversationId))
+				).map((m) => m.userId);
+				if (!memberIds.includes(send.senderId)) throw NOT_FOUND();
+
+				const clientSeq = 'clientSeq' in send ? send.clientSeq : await this.nextClientSeq(tx, send.conversationId, send.clientId);
+				const seq = conversation.lastSeq + 1;
+				const now = new Date();
+				const [row] = await tx
+					.insert(messages)
+					.values({
+						id: send.id,
+						conversationId: send.conversationId,
+						seq,
+						senderId: send.senderId,
+						clientId: send.clientId,
+						clientSeq,
+						body: send.body,
+						createdAt: now
+					})
+					.returning();
+				await tx
+					.update(conversations)
+					.set({ lastSeq: seq, lastActivityAt: now })
+					.where(eq(conversations.id, send.conversationId));
+				const appended = await appendEvent(tx, memberIds, {
+					type: 'message',
+					conversationId: send.conversationId,
+					messageId: send.id
+				});
+				return { ack: toAck(row), message: toMessage(row), appended };
+			});
+		} catch (error) {
+			// The same id raced in through another conversation's lock: answer as a resend would.
+			if (isUniqueViolation(error)) {
+				const existing = await this.findMessage(send.id);
+				if (existing) return this.ackForResend(existing, send.senderId, send);
+			}
+			throw error;
+		}
+		if (result.message && result.appended) {
+			const message = result.message;
+			this.publish(
+				result.appended.map(({ userId, seq }) => ({
+					kind: 'event',
+					userId,
+					seq,
+					event: { type: 'message', cursor: String(seq), message }
+				}))
+			);
+		}
+		return result.ack;
+	}
+
+	// ── receipts, typing, presence ─────────────────────────────────────────────────────────────
+
+	/** Cumulative, monotonic receipts; read implies delivered. Returns false when nothing moved. */
+	async receipt(userId: string, input: ReceiptInput): Promise<boolean> {
+		await this.requireMember(userId, input.conversationId);
+		const result = await this.db.transaction(async (tx) => {
+			const [conversation] = await tx
+				.select({ lastSeq: conversations.lastSeq })
+				.from(conversations)
+				.where(eq(conversations.id, input.conversationId))
+				.for('update');
+			if (!conversation) throw NOT_FOUND();
+			const rows = await tx.select().from(members).where(eq(members.conversationId, input.conversationId));
+			const mine = rows.find((r) => r.userId === userId);
+			if (!mine) throw NOT_FOUND();
+			const target = Math.min(input.seq, conversation.lastSeq);
+			const readSeq = input.status === 'read' ? Math.max(mine.readSeq, target) : mine.readSeq;
+			const deliveredSeq = Math.max(mine.deliveredSeq, target, readSeq);
+			if (readSeq === mine.readSeq && deliveredSeq === mine.deliveredSeq) return null;
+			await tx
+				.update(members)
+				.set({ readSeq, deliveredSeq })
+				.where(and(eq(members.conversationId, input.conversationId), eq(members.userId, userId)));
+			const data = { userId, deliveredSeq, readSeq };
+			const appended = await appendEvent(
+				tx,
+				rows.map((r) => r.userId),
+				{ type: 'receipt', conversationId: input.conversationId, data }
+			);
+			return { data, appended };
+		});
+		if (!result) return false;
+		this.publish(
+			result.appended.map(({ userId: recipient, seq }) => {
+				const event: DurableEvent = { type: 'receipt', cursor: String(seq), conversationId: input.conversationId, ...result.data };
+				return { kind: 'event', userId: recipient, seq, event };
+			})
+		);
+		return true;
+	}
+
+	async typing(userId: string, conversationId: string): Promise<void> {
+		await this.requireMember(userId, conversationId);
+		// Clients send typing on keystrokes; more than two a second per conversation adds nothing.
+		const key = `${conversationId}:${userId}`;
+		const now = Date.now();
+		if (now - (this.lastTyping.get(key) ?? 0) < 500) return;
+		this.lastTyping.set(key, now);
+		if (this.lastTyping.size > 50_000) this.lastTyping.clear();
+		const peers = await this.db
+			.select({ userId: members.userId })
+			.from(members)
+			.where(and(eq(members.conversationId, conversationId), ne(members.userId, userId)));
+		this.publish(peers.map((p) => ({ kind: 'ephemeral', userId: p.userId, event: { type: 'typing', conversationId, userId } })));
+	}
+
+	isOnline(userId: string): boolean {
+		return (this.online.get(userId) ?? 0) > 0;
+	}
+
+	/** Counts a user's open push connections; tells their peers when the first opens. */
+	async connected(userId: string): Promise<void> {
+		const count = (this.online.get(userId) ?? 0) + 1;
+		this.online.set(userId, count);
+		if (count === 1) await this.announcePresence(userId, true, null);
+	}
+
+	/** Tells their peers when the last connection closes, with the time they were last seen. */
+	async disconnected(userId: string): Promise<void> {
+		const count = (this.online.get(userId) ?? 1) - 1;
+		if (count > 0) {
+			this.online.set(userId, count);
+			return;
+		}
+		this.online.delete(userId);
+		const now = new Date();
+		await this.db.update(users).set({ lastSeenAt: now }).where(eq(users.id, userId));
+		if (!this.isOnline(userId)) await this.announcePresence(userId, false, now);
+	}
+
+	private async announcePresence(userId: string, online: boolean, lastSeenAt: Date | null) {
+		const peers = await this.peersOf(userId);
+		this.publish(
+			peers.map((p) => ({
+				kind: 'ephemeral',
+				userId: p.id,
+				event: { type: 'presence', userId, online, lastSeenAt: lastSeenAt?.toISOString() ?? null }
+			}))
+		);
+	}
+
+	/** Closes the open connections of ended sessions (logout, logout everywhere). */
+	revokeSessions(userId: string, sessionIds: string[] | 'all'): void {
+		this.publish([{ kind: 'revoked', userId, sessionIds }]);
+	}
+
+	private publish(notes: Note[]) {
+		if (notes.length) this.bus.publish(notes);
+	}
+
+	/** Commits whatever the sequence buffer holds (graceful shutdown). */
+	flush(): Promise<void> {
+		return this.buffer.flush();
+	}
+}
+
+export function toAck(row: MessageRow): Ack {
+	return { id: row.id, conversationId: row.conversationId, seq: row.seq, createdAt: row.createdAt.toISOString() };
+}
+
+/** A stable UUID-shaped client id for one session's no-JavaScript sends. */
+export function formClientId(sessionId: string): string {
+	const hex = Buffer.from(sha256(new TextEncoder().encode(`form:${sessionId}`))).toString('hex');
+	return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+	for (let e: unknown = error, i = 0; e && i < 5; i++) {
+		if ((e as { code?: string }).code === '23505') return true;
+		e = (e as { cause?: unknown }).cause;
+	}
+	return false;
+}

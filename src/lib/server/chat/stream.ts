@@ -1,0 +1,149 @@
+/**
+ * One user's push stream over any transport: replays the event log from a cursor, then goes live,
+ * with no gap and no duplicate. Live notes are only hints: when a note is not the very next
+ * cursor, or a replay is running, the stream reads the log instead, so ordering never depends on
+ * the bus. A reader that cannot keep up is closed and resumes from its cursor.
+ */
+import type { PushEvent, User } from '$lib/types';
+import type { EventBus, Note } from '../bus';
+import type { Db } from '../db';
+import { currentCursor, readEvents } from './events';
+
+export interface StreamSink {
+	send(event: PushEvent): void;
+	/** True when the transport's buffer is past its high-water mark. */
+	congested(): boolean;
+	/** Resolves once the transport has drained enough to take more (used during replay). */
+	drained(): Promise<void>;
+	close(code: number, reason: string): void;
+}
+
+/** Close codes the clients understand. */
+export const CLOSE = {
+	goingAway: 1001,
+	serverError: 1011,
+	tryAgainLater: 1013,
+	sessionEnded: 4001
+} as const;
+
+const REPLAY_BATCH = 500;
+
+export function parseCursor(cursor: string): number | null {
+	return /^(0|[1-9]\d{0,15})$/.test(cursor) ? Number(cursor) : null;
+}
+
+export class EventStream {
+	private lastSent = 0;
+	private started = false;
+	private pulling = false;
+	private dirty = false;
+	private closed = false;
+	private unsubscribe?: () => void;
+
+	constructor(
+		private readonly db: Db,
+		private readonly bus: EventBus,
+		readonly user: User,
+		readonly sessionId: string,
+		private readonly sink: StreamSink
+	) {}
+
+	get cursor(): number {
+		return this.lastSent;
+	}
+
+	/** Subscribes first, then fixes the starting cursor, so nothing committed in between is missed. */
+	async start(cursor: string | undefined, peers: { id: string; online: boolean; lastSeenAt: Date | null }[] = []) {
+		this.unsubscribe = this.bus.subscribe(this.user.id, (note) => this.onNote(note));
+		this.pulling = true;
+		try {
+			const current = await currentCursor(this.db, this.user.id);
+			let start = current;
+			if (cursor !== undefined) {
+				const requested = parseCursor(cursor);
+				if (requested === null || requested > current) {
+					this.sink.send({ type: 'reset', cursor: String(current) });
+				} else {
+					start = requested;
+				}
+			}
+			this.lastSent = start;
+			this.started = true;
+			this.sink.send({ type: 'ready', cursor: String(start), user: this.user });
+			for (const peer of peers) {
+				this.sink.send({
+					type: 'presence',
+					userId: peer.id,
+					online: peer.online,
+					lastSeenAt: peer.lastSeenAt?.toISOString() ?? null
+				});
+			}
+		} finally {
+			this.pulling = false;
+		}
+		await this.pull();
+	}
+
+	close(): void {
+		this.closed = true;
+		this.unsubscribe?.();
+	}
+
+	private onNote(note: Note) {
+		if (this.closed) return;
+		if (note.kind === 'ephemeral') {
+			if (!this.sink.congested()) this.sink.send(note.event);
+			return;
+		}
+		if (note.kind === 'revoked') {
+			if (note.sessionIds === 'all' || note.sessionIds.includes(this.sessionId)) {
+				this.sink.close(CLOSE.sessionEnded, 'session ended');
+				this.close();
+			}
+			return;
+		}
+		if (note.seq <= this.lastSent && this.started) return;
+		if (this.started && !this.pulling && note.event && note.seq === this.lastSent + 1) {
+			if (this.sink.congested()) {
+				this.sink.close(CLOSE.tryAgainLater, 'too slow; resume from your cursor');
+				this.close();
+				return;
+			}
+			this.lastSent = note.seq;
+			this.sink.send(note.event);
+			return;
+		}
+		void this.pull();
+	}
+
+	/** Reads the log after lastSent until it is exhausted; one reader at a time. */
+	private async pull(): Promise<void> {
+		if (this.pulling) {
+			this.dirty = true;
+			return;
+		}
+		this.pulling = true;
+		try {
+			do {
+				this.dirty = false;
+				for (;;) {
+					const batch = await readEvents(this.db, this.user.id, this.lastSent, REPLAY_BATCH);
+					if (this.closed) return;
+					for (const event of batch.events) this.sink.send(event);
+					if (batch.lastSeq !== undefined) this.lastSent = batch.lastSeq;
+					if (batch.rowCount < REPLAY_BATCH) break;
+					await this.sink.drained();
+					if (this.closed) return;
+				}
+			} while (this.dirty && !this.closed);
+		} catch (error) {
+			if (!this.closed) {
+				console.error('Event stream failed to read the log:', error);
+				this.sink.close(CLOSE.serverError, 'temporarily unable to read events');
+				this.close();
+			}
+		} finally {
+			this.pulling = false;
+		}
+	}
+}

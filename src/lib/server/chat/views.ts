@@ -1,0 +1,83 @@
+/** Reads shaped as the protocol's `message` and `conversation`, from rows of the schema. */
+import { and, asc, desc, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import type { Conversation, Message } from '$lib/types';
+import type { Executor } from '../db';
+import { conversations, members, messages, users } from '../db/schema';
+
+export type MessageRow = typeof messages.$inferSelect;
+
+export function toMessage(row: MessageRow): Message {
+	return {
+		id: row.id,
+		conversationId: row.conversationId,
+		seq: row.seq,
+		senderId: row.senderId,
+		clientId: row.clientId,
+		clientSeq: row.clientSeq,
+		body: row.body,
+		createdAt: row.createdAt.toISOString()
+	};
+}
+
+const peer = alias(members, 'peer');
+const peerUser = alias(users, 'peer_user');
+const last = alias(messages, 'last_message');
+
+/** The conversations of `userId` (optionally only some), most recent activity first. */
+export async function conversationViews(db: Executor, userId: string, ids?: string[]): Promise<Conversation[]> {
+	const rows = await db
+		.select({
+			id: conversations.id,
+			lastSeq: conversations.lastSeq,
+			myReadSeq: members.readSeq,
+			peerId: peerUser.id,
+			peerUsername: peerUser.username,
+			peerDeliveredSeq: peer.deliveredSeq,
+			peerReadSeq: peer.readSeq,
+			unreadCount: sql<number>`(select count(*)::int from ${messages} m where m.conversation_id = ${conversations.id} and m.seq > ${members.readSeq} and m.sender_id <> ${members.userId})`,
+			last
+		})
+		.from(members)
+		.innerJoin(conversations, eq(conversations.id, members.conversationId))
+		.innerJoin(peer, and(eq(peer.conversationId, members.conversationId), ne(peer.userId, members.userId)))
+		.innerJoin(peerUser, eq(peerUser.id, peer.userId))
+		.leftJoin(last, and(eq(last.conversationId, conversations.id), eq(last.seq, conversations.lastSeq)))
+		.where(ids ? and(eq(members.userId, userId), inArray(members.conversationId, ids)) : eq(members.userId, userId))
+		.orderBy(desc(conversations.lastActivityAt), desc(conversations.id));
+	return rows.map((r) => ({
+		id: r.id,
+		peer: { id: r.peerId, username: r.peerUsername },
+		lastSeq: r.lastSeq,
+		lastMessage: r.last ? toMessage(r.last) : null,
+		unreadCount: Number(r.unreadCount),
+		myReadSeq: r.myReadSeq,
+		peerDeliveredSeq: r.peerDeliveredSeq,
+		peerReadSeq: r.peerReadSeq
+	}));
+}
+
+export interface HistoryQuery {
+	before?: number;
+	after?: number;
+	limit: number;
+}
+
+/** One page of history, ascending by seq; `hasMore` looks past the page in the paging direction. */
+export async function historyPage(db: Executor, conversationId: string, query: HistoryQuery) {
+	const { before, after, limit } = query;
+	const conditions = [eq(messages.conversationId, conversationId)];
+	if (before !== undefined) conditions.push(lt(messages.seq, before));
+	if (after !== undefined) conditions.push(gt(messages.seq, after));
+	const forward = after !== undefined;
+	const rows = await db
+		.select()
+		.from(messages)
+		.where(and(...conditions))
+		.orderBy(forward ? asc(messages.seq) : desc(messages.seq))
+		.limit(limit + 1);
+	const hasMore = rows.length > limit;
+	const page = rows.slice(0, limit);
+	if (!forward) page.reverse();
+	return { messages: page.map(toMessage), hasMore };
+}

@@ -1,0 +1,207 @@
+/**
+ * The WebSocket endpoint /ws: authenticates the upgrade (session cookie, Origin), then adapts
+ * frames to the chat service and the user's event stream. Mounted by server/index.js in production
+ * and by the Vite plugin in dev; the same code either way.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { AppError } from '$lib/errors';
+import { clientFrameSchema, describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
+import type { PushEvent, ServerFrame, User } from '$lib/types';
+import { toAppError } from './failures';
+import { services, type Services } from './services';
+import { SESSION_COOKIE, validateSessionToken } from './session';
+import { CLOSE, EventStream, type StreamSink } from './chat/stream';
+
+const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
+/** Past this much unsent data the client is too slow: close it and let it resume from its cursor. */
+const HIGH_WATER_BYTES = 1024 * 1024;
+const LOW_WATER_BYTES = 256 * 1024;
+
+interface Connection {
+	socket: WebSocket;
+	user: User;
+	alive: boolean;
+}
+
+const KEY = Symbol.for('duet.ws');
+type State = { wss: WebSocketServer; connections: Set<Connection>; perUser: Map<string, number>; heartbeat: ReturnType<typeof setInterval> };
+
+function state(app: Services): State {
+	const g = globalThis as Record<symbol, State>;
+	if (g[KEY]) return g[KEY];
+	const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_JSON_BYTES, perMessageDeflate: false, clientTracking: false });
+	const connections = new Set<Connection>();
+	const heartbeat = setInterval(() => {
+		for (const connection of connections) {
+			if (!connection.alive) {
+				connection.socket.terminate();
+				continue;
+			}
+			connection.alive = false;
+			connection.socket.ping();
+		}
+	}, HEARTBEAT_MS);
+	heartbeat.unref();
+	const created: State = { wss, connections, perUser: new Map(), heartbeat };
+	g[KEY] = created;
+	app.onShutdown(async () => {
+		clearInterval(heartbeat);
+		for (const connection of connections) connection.socket.close(CLOSE.goingAway, 'server shutting down');
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		for (const connection of connections) connection.socket.terminate();
+	});
+	return created;
+}
+
+/** The app's own origin: ORIGIN when configured, else whatever host the request was addressed to. */
+function expectedOrigin(req: IncomingMessage): string {
+	if (process.env.ORIGIN) return new URL(process.env.ORIGIN).origin;
+	const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+	return `${proto}://${req.headers.host}`;
+}
+
+function refuse(socket: Duplex, error: AppError) {
+	const body = JSON.stringify(error.toBody());
+	const reason = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' }[error.status] ?? 'Error';
+	socket.end(
+		`HTTP/1.1 ${error.status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+			(error.code === 'rate_limited' ? `retry-after: ${error.retryAfter ?? 5}\r\n` : '') +
+			`\r\n${body}`
+	);
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+	if (!header) return undefined;
+	for (const part of header.split(';')) {
+		const index = part.indexOf('=');
+		if (index > 0 && part.slice(0, index).trim() === name) return decodeURIComponent(part.slice(index + 1).trim());
+	}
+	return undefined;
+}
+
+export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+	socket.on('error', () => socket.destroy());
+	const url = new URL(req.url ?? '/', 'http://internal');
+	if (url.pathname !== '/ws') {
+		socket.destroy();
+		return;
+	}
+	try {
+		const app = services();
+		const origin = req.headers.origin;
+		if (origin !== undefined && origin !== expectedOrigin(req)) {
+			throw new AppError('forbidden', 'WebSocket connections from other sites are not allowed.');
+		}
+		const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+		const validated = token ? await validateSessionToken(app.database.db, token, app.sessionPolicy) : null;
+		if (!validated) throw new AppError('unauthorized', 'Sign in to connect.');
+		const { wss, perUser } = state(app);
+		if ((perUser.get(validated.user.id) ?? 0) >= app.config.maxConnectionsPerUser) {
+			throw new AppError('rate_limited', 'Too many open connections for this account; close some tabs.', { retryAfter: 30 });
+		}
+		wss.handleUpgrade(req, socket, head, (ws) => {
+			void serve(app, ws, validated.user, validated.session.id, url.searchParams.get('cursor') ?? undefined);
+		});
+	} catch (error) {
+		refuse(socket, toAppError(error));
+	}
+}
+
+async function serve(app: Services, ws: WebSocket, user: User, sessionId: string, cursor: string | undefined) {
+	const { connections, perUser } = state(app);
+	const connection: Connection = { socket: ws, user, alive: true };
+	connections.add(connection);
+	perUser.set(user.id, (perUser.get(user.id) ?? 0) + 1);
+	ws.on('pong', () => (connection.alive = true));
+
+	const write = (frame: ServerFrame) => {
+		if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+	};
+	const sink: StreamSink = {
+		send: (event: PushEvent) => write(event),
+		congested: () => ws.bufferedAmount > HIGH_WATER_BYTES,
+		drained: () => waitForDrain(ws),
+		close: (code, reason) => ws.close(code, reason)
+	};
+	const stream = new EventStream(app.database.db, app.bus, user, sessionId, sink);
+
+	ws.on('message', (data, isBinary) => {
+		connection.alive = true;
+		void handleFrame(app, user, data, isBinary, write);
+	});
+	ws.on('error', () => ws.terminate());
+	ws.once('close', () => {
+		stream.close();
+		connections.delete(connection);
+		const left = (perUser.get(user.id) ?? 1) - 1;
+		if (left > 0) perUser.set(user.id, left);
+		else perUser.delete(user.id);
+		app.chat.disconnected(user.id).catch(() => {});
+	});
+
+	try {
+		await app.chat.connected(user.id);
+		const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
+		await stream.start(cursor, peers);
+	} catch (error) {
+		console.error('WebSocket stream failed to start:', error);
+		ws.close(CLOSE.serverError, 'temporarily unavailable');
+	}
+}
+
+async function handleFrame(app: Services, user: User, data: RawData, isBinary: boolean, write: (frame: ServerFrame) => void) {
+	let frame: unknown;
+	try {
+		frame = JSON.parse(isBinary ? '\u0000' : data.toString());
+	} catch {
+		write({ type: 'error', code: 'bad_request', message: 'Frames must be JSON text.' });
+		return;
+	}
+	const frameId = typeof (frame as { id?: unknown })?.id === 'string' ? (frame as { id: string }).id : undefined;
+	const parsed = clientFrameSchema.safeParse(frame);
+	if (!parsed.success) {
+		write({ type: 'error', code: 'bad_request', message: describeIssues(parsed.error), ...(frameId ? { id: frameId } : {}) });
+		return;
+	}
+	const input = parsed.data;
+	try {
+		switch (input.type) {
+			case 'ping':
+				write({ type: 'pong' });
+				return;
+			case 'send': {
+				const { type: _type, ...send } = input;
+				const ack = await app.chat.send(user.id, send);
+				write({ type: 'ack', ...ack });
+				return;
+			}
+			case 'receipt':
+				await app.chat.receipt(user.id, input);
+				return;
+			case 'typing':
+				await app.chat.typing(user.id, input.conversationId);
+				return;
+		}
+	} catch (error) {
+		const appError = toAppError(error);
+		write({
+			type: 'error',
+			code: appError.code,
+			message: appError.message,
+			...(frameId ? { id: frameId } : {}),
+			...(appError.retryAfter ? { retryAfter: appError.retryAfter } : {})
+		});
+	}
+}
+
+function waitForDrain(ws: WebSocket): Promise<void> {
+	return new Promise((resolve) => {
+		const check = () => {
+			if (ws.readyState !== ws.OPEN || ws.bufferedAmount < LOW_WATER_BYTES) resolve();
+			else setTimeout(check, 10);
+		};
+		check();
+	});
+}

@@ -1,0 +1,10 @@
+import { typingSchema } from '$lib/schemas';
+import { api, readJson, requireUser } from '$lib/server/http';
+import { services } from '$lib/server/services';
+
+export const POST = api(async (event) => {
+	const user = requireUser(event);
+	const { conversationId } = await readJson(event.request, typingSchema);
+	await services().chat.typing(user.id, conversationId);
+	return new Response(null, { status: 204 });
+});
