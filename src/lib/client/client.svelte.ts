@@ -1,0 +1,290 @@
+/**
+ * The browser client of one signed-in user in one tab: opens that user's database, takes part in
+ * the leader election, and — while leader — runs the transport, the sync engine and the outbox.
+ * Every tab, leader or not, writes sends and drafts straight to Dexie; what needs the network
+ * (sends, typing, receipts) reaches the leader over the tab channel. Reactive state for the UI
+ * (connection, leadership, who is typing) lives here as runes.
+ */
+import { liveQuery } from 'dexie';
+import { AppError } from '$lib/errors';
+import type { ReceiptInput } from '$lib/schemas';
+import type { Conversation, EphemeralEvent, Message, User } from '$lib/types';
+import { createApi, type Api } from './api';
+import { mergeConversation } from './conversations';
+import { openTabChannel, type TabChannel, type TabMessage } from './channel';
+import { deleteUserDb, openUserDb, type DuetDb } from './db';
+import { electLeader } from './leader';
+import { deleteUnsent, enqueueMessage, OutboxScheduler, retryMessage } from './outbox';
+import { ReceiptQueue } from './receipts';
+import { SyncEngine } from './sync';
+import type { ConnectionState, Transport } from './transport';
+import { WsTransport } from './transport-ws';
+
+/** How long a typing event keeps the indicator on without another one. */
+export const TYPING_SHOW_MS = 4_000;
+
+interface LeaderParts {
+	transport: Transport;
+	sync: SyncEngine;
+	receipts: ReceiptQueue;
+	scheduler: OutboxScheduler;
+}
+
+export class DuetClient {
+	connection = $state<ConnectionState>('connecting');
+	isLeader = $state(false);
+	/** conversationId → until when (epoch ms) the peer counts as typing. */
+	typing = $state<Record<string, number>>({});
+
+	readonly db: DuetDb;
+	readonly api: Api;
+	private readonly channel: TabChannel;
+	private readonly resign: () => void;
+	private parts: LeaderParts | null = null;
+	/** Sync engine for HTTP-only work (history) in any tab; the leader's own one when leading. */
+	private readonly reader: SyncEngine;
+	private typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+	private stopped = false;
+	private lastSessionCheck = 0;
+
+	constructor(readonly user: User) {
+		this.db = openUserDb(user.id);
+		this.api = createApi();
+		this.channel = openTabChannel(user.id);
+		this.channel.on((message) => this.onTabMessage(message));
+		this.reader = new SyncEngine(this.db, this.api, user, {
+			delivered: (conversationId, seq) => this.receipt({ conversationId, seq, status: 'delivered' }),
+			ephemeral: () => {},
+			ack: async () => {},
+			sendError: async () => {},
+			ready: () => {}
+		});
+		this.resign = electLeader(`duet:leader:${user.id}`, () => this.lead());
+		this.channel.post({ type: 'hello' });
+	}
+
+	// ---- actions any tab can take -------------------------------------------------------------
+
+	async send(conversationId: string, body: string): Promise<void> {
+		await enqueueMessage(this.db, { conversationId, senderId: this.user.id, body });
+		this.kickOutbox();
+	}
+
+	async retry(id: string): Promise<void> {
+		await retryMessage(this.db, id);
+		this.kickOutbox();
+	}
+
+	remove(id: string): Promise<void> {
+		return deleteUnsent(this.db, id);
+	}
+
+	typingIn(conversationId: string): void {
+		if (this.parts) this.parts.transport.send({ type: 'typing', conversationId });
+		else this.channel.post({ type: 'typing', conversationId });
+	}
+
+	/** The user has seen everything up to `seq`: show it at once, tell the server via the leader. */
+	async markRead(conversationId: string, seq: number): Promise<void> {
+		const conv = await this.db.conversations.get(conversationId);
+		if (!conv || conv.myReadSeq >= seq) return;
+		await this.db.conversations.update(conversationId, { myReadSeq: seq, unreadCount: 0 });
+		this.receipt({ conversationId, seq, status: 'read' });
+	}
+
+	/** Stores what the server rendered, so the local view starts where the page did. */
+	async seed(conversation: Conversation, messages: Message[]): Promise<void> {
+		await this.db.transaction('rw', this.db.conversations, async () => {
+			const existing = await this.db.conversations.get(conversation.id);
+			await this.db.conversations.put(mergeConversation(existing, conversation));
+		});
+		await this.reader.storeMessages(messages);
+	}
+
+	ensureRecent(conversationId: string): Promise<void> {
+		return this.reader.ensureRecent(conversationId);
+	}
+
+	loadOlder(conversationId: string, beforeSeq: number): Promise<boolean> {
+		return this.reader.loadOlder(conversationId, beforeSeq);
+	}
+
+	/** Signs out every tab of this user and deletes the local database. */
+	async signOut(): Promise<void> {
+		this.channel.post({ type: 'signout' });
+		this.stop();
+		await this.api.logout().catch(() => {});
+		await deleteUserDb(this.user.id).catch((error) => console.error('Could not delete local data', error));
+	}
+
+	stop(): void {
+		if (this.stopped) return;
+		this.stopped = true;
+		this.resign();
+		this.channel.close();
+		for (const timer of this.typingTimers.values()) clearTimeout(timer);
+		this.db.close();
+		if (current === this) current = null;
+	}
+
+	// ---- leadership ---------------------------------------------------------------------------
+
+	private lead(): () => void {
+		const transport: Transport = new WsTransport();
+		const receipts = new ReceiptQueue();
+		let wakeTimer: ReturnType<typeof setTimeout> | undefined;
+		const scheduler: OutboxScheduler = new OutboxScheduler({
+			db: this.db,
+			send: (frame) => transport.send({ type: 'send', ...frame }),
+			wakeAt: (at) => {
+				clearTimeout(wakeTimer);
+				if (at !== null) wakeTimer = setTimeout(() => void scheduler.run(), Math.max(0, at - Date.now()));
+			}
+		});
+		const flushReceipts = () => receipts.flush((r) => transport.send({ type: 'receipt', ...r }));
+		const sync = new SyncEngine(this.db, this.api, this.user, {
+			delivered: (conversationId, seq) => {
+				this.stopTyping(conversationId);
+				this.channel.post({ type: 'ephemeral', event: { type: 'typing', conversationId, userId: '' } });
+				receipts.add({ conversationId, seq, status: 'delivered' });
+				flushReceipts();
+			},
+			ephemeral: (event) => {
+				this.onEphemeral(event);
+				this.channel.post({ type: 'ephemeral', event });
+			},
+			ack: (ack) => scheduler.onAck(ack),
+			sendError: (id, code, message, retryAfter) => scheduler.onError(id, code, message, retryAfter),
+			ready: () => {
+				void scheduler.setConnected(true);
+				flushReceipts();
+			}
+		});
+		this.parts = { transport, sync, receipts, scheduler };
+		this.isLeader = true;
+
+		const offs = [
+			transport.on('frame', (frame) => void sync.handle(frame)),
+			transport.on('state', (state) => {
+				this.connection = state;
+				this.channel.post({ type: 'connection', state });
+				if (state !== 'live') void scheduler.setConnected(false);
+			}),
+			transport.on('refused', () => void this.checkSession()),
+			transport.on('ended', () => void this.signOutHere())
+		];
+		// Sends written by any tab (or left over from before a reload) wake the scheduler.
+		const outbox = liveQuery(() => this.db.outbox.where('state').equals('queued').primaryKeys()).subscribe({
+			next: () => void scheduler.run(),
+			error: (error) => console.error(error)
+		});
+		transport.connect(() => sync.cursor());
+		this.connection = transport.state;
+		this.channel.post({ type: 'connection', state: transport.state });
+
+		return () => {
+			offs.forEach((off) => off());
+			outbox.unsubscribe();
+			clearTimeout(wakeTimer);
+			transport.close();
+			this.parts = null;
+			this.isLeader = false;
+		};
+	}
+
+	private kickOutbox(): void {
+		if (this.parts) void this.parts.scheduler.run();
+		else this.channel.post({ type: 'outbox' });
+	}
+
+	private receipt(receipt: ReceiptInput): void {
+		if (this.parts) {
+			this.parts.receipts.add(receipt);
+			this.parts.receipts.flush((r) => this.parts?.transport.send({ type: 'receipt', ...r }) ?? false);
+		} else {
+			this.channel.post({ type: 'receipt', receipt });
+		}
+	}
+
+	private onTabMessage(message: TabMessage): void {
+		switch (message.type) {
+			case 'outbox':
+				if (this.parts) void this.parts.scheduler.run();
+				return;
+			case 'typing':
+				this.parts?.transport.send({ type: 'typing', conversationId: message.conversationId });
+				return;
+			case 'receipt':
+				if (this.parts) this.receipt(message.receipt);
+				return;
+			case 'ephemeral':
+				this.onEphemeral(message.event);
+				return;
+			case 'connection':
+				if (!this.parts) this.connection = message.state;
+				return;
+			case 'hello':
+				if (this.parts) this.channel.post({ type: 'connection', state: this.connection });
+				return;
+			case 'signout':
+				this.stop();
+				location.assign('/login');
+				return;
+		}
+	}
+
+	private onEphemeral(event: EphemeralEvent): void {
+		if (event.type !== 'typing') return;
+		// An empty userId is the leader saying "a message arrived, the typing is over".
+		if (event.userId === '') {
+			this.stopTyping(event.conversationId);
+			return;
+		}
+		if (event.userId === this.user.id) return;
+		const id = event.conversationId;
+		this.typing = { ...this.typing, [id]: Date.now() + TYPING_SHOW_MS };
+		clearTimeout(this.typingTimers.get(id));
+		this.typingTimers.set(
+			id,
+			setTimeout(() => this.stopTyping(id), TYPING_SHOW_MS)
+		);
+	}
+
+	private stopTyping(conversationId: string): void {
+		clearTimeout(this.typingTimers.get(conversationId));
+		this.typingTimers.delete(conversationId);
+		if (!(conversationId in this.typing)) return;
+		const { [conversationId]: _gone, ...rest } = this.typing;
+		this.typing = rest;
+	}
+
+	/** The server ended this session (signed out on another device, or everywhere). */
+	private async signOutHere(): Promise<void> {
+		await this.signOut();
+		location.assign('/login');
+	}
+
+	/** A connection refused before `ready` may mean the session ended elsewhere; if so, sign out here too. */
+	private async checkSession(): Promise<void> {
+		if (Date.now() - this.lastSessionCheck < 30_000) return;
+		this.lastSessionCheck = Date.now();
+		try {
+			await this.api.me();
+		} catch (error) {
+			if (error instanceof AppError && error.code === 'unauthorized') await this.signOutHere();
+		}
+	}
+}
+
+let current: DuetClient | null = null;
+
+/** The tab's client for `user`, created on first use; a different user replaces it. */
+export function getClient(user: User): DuetClient {
+	if (current && current.user.id !== user.id) current.stop();
+	if (!current || current.user.id !== user.id) current = new DuetClient(user);
+	return current;
+}
+
+export function currentClient(): DuetClient | null {
+	return current;
+}

@@ -1,0 +1,122 @@
+/**
+ * The browser's local database (IndexedDB through Dexie), one per signed-in user: the UI reads
+ * only from here, the sync engine and the outbox write to it. A second account on the same
+ * browser opens a different database and never sees the first one's rows.
+ */
+import Dexie, { type EntityTable } from 'dexie';
+import type { Conversation, Message } from '$lib/types';
+
+/** `sending`/`failed` rows are ours and not yet acked; `sent` rows carry the server's seq. */
+export type LocalStatus = 'sending' | 'sent' | 'failed';
+
+/**
+ * One row per message id: the optimistic copy becomes the confirmed copy when its ack or its
+ * message event arrives, so a message is never shown twice. `seq` is absent until then, which
+ * keeps pending rows out of the [conversationId+seq] index.
+ */
+export interface LocalMessage extends Omit<Message, 'seq'> {
+	seq?: number;
+	status: LocalStatus;
+}
+
+export interface LocalConversation extends Conversation {
+	/** ISO time used to sort the list: the last message's, or when this client first saw it. */
+	activity: string;
+	/** Highest seq this user's clients reported delivered (from our own receipt events). */
+	myDeliveredSeq: number;
+}
+
+export interface OutboxItem {
+	id: string;
+	conversationId: string;
+	clientSeq: number;
+	state: 'queued' | 'failed';
+	/** Attempts that ended without an ack (timeouts and retriable errors), not disconnects. */
+	attempts: number;
+	/** Epoch ms before which the scheduler leaves the item alone (backoff). */
+	nextAttemptAt: number;
+	lastError?: string;
+}
+
+export interface Draft {
+	conversationId: string;
+	body: string;
+	updatedAt: number;
+}
+
+export interface Presence {
+	userId: string;
+	online: boolean;
+	lastSeenAt: string | null;
+}
+
+export interface MetaRow {
+	key: string;
+	value: string | number;
+}
+
+export type DuetDb = Dexie & {
+	messages: EntityTable<LocalMessage, 'id'>;
+	conversations: EntityTable<LocalConversation, 'id'>;
+	outbox: EntityTable<OutboxItem, 'id'>;
+	drafts: EntityTable<Draft, 'conversationId'>;
+	presence: EntityTable<Presence, 'userId'>;
+	meta: EntityTable<MetaRow, 'key'>;
+};
+
+export function dbName(userId: string): string {
+	return `duet-${userId}`;
+}
+
+export function openUserDb(userId: string): DuetDb {
+	const db = new Dexie(dbName(userId)) as DuetDb;
+	db.version(1).stores({
+		messages: 'id, [conversationId+seq], conversationId',
+		conversations: 'id, activity',
+		outbox: 'id, [conversationId+clientSeq], state',
+		drafts: 'conversationId',
+		presence: 'userId',
+		meta: 'key'
+	});
+	return db;
+}
+
+export function deleteUserDb(userId: string): Promise<void> {
+	return Dexie.delete(dbName(userId));
+}
+
+export const META = {
+	cursor: 'cursor',
+	clientId: 'clientId',
+	userId: 'userId',
+	clientSeq: (conversationId: string) => `clientSeq:${conversationId}`
+} as const;
+
+export async function getMeta<T extends string | number>(db: DuetDb, key: string): Promise<T | undefined> {
+	return (await db.meta.get(key))?.value as T | undefined;
+}
+
+export async function setMeta(db: DuetDb, key: string, value: string | number): Promise<void> {
+	await db.meta.put({ key, value });
+}
+
+/** UUID v4 that also works outside secure contexts, where crypto.randomUUID is missing. */
+export function uuid(): string {
+	if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+	const b = crypto.getRandomValues(new Uint8Array(16));
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+	return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** This install's clientId for the user, created once; a rw transaction makes tabs agree. */
+export function ensureClientId(db: DuetDb): Promise<string> {
+	return db.transaction('rw', db.meta, async () => {
+		const existing = await getMeta<string>(db, META.clientId);
+		if (existing) return existing;
+		const id = uuid();
+		await setMeta(db, META.clientId, id);
+		return id;
+	});
+}

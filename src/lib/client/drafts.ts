@@ -1,0 +1,56 @@
+/** Per-conversation drafts in Dexie, saved as you type (debounced) and restored on reload or in another tab. */
+import type { DuetDb } from './db';
+
+export const DRAFT_DEBOUNCE_MS = 300;
+
+export function loadDraft(db: DuetDb, conversationId: string): Promise<string> {
+	return db.drafts.get(conversationId).then((d) => d?.body ?? '');
+}
+
+export async function saveDraft(db: DuetDb, conversationId: string, body: string, now = Date.now()): Promise<void> {
+	if (body.trim() === '') await db.drafts.delete(conversationId);
+	else await db.drafts.put({ conversationId, body, updatedAt: now });
+}
+
+export interface Timers {
+	set(fn: () => void, ms: number): unknown;
+	clear(handle: unknown): void;
+}
+
+const realTimers: Timers = {
+	set: (fn, ms) => setTimeout(fn, ms),
+	clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>)
+};
+
+/**
+ * Saves the latest text once typing pauses. `flush` writes at once (leaving the page, switching
+ * conversation); `clear` drops the draft after a send, cancelling any save still pending.
+ */
+export function draftSaver(db: DuetDb, conversationId: string, delayMs = DRAFT_DEBOUNCE_MS, timers: Timers = realTimers) {
+	let handle: unknown;
+	let pending: string | null = null;
+	const write = () => {
+		handle = undefined;
+		if (pending === null) return Promise.resolve();
+		const body = pending;
+		pending = null;
+		return saveDraft(db, conversationId, body);
+	};
+	return {
+		update(body: string) {
+			pending = body;
+			if (handle !== undefined) timers.clear(handle);
+			handle = timers.set(() => void write(), delayMs);
+		},
+		flush(): Promise<void> {
+			if (handle !== undefined) timers.clear(handle);
+			return write();
+		},
+		clear(): Promise<void> {
+			if (handle !== undefined) timers.clear(handle);
+			handle = undefined;
+			pending = null;
+			return db.drafts.delete(conversationId);
+		}
+	};
+}

@@ -1,0 +1,42 @@
+/** The reads the UI makes from Dexie, kept here so pages hold no query logic. */
+import type { DuetDb, LocalConversation, LocalMessage } from './db';
+
+/** Most recent activity first. */
+export function conversationList(db: DuetDb): Promise<LocalConversation[]> {
+	return db.conversations.orderBy('activity').reverse().toArray();
+}
+
+/**
+ * The newest `limit` confirmed messages in seq order, then this client's unconfirmed ones in
+ * the order they were written (clientSeq).
+ */
+export async function conversationMessages(db: DuetDb, conversationId: string, limit: number): Promise<LocalMessage[]> {
+	const confirmed = await db.messages
+		.where('[conversationId+seq]')
+		.between([conversationId, 0], [conversationId, Infinity])
+		.reverse()
+		.limit(limit)
+		.toArray();
+	confirmed.reverse();
+	const pendingIds = await db.outbox
+		.where('[conversationId+clientSeq]')
+		.between([conversationId, 0], [conversationId, Infinity])
+		.primaryKeys();
+	const pending = (await db.messages.bulkGet(pendingIds)).filter(
+		(m): m is LocalMessage => m !== undefined && m.seq === undefined
+	);
+	return [...confirmed, ...pending];
+}
+
+/** The lowest seq held locally for a conversation (0 when none), to page further back. */
+export async function oldestSeq(db: DuetDb, conversationId: string): Promise<number> {
+	const first = await db.messages
+		.where('[conversationId+seq]')
+		.between([conversationId, 0], [conversationId, Infinity])
+		.first();
+	return first?.seq ?? 0;
+}
+
+export function countConfirmed(db: DuetDb, conversationId: string): Promise<number> {
+	return db.messages.where('[conversationId+seq]').between([conversationId, 0], [conversationId, Infinity]).count();
+}

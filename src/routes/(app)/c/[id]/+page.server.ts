@@ -1,0 +1,47 @@
+import { error, redirect } from '@sveltejs/kit';
+import { z } from 'zod';
+import { AppError } from '$lib/errors';
+import { describeIssues, messageBodySchema } from '$lib/schemas';
+import { failWith } from '$lib/server/form';
+import { services } from '$lib/server/services';
+import type { Actions, PageServerLoad } from './$types';
+
+const HISTORY_PAGE = 50;
+
+const isUuid = (value: string) => z.uuid().safeParse(value).success;
+
+/** The conversation with its newest page of history, rendered on the server for first paint. */
+export const load: PageServerLoad = async ({ locals, params }) => {
+	if (!locals.user) redirect(302, '/login');
+	if (!isUuid(params.id)) error(404, 'There is no such conversation.');
+	const { chat } = services();
+	try {
+		const conversation = await chat.getConversation(locals.user.id, params.id);
+		const page = await chat.history(locals.user.id, params.id, { limit: HISTORY_PAGE });
+		// A fresh id per render makes the no-JS form idempotent: a resubmitted form repeats the id.
+		return { conversation, messages: page.messages, hasMore: page.hasMore, formId: crypto.randomUUID() };
+	} catch (failure) {
+		if (failure instanceof AppError && failure.code === 'not_found') error(404, failure.message);
+		throw failure;
+	}
+};
+
+export const actions: Actions = {
+	/** The composer without JavaScript: the server picks clientId and clientSeq for this session. */
+	send: async ({ locals, params, request }) => {
+		if (!locals.user || !locals.session) redirect(303, '/login');
+		const data = await request.formData();
+		const raw = String(data.get('body') ?? '');
+		const id = String(data.get('id') ?? '');
+		try {
+			if (!isUuid(id) || !isUuid(params.id)) throw new AppError('bad_request', 'The form is out of date; reload the page and try again.');
+			const body = messageBodySchema.safeParse(raw);
+			if (!body.success) throw new AppError('bad_request', describeIssues(body.error));
+			await services().chat.sendFromForm(locals.user, locals.session.id, { id, conversationId: params.id, body: body.data });
+		} catch (failure) {
+			return failWith(failure, { body: raw });
+		}
+		// Post/redirect/get: a reload shows the conversation instead of posting again.
+		redirect(303, `/c/${params.id}`);
+	}
+};
