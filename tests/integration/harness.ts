@@ -258,3 +258,110 @@ export class WsClient {
 		this.socket.close();
 	}
 }
+
+export interface SseMessage {
+	id?: string;
+	event: string;
+	data: any;
+}
+
+/** An EventSource-like test client over fetch that records events and comments. */
+export class SseClient {
+	readonly events: SseMessage[] = [];
+	comments = 0;
+	status = 0;
+	headers: Headers | undefined;
+	ended = false;
+	private readonly abort = new AbortController();
+	private waiters: Array<() => void> = [];
+
+	static async connect(origin: string, cookie: string | undefined, options: { cursor?: string; lastEventId?: string } = {}) {
+		const client = new SseClient();
+		const url = new URL('/api/events', origin);
+		if (options.cursor !== undefined) url.searchParams.set('cursor', options.cursor);
+		const headers: Record<string, string> = { accept: 'text/event-stream' };
+		if (cookie) headers.cookie = cookie;
+		if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
+		const response = await fetch(url, { headers, signal: client.abort.signal });
+		client.status = response.status;
+		client.headers = response.headers;
+		if (response.status !== 200) {
+			client.ended = true;
+			return Object.assign(client, { errorBody: await response.json() });
+		}
+		void client.read(response.body!);
+		await client.waitFor((e) => e.event === 'ready');
+		return client;
+	}
+
+	private async read(body: ReadableStream<Uint8Array>) {
+		const decoder = new TextDecoder();
+		let buffer = '';
+		try {
+			for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+				buffer += decoder.decode(chunk, { stream: true });
+				let index;
+				while ((index = buffer.indexOf('\n\n')) !== -1) {
+					const block = buffer.slice(0, index);
+					buffer = buffer.slice(index + 2);
+					this.parse(block);
+				}
+				this.notify();
+			}
+		} catch {
+			/* aborted */
+		}
+		this.ended = true;
+		this.notify();
+	}
+
+	private parse(block: string) {
+		const message: Partial<SseMessage> = {};
+		let data = '';
+		for (const line of block.split('\n')) {
+			if (line.startsWith(':')) {
+				if (line.includes('keepalive')) this.comments++;
+				continue;
+			}
+			const [field, ...rest] = line.split(':');
+			const value = rest.join(':').replace(/^ /, '');
+			if (field === 'id') message.id = value;
+			else if (field === 'event') message.event = value;
+			else if (field === 'data') data += value;
+		}
+		if (!message.event && !data) return;
+		this.events.push({ id: message.id, event: message.event ?? 'message', data: data ? JSON.parse(data) : null });
+	}
+
+	private notify() {
+		const waiters = this.waiters;
+		this.waiters = [];
+		for (const w of waiters) w();
+	}
+
+	async waitFor(predicate: (e: SseMessage) => boolean, timeoutMs = 15_000): Promise<SseMessage> {
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			const found = this.events.find(predicate);
+			if (found) return found;
+			if (this.ended) throw new Error('SSE stream ended before the expected event');
+			const remaining = deadline - Date.now();
+			if (remaining <= 0) throw new Error(`timed out; last events ${JSON.stringify(this.events.slice(-3))}`);
+			await new Promise<void>((resolve) => {
+				const timer = setTimeout(resolve, remaining);
+				this.waiters.push(() => {
+					clearTimeout(timer);
+					resolve();
+				});
+			});
+		}
+	}
+
+	async waitUntil(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+		await this.waitFor(() => condition(), timeoutMs);
+	}
+
+	close() {
+		this.abort.abort();
+	}
+}

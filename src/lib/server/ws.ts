@@ -26,7 +26,7 @@ interface Connection {
 }
 
 const KEY = Symbol.for('duet.ws');
-type State = { wss: WebSocketServer; connections: Set<Connection>; perUser: Map<string, number>; heartbeat: ReturnType<typeof setInterval> };
+type State = { wss: WebSocketServer; connections: Set<Connection>; heartbeat: ReturnType<typeof setInterval> };
 
 function state(app: Services): State {
 	const g = globalThis as Record<symbol, State>;
@@ -44,7 +44,7 @@ function state(app: Services): State {
 		}
 	}, HEARTBEAT_MS);
 	heartbeat.unref();
-	const created: State = { wss, connections, perUser: new Map(), heartbeat };
+	const created: State = { wss, connections, heartbeat };
 	g[KEY] = created;
 	app.onShutdown(async () => {
 		clearInterval(heartbeat);
@@ -97,10 +97,8 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
 		const token = readCookie(req.headers.cookie, SESSION_COOKIE);
 		const validated = token ? await validateSessionToken(app.database.db, token, app.sessionPolicy) : null;
 		if (!validated) throw new AppError('unauthorized', 'Sign in to connect.');
-		const { wss, perUser } = state(app);
-		if ((perUser.get(validated.user.id) ?? 0) >= app.config.maxConnectionsPerUser) {
-			throw new AppError('rate_limited', 'Too many open connections for this account; close some tabs.', { retryAfter: 30 });
-		}
+		app.chat.checkConnectionLimit(validated.user.id);
+		const { wss } = state(app);
 		wss.handleUpgrade(req, socket, head, (ws) => {
 			void serve(app, ws, validated.user, validated.session.id, url.searchParams.get('cursor') ?? undefined);
 		});
@@ -110,10 +108,9 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
 }
 
 async function serve(app: Services, ws: WebSocket, user: User, sessionId: string, cursor: string | undefined) {
-	const { connections, perUser } = state(app);
+	const { connections } = state(app);
 	const connection: Connection = { socket: ws, user, alive: true };
 	connections.add(connection);
-	perUser.set(user.id, (perUser.get(user.id) ?? 0) + 1);
 	ws.on('pong', () => (connection.alive = true));
 
 	const write = (frame: ServerFrame) => {
@@ -135,9 +132,6 @@ async function serve(app: Services, ws: WebSocket, user: User, sessionId: string
 	ws.once('close', () => {
 		stream.close();
 		connections.delete(connection);
-		const left = (perUser.get(user.id) ?? 1) - 1;
-		if (left > 0) perUser.set(user.id, left);
-		else perUser.delete(user.id);
 		app.chat.disconnected(user.id).catch(() => {});
 	});
 

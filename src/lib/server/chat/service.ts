@@ -311,6 +311,11 @@ export class ChatService {
 		this.publish(peers.map((p) => ({ kind: 'ephemeral', userId: p.userId, event: { type: 'typing', conversationId, userId } })));
 	}
 
+	/** Open push connections (WebSocket and SSE) of a user in this process. */
+	connectionCount(userId: string): number {
+		return this.online.get(userId) ?? 0;
+	}
+
 	isOnline(userId: string): boolean {
 		return (this.online.get(userId) ?? 0) > 0;
 	}
@@ -320,6 +325,13 @@ export class ChatService {
 		const count = (this.online.get(userId) ?? 0) + 1;
 		this.online.set(userId, count);
 		if (count === 1) await this.announcePresence(userId, true, null);
+	}
+
+	/** Refuses a new push connection past MAX_CONNECTIONS_PER_USER. */
+	checkConnectionLimit(userId: string): void {
+		if (this.connectionCount(userId) >= this.config.maxConnectionsPerUser) {
+			throw new AppError('rate_limited', 'Too many open connections for this account; close some tabs.', { retryAfter: 30 });
+		}
 	}
 
 	/** Tells their peers when the last connection closes, with the time they were last seen. */

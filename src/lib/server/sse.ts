@@ -1,0 +1,108 @@
+/**
+ * Server-Sent Events: the same per-user event stream as /ws, written as text/event-stream for
+ * networks whose proxies refuse WebSocket upgrades. Durable events carry `id:` so EventSource's
+ * automatic reconnect resumes from Last-Event-ID; comments keep idle proxies from cutting it.
+ */
+import type { PushEvent, User } from '$lib/types';
+import type { Services } from './services';
+import { CLOSE, EventStream, type StreamSink } from './chat/stream';
+
+const KEEPALIVE_MS = Number(process.env.SSE_KEEPALIVE_MS ?? 15_000);
+/** Queued text past which a live reader counts as too slow (it is closed and resumes). */
+const HIGH_WATER_CHARS = 1024 * 1024;
+/** Some buffering proxies hold the first few KiB of a response; a padding comment flushes them. */
+const PADDING = `:${' '.repeat(2048)}\n\n`;
+const RETRY_MS = 2000;
+
+const open = new Set<() => void>();
+let shutdownRegistered = false;
+
+export function formatEvent(event: PushEvent): string {
+	const data = `data: ${JSON.stringify(event)}\n\n`;
+	const id = 'cursor' in event ? `id: ${event.cursor}\n` : '';
+	return `${id}event: ${event.type}\n${data}`;
+}
+
+export async function openEventStream(app: Services, user: User, sessionId: string, cursor: string | undefined): Promise<Response> {
+	app.chat.checkConnectionLimit(user.id);
+	if (!shutdownRegistered) {
+		shutdownRegistered = true;
+		app.onShutdown(async () => {
+			for (const close of [...open]) close();
+		});
+	}
+	const encoder = new TextEncoder();
+	let controller!: ReadableStreamDefaultController<Uint8Array>;
+	let finished = false;
+	let keepalive: ReturnType<typeof setInterval> | undefined;
+	let stream: EventStream | undefined;
+
+	const write = (text: string) => {
+		if (finished) return;
+		try {
+			controller.enqueue(encoder.encode(text));
+		} catch {
+			finish();
+		}
+	};
+	const finish = () => {
+		if (finished) return;
+		finished = true;
+		open.delete(finish);
+		clearInterval(keepalive);
+		stream?.close();
+		try {
+			controller.close();
+		} catch {
+			/* already closed by the reader */
+		}
+		app.chat.disconnected(user.id).catch(() => {});
+	};
+
+	const sink: StreamSink = {
+		send: (event) => write(formatEvent(event)),
+		congested: () => (controller.desiredSize ?? 0) <= 0,
+		drained: () =>
+			new Promise((resolve) => {
+				const check = () => (finished || (controller.desiredSize ?? 0) > HIGH_WATER_CHARS / 2 ? resolve() : setTimeout(check, 10));
+				check();
+			}),
+		close: (code, reason) => {
+			write(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+			finish();
+		}
+	};
+
+	const body = new ReadableStream<Uint8Array>(
+		{
+			start(c) {
+				controller = c;
+			},
+			cancel() {
+				finish();
+			}
+		},
+		{ highWaterMark: HIGH_WATER_CHARS, size: (chunk) => chunk?.byteLength ?? 0 }
+	);
+
+	open.add(finish);
+	await app.chat.connected(user.id);
+	write(`${PADDING}retry: ${RETRY_MS}\n\n`);
+	keepalive = setInterval(() => write(': keepalive\n\n'), KEEPALIVE_MS);
+	stream = new EventStream(app.database.db, app.bus, user, sessionId, sink);
+	const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
+	// The response is returned before replay finishes, so headers go out at once.
+	stream.start(cursor, peers).catch((error) => {
+		console.error('SSE stream failed to start:', error);
+		sink.close(CLOSE.serverError, 'temporarily unavailable');
+	});
+
+	return new Response(body, {
+		headers: {
+			'content-type': 'text/event-stream; charset=utf-8',
+			'cache-control': 'no-cache, no-transform',
+			'x-accel-buffering': 'no',
+			connection: 'keep-alive'
+		}
+	});
+}
