@@ -1,0 +1,111 @@
+import { expect, test } from '@playwright/test';
+import { bodies, conversationWith, messageWith, send, serverBodies, signUp, waitLive } from './helpers';
+
+test('two people chat both ways in real time, with typing and server-rendered history', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice');
+	const bob = await signUp(browser, 'bob');
+
+	// Alice finds Bob through the search box and starts the chat.
+	await alice.page.goto('/');
+	await alice.page.getByLabel('Find people by username').fill(bob.username);
+	await alice.page.getByRole('button', { name: `Chat with ${bob.username}` }).click();
+	await expect(alice.page).toHaveURL(/\/c\/[0-9a-f-]{36}$/);
+	const id = alice.page.url().split('/c/')[1];
+	await expect(alice.page.getByRole('heading', { name: bob.username })).toBeVisible();
+
+	await bob.page.goto('/');
+	await expect(bob.page.getByTestId('conversation').filter({ hasText: alice.username })).toBeVisible();
+	await bob.page.getByTestId('conversation').filter({ hasText: alice.username }).click();
+	await expect(bob.page).toHaveURL(`/c/${id}`);
+	await waitLive(alice.page);
+	await waitLive(bob.page);
+	await expect(bob.page.getByTestId('presence')).toHaveText(/online/);
+
+	await send(alice.page, 'Hello Bob');
+	await expect(messageWith(bob.page, 'Hello Bob')).toBeVisible();
+	await expect(messageWith(alice.page, 'Hello Bob')).toHaveAttribute('data-status', /sent|delivered|read/);
+
+	// Bob types: Alice sees it, and it goes away when his message lands.
+	await bob.page.getByLabel('Message', { exact: true }).pressSequentially('Hi Al');
+	await expect(alice.page.getByTestId('typing')).toHaveText(`${bob.username} is typing…`);
+	await bob.page.getByLabel('Message', { exact: true }).press('Enter');
+	await expect(messageWith(alice.page, 'Hi Al')).toBeVisible();
+	await expect(alice.page.getByTestId('typing')).toHaveText('');
+
+	// Both were looking: Alice's message ends up read.
+	await expect(messageWith(alice.page, 'Hello Bob')).toHaveAttribute('data-status', 'read');
+
+	// The history is in the server-rendered HTML, and a reload shows it in order.
+	const html = await (await bob.context.request.get(`/c/${id}`)).text();
+	expect(html).toContain('Hello Bob');
+	expect(html).toContain('Hi Al');
+	await bob.page.reload();
+	await expect(bodies(bob.page)).toHaveText(['Hello Bob', 'Hi Al']);
+	expect(await serverBodies(alice, id)).toEqual(['Hello Bob', 'Hi Al']);
+
+	await alice.context.close();
+	await bob.context.close();
+});
+
+test('the sender sees sending, then sent once the server acks', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice');
+	const bob = await signUp(browser, 'bob');
+	const id = await conversationWith(alice, bob);
+
+	// Hold Alice's sends between her page and the server until the test lets them through.
+	const held: string[] = [];
+	let forward: ((message: string) => void) | null = null;
+	await alice.page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+		const server = ws.connectToServer();
+		forward = (message) => server.send(message);
+		ws.onMessage((message) => {
+			if (JSON.parse(String(message)).type === 'send') held.push(String(message));
+			else server.send(message);
+		});
+	});
+
+	await alice.page.goto(`/c/${id}`);
+	await waitLive(alice.page);
+	await send(alice.page, 'Are you there?');
+	await expect(messageWith(alice.page, 'Are you there?')).toHaveAttribute('data-status', 'sending');
+	await expect.poll(() => held.length).toBe(1);
+
+	for (const message of held.splice(0)) forward!(message);
+	await expect(messageWith(alice.page, 'Are you there?')).toHaveAttribute('data-status', 'sent');
+	await expect(messageWith(alice.page, 'Are you there?')).toHaveCount(1);
+
+	await alice.context.close();
+	await bob.context.close();
+});
+
+test.describe('without JavaScript', () => {
+	test('a message can be sent from the plain HTML form', async ({ browser }) => {
+		const carol = await signUp(browser, 'carol', { javaScriptEnabled: false });
+		const dave = await signUp(browser, 'dave');
+		const id = await conversationWith(dave, carol);
+		await dave.page.goto(`/c/${id}`);
+		await waitLive(dave.page);
+
+		// Search and open the chat with plain forms, too.
+		await carol.page.goto(`/?q=${dave.username}`);
+		await carol.page.getByRole('button', { name: `Chat with ${dave.username}` }).click();
+		await expect(carol.page).toHaveURL(`/c/${id}`);
+
+		await carol.page.getByLabel('Message', { exact: true }).fill('Sent without JavaScript');
+		await carol.page.getByRole('button', { name: 'Send' }).click();
+		await expect(carol.page).toHaveURL(`/c/${id}`);
+		await expect(bodies(carol.page)).toHaveText(['Sent without JavaScript']);
+		await expect(messageWith(dave.page, 'Sent without JavaScript')).toBeVisible();
+
+		// The same rendered form posted twice (a resubmit) stores one message.
+		const formId = await carol.page.locator('input[name="id"]').inputValue();
+		for (let i = 0; i < 2; i++) {
+			const response = await carol.context.request.post(`/c/${id}?/send`, { form: { id: formId, body: 'Posted twice' } });
+			expect(response.ok()).toBe(true);
+		}
+		expect(await serverBodies(dave, id)).toEqual(['Sent without JavaScript', 'Posted twice']);
+
+		await carol.context.close();
+		await dave.context.close();
+	});
+});
