@@ -1,0 +1,147 @@
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { AppError } from '$lib/errors';
+import type { Ack } from '$lib/types';
+import { SequenceBuffer, type BufferedSend } from './sequence-buffer';
+
+/** An in-memory "database" of committed sends, so the buffer's decisions are observable. */
+function fakeStore() {
+	const committed: BufferedSend[] = [];
+	const failIds = new Map<string, unknown>();
+	return {
+		committed,
+		failIds,
+		nextExpected: async (conversationId: string, clientId: string) => {
+			const mine = committed.filter((s) => s.conversationId === conversationId && s.clientId === clientId);
+			return Math.max(0, ...mine.map((s) => s.clientSeq)) + 1;
+		},
+		commit: async (send: BufferedSend): Promise<Ack> => {
+			if (failIds.has(send.id)) throw failIds.get(send.id);
+			committed.push(send);
+			return { id: send.id, conversationId: send.conversationId, seq: committed.length, createdAt: new Date(0).toISOString() };
+		}
+	};
+}
+
+const send = (clientSeq: number, clientId = 'c1', conversationId = 'conv'): BufferedSend => ({
+	id: `${conversationId}-${clientId}-${clientSeq}`,
+	conversationId,
+	clientId,
+	clientSeq
+});
+
+describe('SequenceBuffer', () => {
+	beforeEach(() => {
+		vi.useFakeTimers();
+	});
+	afterEach(() => {
+		vi.useRealTimers();
+	});
+
+	function setup(overrides: { maxHeldPerKey?: number; maxHeldTotal?: number } = {}) {
+		const store = fakeStore();
+		const buffer = new SequenceBuffer({
+			gapTimeoutMs: 5000,
+			maxHeldPerKey: overrides.maxHeldPerKey ?? 100,
+			maxHeldTotal: overrides.maxHeldTotal ?? 1000,
+			recheckMs: 60_000,
+			nextExpected: store.nextExpected,
+			commit: store.commit
+		});
+		return { store, buffer };
+	}
+
+	test('commits 1, 3, 2 as 1, 2, 3', async () => {
+		const { store, buffer } = setup();
+		const acks = Promise.all([buffer.submit(send(1)), buffer.submit(send(3)), buffer.submit(send(2))]);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3]);
+		expect((await acks).map((a) => a.seq)).toEqual([1, 3, 2]);
+		expect(buffer.heldCount).toBe(0);
+	});
+
+	test('holds a send behind a gap until the timeout, then commits it; a late one still lands', async () => {
+		const { store, buffer } = setup();
+		await buffer.submit(send(1));
+		let acked = false;
+		const three = buffer.submit(send(3)).then((a) => ((acked = true), a));
+		await vi.advanceTimersByTimeAsync(4999);
+		expect(acked).toBe(false);
+		expect(buffer.heldCount).toBe(1);
+		await vi.advanceTimersByTimeAsync(1);
+		expect((await three).seq).toBe(2);
+		const late = await buffer.submit(send(2));
+		expect(late.seq).toBe(3);
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 3, 2]);
+	});
+
+	test('after a gap is given up, the held sends commit in clientSeq order whatever their arrival order', async () => {
+		const { store, buffer } = setup();
+		const all = Promise.all([5, 3, 4].map((n) => buffer.submit(send(n))));
+		await vi.advanceTimersByTimeAsync(5000);
+		await all;
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([3, 4, 5]);
+	});
+
+	test('"next expected" comes from the database: a restart with 1..4 stored continues at 5', async () => {
+		const { store, buffer } = setup();
+		for (let i = 1; i <= 4; i++) store.committed.push(send(i));
+		await buffer.submit(send(5));
+		expect(store.committed.at(-1)!.clientSeq).toBe(5);
+		expect(buffer.heldCount).toBe(0);
+	});
+
+	test('a gap filled by another instance is noticed when the next send looks early', async () => {
+		const { store, buffer } = setup();
+		await buffer.submit(send(1));
+		store.committed.push(send(2)); // committed elsewhere
+		await buffer.submit(send(3));
+		expect(buffer.heldCount).toBe(0);
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3]);
+	});
+
+	test('keys are independent: one client waiting does not delay another', async () => {
+		const { store, buffer } = setup();
+		void buffer.submit(send(2, 'slow'));
+		await buffer.submit(send(1, 'fast'));
+		expect(store.committed.map((s) => s.clientId)).toEqual(['fast']);
+	});
+
+	test('is bounded per key and in total: over the cap an early send is refused with rate_limited', async () => {
+		const { buffer } = setup({ maxHeldPerKey: 2, maxHeldTotal: 3 });
+		void buffer.submit(send(10, 'a'));
+		void buffer.submit(send(11, 'a'));
+		await expect(buffer.submit(send(12, 'a'))).rejects.toMatchObject({ code: 'rate_limited' });
+		void buffer.submit(send(10, 'b'));
+		await expect(buffer.submit(send(11, 'c'))).rejects.toMatchObject({ code: 'rate_limited' });
+		expect(buffer.heldCount).toBe(3);
+	});
+
+	test('a send refused for good does not block the ones after it; a transient failure keeps its slot', async () => {
+		const { store, buffer } = setup();
+		store.failIds.set(send(1).id, new AppError('conflict', 'reused id'));
+		await expect(buffer.submit(send(1))).rejects.toMatchObject({ code: 'conflict' });
+		await buffer.submit(send(2));
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([2]);
+
+		store.failIds.set(send(3).id, Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' }));
+		await expect(buffer.submit(send(3))).rejects.toThrow();
+		let fourAcked = false;
+		void buffer.submit(send(4)).then(() => (fourAcked = true));
+		await vi.advanceTimersByTimeAsync(0);
+		expect(fourAcked).toBe(false); // 3 may still come: wait for it
+		store.failIds.delete(send(3).id);
+		await buffer.submit(send(3));
+		await vi.advanceTimersByTimeAsync(0);
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([2, 3, 4]);
+	});
+
+	test('flush commits everything held, in order, without waiting for the timeout', async () => {
+		const { store, buffer } = setup();
+		const held = Promise.all([buffer.submit(send(4)), buffer.submit(send(2))]);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(buffer.heldCount).toBe(2);
+		await buffer.flush();
+		await held;
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([2, 4]);
+	});
+});
