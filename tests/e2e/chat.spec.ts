@@ -109,3 +109,31 @@ test.describe('without JavaScript', () => {
 		await dave.context.close();
 	});
 });
+
+test('scrolling up pages back through older history', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice');
+	const bob = await signUp(browser, 'bob');
+	const id = await conversationWith(alice, bob);
+	const clientId = crypto.randomUUID();
+	const all = Array.from({ length: 75 }, (_, i) => `old ${i + 1}`);
+	for (const [i, body] of all.entries()) {
+		const response = await alice.context.request.post('/api/messages', {
+			data: { id: crypto.randomUUID(), conversationId: id, clientId, clientSeq: i + 1, body }
+		});
+		expect(response.ok()).toBe(true);
+	}
+
+	await bob.page.goto(`/c/${id}`);
+	await waitLive(bob.page);
+	await expect(bodies(bob.page)).toHaveCount(50);
+	await expect(bodies(bob.page).first()).toHaveText('old 26');
+	await expect(bodies(bob.page).last()).toHaveText('old 75');
+
+	await bob.page.getByTestId('messages').evaluate((list) => list.parentElement!.scrollTo({ top: 0 }));
+	await expect(bodies(bob.page)).toHaveCount(75);
+	await expect(bodies(bob.page)).toHaveText(all);
+	await expect(bob.page.getByRole('button', { name: 'Load older messages' })).toHaveCount(0);
+
+	await alice.context.close();
+	await bob.context.close();
+});

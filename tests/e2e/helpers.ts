@@ -16,7 +16,11 @@ export interface Person {
 }
 
 /** A new browser context signed in as a freshly registered user (the cookie lands in the context). */
-export async function signUp(browser: Browser, prefix: string, options: { javaScriptEnabled?: boolean } = {}): Promise<Person> {
+export async function signUp(
+	browser: Browser,
+	prefix: string,
+	options: { javaScriptEnabled?: boolean; baseURL?: string } = {}
+): Promise<Person> {
 	const context = await browser.newContext({ baseURL: E2E_ORIGIN, ...options });
 	const name = username(prefix);
 	const response = await context.request.post('/api/auth/register', { data: { username: name, password: PASSWORD } });
