@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { defineConfig, devices } from '@playwright/test';
 
 /** Debian's Chromium unless CHROMIUM_PATH says otherwise; Playwright's own only as a last resort. */
@@ -8,7 +9,22 @@ function chromiumPath(): string | undefined {
 	return undefined;
 }
 
-const PORT = Number(process.env.E2E_PORT ?? 4173);
+/** A free port, fixed in the environment so Playwright's worker processes agree on it. */
+async function e2ePort(): Promise<number> {
+	if (process.env.E2E_PORT) return Number(process.env.E2E_PORT);
+	const port = await new Promise<number>((resolve, reject) => {
+		const server = net.createServer();
+		server.on('error', reject);
+		server.listen(0, '127.0.0.1', () => {
+			const { port } = server.address() as net.AddressInfo;
+			server.close(() => resolve(port));
+		});
+	});
+	process.env.E2E_PORT = String(port);
+	return port;
+}
+
+const PORT = await e2ePort();
 export const E2E_ORIGIN = `http://127.0.0.1:${PORT}`;
 
 export default defineConfig({

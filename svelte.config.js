@@ -8,6 +8,25 @@ export default {
 		adapter: adapter(),
 		// Our own hook checks Origin on every state-changing request (JSON and forms alike) and
 		// answers in the protocol's error shape; Kit's built-in check covers only form bodies.
-		csrf: { checkOrigin: false }
+		csrf: { checkOrigin: false },
+		// Kit adds nonces/hashes for its own inline scripts, so no 'unsafe-inline' for scripts.
+		csp: {
+			mode: 'auto',
+			directives: {
+				'default-src': ['self'],
+				'script-src': ['self'],
+				// Svelte transitions and Tailwind's runtime-free CSS still set style attributes.
+				'style-src': ['self', 'unsafe-inline'],
+				'img-src': ['self', 'data:', 'blob:'],
+				'font-src': ['self'],
+				'connect-src': ['self'],
+				'worker-src': ['self'],
+				'manifest-src': ['self'],
+				'object-src': ['none'],
+				'base-uri': ['self'],
+				'form-action': ['self'],
+				'frame-ancestors': ['none']
+			}
+		}
 	}
 };

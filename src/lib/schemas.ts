@@ -28,6 +28,8 @@ export const messageBodySchema = z
 			.string()
 			.min(1, 'A message cannot be empty.')
 			.max(MAX_BODY_CHARS, `A message can have at most ${MAX_BODY_CHARS} characters.`)
+			// PostgreSQL text cannot store NUL; refusing it beats silently altering the message.
+			.refine((s) => !s.includes('\u0000'), 'A message cannot contain NUL characters.')
 	);
 
 export const sendSchema = z.object({

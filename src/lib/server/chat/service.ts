@@ -58,6 +58,8 @@ export class ChatService {
 
 	async searchUsers(userId: string, prefix: string): Promise<User[]> {
 		const cleaned = prefix.trim().toLowerCase();
+		// No username contains anything else, and PostgreSQL text cannot even hold NUL.
+		if (!/^[a-z0-9_]{0,32}$/.test(cleaned)) return [];
 		const pattern = cleaned.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
 		return this.db
 			.select({ id: users.id, username: users.username })
@@ -316,14 +318,16 @@ export class ChatService {
 		return this.online.get(userId) ?? 0;
 	}
 
+	/** Here or, with the PostgreSQL bus, on another instance. */
 	isOnline(userId: string): boolean {
-		return (this.online.get(userId) ?? 0) > 0;
+		return (this.online.get(userId) ?? 0) > 0 || (this.bus.onlineElsewhere?.(userId) ?? false);
 	}
 
 	/** Counts a user's open push connections; tells their peers when the first opens. */
 	async connected(userId: string): Promise<void> {
 		const count = (this.online.get(userId) ?? 0) + 1;
 		this.online.set(userId, count);
+		if (count === 1) this.bus.setLocalPresence?.(userId, true);
 		if (count === 1) await this.announcePresence(userId, true, null);
 	}
 
@@ -342,6 +346,7 @@ export class ChatService {
 			return;
 		}
 		this.online.delete(userId);
+		this.bus.setLocalPresence?.(userId, false);
 		const now = new Date();
 		await this.db.update(users).set({ lastSeenAt: now }).where(eq(users.id, userId));
 		if (!this.isOnline(userId)) await this.announcePresence(userId, false, now);
