@@ -98,6 +98,12 @@ export async function validateSessionToken(
 	return { session, user: { id: session.userId, username: row.username }, renewed };
 }
 
+/** For long-lived connections: is the session still there and unexpired? (No renewal.) */
+export async function isSessionAlive(db: Db, sessionId: string, policy: SessionPolicy, now = new Date()): Promise<boolean> {
+	const [row] = await db.select().from(sessions).where(eq(sessions.id, sessionId)).limit(1);
+	return !!row && now.getTime() < expiresAt(row, policy).getTime();
+}
+
 export async function invalidateSession(db: Db, sessionId: string): Promise<void> {
 	await db.delete(sessions).where(eq(sessions.id, sessionId));
 }

@@ -27,6 +27,11 @@ export const CLOSE = {
 } as const;
 
 const REPLAY_BATCH = 500;
+/**
+ * Logout closes connections at once through the bus; this periodic check also catches sessions
+ * that expired or were deleted where no note reached us (another instance, a database edit).
+ */
+const SESSION_RECHECK_MS = Number(process.env.SESSION_RECHECK_MS ?? 5 * 60_000);
 
 export function parseCursor(cursor: string): number | null {
 	return /^(0|[1-9]\d{0,15})$/.test(cursor) ? Number(cursor) : null;
@@ -39,13 +44,15 @@ export class EventStream {
 	private dirty = false;
 	private closed = false;
 	private unsubscribe?: () => void;
+	private recheck?: ReturnType<typeof setInterval>;
 
 	constructor(
 		private readonly db: Db,
 		private readonly bus: EventBus,
 		readonly user: User,
 		readonly sessionId: string,
-		private readonly sink: StreamSink
+		private readonly sink: StreamSink,
+		private readonly sessionAlive?: () => Promise<boolean>
 	) {}
 
 	get cursor(): number {
@@ -55,6 +62,21 @@ export class EventStream {
 	/** Subscribes first, then fixes the starting cursor, so nothing committed in between is missed. */
 	async start(cursor: string | undefined, peers: { id: string; online: boolean; lastSeenAt: Date | null }[] = []) {
 		this.unsubscribe = this.bus.subscribe(this.user.id, (note) => this.onNote(note));
+		if (this.sessionAlive) {
+			const alive = this.sessionAlive;
+			this.recheck = setInterval(() => {
+				alive().then(
+					(ok) => {
+						if (!ok && !this.closed) {
+							this.sink.close(CLOSE.sessionEnded, 'session ended');
+							this.close();
+						}
+					},
+					() => {} // the database being away is not the session ending
+				);
+			}, SESSION_RECHECK_MS);
+			this.recheck.unref?.();
+		}
 		this.pulling = true;
 		try {
 			const current = await currentCursor(this.db, this.user.id);
@@ -86,6 +108,7 @@ export class EventStream {
 
 	close(): void {
 		this.closed = true;
+		clearInterval(this.recheck);
 		this.unsubscribe?.();
 	}
 
