@@ -1,0 +1,174 @@
+/**
+ * Turns a result JSON into the Markdown tables of bench/results/latest.md (and the README's
+ * Performance section): one row per load step, then the other scenarios, then the goals.
+ */
+
+const n = (v, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(digits));
+const ms = (v) => (v === null || v === undefined ? '–' : v < 10 ? Number(v).toFixed(2) : v < 100 ? Number(v).toFixed(1) : Number(v).toFixed(0));
+const ratio = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${Number(v).toFixed(2)}×`);
+const mib = (bytes) => n(bytes / 1048576, 0);
+const kib = (bytes) => n(bytes / 1024, 1);
+
+function stepTable(steps, { relay } = {}) {
+	const lines = [
+		'| offered msg/s | achieved msg/s | e2e p50 | e2e p99 | e2e p99.9 | e2e max | ack p99 | p99 × relay | lost / dup / ooo | errors | server CPU s per 1k msgs | DB CPU s per 1k | server RSS MiB |',
+		'|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|'
+	];
+	for (const s of steps) {
+		const relayP99 = relay?.find((r) => r.rate === s.rate)?.e2e?.p99;
+		const errors = Object.values(s.errors ?? {}).reduce((a, b) => a + b, 0) + (s.unacked ?? 0);
+		lines.push(
+			`| ${s.rate} | ${n(s.achieved)} | ${ms(s.e2e?.p50)} | ${ms(s.e2e?.p99)} | ${ms(s.e2e?.p999)} | ${ms(s.e2e?.max)} | ${ms(s.ack?.p99)} | ${
+				relayP99 && s.e2e ? ratio(s.e2e.p99 / relayP99) : '–'
+			} | ${s.lost} / ${s.duplicates} / ${s.outOfOrder} | ${errors} | ${n(s.serverCpuPer1k, 3)} | ${n(s.dbCpuPer1k, 3)} | ${mib(s.serverRssPeak)} |`
+		);
+	}
+	return lines.join('\n');
+}
+
+function relayTable(steps) {
+	const lines = ['| offered msg/s | achieved msg/s | e2e p50 | e2e p99 | e2e p99.9 | e2e max | relay CPU s per 1k msgs |', '|---:|---:|---:|---:|---:|---:|---:|'];
+	for (const s of steps) {
+		lines.push(`| ${s.rate} | ${n(s.achieved)} | ${ms(s.e2e?.p50)} | ${ms(s.e2e?.p99)} | ${ms(s.e2e?.p999)} | ${ms(s.e2e?.max)} | ${n(s.serverCpuPer1k, 3)} |`);
+	}
+	return lines.join('\n');
+}
+
+const check = (ok) => (ok === undefined || ok === null ? '–' : ok ? 'met' : 'not met');
+
+export function goals(result) {
+	const rows = [];
+	for (const [engine, r] of Object.entries(result.engines)) {
+		const baseline = result.baselines.pgInsert?.[engine];
+		const sat = r.ws?.saturation;
+		if (sat && baseline) {
+			const f = sat.achieved / baseline.perSecond;
+			rows.push([engine, 'WS saturation throughput vs bare insert loop (b), 16 in flight', `${n(sat.achieved)} vs ${n(baseline.perSecond)} msg/s = ${ratio(f)}`, '≥ 1.0×', check(f >= 1)]);
+		}
+		const ssat = r.sse?.saturation;
+		if (ssat && baseline) {
+			const f = ssat.achieved / baseline.perSecond;
+			rows.push([engine, 'SSE+POST saturation throughput vs (b)', `${n(ssat.achieved)} msg/s = ${ratio(f)}`, '(no goal)', '–']);
+		}
+		for (const [kind, limit] of [
+			['ws', 25],
+			['sse', 50]
+		]) {
+			const at1k = r[kind]?.steps?.find((s) => s.rate === 1000);
+			if (at1k?.e2e) {
+				const relay = result.baselines.wsRelay?.steps?.find((s) => s.rate === 1000)?.e2e?.p99;
+				const clean = at1k.lost === 0 && at1k.duplicates === 0 && at1k.outOfOrder === 0;
+				rows.push([
+					engine,
+					`${kind === 'ws' ? 'WebSocket' : 'SSE+POST'} p99 end-to-end at 1,000 msg/s`,
+					`${ms(at1k.e2e.p99)} ms (${relay ? ratio(at1k.e2e.p99 / relay) : '–'} relay), lost/dup/ooo ${at1k.lost}/${at1k.duplicates}/${at1k.outOfOrder}`,
+					`≤ ${limit} ms, zero loss`,
+					check(at1k.e2e.p99 <= limit && clean)
+				]);
+			}
+		}
+		if (r.idle?.ws && result.baselines.idle?.ws) {
+			const f = r.idle.ws.perConnection / result.baselines.idle.ws.perConnection;
+			rows.push([engine, `Idle WebSocket RSS per connection (${r.idle.ws.connections})`, `${kib(r.idle.ws.perConnection)} KiB vs bare ${kib(result.baselines.idle.ws.perConnection)} KiB = ${ratio(f)}`, '≤ 2×', check(f <= 2)]);
+			rows.push([engine, `Idle CPU with ${r.idle.ws.connections} WebSockets`, `${n(r.idle.ws.cpuPercent, 2)}% of one core`, '≤ 5%', check(r.idle.ws.cpuPercent <= 5)]);
+		}
+		if (r.idle?.sse && result.baselines.idle?.sse) {
+			const f = r.idle.sse.perConnection / result.baselines.idle.sse.perConnection;
+			rows.push([engine, `Idle SSE RSS per connection (${r.idle.sse.connections})`, `${kib(r.idle.sse.perConnection)} KiB vs bare ${kib(result.baselines.idle.sse.perConnection)} KiB = ${ratio(f)}`, '≤ 2×', check(f <= 2)]);
+		}
+		if (r.catchup?.ws) {
+			rows.push([engine, `Catch-up of ${r.catchup.events} events over WebSocket`, `${ms(r.catchup.ws.ms)} ms (${n(r.catchup.ws.perSecond)} events/s)`, '≤ 2,000 ms', check(r.catchup.ws.ms <= 2000)]);
+		}
+		if (r.history?.page) {
+			rows.push([engine, `History page (50 of ${r.history.messages}) p99`, `${ms(r.history.page.p99)} ms (p50 ${ms(r.history.page.p50)})`, '≤ 10 ms', check(r.history.page.p99 <= 10)]);
+		}
+	}
+	const lines = ['| engine | figure | measured | goal | |', '|---|---|---|---|---|'];
+	for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+	return lines.join('\n');
+}
+
+export function markdown(result) {
+	const m = result.meta;
+	const out = [];
+	out.push(`# Duet benchmark${m.quick ? ' (quick mode)' : ''}`);
+	out.push('');
+	out.push(
+		`Run ${m.startedAt}, ${n(m.durationSeconds / 60, 1)} min. Machine: ${m.machine.cpus} × ${m.machine.cpuModel}, ${n(m.machine.memGiB, 0)} GiB, ` +
+			`Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.postgres ?? 'PostgreSQL ?'}; PGlite ${m.machine.pglite ?? '?'}. ` +
+			`Server, database and load generators share the machine (load generators: ${m.settings.loadChildren} processes). ` +
+			`Machine busy during the run: ${n(m.machineBusy * 100, 0)}%.`
+	);
+	out.push('');
+	out.push('## Goals');
+	out.push('');
+	out.push(goals(result));
+	for (const [engine, r] of Object.entries(result.engines)) {
+		out.push('');
+		out.push(`## ${engine === 'postgres' ? 'PostgreSQL' : 'PGlite (embedded)'}`);
+		if (r.ws) {
+			out.push('');
+			out.push(
+				`### WebSocket, open loop (${r.ws.pairs} pairs, ${n(result.meta.settings.stepMs / 1000)} s per step; latencies in ms from the scheduled send time)`
+			);
+			out.push('');
+			out.push(stepTable(r.ws.steps, { relay: result.baselines.wsRelay?.steps }));
+			if (r.ws.saturation) out.push('', `Saturation throughput (zero loss): **${n(r.ws.saturation.achieved)} msg/s** at ${r.ws.saturation.rate} offered.`);
+		}
+		if (r.sse) {
+			out.push('');
+			out.push(`### SSE + POST, open loop (${r.sse.pairs} pairs)`);
+			out.push('');
+			out.push(stepTable(r.sse.steps, { relay: result.baselines.wsRelay?.steps }));
+			if (r.sse.saturation) out.push('', `Saturation throughput (zero loss): **${n(r.sse.saturation.achieved)} msg/s** at ${r.sse.saturation.rate} offered.`);
+		}
+		const other = [];
+		if (r.idle?.ws) {
+			const i = r.idle.ws;
+			other.push(`| Idle WebSocket | ${i.connections} open (${i.failed} failed) in ${n(i.openMs / 1000, 1)} s; RSS +${mib(i.rssDelta)} MiB = ${kib(i.perConnection)} KiB/connection; idle CPU ${n(i.cpuPercent, 2)}% of a core over ${n(i.windowMs / 1000)} s (heartbeat every ${n(i.heartbeatMs / 1000)} s) |`);
+		}
+		if (r.idle?.sse) {
+			const i = r.idle.sse;
+			other.push(`| Idle SSE | ${i.connections} open (${i.failed} failed) in ${n(i.openMs / 1000, 1)} s; RSS +${mib(i.rssDelta)} MiB = ${kib(i.perConnection)} KiB/connection; idle CPU ${n(i.cpuPercent, 2)}% of a core (keepalive every ${n(i.heartbeatMs / 1000)} s) |`);
+		}
+		if (r.catchup) {
+			for (const t of ['ws', 'sse']) {
+				const c = r.catchup[t];
+				if (c) other.push(`| Catch-up, ${t === 'ws' ? 'WebSocket' : 'SSE'} | ${r.catchup.events} events from cursor 0: ${ms(c.ms)} ms (median of ${c.runs}), ${n(c.perSecond)} events/s; first event after ${ms(c.firstEventMs)} ms |`);
+			}
+		}
+		if (r.history) {
+			const h = r.history;
+			other.push(`| History page | 50 messages of ${h.messages}: p50 ${ms(h.page.p50)} ms, p99 ${ms(h.page.p99)} ms, max ${ms(h.page.max)} ms (${h.page.count} requests) |`);
+			if (h.ssr) other.push(`| SSR /c/<id> | time to first byte p50 ${ms(h.ssr.p50)} ms, p99 ${ms(h.ssr.p99)} ms (${h.ssr.count} requests) |`);
+			if (h.home) other.push(`| SSR / | time to first byte p50 ${ms(h.home.p50)} ms, p99 ${ms(h.home.p99)} ms |`);
+		}
+		if (r.startup) {
+			const s = r.startup;
+			other.push(
+				`| Start-up → /readyz | fresh database (runs migrations) ${ms(s.fresh)} ms; empty ${ms(s.empty)} ms; ${s.bigMessages ? `${s.bigMessages.toLocaleString('en')} messages ${ms(s.big)} ms` : ''} (median of ${s.repeats}) |`
+			);
+		}
+		if (other.length) {
+			out.push('');
+			out.push('### Other scenarios');
+			out.push('');
+			out.push('| scenario | result |', '|---|---|', ...other);
+		}
+	}
+	out.push('');
+	out.push('## Baselines (same run, same machine)');
+	out.push('');
+	for (const [engine, b] of Object.entries(result.baselines.pgInsert ?? {})) {
+		out.push(`- (b) bare ${engine === 'postgres' ? 'postgres.js' : 'PGlite'} loop, one-row INSERT transactions into \`messages\`, ${b.inFlight} in flight: **${n(b.perSecond)} rows/s** (p99 ${ms(b.latency?.p99)} ms).`);
+	}
+	if (result.baselines.idle?.ws) out.push(`- Bare \`ws\` server, ${result.baselines.idle.ws.connections} idle sockets: ${kib(result.baselines.idle.ws.perConnection)} KiB/connection, idle CPU ${n(result.baselines.idle.ws.cpuPercent, 2)}%.`);
+	if (result.baselines.idle?.sse) out.push(`- Bare node:http SSE, ${result.baselines.idle.sse.connections} idle streams: ${kib(result.baselines.idle.sse.perConnection)} KiB/connection.`);
+	if (result.baselines.wsRelay?.steps?.length) {
+		out.push('- (a) bare `ws` relay, no auth, no database, same load generator and offered loads:');
+		out.push('');
+		out.push(relayTable(result.baselines.wsRelay.steps));
+	}
+	out.push('');
+	return out.join('\n');
+}
