@@ -12,7 +12,7 @@ import type { Conversation, EphemeralEvent, Message, User } from '$lib/types';
 import { createApi, type Api } from './api';
 import { mergeConversation } from './conversations';
 import { openTabChannel, type TabChannel, type TabMessage } from './channel';
-import { deleteUserDb, openUserDb, type DuetDb } from './db';
+import { deleteUserDb, META, openUserDb, setMeta, type DuetDb } from './db';
 import { electLeader } from './leader';
 import { deleteUnsent, enqueueMessage, OutboxScheduler, retryMessage } from './outbox';
 import { ReceiptQueue } from './receipts';
@@ -49,6 +49,7 @@ export class DuetClient {
 
 	constructor(readonly user: User) {
 		this.db = openUserDb(user.id);
+		void setMeta(this.db, META.userId, user.id).catch(() => {});
 		this.api = createApi();
 		this.channel = openTabChannel(user.id);
 		this.channel.on((message) => this.onTabMessage(message));

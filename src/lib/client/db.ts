@@ -89,6 +89,8 @@ export const META = {
 	cursor: 'cursor',
 	clientId: 'clientId',
 	userId: 'userId',
+	/** Set once a full fetch of conversations and recent history has succeeded. */
+	bootstrapped: 'bootstrapped',
 	clientSeq: (conversationId: string) => `clientSeq:${conversationId}`
 } as const;
 

@@ -103,6 +103,7 @@ describe('SyncEngine', () => {
 		const { sync } = engine(db, server.api);
 		await db.conversations.put({ ...conversation(2), activity: '', myDeliveredSeq: 2 });
 		await db.meta.put({ key: META.cursor, value: '5' });
+		await db.meta.put({ key: META.bootstrapped, value: 1 });
 		await sync.handle({ type: 'message', cursor: '6', message: all[5] });
 		expect(server.queries).toContainEqual({ after: 2, before: 6, limit: 200 });
 		expect(await seqs(db)).toEqual([3, 4, 5, 6]);
@@ -137,5 +138,24 @@ describe('SyncEngine', () => {
 		await sync.handle({ type: 'receipt', cursor: '2', conversationId: C, userId: PEER.id, deliveredSeq: 2, readSeq: 2 });
 		await sync.handle({ type: 'receipt', cursor: '3', conversationId: C, userId: PEER.id, deliveredSeq: 1, readSeq: 0 });
 		expect(await db.conversations.get(C)).toMatchObject({ peerDeliveredSeq: 2, peerReadSeq: 2 });
+	});
+
+	it('does not hold the stream up when the first fetch fails, and fetches again on the next connection', async () => {
+		const db = freshDb();
+		const server = fakeApi([message(1)], () => conversation(1));
+		let fail = true;
+		const flaky = {
+			...server.api,
+			conversations: () => (fail ? Promise.reject(new Error('down')) : server.api.conversations())
+		} as Api;
+		const { sync, readies } = engine(db, flaky);
+		await sync.handle({ type: 'ready', cursor: '3', user: ME });
+		expect(readies()).toBe(1);
+		expect(await seqs(db)).toEqual([]);
+
+		fail = false;
+		await sync.handle({ type: 'ready', cursor: '3', user: ME });
+		expect(await seqs(db)).toEqual([1]);
+		expect(await getMeta(db, META.bootstrapped)).toBe(1);
 	});
 });

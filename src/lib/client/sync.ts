@@ -54,7 +54,15 @@ export class SyncEngine {
 	private async apply(frame: ServerFrame): Promise<void> {
 		switch (frame.type) {
 			case 'ready':
-				if (!(await this.cursor())) await this.rebuild(frame.cursor);
+				if (!(await this.cursor()) || !(await getMeta(this.db, META.bootstrapped))) {
+					try {
+						await this.rebuild(frame.cursor);
+					} catch (error) {
+						// Sends must not wait on the first fetch: the open pages seed what they show,
+						// and the next connection tries again (the bootstrapped flag is still unset).
+						console.warn('Could not fetch conversations on connect', error);
+					}
+				}
 				await this.owedDeliveredReceipts();
 				this.hooks.ready();
 				return;
@@ -228,6 +236,7 @@ export class SyncEngine {
 				await this.db.conversations.put(existing ? { ...merged, activity: conversation.lastMessage?.createdAt ?? existing.activity } : merged);
 			}
 			await this.db.meta.put({ key: META.cursor, value: cursor });
+			await this.db.meta.put({ key: META.bootstrapped, value: 1 });
 		});
 		for (const page of pages) await this.storeMessages(page.messages);
 	}
