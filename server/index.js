@@ -18,7 +18,10 @@ if (!process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {
 }
 
 // Imported only now: adapter-node reads ORIGIN when handler.js loads.
-const { handler } = await import('../build/handler.js');
+// BUILD_DIR lets several builds sit side by side (e.g. parallel test runs); it must stay inside
+// the project so the build's externals resolve from node_modules.
+const buildDir = process.env.BUILD_DIR ?? 'build';
+const { handler } = await import(new URL(`../${buildDir}/handler.js`, import.meta.url).href);
 
 const runtime = /** @type {{ upgrade?: Function, shutdown?: () => Promise<void> }} */ (
 	globalThis[Symbol.for('duet.runtime')] ?? {}
@@ -29,8 +32,11 @@ const server = http.createServer(handler);
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
 
+let stopping = false;
+
 server.on('upgrade', (req, socket, head) => {
-	if (runtime.upgrade) runtime.upgrade(req, socket, head);
+	// A shutting-down instance takes no new sockets: the client retries and lands on another.
+	if (runtime.upgrade && !stopping) runtime.upgrade(req, socket, head);
 	else socket.destroy();
 });
 
@@ -40,9 +46,16 @@ server.listen(port, host, () => {
 	console.log(`Listening on http://${shown}`);
 });
 
-let stopping = false;
+/**
+ * Stop accepting, let the app close its sockets (WebSockets with 1001, SSE streams ended) and commit
+ * what the sequence buffer holds, let in-flight responses (acks of those commits) go out, then exit.
+ * A second signal, or the SHUTDOWN_TIMEOUT_MS budget running out, exits at once with code 1.
+ */
 async function stop(signal) {
-	if (stopping) return;
+	if (stopping) {
+		console.error(`${signal} received again; exiting now`);
+		process.exit(1);
+	}
 	stopping = true;
 	console.log(`${signal} received: shutting down`);
 	const deadline = setTimeout(() => {
@@ -50,14 +63,17 @@ async function stop(signal) {
 		process.exit(1);
 	}, shutdownTimeoutMs);
 	deadline.unref();
-	server.close();
+	const closed = new Promise((resolve) => server.close(resolve));
 	try {
 		await runtime.shutdown?.();
 	} catch (error) {
 		console.error('Error during shutdown:', error);
 	}
+	server.closeIdleConnections();
+	await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
 	server.closeAllConnections();
 	clearTimeout(deadline);
+	console.log('Shut down cleanly');
 	process.exit(0);
 }
 

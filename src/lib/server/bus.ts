@@ -13,11 +13,31 @@ export type Note =
 
 export type Listener = (note: Note) => void;
 
+/**
+ * A hint past every real cursor and without an event: the stream cannot take it as "the next
+ * one", so it re-reads its log. Sent after the bus may have lost notes (LISTEN reconnect).
+ */
+export function resyncNote(userId: string): Note {
+	return { kind: 'event', userId, seq: Number.MAX_SAFE_INTEGER };
+}
+
 export interface EventBus {
 	publish(notes: Note[]): void;
 	/** Listens to every note for `userId`; returns the unsubscribe function. */
 	subscribe(userId: string, listener: Listener): () => void;
 	close(): Promise<void>;
+	/** Across instances only: whether another instance has push connections of this user. */
+	onlineElsewhere?(userId: string): boolean;
+	/**
+	 * Across instances only: tells the others whether this instance has connections of the user;
+	 * `announced` says whether this instance tells the user's peers that they went offline.
+	 */
+	setLocalPresence?(userId: string, online: boolean, announced?: boolean): void;
+	/**
+	 * Across instances only: called when another instance saw the user's last connection there close
+	 * but left the "offline" announcement to others, and this instance now sees them nowhere.
+	 */
+	onPresenceGone?(handler: (userId: string) => void): void;
 }
 
 export class InProcessBus implements EventBus {
@@ -45,6 +65,11 @@ export class InProcessBus implements EventBus {
 			set.delete(listener);
 			if (set.size === 0) this.listeners.delete(userId);
 		};
+	}
+
+	/** Users with at least one subscriber here. */
+	userIds(): string[] {
+		return [...this.listeners.keys()];
 	}
 
 	async close(): Promise<void> {

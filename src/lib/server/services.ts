@@ -42,7 +42,11 @@ async function create(): Promise<Services> {
 	const config = loadConfig();
 	const database = await openDatabase(config.databaseUrl, config.pgliteDir);
 	const auth = new Auth(database.db, config.rateLimit);
-	const bus = new InProcessBus();
+	// Several instances on one PostgreSQL fan out through LISTEN/NOTIFY; PGlite is one process.
+	const bus: EventBus =
+		database.engine === 'postgres' && database.url
+			? await (await import('./bus-postgres')).PostgresBus.start(database.url)
+			: new InProcessBus();
 	const chat = new ChatService(database.db, bus, config);
 	const closers: Array<() => Promise<void>> = [];
 	let closing: Promise<void> | undefined;

@@ -49,6 +49,7 @@ interface KeyState<S> {
 export class SequenceBuffer<S extends BufferedSend> {
 	private readonly keys = new Map<string, KeyState<S>>();
 	private heldTotal = 0;
+	private flushing = false;
 	private readonly sweeper: ReturnType<typeof setInterval>;
 
 	constructor(private readonly options: SequenceBufferOptions<S>) {
@@ -79,6 +80,8 @@ export class SequenceBuffer<S extends BufferedSend> {
 
 	/** Commits everything held, in order, and waits for every pending commit (graceful shutdown). */
 	async flush(): Promise<void> {
+		// A send still on its way in when shutdown starts must not wait for a gap the process won't outlive.
+		this.flushing = true;
 		clearInterval(this.sweeper);
 		const states = [...this.keys.values()];
 		for (const state of states) this.enqueue(state, () => this.giveUp(state));
@@ -103,7 +106,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 			item.reject(error);
 			return;
 		}
-		if (send.clientSeq > state.expected) {
+		if (send.clientSeq > state.expected && !this.flushing) {
 			this.hold(state, item);
 			return;
 		}

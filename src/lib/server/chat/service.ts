@@ -52,6 +52,7 @@ export class ChatService {
 			nextExpected: (conversationId, clientId) => this.nextClientSeq(this.db, conversationId, clientId),
 			commit: (send) => this.commit(send)
 		});
+		bus.onPresenceGone?.((userId) => this.presenceGone(userId).catch((error) => console.error('Presence failed:', error)));
 	}
 
 	// ── users and conversations ────────────────────────────────────────────────────────────────
@@ -346,10 +347,16 @@ export class ChatService {
 			return;
 		}
 		this.online.delete(userId);
-		this.bus.setLocalPresence?.(userId, false);
+		this.bus.setLocalPresence?.(userId, false, !this.isOnline(userId));
 		const now = new Date();
 		await this.db.update(users).set({ lastSeenAt: now }).where(eq(users.id, userId));
 		if (!this.isOnline(userId)) await this.announcePresence(userId, false, now);
+	}
+
+	/** Another instance left the "offline" announcement to this one (see EventBus.onPresenceGone). */
+	private async presenceGone(userId: string): Promise<void> {
+		const [row] = await this.db.select({ lastSeenAt: users.lastSeenAt }).from(users).where(eq(users.id, userId));
+		if (!this.isOnline(userId)) await this.announcePresence(userId, false, row?.lastSeenAt ?? new Date());
 	}
 
 	private async announcePresence(userId: string, online: boolean, lastSeenAt: Date | null) {

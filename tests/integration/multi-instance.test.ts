@@ -1,0 +1,269 @@
+/**
+ * Two production server processes on two ports against one real PostgreSQL: what a user on one
+ * instance sends reaches a user on the other in real time and in order, one client's POSTs spread
+ * over both commit in clientSeq order, clients survive an instance dying and the LISTEN connection
+ * dropping, and presence holds across instances.
+ */
+import { randomUUID } from 'node:crypto';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ApiClient, createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer } from './harness';
+
+const enabled = Boolean(process.env.TEST_DATABASE_URL);
+const suite = enabled ? describe : describe.skip;
+const title = enabled
+	? 'two instances on one PostgreSQL'
+	: 'two instances on one PostgreSQL (skipped: TEST_DATABASE_URL not set)';
+
+// Long enough that one client's sends hopping between instances meet again by re-reading the
+// database (every 500 ms) rather than by giving up on the gap.
+const ENV = { GAP_TIMEOUT_MS: '15000' };
+
+type Person = Awaited<ReturnType<typeof signedInClient>>;
+
+function send(conversationId: string, clientId: string, clientSeq: number, body = `message ${clientSeq}`) {
+	return { id: randomUUID(), conversationId, clientId, clientSeq, body };
+}
+
+/** The same signed-in browser talking to another instance (sessions live in the database). */
+function on(server: TestServer, person: Person): ApiClient {
+	const client = new ApiClient(server.origin);
+	client.cookie = person.client.cookie;
+	return client;
+}
+
+/**
+ * A client as the real one behaves: an outbox re-sent on every reconnect until acked, a cursor to
+ * resume from, and a record of every durable event, to check nothing is lost, doubled or reordered.
+ */
+class Chatter {
+	ws?: WsClient;
+	cursor?: string;
+	readonly messages: any[] = [];
+	readonly problems: string[] = [];
+	private readonly outbox = new Map<string, ReturnType<typeof send>>();
+	private readonly clientId = randomUUID();
+	private clientSeq = 0;
+
+	constructor(
+		readonly person: Person,
+		private readonly conversationId: string
+	) {}
+
+	async connect(server: TestServer) {
+		const ws = await WsClient.connect(server.origin, this.person.client.cookie, { cursor: this.cursor });
+		this.ws = ws;
+		const seen = (frame: any) => {
+			if (frame.type === 'reset') this.problems.push(`reset at ${frame.cursor}`);
+			if (frame.type === 'ready') return;
+			if (typeof frame.cursor === 'string') {
+				if (this.cursor !== undefined && Number(frame.cursor) <= Number(this.cursor)) {
+					this.problems.push(`cursor ${frame.cursor} after ${this.cursor}`);
+				}
+				this.cursor = frame.cursor;
+			}
+			if (frame.type === 'message') this.messages.push(frame.message);
+			if (frame.type === 'ack') this.outbox.delete(frame.id);
+		};
+		// Frames that arrived before this listener was attached (replay right after connect).
+		for (const frame of ws.frames) seen(frame);
+		ws.socket.on('message', (data) => seen(JSON.parse(data.toString())));
+		for (const pending of [...this.outbox.values()].sort((a, b) => a.clientSeq - b.clientSeq)) {
+			ws.send({ type: 'send', ...pending });
+		}
+	}
+
+	say(body: string) {
+		const message = send(this.conversationId, this.clientId, ++this.clientSeq, body);
+		this.outbox.set(message.id, message);
+		if (this.ws && !this.ws.closed) this.ws.send({ type: 'send', ...message });
+		return message;
+	}
+
+	get unacked() {
+		return this.outbox.size;
+	}
+
+	async waitForMessages(count: number) {
+		await this.ws!.waitFor(() => this.messages.length >= count, 30_000).catch((error) => {
+			throw new Error(`${this.person.user.username} has ${this.messages.length}/${count} messages: ${error.message}`);
+		});
+	}
+}
+
+suite(title, () => {
+	let databaseUrl: string;
+	let one: TestServer;
+	let two: TestServer;
+
+	beforeAll(async () => {
+		databaseUrl = await createPostgresDatabase();
+		// One after the other: the first applies the migrations.
+		one = await startServer({ engine: 'postgres', databaseUrl, env: ENV });
+		two = await startServer({ engine: 'postgres', databaseUrl, env: ENV });
+	});
+	afterAll(async () => {
+		await Promise.all([one?.stop(), two?.stop()]);
+	});
+
+	async function pair() {
+		const alice = await signedInClient(one.origin);
+		const bob = await signedInClient(two.origin);
+		const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
+		expect(opened.status).toBe(200);
+		return { alice, bob, conversationId: opened.body.conversation.id as string };
+	}
+
+	test('a user on one instance receives, live and in order, what a user on the other sends', async () => {
+		const { alice, bob, conversationId } = await pair();
+		const aliceWs = await WsClient.connect(one.origin, alice.client.cookie);
+		const bobWs = await WsClient.connect(two.origin, bob.client.cookie);
+		const clientId = randomUUID();
+		const sent = Array.from({ length: 20 }, (_, i) => send(conversationId, clientId, i + 1, `from one #${i + 1}`));
+		for (const message of sent) aliceWs.send({ type: 'send', ...message });
+
+		const received = await bobWs.waitForCount((f) => f.type === 'message', 20);
+		expect(received.map((f) => f.message.id)).toEqual(sent.map((m) => m.id));
+		expect(received.map((f) => f.message.seq)).toEqual(sent.map((_, i) => i + 1));
+		const cursors = received.map((f) => Number(f.cursor));
+		expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
+		expect(new Set(cursors).size).toBe(cursors.length);
+
+		// And back the other way, while the sender's own devices on its instance see it too.
+		const reply = send(conversationId, randomUUID(), 1, 'from two');
+		bobWs.send({ type: 'send', ...reply });
+		const got = await aliceWs.waitFor((f) => f.type === 'message' && f.message.id === reply.id);
+		expect(got.message.seq).toBe(21);
+		await bobWs.waitFor((f) => f.type === 'message' && f.message.id === reply.id);
+		aliceWs.close();
+		bobWs.close();
+	});
+
+	test('typing crosses instances', async () => {
+		const { alice, bob, conversationId } = await pair();
+		const bobWs = await WsClient.connect(two.origin, bob.client.cookie);
+		expect((await alice.client.post('/api/typing', { conversationId })).status).toBe(204);
+		const typing = await bobWs.waitFor((f) => f.type === 'typing');
+		expect(typing).toMatchObject({ conversationId, userId: alice.user.id });
+		bobWs.close();
+	});
+
+	test("one client's POSTs spread over both instances, clientSeq shuffled, commit in clientSeq order", async () => {
+		const { alice, conversationId } = await pair();
+		const clientId = randomUUID();
+		const order = [5, 2, 8, 1, 7, 3, 6, 4];
+		const messages = new Map(order.map((n) => [n, send(conversationId, clientId, n)]));
+		const responses = await Promise.all(
+			order.map((n, i) => on(i % 2 === 0 ? one : two, alice).post('/api/messages', messages.get(n)))
+		);
+		for (const response of responses) expect(response.status).toBe(200);
+		const history = await on(two, alice).get(`/api/conversations/${conversationId}/messages`);
+		expect(history.body.messages.map((m: any) => m.clientSeq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+		expect(history.body.messages.map((m: any) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+	});
+
+	test('presence holds across instances', async () => {
+		const { alice, bob, conversationId } = await pair();
+		const aliceOnOne = await WsClient.connect(one.origin, alice.client.cookie);
+		// Bob connects later, on the other instance, and is still told that Alice is online.
+		const bobWs = await WsClient.connect(two.origin, bob.client.cookie);
+		const initial = await bobWs.waitFor((f) => f.type === 'presence' && f.userId === alice.user.id);
+		expect(initial.online).toBe(true);
+
+		// Alice opens a second connection, on Bob's instance. Instance two's notes reach instance one
+		// in order, so once her typing (sent after she connected) shows on Bob's socket on instance
+		// one, instance one knows she is connected to instance two.
+		const aliceOnTwo = await WsClient.connect(two.origin, alice.client.cookie);
+		const bobOnOne = await WsClient.connect(one.origin, bob.client.cookie);
+		expect((await on(two, alice).post('/api/typing', { conversationId })).status).toBe(204);
+		await bobOnOne.waitFor((f) => f.type === 'typing' && f.userId === alice.user.id);
+		bobOnOne.close();
+
+		// Closing her first connection must not read as "offline"; closing the last one must.
+		aliceOnOne.close();
+		await aliceOnOne.waitClosed();
+		const beforeLastClose = bobWs.frames.length;
+		aliceOnTwo.close();
+		await bobWs.waitFor((f) => f.type === 'presence' && f.userId === alice.user.id && f.online === false);
+		const isAlice = (f: any) => f.type === 'presence' && f.userId === alice.user.id;
+		expect(bobWs.frames.slice(0, beforeLastClose).filter(isAlice).every((f) => f.online)).toBe(true);
+		bobWs.close();
+	});
+
+	test('after the LISTEN connection drops, what the other instance sends still arrives', async () => {
+		const { alice, bob, conversationId } = await pair();
+		const bobWs = await WsClient.connect(one.origin, bob.client.cookie);
+		const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+		try {
+			const killed = await admin<{ ok: boolean }[]>`
+				select pg_terminate_backend(pid) as ok from pg_stat_activity
+				where datname = current_database() and application_name = 'duet-listen'`;
+			expect(killed.length).toBe(2);
+		} finally {
+			await admin.end();
+		}
+		// Sent right away: its notification may well be lost while instance one reconnects; the
+		// resync after the new LISTEN makes bob's stream read it from the log anyway.
+		const message = send(conversationId, randomUUID(), 1, 'after the drop');
+		expect((await on(two, alice).post('/api/messages', message)).status).toBe(200);
+		await bobWs.waitFor((f) => f.type === 'message' && f.message.id === message.id);
+
+		// Once reconnected, live delivery goes on as before.
+		await bobWs.waitFor(() => one.output().includes('LISTEN connection re-established'));
+		const later = send(conversationId, randomUUID(), 1, 'live again');
+		expect((await on(two, alice).post('/api/messages', later)).status).toBe(200);
+		await bobWs.waitFor((f) => f.type === 'message' && f.message.id === later.id);
+		bobWs.close();
+	});
+
+	test('an instance killed mid-chat: its clients resume on the other, nothing lost or doubled', async () => {
+		const { alice, bob, conversationId } = await pair();
+		const a = new Chatter(alice, conversationId);
+		const b = new Chatter(bob, conversationId);
+		await a.connect(one);
+		await b.connect(two);
+		const rounds = 30;
+		let restarted: TestServer | undefined;
+		try {
+			for (let i = 1; i <= rounds; i++) {
+				a.say(`alice ${i}`);
+				b.say(`bob ${i}`);
+				if (i === 10) {
+					// Bob's instance dies without a word; a few of his sends may be unacked.
+					await two.kill();
+					await b.ws!.waitClosed();
+					await b.connect(one);
+				}
+				if (i === 20) {
+					// It comes back on the same port; Alice moves over to it.
+					restarted = await startServer({ engine: 'postgres', databaseUrl, env: ENV, port: two.port });
+					a.ws!.close();
+					await a.ws!.waitClosed();
+					await a.connect(restarted);
+				}
+				await a.waitForMessages(2 * i);
+			}
+			await a.waitForMessages(2 * rounds);
+			await b.waitForMessages(2 * rounds);
+			await a.ws!.waitFor(() => a.unacked === 0);
+			await b.ws!.waitFor(() => b.unacked === 0);
+
+			const history = await on(one, alice).get(`/api/conversations/${conversationId}/messages?limit=200`);
+			const stored = history.body.messages.map((m: any) => m.id);
+			expect(stored).toHaveLength(2 * rounds);
+			for (const chatter of [a, b]) {
+				expect(chatter.problems).toEqual([]);
+				expect(chatter.messages.map((m) => m.id)).toEqual(stored);
+			}
+			// Each person's messages were stored in the order they were written.
+			for (const name of ['alice', 'bob']) {
+				const bodies = history.body.messages.map((m: any) => m.body).filter((body: string) => body.startsWith(name));
+				expect(bodies).toEqual(Array.from({ length: rounds }, (_, i) => `${name} ${i + 1}`));
+			}
+		} finally {
+			a.ws?.close();
+			b.ws?.close();
+			if (restarted) two = restarted;
+		}
+	});
+});
