@@ -5,6 +5,7 @@
  * dropping, and presence holds across instances.
  */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer } from './harness';
@@ -202,8 +203,8 @@ suite(title, () => {
 		} finally {
 			await admin.end();
 		}
-		// Sent right away: its notification may well be lost while instance one reconnects; the
-		// resync after the new LISTEN makes bob's stream read it from the log anyway.
+		// Sent right away: whether its notification beats the reconnect or is lost and made up by the
+		// resync, it must arrive (the next test makes the loss certain).
 		const message = send(conversationId, randomUUID(), 1, 'after the drop');
 		expect((await on(two, alice).post('/api/messages', message)).status).toBe(200);
 		await bobWs.waitFor((f) => f.type === 'message' && f.message.id === message.id);
@@ -214,6 +215,38 @@ suite(title, () => {
 		expect((await on(two, alice).post('/api/messages', later)).status).toBe(200);
 		await bobWs.waitFor((f) => f.type === 'message' && f.message.id === later.id);
 		bobWs.close();
+	});
+
+	test('an instance cut off from the database catches up on what was sent meanwhile', async () => {
+		const { alice, bob, conversationId } = await pair();
+		const proxy = await cuttableProxy(new URL(databaseUrl));
+		const viaProxy = new URL(databaseUrl);
+		viaProxy.port = String(proxy.port);
+		const three = await startServer({ engine: 'postgres', databaseUrl: viaProxy.toString(), env: ENV });
+		try {
+			const bobOnThree = await WsClient.connect(three.origin, bob.client.cookie);
+			const bobOnTwo = await WsClient.connect(two.origin, bob.client.cookie);
+			const warmUp = send(conversationId, randomUUID(), 1, 'before');
+			expect((await alice.client.post('/api/messages', warmUp)).status).toBe(200);
+			await bobOnThree.waitFor((f) => f.type === 'message' && f.message.id === warmUp.id);
+
+			proxy.cut();
+			const missed = send(conversationId, randomUUID(), 1, 'while instance three was cut off');
+			expect((await alice.client.post('/api/messages', missed)).status).toBe(200);
+			// Instance two got the notification, so it has been sent and instance three missed it.
+			await bobOnTwo.waitFor((f) => f.type === 'message' && f.message.id === missed.id);
+			proxy.restore();
+
+			// Nothing else is sent: only the resync after the LISTEN reconnect can bring it.
+			await bobOnThree.waitFor((f) => f.type === 'message' && f.message.id === missed.id, 30_000);
+			expect(three.output()).toContain('LISTEN connection re-established');
+			expect(bobOnThree.frames.filter((f) => f.type === 'message' && f.message.id === missed.id)).toHaveLength(1);
+			bobOnThree.close();
+			bobOnTwo.close();
+		} finally {
+			await three.stop();
+			proxy.close();
+		}
 	});
 
 	test('an instance killed mid-chat: its clients resume on the other, nothing lost or doubled', async () => {
@@ -267,3 +300,33 @@ suite(title, () => {
 		}
 	});
 });
+
+/** A TCP relay to PostgreSQL that can drop every connection and refuse new ones for a while. */
+async function cuttableProxy(target: URL) {
+	const sockets = new Set<net.Socket>();
+	let open = true;
+	const server = net.createServer((client) => {
+		if (!open) return void client.destroy();
+		const upstream = net.connect(Number(target.port || 5432), target.hostname);
+		for (const [a, b] of [[client, upstream], [upstream, client]]) {
+			sockets.add(a);
+			a.on('error', () => b.destroy()).on('close', () => (b.destroy(), sockets.delete(a)));
+			a.pipe(b);
+		}
+	});
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	return {
+		port: (server.address() as net.AddressInfo).port,
+		cut() {
+			open = false;
+			for (const socket of sockets) socket.destroy();
+		},
+		restore() {
+			open = true;
+		},
+		close() {
+			for (const socket of sockets) socket.destroy();
+			server.close();
+		}
+	};
+}
