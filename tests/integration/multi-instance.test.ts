@@ -210,7 +210,7 @@ suite(title, () => {
 		await bobWs.waitFor((f) => f.type === 'message' && f.message.id === message.id);
 
 		// Once reconnected, live delivery goes on as before.
-		await bobWs.waitFor(() => one.output().includes('LISTEN connection re-established'));
+		await logged(one, 'LISTEN connection re-established');
 		const later = send(conversationId, randomUUID(), 1, 'live again');
 		expect((await on(two, alice).post('/api/messages', later)).status).toBe(200);
 		await bobWs.waitFor((f) => f.type === 'message' && f.message.id === later.id);
@@ -239,7 +239,7 @@ suite(title, () => {
 
 			// Nothing else is sent: only the resync after the LISTEN reconnect can bring it.
 			await bobOnThree.waitFor((f) => f.type === 'message' && f.message.id === missed.id, 30_000);
-			expect(three.output()).toContain('LISTEN connection re-established');
+			await logged(three, 'LISTEN connection re-established');
 			expect(bobOnThree.frames.filter((f) => f.type === 'message' && f.message.id === missed.id)).toHaveLength(1);
 			bobOnThree.close();
 			bobOnTwo.close();
@@ -300,6 +300,23 @@ suite(title, () => {
 		}
 	});
 });
+
+/** Resolves once the server has written `text` to its stdout or stderr. */
+function logged(server: TestServer, text: string, timeoutMs = 15_000): Promise<void> {
+	return new Promise((resolve, reject) => {
+		const check = () => {
+			if (!server.output().includes(text)) return;
+			clearTimeout(timer);
+			server.process.stdout!.off('data', check);
+			server.process.stderr!.off('data', check);
+			resolve();
+		};
+		const timer = setTimeout(() => reject(new Error(`the server never logged "${text}"`)), timeoutMs);
+		server.process.stdout!.on('data', check);
+		server.process.stderr!.on('data', check);
+		check();
+	});
+}
 
 /** A TCP relay to PostgreSQL that can drop every connection and refuse new ones for a while. */
 async function cuttableProxy(target: URL) {
