@@ -2,7 +2,7 @@
  * Two production server processes on two ports against one real PostgreSQL: what a user on one
  * instance sends reaches a user on the other in real time and in order, one client's POSTs spread
  * over both commit in clientSeq order, clients survive an instance dying and the LISTEN connection
- * dropping, and presence holds across instances.
+ * dropping, and typing, presence and sign-outs hold across instances.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
@@ -147,6 +147,13 @@ suite(title, () => {
 		const typing = await bobWs.waitFor((f) => f.type === 'typing');
 		expect(typing).toMatchObject({ conversationId, userId: alice.user.id });
 		bobWs.close();
+	});
+
+	test('signing out on one instance closes that session\'s sockets on the other', async () => {
+		const { alice } = await pair();
+		const aliceWs = await WsClient.connect(one.origin, alice.client.cookie);
+		expect((await on(two, alice).post('/api/auth/logout')).status).toBe(204);
+		expect((await aliceWs.waitClosed()).code).toBe(4001);
 	});
 
 	test("one client's POSTs spread over both instances, clientSeq shuffled, commit in clientSeq order", async () => {
