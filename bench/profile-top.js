@@ -46,4 +46,18 @@ for (const file of files) {
 	};
 	print('Self time', self);
 	print('Inclusive time', inclusive);
+	if (args.callers) {
+		// Who calls the functions matching --callers (inclusive samples through each call path).
+		const paths = new Map();
+		for (const [id, ticks] of selfTicks) {
+			const chain = [];
+			for (let at = id; at !== undefined; at = parent.get(at)) chain.push(label(byId.get(at)));
+			const hit = chain.findIndex((k) => k.includes(args.callers));
+			if (hit === -1) continue;
+			const key = chain.slice(hit, hit + Number(args.depth ?? 6)).join('  <-  ');
+			paths.set(key, (paths.get(key) ?? 0) + ticks);
+		}
+		console.log(`\nCall paths into "${args.callers}"`);
+		for (const [key, ticks] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${((ticks / total) * 100).toFixed(1).padStart(6)}%  ${key}`);
+	}
 }

@@ -3,6 +3,7 @@
  * server as its own process, and times process start → first 200 from its readiness URL.
  */
 import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { freePort, now, sleep } from './util.js';
@@ -36,8 +37,10 @@ export async function startProcess({ script, args = [], env = {}, nodeArgs = [],
 		stdio: ['ignore', 'pipe', 'pipe']
 	});
 	let output = '';
+	// BENCH_SERVER_LOG=<file> keeps every server's output, for debugging a run.
 	const keep = (chunk) => {
 		output = (output + chunk).slice(-20_000);
+		if (process.env.BENCH_SERVER_LOG) appendFileSync(process.env.BENCH_SERVER_LOG, chunk);
 	};
 	child.stdout.on('data', keep);
 	child.stderr.on('data', keep);

@@ -114,7 +114,9 @@ async function serve(app: Services, ws: WebSocket, user: User, sessionId: string
 	ws.on('pong', () => (connection.alive = true));
 
 	const write = (frame: ServerFrame) => {
-		if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+		if (ws.readyState !== ws.OPEN) return;
+		corkUntilNextTurn(ws);
+		ws.send(JSON.stringify(frame));
 	};
 	const sink: StreamSink = {
 		send: (event: PushEvent) => write(event),
@@ -190,6 +192,23 @@ async function handleFrame(app: Services, user: User, data: RawData, isBinary: b
 			...(appError.retryAfter ? { retryAfter: appError.retryAfter } : {})
 		});
 	}
+}
+
+/**
+ * Frames written to one socket in one turn of the event loop (an ack and the echo of the same
+ * message, a committed batch's events) leave in one write instead of one system call each.
+ */
+const corked = new Set<Duplex>();
+function corkUntilNextTurn(ws: WebSocket) {
+	const socket = (ws as unknown as { _socket?: Duplex })._socket;
+	if (!socket || corked.has(socket)) return;
+	socket.cork();
+	if (corked.size === 0) setImmediate(uncorkAll);
+	corked.add(socket);
+}
+function uncorkAll() {
+	for (const socket of corked) socket.uncork();
+	corked.clear();
 }
 
 function waitForDrain(ws: WebSocket): Promise<void> {

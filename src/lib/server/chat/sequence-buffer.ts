@@ -73,6 +73,12 @@ export class SequenceBuffer<S extends BufferedSend> {
 		});
 	}
 
+	/** True when `clientSeq` is past every send this process has committed for the key (so it is new). */
+	isAhead(conversationId: string, clientId: string, clientSeq: number): boolean {
+		const expected = this.keys.get(`${conversationId}:${clientId}`)?.expected;
+		return expected !== undefined && clientSeq >= expected;
+	}
+
 	/** Number of sends currently waiting for a gap (for tests and metrics). */
 	get heldCount(): number {
 		return this.heldTotal;

@@ -14,6 +14,7 @@ import type { Db, Tx } from '../db';
 import { conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent, type Appended } from './events';
+import { GroupCommit } from './group-commit';
 import { SequenceBuffer } from './sequence-buffer';
 import { conversationViews, historyPage, toMessage, type HistoryQuery, type MessageRow } from './views';
 
@@ -33,6 +34,7 @@ const NOT_FOUND = () => new AppError('not_found', 'There is no such conversation
 
 export class ChatService {
 	readonly buffer: SequenceBuffer<SendCommand>;
+	private readonly group: GroupCommit<SendCommand>;
 	private readonly sendLimiter: RefillingTokenBucket<string>;
 	/** Membership never ends in a 1:1 chat, so a positive answer can be cached. */
 	private readonly memberships = new Set<string>();
@@ -50,7 +52,18 @@ export class ChatService {
 			maxHeldPerKey: 256,
 			maxHeldTotal: 10_000,
 			nextExpected: (conversationId, clientId) => this.nextClientSeq(this.db, conversationId, clientId),
-			commit: (send) => this.commit(send)
+			commit: (send) => this.group.submit(send).then((committed) => committed.ack)
+		});
+		this.group = new GroupCommit<SendCommand>(db, {
+			// One batch at a time: batches commit in submission order (so a client's sends stay in
+			// clientSeq order) and never wait on each other's row locks.
+			maxInFlight: 1,
+			maxBatch: 256,
+			single: async (send) => ({ ack: await this.commit(send) }),
+			resend: (existing, send) => this.ackForResend(existing, send.senderId, send),
+			published: (stored) => {
+				for (const { message, appended } of stored) this.publishMessage(message!, appended!);
+			}
 		});
 		bus.onPresenceGone?.((userId) => this.presenceGone(userId).catch((error) => console.error('Presence failed:', error)));
 	}
@@ -143,8 +156,12 @@ export class ChatService {
 
 	/** Sends a message; resolves with the ack once it is durable, in clientSeq order for its client. */
 	async send(senderId: string, input: SendInput): Promise<Ack> {
-		const existing = await this.findMessage(input.id);
-		if (existing) return this.ackForResend(existing, senderId, input);
+		// A send past everything this client has committed here is new: the commit itself still
+		// answers an id that turns out to be stored, so only possible resends pay for a lookup first.
+		if (!this.buffer.isAhead(input.conversationId, input.clientId, input.clientSeq)) {
+			const existing = await this.findMessage(input.id);
+			if (existing) return this.ackForResend(existing, senderId, input);
+		}
 		await this.requireMember(senderId, input.conversationId);
 		this.rateLimitSend(senderId);
 		return this.buffer.submit({ ...input, senderId });
@@ -244,18 +261,12 @@ export class ChatService {
 			}
 			throw error;
 		}
-		if (result.message && result.appended) {
-			const message = result.message;
-			this.publish(
-				result.appended.map(({ userId, seq }) => ({
-					kind: 'event',
-					userId,
-					seq,
-					event: { type: 'message', cursor: String(seq), message }
-				}))
-			);
-		}
+		if (result.message && result.appended) this.publishMessage(result.message, result.appended);
 		return result.ack;
+	}
+
+	private publishMessage(message: Message, appended: Appended[]) {
+		this.publish(appended.map(({ userId, seq }) => ({ kind: 'event', userId, seq, event: { type: 'message', cursor: String(seq), message } })));
 	}
 
 	// ── receipts, typing, presence ─────────────────────────────────────────────────────────────

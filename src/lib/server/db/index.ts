@@ -42,7 +42,7 @@ async function openPostgres(url: string): Promise<Database> {
 		onnotice: () => {},
 		connect_timeout: 10
 	});
-	const db = drizzle({ client, schema });
+	const db = drizzle({ client: preferPrepared(client), schema });
 	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
 	return {
 		db: db as unknown as Db,
@@ -53,6 +53,26 @@ async function openPostgres(url: string): Promise<Database> {
 		},
 		close: () => client.end({ timeout: 5 })
 	};
+}
+
+type PostgresSql = import('postgres').Sql;
+
+/**
+ * drizzle asks postgres.js for unnamed statements, and postgres.js describes each parameterised
+ * unnamed statement before running it: two round trips per query, and nothing pipelines behind it.
+ * Named statements, prepared once per connection and cached, take one round trip and pipeline.
+ */
+function preferPrepared<S extends PostgresSql>(sql: S): S {
+	const unsafe = sql.unsafe.bind(sql);
+	sql.unsafe = ((query: string, params?: never[], options?: object) => unsafe(query, params, { ...options, prepare: true })) as S['unsafe'];
+	// Inside a transaction there is no `begin`, only the connection's own `unsafe`.
+	if (typeof sql.begin !== 'function') return sql;
+	const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>;
+	sql.begin = ((...args: unknown[]) => {
+		const fn = args.pop() as (tx: PostgresSql) => unknown;
+		return begin(...args, (tx: PostgresSql) => fn(preferPrepared(tx)));
+	}) as S['begin'];
+	return sql;
 }
 
 async function openPglite(dir: string | undefined): Promise<Database> {

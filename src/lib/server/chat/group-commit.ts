@@ -1,0 +1,358 @@
+/**
+ * Group commit of sends. Every send that arrives while a transaction is writing joins the next
+ * one, so under load one transaction of a few round trips stores many messages, and with no load a
+ * send is written at once, alone. Inside a batch the rules of a single send hold: conversations,
+ * then users, are locked in id order (the order every other writer uses, so no deadlock); each
+ * conversation's seq and each member's event cursor are handed out in arrival order under those
+ * locks; an id already stored is answered as a resend; nothing is acknowledged before COMMIT
+ * returns. The sequence buffer still decides *when* a send may be committed (one per client and
+ * conversation at a time, in clientSeq order), so a batch never reorders one client's sends.
+ * If a batch fails as a whole (say the same id raced in through another instance), each of its
+ * sends is retried alone, in order, through the one-send path.
+ */
+import { sql } from 'drizzle-orm';
+import { AppError } from '$lib/errors';
+import type { Ack, Message } from '$lib/types';
+import type { Db } from '../db';
+import type { Appended } from './events';
+import { toMessage, type MessageRow } from './views';
+
+export interface BatchSend {
+	id: string;
+	conversationId: string;
+	senderId: string;
+	clientId: string;
+	clientSeq: number;
+	body: string;
+}
+
+/** A stored send; `message` and `appended` only when this call stored it (not for a resend). */
+export interface Committed {
+	ack: Ack;
+	message?: Message;
+	appended?: Appended[];
+}
+
+export interface GroupCommitOptions<S extends BatchSend> {
+	/** Transactions writing batches at the same time (later arrivals wait and join the next batch). */
+	maxInFlight: number;
+	maxBatch: number;
+	/** The one-send path, used when a whole batch fails; it publishes its own events. */
+	single(send: S): Promise<Committed>;
+	/** Answers a send whose id is already stored (same ack, or a conflict). */
+	resend(existing: MessageRow, send: S): Ack;
+	/** Called once per committed batch with what it stored, in commit (seq and cursor) order. */
+	published(stored: Committed[]): void;
+}
+
+type Outcome = { ok: true; value: Committed } | { ok: false; error: unknown };
+
+interface Queued<S> {
+	send: S;
+	resolve(value: Committed): void;
+	reject(error: unknown): void;
+}
+
+const NOT_FOUND = () => new AppError('not_found', 'There is no such conversation.');
+
+/** postgres.js returns an array of rows, PGlite an object with `rows`. */
+function rowsOf<T>(result: unknown): T[] {
+	return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/** A uuid[] literal for `= any($1::uuid[])`: one parameter, so the statement text never varies. */
+const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
+
+export class GroupCommit<S extends BatchSend> {
+	private queue: Queued<S>[] = [];
+	private inFlight = 0;
+	/** A 1:1 conversation's members never change, so they are read once per conversation. */
+	private readonly members = new Map<string, string[]>();
+
+	constructor(
+		private readonly db: Db,
+		private readonly options: GroupCommitOptions<S>
+	) {}
+
+	submit(send: S): Promise<Committed> {
+		return new Promise((resolve, reject) => {
+			this.queue.push({ send, resolve, reject });
+			this.pump();
+		});
+	}
+
+	private pump() {
+		while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+			const batch = this.queue.splice(0, this.options.maxBatch);
+			this.inFlight++;
+			void this.run(batch).finally(() => {
+				this.inFlight--;
+				this.pump();
+			});
+		}
+	}
+
+	private async run(batch: Queued<S>[]): Promise<void> {
+		let outcomes: Outcome[];
+		try {
+			outcomes = await this.write(batch.map((b) => b.send));
+			const stored = outcomes.flatMap((o) => (o.ok && o.value.message ? [o.value] : []));
+			if (stored.length) this.options.published(stored);
+		} catch {
+			outcomes = [];
+			for (const { send } of batch) {
+				try {
+					outcomes.push({ ok: true, value: await this.options.single(send) });
+				} catch (failure) {
+					outcomes.push({ ok: false, error: failure });
+				}
+			}
+		}
+		batch.forEach((item, i) => {
+			const outcome = outcomes[i];
+			if (outcome.ok) item.resolve(outcome.value);
+			else item.reject(outcome.error);
+		});
+	}
+
+	private async loadMembers(conversationIds: string[]): Promise<void> {
+		const unknown = conversationIds.filter((id) => !this.members.has(id));
+		if (unknown.length === 0) return;
+		const rows = rowsOf<{ conversation_id: string; user_id: string }>(
+			await this.db.execute(
+				sql`select conversation_id, user_id from conversation_members where conversation_id = any(${uuidArray(unknown)}::uuid[])`
+			)
+		);
+		if (this.members.size > 100_000) this.members.clear();
+		const found = new Map<string, string[]>();
+		for (const row of rows) {
+			let list = found.get(row.conversation_id);
+			if (!list) found.set(row.conversation_id, (list = []));
+			list.push(row.user_id);
+		}
+		for (const [id, list] of found) this.members.set(id, list.sort());
+	}
+
+	private async write(sends: S[]): Promise<Outcome[]> {
+		const conversationIds = [...new Set(sends.map((s) => s.conversationId))].sort();
+		await this.loadMembers(conversationIds);
+		const userIds = [...new Set(conversationIds.flatMap((id) => this.members.get(id) ?? []))].sort();
+		const ids = [...new Set(sends.map((s) => s.id))];
+		let outcomes: Outcome[] = [];
+		await this.transact(
+			[
+				// Conversations, then users, each in id order (UNION ALL runs its branches in turn).
+				{
+					text: `select 'c' as kind, id, last_seq::bigint as n
+						from (select id, last_seq from conversations where id = any($1::uuid[]) order by id for no key update) c
+						union all
+						select 'u', id, event_seq
+						from (select id, event_seq from users where id = any($2::uuid[]) order by id for no key update) u`,
+					params: [uuidArray(conversationIds), uuidArray(userIds)]
+				},
+				{
+					text: `select id, conversation_id, seq, sender_id, client_id, client_seq, body,
+							(extract(epoch from created_at) * 1000)::float8 as created_ms
+						from messages where id = any($1::uuid[])`,
+					params: [uuidArray(ids)]
+				}
+			],
+			([locked, storedRows]) => {
+				const decided = this.decide(sends, locked as LockedRow[], storedRows as StoredRow[]);
+				outcomes = decided.outcomes;
+				return decided.writes;
+			}
+		);
+		return outcomes;
+	}
+
+	/** Assigns seqs and cursors under the locks just taken; returns the outcomes and the writes. */
+	private decide(sends: S[], locked: LockedRow[], storedRows: StoredRow[]): { outcomes: Outcome[]; writes: Statement[] } {
+		const lastSeq = new Map<string, number>();
+		const eventSeq = new Map<string, number>();
+		for (const row of locked) (row.kind === 'c' ? lastSeq : eventSeq).set(row.id, Number(row.n));
+		const stored = new Map<string, MessageRow>(
+			storedRows.map((r) => [
+				r.id,
+				{
+					id: r.id,
+					conversationId: r.conversation_id,
+					seq: Number(r.seq),
+					senderId: r.sender_id,
+					clientId: r.client_id,
+					clientSeq: Number(r.client_seq),
+					body: r.body,
+					createdAt: new Date(Number(r.created_ms))
+				}
+			])
+		);
+		const now = new Date();
+		const outcomes: Outcome[] = [];
+		const written: MessageRow[] = [];
+		const events: { user_id: string; seq: number; conversation_id: string; message_id: string }[] = [];
+		for (const send of sends) {
+			const existing = stored.get(send.id);
+			if (existing) {
+				outcomes.push(attempt(() => ({ ack: this.options.resend(existing, send) })));
+				continue;
+			}
+			const members = this.members.get(send.conversationId);
+			const seq = lastSeq.get(send.conversationId);
+			if (seq === undefined || !members?.includes(send.senderId)) {
+				outcomes.push({ ok: false, error: NOT_FOUND() });
+				continue;
+			}
+			const row: MessageRow = {
+				id: send.id,
+				conversationId: send.conversationId,
+				seq: seq + 1,
+				senderId: send.senderId,
+				clientId: send.clientId,
+				clientSeq: send.clientSeq,
+				body: send.body,
+				createdAt: now
+			};
+			lastSeq.set(send.conversationId, row.seq);
+			// A second send of the same id in this batch is a resend of the first.
+			stored.set(send.id, row);
+			written.push(row);
+			const appended = members.map((userId) => {
+				const cursor = eventSeq.get(userId);
+				if (cursor === undefined) throw new Error(`member ${userId} of ${send.conversationId} has no user row`);
+				eventSeq.set(userId, cursor + 1);
+				events.push({ user_id: userId, seq: cursor + 1, conversation_id: send.conversationId, message_id: send.id });
+				return { userId, seq: cursor + 1 };
+			});
+			outcomes.push({ ok: true, value: { ack: toAck(row), message: toMessage(row), appended } });
+		}
+		return { outcomes, writes: written.length ? writeStatements(now, written, events, lastSeq, eventSeq) : [] };
+	}
+
+	/**
+	 * BEGIN, the `first` statements, then `decide`'s writes and COMMIT. On postgres.js the
+	 * statements are pipelined: two round trips for the whole transaction, however large.
+	 */
+	private async transact(first: Statement[], decide: (rows: unknown[][]) => Statement[]): Promise<void> {
+		const client = (this.db as unknown as { $client: unknown }).$client;
+		if (isPostgresJs(client)) {
+			const connection = await client.reserve();
+			const run = (s: Statement) => connection.unsafe(s.text, s.params as never[], { prepare: true });
+			try {
+				const [, ...rows] = await Promise.all([connection.unsafe('begin'), ...first.map(run)]);
+				const writes = decide(rows as unknown[][]);
+				const settled = await Promise.allSettled([...writes.map(run), connection.unsafe('commit')]);
+				// After a failed statement the rest fail too and COMMIT rolls back: the batch is not stored.
+				const failed = settled.find((r) => r.status === 'rejected');
+				if (failed) throw (failed as PromiseRejectedResult).reason;
+			} catch (error) {
+				await connection.unsafe('rollback').catch(() => {});
+				throw error;
+			} finally {
+				connection.release();
+			}
+			return;
+		}
+		const pglite = client as PGliteLike;
+		await pglite.transaction(async (tx) => {
+			const rows: unknown[][] = [];
+			for (const s of first) rows.push((await tx.query(s.text, s.params)).rows);
+			for (const s of decide(rows)) await tx.query(s.text, s.params);
+		});
+	}
+}
+
+interface Statement {
+	text: string;
+	params: unknown[];
+}
+
+interface LockedRow {
+	kind: 'c' | 'u';
+	id: string;
+	n: number | string;
+}
+
+interface StoredRow {
+	id: string;
+	conversation_id: string;
+	seq: number;
+	sender_id: string;
+	client_id: string;
+	client_seq: number;
+	body: string;
+	created_ms: number;
+}
+
+interface PGliteLike {
+	transaction<T>(fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>): Promise<T>;
+}
+
+interface PostgresJsLike {
+	reserve(): Promise<{
+		unsafe(text: string, params?: never[], options?: { prepare?: boolean }): Promise<unknown[]>;
+		release(): void;
+	}>;
+}
+
+function isPostgresJs(client: unknown): client is PostgresJsLike {
+	return typeof (client as { reserve?: unknown }).reserve === 'function';
+}
+
+/** The batch's rows, each table in one statement; JSON keeps the statement text the same for every size. */
+function writeStatements(
+	now: Date,
+	written: MessageRow[],
+	events: { user_id: string; seq: number; conversation_id: string; message_id: string }[],
+	lastSeq: Map<string, number>,
+	eventSeq: Map<string, number>
+): Statement[] {
+	const at = now.toISOString();
+	const conversationsTouched = [...new Set(written.map((m) => m.conversationId))].map((id) => ({ id, seq: lastSeq.get(id) }));
+	const usersTouched = [...new Set(events.map((e) => e.user_id))].map((id) => ({ id, seq: eventSeq.get(id) }));
+	const rows = written.map((m) => ({
+		id: m.id,
+		conversation_id: m.conversationId,
+		seq: m.seq,
+		sender_id: m.senderId,
+		client_id: m.clientId,
+		client_seq: m.clientSeq,
+		body: m.body
+	}));
+	return [
+		{
+			text: `insert into messages (id, conversation_id, seq, sender_id, client_id, client_seq, body, created_at)
+				select id, conversation_id, seq, sender_id, client_id, client_seq, body, $2::timestamptz
+				from json_to_recordset($1::text::json)
+					as x(id uuid, conversation_id uuid, seq integer, sender_id uuid, client_id uuid, client_seq integer, body text)`,
+			params: [JSON.stringify(rows), at]
+		},
+		{
+			text: `insert into user_events (user_id, seq, type, conversation_id, message_id)
+				select user_id, seq, 'message', conversation_id, message_id
+				from json_to_recordset($1::text::json) as x(user_id uuid, seq bigint, conversation_id uuid, message_id uuid)`,
+			params: [JSON.stringify(events)]
+		},
+		{
+			text: `update users u set event_seq = x.seq
+				from json_to_recordset($1::text::json) as x(id uuid, seq bigint) where u.id = x.id`,
+			params: [JSON.stringify(usersTouched)]
+		},
+		{
+			text: `update conversations c set last_seq = x.seq, last_activity_at = $2::timestamptz
+				from json_to_recordset($1::text::json) as x(id uuid, seq integer) where c.id = x.id`,
+			params: [JSON.stringify(conversationsTouched), at]
+		}
+	];
+}
+
+function attempt(fn: () => Committed): Outcome {
+	try {
+		return { ok: true, value: fn() };
+	} catch (error) {
+		return { ok: false, error };
+	}
+}
+
+function toAck(row: MessageRow): Ack {
+	return { id: row.id, conversationId: row.conversationId, seq: row.seq, createdAt: row.createdAt.toISOString() };
+}
