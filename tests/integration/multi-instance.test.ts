@@ -18,7 +18,7 @@ const title = enabled
 
 // Long enough that one client's sends hopping between instances meet again by re-reading the
 // database (every 500 ms) rather than by giving up on the gap.
-const ENV = { GAP_TIMEOUT_MS: '15000' };
+const ENV = { GAP_TIMEOUT_MS: '15000', BUS_HEARTBEAT_MS: '3000' };
 
 type Person = Awaited<ReturnType<typeof signedInClient>>;
 
@@ -196,6 +196,27 @@ suite(title, () => {
 		const isAlice = (f: any) => f.type === 'presence' && f.userId === alice.user.id;
 		expect(bobWs.frames.slice(0, beforeLastClose).filter(isAlice).every((f) => f.online)).toBe(true);
 		bobWs.close();
+	});
+
+	test('users of an instance that stops and who do not come back are shown offline elsewhere', async () => {
+		const { alice, bob } = await pair();
+		const four = await startServer({ engine: 'postgres', databaseUrl, env: ENV });
+		try {
+			const bobWs = await WsClient.connect(one.origin, bob.client.cookie);
+			const aliceWs = await WsClient.connect(four.origin, alice.client.cookie);
+			const isAlice = (f: any) => f.type === 'presence' && f.userId === alice.user.id;
+			await bobWs.waitFor((f) => isAlice(f) && f.online);
+			const mark = bobWs.frames.length;
+			const stopped = four.stop();
+			expect((await aliceWs.waitClosed()).code).toBe(1001);
+			expect(await stopped).toBe(0);
+			const later = (f: any) => bobWs.frames.indexOf(f) >= mark;
+			const offline = await bobWs.waitFor((f) => later(f) && isAlice(f) && !f.online, 20_000);
+			expect(offline.lastSeenAt).not.toBeNull();
+			bobWs.close();
+		} finally {
+			await four.stop();
+		}
 	});
 
 	test('after the LISTEN connection drops, what the other instance sends still arrives', async () => {

@@ -127,7 +127,7 @@ export class PostgresBus implements EventBus {
 
 	/** Nobody here or elsewhere has the user connected any more: make sure their peers hear it. */
 	private checkGone(userId: string) {
-		if (this.localOnline.has(userId) || this.onlineElsewhere(userId)) return;
+		if (this.closed || this.localOnline.has(userId) || this.onlineElsewhere(userId)) return;
 		try {
 			this.presenceGone?.(userId);
 		} catch (error) {
@@ -212,7 +212,12 @@ export class PostgresBus implements EventBus {
 			if (note) notes.push(note);
 		}
 		if (notes.length) this.local.publish(notes);
-		if (packet.f === 'bye') this.peers.delete(packet.i);
+		if (packet.f === 'bye') {
+			this.peers.delete(packet.i);
+			// Its users are reconnecting elsewhere; those who have not after a while went offline.
+			const users = [...peer.users];
+			setTimeout(() => users.forEach((userId) => this.checkGone(userId)), this.heartbeatMs).unref?.();
+		}
 	}
 
 	private presenceSnapshot(): WireNote[] {
