@@ -227,7 +227,8 @@ suite(title, () => {
 			const killed = await admin<{ ok: boolean }[]>`
 				select pg_terminate_backend(pid) as ok from pg_stat_activity
 				where datname = current_database() and application_name = 'duet-listen'`;
-			expect(killed.length).toBe(2);
+			// Instances one and two (a stopped instance's backend may still be on its way out).
+			expect(killed.length).toBeGreaterThanOrEqual(2);
 		} finally {
 			await admin.end();
 		}
