@@ -5,7 +5,9 @@ import { vitePreprocess } from '@sveltejs/vite-plugin-svelte';
 export default {
 	preprocess: vitePreprocess(),
 	kit: {
-		adapter: adapter(),
+		// BUILD_DIR / KIT_OUT_DIR let parallel runs build without overwriting each other.
+		adapter: adapter({ out: process.env.BUILD_DIR ?? 'build' }),
+		outDir: process.env.KIT_OUT_DIR ?? '.svelte-kit',
 		// Our own hook checks Origin on every state-changing request (JSON and forms alike) and
 		// answers in the protocol's error shape; Kit's built-in check covers only form bodies.
 		csrf: { checkOrigin: false },

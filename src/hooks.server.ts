@@ -31,11 +31,14 @@ const guardOrigin: Handle = ({ event, resolve }) => {
 	return resolve(event);
 };
 
+const HEALTH_PATHS = new Set(['/healthz', '/readyz']);
+
 const authenticate: Handle = async ({ event, resolve }) => {
 	event.locals.user = null;
 	event.locals.session = null;
 	const token = event.cookies.get(SESSION_COOKIE);
-	if (token) {
+	// Health probes must answer whatever state the database is in, cookie or not.
+	if (token && !HEALTH_PATHS.has(event.url.pathname)) {
 		const { database, sessionPolicy } = services();
 		let result;
 		try {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import postgres from 'postgres';
 
 export async function setup() {
-	if (!existsSync('build/handler.js')) {
+	if (!existsSync(`${process.env.BUILD_DIR ?? 'build'}/handler.js`)) {
 		throw new Error('No production build: run `npm run build` first (npm test does this for you).');
 	}
 	if (!process.env.TEST_DATABASE_URL) {
