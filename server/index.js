@@ -23,11 +23,19 @@ if (!process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {
 const buildDir = process.env.BUILD_DIR ?? 'build';
 const { handler } = await import(new URL(`../${buildDir}/handler.js`, import.meta.url).href);
 
-const runtime = /** @type {{ upgrade?: Function, shutdown?: () => Promise<void> }} */ (
+const runtime = /** @type {{ upgrade?: Function, request?: Function, shutdown?: () => Promise<void> }} */ (
 	globalThis[Symbol.for('duet.runtime')] ?? {}
 );
 
-const server = http.createServer(handler);
+// The hottest request (a send over SSE + POST) may be served ahead of SvelteKit; see fast-send.ts.
+const server = http.createServer((req, res) => {
+	const taken = runtime.request?.(req, res);
+	if (!taken) return handler(req, res);
+	taken.then(
+		(served) => served || handler(req, res),
+		() => handler(req, res)
+	);
+});
 // Keep-alive sockets idle longer than a typical load balancer's, so it never reuses a closed one.
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;

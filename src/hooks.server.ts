@@ -6,6 +6,7 @@ import { toAppError } from '$lib/server/failures';
 import { errorResponse } from '$lib/server/http';
 import { registerRuntime } from '$lib/server/runtime';
 import { handleUpgrade } from '$lib/server/ws';
+import { fastSend } from '$lib/server/fast-send';
 import { initServices, services } from '$lib/server/services';
 import { expiresAt, SESSION_COOKIE, validateSessionToken } from '$lib/server/session';
 
@@ -13,6 +14,7 @@ export const init: ServerInit = async () => {
 	const app = await initServices();
 	registerRuntime({
 		upgrade: (req, socket, head) => void handleUpgrade(req, socket, head),
+		request: fastSend,
 		shutdown: () => app.shutdown()
 	});
 };

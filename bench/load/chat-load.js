@@ -11,13 +11,14 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import WebSocket from 'ws';
 import { encode, newHist, recordMs } from '../lib/hist.js';
+import { HttpPool } from './http-pool.js';
 import { now, pool, serve, sleep, sourceAddress } from '../lib/util.js';
 
 let config;
 /** @type {Conn[]} */
 let conns = [];
 let step = null;
-let postAgent;
+let postPool;
 
 /**
  * @typedef {{ index: number, user: any, peer: number, conversationId: string, clientId: string,
@@ -168,30 +169,7 @@ function openSse(conn) {
 }
 
 function post(conn, body) {
-	return new Promise((resolve) => {
-		const payload = JSON.stringify(body);
-		const req = http.request(
-			config.origin + '/api/messages',
-			{
-				method: 'POST',
-				agent: postAgent,
-				headers: {
-					cookie: conn.user.cookie,
-					origin: config.origin,
-					'content-type': 'application/json',
-					'content-length': Buffer.byteLength(payload)
-				}
-			},
-			(res) => {
-				let text = '';
-				res.setEncoding('utf8');
-				res.on('data', (c) => (text += c));
-				res.on('end', () => resolve({ status: res.statusCode, text }));
-			}
-		);
-		req.on('error', (error) => resolve({ status: 0, text: String(error) }));
-		req.end(payload);
-	});
+	return postPool.post('/api/messages', { cookie: conn.user.cookie, origin: config.origin, 'content-type': 'application/json' }, JSON.stringify(body));
 }
 
 const BODY = 'Benchmark message: the quick brown fox jumps over the lazy dog. '.repeat(2).slice(0, 100);
@@ -209,7 +187,7 @@ function sendOne(conn, scheduled) {
 	step.sent++;
 	recordMs(step.lag, now() - scheduled);
 	if (config.mode === 'sse') {
-		void post(conn, send).then(({ status, text }) => {
+		void post(conn, send).then(({ status, body: text }) => {
 			if (status === 200) {
 				try {
 					onAck(JSON.parse(text).id);
@@ -238,7 +216,7 @@ serve({
 	/** users: [{id, cookie}], pairs: [[i, j, conversationId]] indexes into users. */
 	async connect(payload) {
 		config = payload;
-		postAgent = new http.Agent({ keepAlive: true, maxSockets: payload.maxSockets ?? 128 });
+		if (payload.mode === 'sse') postPool = new HttpPool(payload.origin, payload.maxSockets ?? 64);
 		conns = payload.users.map((user, index) => ({
 			index,
 			user,
@@ -330,7 +308,7 @@ serve({
 			conn.ws?.terminate();
 			conn.sse?.destroy();
 		}
-		postAgent?.destroy();
+		postPool?.close();
 		return true;
 	}
 });

@@ -2,11 +2,13 @@
  * The hand-off between the SvelteKit build and whatever HTTP server hosts it (server/index.js in
  * production, the Vite plugin in dev): the upgrade handler for /ws and the shutdown routine.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 export interface Runtime {
 	upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+	/** Serves a request ahead of SvelteKit, or returns false at once to leave it to SvelteKit. */
+	request?: (req: IncomingMessage, res: ServerResponse) => false | Promise<boolean>;
 	shutdown?: () => Promise<void>;
 }
 

@@ -6,7 +6,7 @@
 import { sha256 } from '@oslojs/crypto/sha2';
 import { constantTimeEqual } from '@oslojs/crypto/subtle';
 import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { sessions, users } from './db/schema';
 import type { User } from '$lib/types';
@@ -60,31 +60,36 @@ export async function createSession(db: Db, userId: string, now = new Date()) {
 	return { session, token: `${id}.${secret}` };
 }
 
+/**
+ * Every authenticated request runs this query: built once per database (not per request) and sent
+ * as a named statement, which the driver caches per connection.
+ */
+const lookups = new WeakMap<Db, ReturnType<typeof buildSessionLookup>>();
+function buildSessionLookup(db: Db) {
+	return db
+		.select({ session: sessions, username: users.username })
+		.from(sessions)
+		.innerJoin(users, eq(users.id, sessions.userId))
+		.where(eq(sessions.id, sql.placeholder('id')))
+		.limit(1)
+		.prepare('duet_session_lookup');
+}
+function sessionLookup(db: Db) {
+	let lookup = lookups.get(db);
+	if (!lookup) lookups.set(db, (lookup = buildSessionLookup(db)));
+	return lookup;
+}
+
 export async function validateSessionToken(
 	db: Db,
 	token: string,
 	policy: SessionPolicy,
 	now = new Date()
 ): Promise<ValidatedSession | null> {
-	const parts = token.split('.');
-	if (parts.length !== 2 || !parts[0] || !parts[1] || token.length > 200) return null;
-	const [id, secret] = parts;
-	const rows = await db
-		.select({ session: sessions, username: users.username })
-		.from(sessions)
-		.innerJoin(users, eq(users.id, sessions.userId))
-		.where(eq(sessions.id, id))
-		.limit(1);
-	const row = rows[0];
-	if (!row) return null;
-	if (!constantTimeEqual(hashSecret(secret), row.session.secretHash)) return null;
-
-	const session: Session = {
-		id: row.session.id,
-		userId: row.session.userId,
-		createdAt: row.session.createdAt,
-		lastVerifiedAt: row.session.lastVerifiedAt
-	};
+	const found = await findSession(db, token);
+	if (!found) return null;
+	const { session, username } = found;
+	const id = session.id;
 	if (now.getTime() >= expiresAt(session, policy).getTime()) {
 		await db.delete(sessions).where(eq(sessions.id, id));
 		return null;
@@ -95,7 +100,31 @@ export async function validateSessionToken(
 		await db.update(sessions).set({ lastVerifiedAt: now }).where(eq(sessions.id, id));
 		renewed = true;
 	}
-	return { session, user: { id: session.userId, username: row.username }, renewed };
+	return { session, user: { id: session.userId, username }, renewed };
+}
+
+/** The token's session if the secret matches (expiry not checked). */
+async function findSession(db: Db, token: string): Promise<{ session: Session; username: string } | null> {
+	const parts = token.split('.');
+	if (parts.length !== 2 || !parts[0] || !parts[1] || token.length > 200) return null;
+	const [id, secret] = parts;
+	const [row] = await sessionLookup(db).execute({ id });
+	if (!row || !constantTimeEqual(hashSecret(secret), row.session.secretHash)) return null;
+	const { userId, createdAt, lastVerifiedAt } = row.session;
+	return { session: { id, userId, createdAt, lastVerifiedAt }, username: row.username };
+}
+
+/**
+ * validateSessionToken without its side effects: the session when it is valid and needs nothing
+ * done (no renewal, no expiry), else null, and the caller falls back to the full validation.
+ */
+export async function peekSessionToken(db: Db, token: string, policy: SessionPolicy, now = new Date()): Promise<ValidatedSession | null> {
+	const found = await findSession(db, token);
+	if (!found) return null;
+	const { session, username } = found;
+	if (now.getTime() >= expiresAt(session, policy).getTime()) return null;
+	if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) return null;
+	return { session, user: { id: session.userId, username }, renewed: false };
 }
 
 /** For long-lived connections: is the session still there and unexpired? (No renewal.) */

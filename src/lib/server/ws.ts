@@ -72,7 +72,7 @@ function refuse(socket: Duplex, error: AppError) {
 	);
 }
 
-function readCookie(header: string | undefined, name: string): string | undefined {
+export function readCookie(header: string | undefined, name: string): string | undefined {
 	if (!header) return undefined;
 	for (const part of header.split(';')) {
 		const index = part.indexOf('=');

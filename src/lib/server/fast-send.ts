@@ -1,0 +1,88 @@
+/**
+ * POST /api/messages served on node's own request and response by the production server, ahead of
+ * SvelteKit. Over SSE every message is one such request, and the framework's per-request work
+ * (Web Request/Response objects, hooks, routing) cost more CPU than storing the message. Only the
+ * plain case is taken here: a same-origin JSON request with a declared length and a session that
+ * is valid and needs nothing done (no renewal, no expiry). Everything else, decided before the
+ * body is read, goes on to the SvelteKit route, which applies the same checks in full. Answers are
+ * the route's: same status, body and headers (hooks.server.ts securityHeaders, http.ts json()).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AppError } from '$lib/errors';
+import { describeIssues, MAX_JSON_BYTES, sendSchema } from '$lib/schemas';
+import { toAppError } from './failures';
+import { services } from './services';
+import { peekSessionToken, SESSION_COOKIE } from './session';
+import { readCookie } from './ws';
+
+const HEADERS = {
+	'content-type': 'application/json',
+	'cache-control': 'no-store',
+	'x-content-type-options': 'nosniff',
+	'referrer-policy': 'same-origin',
+	'x-frame-options': 'DENY'
+};
+
+/** Returns false (synchronously) for requests this does not take; SvelteKit serves those. */
+export function fastSend(req: IncomingMessage, res: ServerResponse): false | Promise<boolean> {
+	if (req.method !== 'POST' || req.url !== '/api/messages' || !process.env.ORIGIN) return false;
+	const origin = req.headers.origin;
+	if ((origin !== undefined && origin !== new URL(process.env.ORIGIN).origin) || req.headers['sec-fetch-site'] === 'cross-site') return false;
+	if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '') || req.headers['content-length'] === undefined) return false;
+	const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+	if (!token) return false;
+	return serve(req, res, token);
+}
+
+async function serve(req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
+	const app = services();
+	let validated;
+	try {
+		validated = await peekSessionToken(app.database.db, token, app.sessionPolicy);
+	} catch {
+		return false;
+	}
+	if (!validated) return false;
+	try {
+		const text = await readBody(req);
+		let value: unknown;
+		try {
+			value = JSON.parse(text);
+		} catch {
+			throw new AppError('bad_request', 'The body is not valid JSON.');
+		}
+		const parsed = sendSchema.safeParse(value);
+		if (!parsed.success) throw new AppError('bad_request', describeIssues(parsed.error));
+		reply(res, 200, await app.chat.send(validated.user.id, parsed.data));
+	} catch (error) {
+		const appError = toAppError(error);
+		reply(res, appError.status, appError.toBody(), appError.code === 'rate_limited' ? { 'retry-after': String(appError.retryAfter ?? 1) } : {});
+	}
+	return true;
+}
+
+const TOO_LARGE = () => new AppError('too_large', `The body is larger than ${MAX_JSON_BYTES / 1024} KiB.`);
+
+function readBody(req: IncomingMessage): Promise<string> {
+	if (Number(req.headers['content-length']) > MAX_JSON_BYTES) return Promise.reject(TOO_LARGE());
+	return new Promise((resolve, reject) => {
+		const chunks: Buffer[] = [];
+		let size = 0;
+		req.on('data', (chunk: Buffer) => {
+			size += chunk.length;
+			if (size > MAX_JSON_BYTES) {
+				req.removeAllListeners('data');
+				req.resume();
+				reject(TOO_LARGE());
+			} else chunks.push(chunk);
+		});
+		req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+		req.on('error', () => reject(TOO_LARGE()));
+	});
+}
+
+function reply(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) {
+	const text = JSON.stringify(body);
+	res.writeHead(status, { ...HEADERS, ...extra, 'content-length': Buffer.byteLength(text) });
+	res.end(text);
+}
