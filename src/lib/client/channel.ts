@@ -5,14 +5,14 @@
  */
 import type { ReceiptInput } from '$lib/schemas';
 import type { EphemeralEvent } from '$lib/types';
-import type { ConnectionState } from './transport';
+import type { ConnectionState, TransportKind } from './transport';
 
 export type TabMessage =
 	| { type: 'outbox' }
 	| { type: 'typing'; conversationId: string }
 	| { type: 'receipt'; receipt: ReceiptInput }
 	| { type: 'ephemeral'; event: EphemeralEvent }
-	| { type: 'connection'; state: ConnectionState }
+	| { type: 'connection'; state: ConnectionState; transport?: TransportKind }
 	| { type: 'hello' }
 	| { type: 'signout' };
 

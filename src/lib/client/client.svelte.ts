@@ -17,14 +17,14 @@ import { electLeader } from './leader';
 import { deleteUnsent, enqueueMessage, OutboxScheduler, retryMessage } from './outbox';
 import { ReceiptQueue } from './receipts';
 import { SyncEngine } from './sync';
-import type { ConnectionState, Transport } from './transport';
-import { WsTransport } from './transport-ws';
+import type { ConnectionState, TransportKind } from './transport';
+import { SelectingTransport } from './transport-select';
 
 /** How long a typing event keeps the indicator on without another one. */
 export const TYPING_SHOW_MS = 4_000;
 
 interface LeaderParts {
-	transport: Transport;
+	transport: SelectingTransport;
 	sync: SyncEngine;
 	receipts: ReceiptQueue;
 	scheduler: OutboxScheduler;
@@ -33,6 +33,8 @@ interface LeaderParts {
 export class DuetClient {
 	connection = $state<ConnectionState>('connecting');
 	isLeader = $state(false);
+	/** What carries the leader's stream: WebSocket or the SSE + POST fallback. */
+	transport = $state<TransportKind | null>(null);
 	/** conversationId → until when (epoch ms) the peer counts as typing. */
 	typing = $state<Record<string, number>>({});
 
@@ -131,7 +133,7 @@ export class DuetClient {
 	// ---- leadership ---------------------------------------------------------------------------
 
 	private lead(): () => void {
-		const transport: Transport = new WsTransport();
+		const transport = new SelectingTransport();
 		const receipts = new ReceiptQueue();
 		let wakeTimer: ReturnType<typeof setTimeout> | undefined;
 		const scheduler: OutboxScheduler = new OutboxScheduler({
@@ -168,8 +170,12 @@ export class DuetClient {
 			transport.on('frame', (frame) => void sync.handle(frame)),
 			transport.on('state', (state) => {
 				this.connection = state;
-				this.channel.post({ type: 'connection', state });
+				this.channel.post({ type: 'connection', state, transport: transport.kind });
 				if (state !== 'live') void scheduler.setConnected(false);
+			}),
+			transport.on('kind', (kind) => {
+				this.transport = kind;
+				this.channel.post({ type: 'connection', state: this.connection, transport: kind });
 			}),
 			transport.on('refused', () => void this.checkSession()),
 			transport.on('ended', () => void this.signOutHere())
@@ -181,7 +187,8 @@ export class DuetClient {
 		});
 		transport.connect(() => sync.cursor());
 		this.connection = transport.state;
-		this.channel.post({ type: 'connection', state: transport.state });
+		this.transport = transport.kind;
+		this.channel.post({ type: 'connection', state: transport.state, transport: transport.kind });
 
 		return () => {
 			offs.forEach((off) => off());
@@ -222,10 +229,13 @@ export class DuetClient {
 				this.onEphemeral(message.event);
 				return;
 			case 'connection':
-				if (!this.parts) this.connection = message.state;
+				if (!this.parts) {
+					this.connection = message.state;
+					this.transport = message.transport ?? null;
+				}
 				return;
 			case 'hello':
-				if (this.parts) this.channel.post({ type: 'connection', state: this.connection });
+				if (this.parts) this.channel.post({ type: 'connection', state: this.connection, transport: this.transport ?? undefined });
 				return;
 			case 'signout':
 				this.stop();

@@ -13,6 +13,9 @@ import type { ServerFrame } from '$lib/types';
  */
 export type ConnectionState = 'connecting' | 'live' | 'waiting' | 'offline' | 'stale' | 'closed';
 
+/** What carries the stream: a WebSocket, or the SSE + POST fallback. */
+export type TransportKind = 'ws' | 'sse';
+
 export interface TransportEvents {
 	frame: ServerFrame;
 	state: ConnectionState;
@@ -20,6 +23,8 @@ export interface TransportEvents {
 	refused: undefined;
 	/** The server closed the stream because this session was signed out. */
 	ended: undefined;
+	/** The transport selector moved the stream to another carrier. */
+	kind: TransportKind;
 }
 
 export interface Transport {
@@ -44,6 +49,7 @@ export class Emitter<E> {
 	}
 
 	emit<K extends keyof E>(event: K, value: E[K]): void {
-		for (const listener of this.listeners.get(event) ?? []) (listener as (value: E[K]) => void)(value);
+		// A copy: a listener may add listeners (a probe promoted to the stream), which must not hear this value.
+		for (const listener of [...(this.listeners.get(event) ?? [])]) (listener as (value: E[K]) => void)(value);
 	}
 }
