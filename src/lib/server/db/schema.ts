@@ -91,7 +91,10 @@ export const messages = pgTable(
 	},
 	(t) => [
 		uniqueIndex('messages_conversation_seq_idx').on(t.conversationId, t.seq),
-		index('messages_client_seq_idx').on(t.conversationId, t.clientId, t.clientSeq)
+		index('messages_client_seq_idx').on(t.conversationId, t.clientId, t.clientSeq),
+		// Full-text search (chat/search.ts). An expression index rather than a stored column keeps
+		// rows small; 'simple' does no stemming, so it treats every language alike.
+		index('messages_body_search_idx').using('gin', sql`to_tsvector('simple', ${t.body})`)
 	]
 );
 

@@ -1,0 +1,45 @@
+/**
+ * Full-text search over the messages of the caller's conversations only. The membership join is
+ * the authorization: a message of a conversation the caller is not in can never match.
+ */
+import { and, desc, eq, ne, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import type { Message, User } from '$lib/types';
+import type { Executor } from '../db';
+import { members, messages, users } from '../db/schema';
+import { toMessage } from './views';
+
+export interface SearchHit {
+	message: Message;
+	peer: User;
+}
+
+export const SEARCH_LIMIT = 50;
+
+/**
+ * Letters and digits only, each as a prefix match ("hel" finds "hello"), all required. Building
+ * the tsquery from such tokens means no input can be a tsquery syntax error.
+ */
+export function toPrefixQuery(q: string): string | null {
+	const words = q.toLowerCase().match(/[\p{L}\p{N}]+/gu)?.slice(0, 8) ?? [];
+	return words.length ? words.map((w) => `${w.slice(0, 64)}:*`).join(' & ') : null;
+}
+
+const peer = alias(members, 'search_peer');
+const peerUser = alias(users, 'search_peer_user');
+
+export async function searchMessages(db: Executor, userId: string, q: string, limit = SEARCH_LIMIT): Promise<SearchHit[]> {
+	const query = toPrefixQuery(q);
+	if (!query) return [];
+	// The same expression as the GIN index messages_body_search_idx, so the planner can use it.
+	const rows = await db
+		.select({ message: messages, peerId: peerUser.id, peerUsername: peerUser.username })
+		.from(messages)
+		.innerJoin(members, and(eq(members.conversationId, messages.conversationId), eq(members.userId, userId)))
+		.innerJoin(peer, and(eq(peer.conversationId, messages.conversationId), ne(peer.userId, userId)))
+		.innerJoin(peerUser, eq(peerUser.id, peer.userId))
+		.where(sql`to_tsvector('simple', ${messages.body}) @@ to_tsquery('simple', ${query})`)
+		.orderBy(desc(messages.createdAt), desc(messages.seq))
+		.limit(limit);
+	return rows.map((r) => ({ message: toMessage(r.message), peer: { id: r.peerId, username: r.peerUsername } }));
+}
