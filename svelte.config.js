@@ -8,6 +8,11 @@ export default {
 		// BUILD_DIR / KIT_OUT_DIR let parallel runs build without overwriting each other.
 		adapter: adapter({ out: process.env.BUILD_DIR ?? 'build' }),
 		outDir: process.env.KIT_OUT_DIR ?? '.svelte-kit',
+		// src/service-worker.ts is registered by vite-pwa's registerSW (update prompt), not by Kit.
+		serviceWorker: { register: false },
+		// The offline shell (prerendered once) is served for every route, e.g. /c/<id>: its asset
+		// URLs must not be relative to where it was built.
+		paths: { relative: false },
 		// Our own hook checks Origin on every state-changing request (JSON and forms alike) and
 		// answers in the protocol's error shape; Kit's built-in check covers only form bodies.
 		csrf: { checkOrigin: false },

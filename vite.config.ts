@@ -1,6 +1,8 @@
 import { sveltekit } from '@sveltejs/kit/vite';
 import tailwindcss from '@tailwindcss/vite';
+import { SvelteKitPWA } from '@vite-pwa/sveltekit';
 import { defineConfig, type Plugin, type ViteDevServer, type PreviewServer } from 'vite';
+import { pwaOptions } from './pwa.config';
 
 /**
  * Mounts /ws on Vite's own HTTP server in dev and preview, through the same module production
@@ -30,5 +32,5 @@ function webSocketEndpoint(): Plugin {
 }
 
 export default defineConfig({
-	plugins: [tailwindcss(), sveltekit(), webSocketEndpoint()]
+	plugins: [tailwindcss(), sveltekit(), SvelteKitPWA(pwaOptions()), webSocketEndpoint()]
 });

@@ -14,6 +14,7 @@ import { mergeConversation } from './conversations';
 import { openTabChannel, type TabChannel, type TabMessage } from './channel';
 import { deleteUserDb, META, openUserDb, setMeta, type DuetDb } from './db';
 import { electLeader } from './leader';
+import { forgetUser } from './offline';
 import { deleteUnsent, enqueueMessage, OutboxScheduler, retryMessage } from './outbox';
 import { ReceiptQueue } from './receipts';
 import { SyncEngine } from './sync';
@@ -115,6 +116,8 @@ export class DuetClient {
 	/** Signs out every tab of this user and deletes the local database. */
 	async signOut(): Promise<void> {
 		this.channel.post({ type: 'signout' });
+		// No offline start into a signed-out account.
+		forgetUser();
 		this.stop();
 		await this.api.logout().catch(() => {});
 		await deleteUserDb(this.user.id).catch((error) => console.error('Could not delete local data', error));
