@@ -27,7 +27,7 @@ const runtime = /** @type {{ upgrade?: Function, request?: Function, shutdown?: 
 	globalThis[Symbol.for('duet.runtime')] ?? {}
 );
 
-// The hottest request (a send over SSE + POST) may be served ahead of SvelteKit; see fast-send.ts.
+// The SSE transport's hot requests (sends, event streams) may be served ahead of SvelteKit; see fast-path.ts.
 const server = http.createServer((req, res) => {
 	const taken = runtime.request?.(req, res);
 	if (!taken) return handler(req, res);

@@ -6,7 +6,7 @@ import { toAppError } from '$lib/server/failures';
 import { errorResponse } from '$lib/server/http';
 import { registerRuntime } from '$lib/server/runtime';
 import { handleUpgrade } from '$lib/server/ws';
-import { fastSend } from '$lib/server/fast-send';
+import { fastRequest } from '$lib/server/fast-path';
 import { initServices, services } from '$lib/server/services';
 import { expiresAt, SESSION_COOKIE, validateSessionToken } from '$lib/server/session';
 
@@ -14,7 +14,7 @@ export const init: ServerInit = async () => {
 	const app = await initServices();
 	registerRuntime({
 		upgrade: (req, socket, head) => void handleUpgrade(req, socket, head),
-		request: fastSend,
+		request: fastRequest,
 		shutdown: () => app.shutdown()
 	});
 };

@@ -1,11 +1,13 @@
 /**
- * POST /api/messages served on node's own request and response by the production server, ahead of
- * SvelteKit. Over SSE every message is one such request, and the framework's per-request work
- * (Web Request/Response objects, hooks, routing) cost more CPU than storing the message. Only the
- * plain case is taken here: a same-origin JSON request with a declared length and a session that
- * is valid and needs nothing done (no renewal, no expiry). Everything else, decided before the
- * body is read, goes on to the SvelteKit route, which applies the same checks in full. Answers are
- * the route's: same status, body and headers (hooks.server.ts securityHeaders, http.ts json()).
+ * The two requests a browser on the SSE transport makes most, served on node's own request and
+ * response by the production server, ahead of SvelteKit: POST /api/messages (one per message) and
+ * GET /api/events (held open for hours). Through the framework, each send cost more CPU than
+ * storing the message (Web Request/Response objects, hooks, routing), and each open stream held
+ * the framework's request objects for its whole life. Only the plain case is taken here: a
+ * same-origin request (JSON with a declared length, for sends) with a session that is valid and
+ * needs nothing done (no renewal, no expiry). Anything else is decided before the body is read and
+ * goes on to the SvelteKit routes, which apply the same checks in full. Answers are the routes':
+ * same status, body and headers (hooks.server.ts securityHeaders, http.ts json(), sse.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '$lib/errors';
@@ -13,25 +15,54 @@ import { describeIssues, MAX_JSON_BYTES, sendSchema } from '$lib/schemas';
 import { toAppError } from './failures';
 import { services } from './services';
 import { peekSessionToken, SESSION_COOKIE } from './session';
+import { attachEventStream, SSE_HEADERS } from './sse';
 import { readCookie } from './ws';
 
-const HEADERS = {
-	'content-type': 'application/json',
-	'cache-control': 'no-store',
-	'x-content-type-options': 'nosniff',
-	'referrer-policy': 'same-origin',
-	'x-frame-options': 'DENY'
-};
+const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin', 'x-frame-options': 'DENY' };
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store', ...SECURITY_HEADERS };
 
 /** Returns false (synchronously) for requests this does not take; SvelteKit serves those. */
-export function fastSend(req: IncomingMessage, res: ServerResponse): false | Promise<boolean> {
-	if (req.method !== 'POST' || req.url !== '/api/messages' || !process.env.ORIGIN) return false;
+export function fastRequest(req: IncomingMessage, res: ServerResponse): false | Promise<boolean> {
+	const url = req.url ?? '';
+	const send = req.method === 'POST' && url === '/api/messages';
+	const events = req.method === 'GET' && (url === '/api/events' || url.startsWith('/api/events?'));
+	if ((!send && !events) || !process.env.ORIGIN) return false;
 	const origin = req.headers.origin;
 	if ((origin !== undefined && origin !== new URL(process.env.ORIGIN).origin) || req.headers['sec-fetch-site'] === 'cross-site') return false;
-	if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '') || req.headers['content-length'] === undefined) return false;
+	if (send && (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '') || req.headers['content-length'] === undefined)) return false;
 	const token = readCookie(req.headers.cookie, SESSION_COOKIE);
 	if (!token) return false;
-	return serve(req, res, token);
+	return send ? serve(req, res, token) : serveEvents(req, res, token);
+}
+
+async function serveEvents(req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
+	const app = services();
+	let validated;
+	try {
+		validated = await peekSessionToken(app.database.db, token, app.sessionPolicy);
+	} catch {
+		return false;
+	}
+	if (!validated) return false;
+	const query = new URL(req.url ?? '', 'http://internal').searchParams.get('cursor');
+	const lastEventId = req.headers['last-event-id'];
+	const cursor = (typeof lastEventId === 'string' ? lastEventId : undefined) ?? query ?? undefined;
+	try {
+		app.chat.checkConnectionLimit(validated.user.id);
+	} catch (error) {
+		const appError = toAppError(error);
+		reply(res, appError.status, appError.toBody(), appError.code === 'rate_limited' ? { 'retry-after': String(appError.retryAfter ?? 1) } : {});
+		return true;
+	}
+	res.writeHead(200, { ...SSE_HEADERS, ...SECURITY_HEADERS });
+	const finish = await attachEventStream(app, validated.user, validated.session.id, cursor, {
+		write: (text) => void res.write(text),
+		queued: () => res.writableLength,
+		end: () => res.end()
+	});
+	res.once('close', finish);
+	if (res.destroyed) finish();
+	return true;
 }
 
 async function serve(req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
@@ -83,6 +114,6 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 function reply(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) {
 	const text = JSON.stringify(body);
-	res.writeHead(status, { ...HEADERS, ...extra, 'content-length': Buffer.byteLength(text) });
+	res.writeHead(status, { ...JSON_HEADERS, ...extra, 'content-length': Buffer.byteLength(text) });
 	res.end(text);
 }

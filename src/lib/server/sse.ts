@@ -24,56 +24,26 @@ export function formatEvent(event: PushEvent): string {
 	return `${id}event: ${event.type}\n${data}`;
 }
 
+export const SSE_HEADERS = {
+	'content-type': 'text/event-stream; charset=utf-8',
+	'cache-control': 'no-cache, no-transform',
+	'x-accel-buffering': 'no',
+	connection: 'keep-alive'
+};
+
+/** Where an event stream's text goes: a web ReadableStream (SvelteKit) or a node response. */
+export interface SseOutput {
+	write(text: string): void;
+	/** Bytes written but not yet taken by the client. */
+	queued(): number;
+	end(): void;
+}
+
 export async function openEventStream(app: Services, user: User, sessionId: string, cursor: string | undefined): Promise<Response> {
 	app.chat.checkConnectionLimit(user.id);
-	if (!shutdownRegistered) {
-		shutdownRegistered = true;
-		app.onShutdown(async () => {
-			for (const close of [...open]) close();
-		});
-	}
 	const encoder = new TextEncoder();
 	let controller!: ReadableStreamDefaultController<Uint8Array>;
-	let finished = false;
-	let keepalive: ReturnType<typeof setInterval> | undefined;
-	let stream: EventStream | undefined;
-
-	const write = (text: string) => {
-		if (finished) return;
-		try {
-			controller.enqueue(encoder.encode(text));
-		} catch {
-			finish();
-		}
-	};
-	const finish = () => {
-		if (finished) return;
-		finished = true;
-		open.delete(finish);
-		clearInterval(keepalive);
-		stream?.close();
-		try {
-			controller.close();
-		} catch {
-			/* already closed by the reader */
-		}
-		app.chat.disconnected(user.id).catch(() => {});
-	};
-
-	const sink: StreamSink = {
-		send: (event) => write(formatEvent(event)),
-		congested: () => (controller.desiredSize ?? 0) <= 0,
-		drained: () =>
-			new Promise((resolve) => {
-				const check = () => (finished || (controller.desiredSize ?? 0) > HIGH_WATER_CHARS / 2 ? resolve() : setTimeout(check, 10));
-				check();
-			}),
-		close: (code, reason) => {
-			write(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
-			finish();
-		}
-	};
-
+	let finish = () => {};
 	const body = new ReadableStream<Uint8Array>(
 		{
 			start(c) {
@@ -85,6 +55,70 @@ export async function openEventStream(app: Services, user: User, sessionId: stri
 		},
 		{ highWaterMark: HIGH_WATER_CHARS, size: (chunk) => chunk?.byteLength ?? 0 }
 	);
+	finish = await attachEventStream(app, user, sessionId, cursor, {
+		write: (text) => controller.enqueue(encoder.encode(text)),
+		queued: () => HIGH_WATER_CHARS - (controller.desiredSize ?? 0),
+		end: () => controller.close()
+	});
+	return new Response(body, { headers: SSE_HEADERS });
+}
+
+/**
+ * Runs the user's event stream into `out` until the client goes away (call the returned function
+ * then) or the stream ends it. The caller has checked the connection limit and sent the headers.
+ */
+export async function attachEventStream(
+	app: Services,
+	user: User,
+	sessionId: string,
+	cursor: string | undefined,
+	out: SseOutput
+): Promise<() => void> {
+	if (!shutdownRegistered) {
+		shutdownRegistered = true;
+		app.onShutdown(async () => {
+			for (const close of [...open]) close();
+		});
+	}
+	let finished = false;
+	let keepalive: ReturnType<typeof setInterval> | undefined;
+	let stream: EventStream | undefined;
+
+	const write = (text: string) => {
+		if (finished) return;
+		try {
+			out.write(text);
+		} catch {
+			finish();
+		}
+	};
+	const finish = () => {
+		if (finished) return;
+		finished = true;
+		open.delete(finish);
+		clearInterval(keepalive);
+		stream?.close();
+		try {
+			out.end();
+		} catch {
+			/* already closed by the reader */
+		}
+		app.chat.disconnected(user.id).catch(() => {});
+	};
+
+	const sink: StreamSink = {
+		send: (event) => write(formatEvent(event)),
+		congested: () => out.queued() >= HIGH_WATER_CHARS,
+		drained: () =>
+			new Promise((resolve) => {
+				const check = () => (finished || out.queued() < HIGH_WATER_CHARS / 2 ? resolve() : setTimeout(check, 10));
+				check();
+			}),
+		close: (code, reason) => {
+			write(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+			finish();
+		}
+	};
 
 	open.add(finish);
 	await app.chat.connected(user.id);
@@ -94,18 +128,10 @@ export async function openEventStream(app: Services, user: User, sessionId: stri
 		isSessionAlive(app.database.db, sessionId, app.sessionPolicy)
 	);
 	const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
-	// The response is returned before replay finishes, so headers go out at once.
+	// Returned before replay finishes, so headers go out at once.
 	stream.start(cursor, peers).catch((error) => {
 		console.error('SSE stream failed to start:', error);
 		sink.close(CLOSE.serverError, 'temporarily unavailable');
 	});
-
-	return new Response(body, {
-		headers: {
-			'content-type': 'text/event-stream; charset=utf-8',
-			'cache-control': 'no-cache, no-transform',
-			'x-accel-buffering': 'no',
-			connection: 'keep-alive'
-		}
-	});
+	return finish;
 }
