@@ -171,7 +171,7 @@ export class SelectingTransport implements Transport {
 			else if (state !== 'live') clearTimeout(this.readyTimer);
 		});
 		ws.on('refused', () => {
-			if (this.active === ws) this.fallBack();
+			if (this.active === ws) this.fallBack('the WebSocket closed before `ready`');
 		});
 		if (connected) {
 			this.setState(ws.state);
@@ -186,7 +186,7 @@ export class SelectingTransport implements Transport {
 		if (this.forced) return;
 		clearTimeout(this.readyTimer);
 		this.readyTimer = setTimeout(() => {
-			if (this.active === ws && ws.state === 'connecting') this.fallBack();
+			if (this.active === ws && ws.state === 'connecting') this.fallBack(`no \`ready\` within ${READY_TIMEOUT_MS} ms`);
 		}, READY_TIMEOUT_MS);
 	}
 
@@ -202,8 +202,10 @@ export class SelectingTransport implements Transport {
 		this.setState(sse.state);
 	}
 
-	private fallBack(): void {
+	private fallBack(why: string): void {
 		if (this.forced || this.stopped || this.currentKind === 'sse') return;
+		// Said in the console so whoever diagnoses a network can see why the fallback is in use.
+		console.info(`Duet: using the SSE + POST fallback (${why}); probing WebSocket in the background.`);
 		clearTimeout(this.readyTimer);
 		this.readyTimer = undefined;
 		this.wsFailed = true;
@@ -258,6 +260,7 @@ export class SelectingTransport implements Transport {
 	}
 
 	private promote(probe: Transport, frames: ServerFrame[]): void {
+		console.info('Duet: WebSocket works again; leaving the fallback.');
 		this.probe = null;
 		this.probeAttempt = 0;
 		this.wsFailed = false;
