@@ -1,8 +1,11 @@
 /** Form-action helpers: the same validation and errors as the JSON API, shaped for `fail()`. */
-import { fail } from '@sveltejs/kit';
+import { fail, redirect, type RequestEvent } from '@sveltejs/kit';
 import { AppError } from '$lib/errors';
 import { credentialsSchema, describeIssues } from '$lib/schemas';
 import { toAppError } from './failures';
+import { clientAddress } from './http';
+import { services } from './services';
+import { startSession } from './signin';
 
 export function readCredentials(data: FormData) {
 	const parsed = credentialsSchema.safeParse({
@@ -16,4 +19,32 @@ export function readCredentials(data: FormData) {
 export function failWith(error: unknown, values: Record<string, string> = {}) {
 	const appError = toAppError(error);
 	return fail(appError.status, { message: appError.message, ...values });
+}
+
+/**
+ * The /login and /register pages: signed-in visitors go home; the form action validates, signs in
+ * or up, starts a session and redirects, or re-renders with the message and the typed username.
+ */
+export function authPage(kind: 'login' | 'register') {
+	return {
+		load: ({ locals }: RequestEvent) => {
+			if (locals.user) redirect(302, '/');
+		},
+		actions: {
+			default: async (event: RequestEvent) => {
+				const data = await event.request.formData();
+				const username = String(data.get('username') ?? '');
+				try {
+					const { auth } = services();
+					const credentials = readCredentials(data);
+					const address = clientAddress(event);
+					const user = kind === 'login' ? await auth.login(credentials, address) : await auth.register(credentials, address);
+					await startSession(event, user);
+				} catch (error) {
+					return failWith(error, { username });
+				}
+				redirect(303, '/');
+			}
+		}
+	};
 }

@@ -1,24 +1,7 @@
-import { redirect } from '@sveltejs/kit';
-import { failWith, readCredentials } from '$lib/server/form';
-import { clientAddress } from '$lib/server/http';
-import { services } from '$lib/server/services';
-import { startSession } from '$lib/server/signin';
+import { authPage } from '$lib/server/form';
 import type { Actions, PageServerLoad } from './$types';
 
-export const load: PageServerLoad = ({ locals }) => {
-	if (locals.user) redirect(302, '/');
-};
+const page = authPage('login');
 
-export const actions: Actions = {
-	default: async (event) => {
-		const data = await event.request.formData();
-		const username = String(data.get('username') ?? '');
-		try {
-			const user = await services().auth.login(readCredentials(data), clientAddress(event));
-			await startSession(event, user);
-		} catch (error) {
-			return failWith(error, { username });
-		}
-		redirect(303, '/');
-	}
-};
+export const load: PageServerLoad = page.load;
+export const actions: Actions = page.actions;
