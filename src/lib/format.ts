@@ -23,3 +23,36 @@ export function lastSeen(iso: string | null, now = new Date()): string {
 	if (minutes < 60) return `last seen ${minutes} min ago`;
 	return `last seen ${shortTime(iso, now)}`;
 }
+
+/** "just now", "5 min ago" within the hour, then the clock time; the exact time goes in a title. */
+export function relativeTime(iso: string, now = new Date()): string {
+	const date = new Date(iso);
+	if (Number.isNaN(date.getTime())) return '';
+	const minutes = Math.floor((now.getTime() - date.getTime()) / 60_000);
+	if (minutes < 1) return 'just now';
+	if (minutes < 60) return `${minutes} min ago`;
+	return clockTime(iso);
+}
+
+export function exactTime(iso: string): string {
+	const date = new Date(iso);
+	return Number.isNaN(date.getTime()) ? '' : date.toLocaleString([], { dateStyle: 'full', timeStyle: 'medium' });
+}
+
+/** Local calendar day, to group messages under day separators. */
+export function dayKey(iso: string): string {
+	const d = new Date(iso);
+	return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+/** "Today", "Yesterday", "Monday" this week, else "3 March 2026". */
+export function dayLabel(iso: string, now = new Date()): string {
+	const date = new Date(iso);
+	if (Number.isNaN(date.getTime())) return '';
+	const startOf = (d: Date) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+	const days = Math.round((startOf(now) - startOf(date)) / 86_400_000);
+	if (days === 0) return 'Today';
+	if (days === 1) return 'Yesterday';
+	if (days > 1 && days < 7) return date.toLocaleDateString([], { weekday: 'long' });
+	return date.toLocaleDateString([], { day: 'numeric', month: 'long', year: 'numeric' });
+}

@@ -42,6 +42,7 @@ export function createApi(fetchFn: Fetch = (...args) => fetch(...args)) {
 				`/api/conversations/${encodeURIComponent(conversationId)}/messages?${params}`
 			);
 		},
+		search: (q: string) => call<{ results: { message: Message; peer: User }[] }>(fetchFn, `/api/search?q=${encodeURIComponent(q)}`),
 		send: (input: SendInput) => call<Ack>(fetchFn, '/api/messages', { method: 'POST', body: input }),
 		receipt: (input: ReceiptInput) => call<void>(fetchFn, '/api/receipts', { method: 'POST', body: input }),
 		typing: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'POST', body: { conversationId } }),

@@ -109,8 +109,8 @@ export class DuetClient {
 		return this.reader.ensureRecent(conversationId);
 	}
 
-	loadOlder(conversationId: string, beforeSeq: number): Promise<boolean> {
-		return this.reader.loadOlder(conversationId, beforeSeq);
+	loadOlder(conversationId: string, beforeSeq: number, limit?: number): Promise<boolean> {
+		return this.reader.loadOlder(conversationId, beforeSeq, limit);
 	}
 
 	/** Signs out every tab of this user and deletes the local database. */

@@ -40,3 +40,19 @@ export async function oldestSeq(db: DuetDb, conversationId: string): Promise<num
 export function countConfirmed(db: DuetDb, conversationId: string): Promise<number> {
 	return db.messages.where('[conversationId+seq]').between([conversationId, 0], [conversationId, Infinity]).count();
 }
+
+/**
+ * Offline search over what this device holds: every word must start a word of the body (the
+ * server's prefix matching, roughly), newest first.
+ */
+export async function searchLocal(db: DuetDb, q: string, limit = 50): Promise<LocalMessage[]> {
+	const words = q.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+	if (words.length === 0) return [];
+	const found = await db.messages
+		.filter((m) => {
+			const tokens = m.body.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+			return words.every((w) => tokens.some((t) => t.startsWith(w)));
+		})
+		.toArray();
+	return found.sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
+}

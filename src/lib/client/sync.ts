@@ -194,9 +194,9 @@ export class SyncEngine {
 	}
 
 	/** One page older than `beforeSeq`, from the server; false when there is nothing older. */
-	async loadOlder(conversationId: string, beforeSeq: number): Promise<boolean> {
+	async loadOlder(conversationId: string, beforeSeq: number, limit = HISTORY_PAGE): Promise<boolean> {
 		if (beforeSeq <= 1) return false;
-		const page = await this.api.history(conversationId, { before: beforeSeq, limit: HISTORY_PAGE });
+		const page = await this.api.history(conversationId, { before: beforeSeq, limit });
 		await this.storeMessages(page.messages);
 		return page.hasMore;
 	}

@@ -11,15 +11,19 @@ const HISTORY_PAGE = 50;
 const isUuid = (value: string) => z.uuid().safeParse(value).success;
 
 /** The conversation with its newest page of history, rendered on the server for first paint. */
-export const load: PageServerLoad = async ({ locals, params }) => {
+export const load: PageServerLoad = async ({ locals, params, url }) => {
 	if (!locals.user) redirect(302, '/login');
 	if (!isUuid(params.id)) error(404, 'There is no such conversation.');
 	const { chat } = services();
 	try {
 		const conversation = await chat.getConversation(locals.user.id, params.id);
-		const page = await chat.history(locals.user.id, params.id, { limit: HISTORY_PAGE });
+		// `?at=SEQ` (a search result): the page around that message instead of the newest one.
+		const at = Number(url.searchParams.get('at'));
+		const target = Number.isInteger(at) && at >= 1 && at <= conversation.lastSeq ? at : null;
+		const query = target ? { before: Math.min(target + HISTORY_PAGE / 2, conversation.lastSeq + 1), limit: HISTORY_PAGE } : { limit: HISTORY_PAGE };
+		const page = await chat.history(locals.user.id, params.id, query);
 		// A fresh id per render makes the no-JS form idempotent: a resubmitted form repeats the id.
-		return { conversation, messages: page.messages, hasMore: page.hasMore, formId: crypto.randomUUID() };
+		return { conversation, messages: page.messages, hasMore: page.hasMore, at: target, formId: crypto.randomUUID() };
 	} catch (failure) {
 		if (failure instanceof AppError && failure.code === 'not_found') error(404, failure.message);
 		throw failure;
