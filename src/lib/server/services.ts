@@ -8,6 +8,7 @@ import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
+import { loadVapidKeys, PushService } from './push';
 import type { SessionPolicy } from './session';
 
 export interface Services {
@@ -16,6 +17,7 @@ export interface Services {
 	auth: Auth;
 	bus: EventBus;
 	chat: ChatService;
+	push: PushService;
 	sessionPolicy: SessionPolicy;
 	/** Registers a transport's own shutdown step (close sockets, end streams). */
 	onShutdown(close: () => Promise<void>): void;
@@ -48,6 +50,13 @@ async function create(): Promise<Services> {
 			? await (await import('./bus-postgres')).PostgresBus.start(database.url)
 			: new InProcessBus();
 	const chat = new ChatService(database.db, bus, config);
+	const push = new PushService(
+		database.db,
+		bus,
+		await loadVapidKeys(database.db),
+		{ subject: process.env.VAPID_SUBJECT || (process.env.ORIGIN?.startsWith('https:') ? process.env.ORIGIN : 'mailto:duet@example.invalid') },
+		(userId) => chat.isOnline(userId)
+	);
 	const closers: Array<() => Promise<void>> = [];
 	let closing: Promise<void> | undefined;
 	return {
@@ -56,6 +65,7 @@ async function create(): Promise<Services> {
 		auth,
 		bus,
 		chat,
+		push,
 		sessionPolicy: { ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays },
 		onShutdown(close) {
 			closers.push(close);
@@ -65,6 +75,7 @@ async function create(): Promise<Services> {
 				// Transports first (they stop taking sends), then the buffer commits what it holds.
 				await Promise.allSettled(closers.map((close) => close()));
 				await chat.flush();
+				await push.settle();
 				await bus.close();
 				await database.close();
 			})();

@@ -5,6 +5,7 @@
 import { sql } from 'drizzle-orm';
 import {
 	bigint,
+	boolean,
 	customType,
 	index,
 	integer,
@@ -120,3 +121,26 @@ export const userEvents = pgTable(
 	},
 	(t) => [primaryKey({ columns: [t.userId, t.seq] })]
 );
+
+/** Web Push subscriptions (one row per browser endpoint); `previews` opts in to message text in the payload. */
+export const pushSubscriptions = pgTable(
+	'push_subscriptions',
+	{
+		endpoint: text('endpoint').primaryKey(),
+		userId: uuid('user_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		p256dh: text('p256dh').notNull(),
+		auth: text('auth').notNull(),
+		previews: boolean('previews').notNull().default(false),
+		createdAt: tstz('created_at').notNull().defaultNow()
+	},
+	(t) => [index('push_subscriptions_user_idx').on(t.userId)]
+);
+
+/** The server's VAPID key pair when it is not given in the environment: generated once, shared by every instance. */
+export const pushKeys = pgTable('push_keys', {
+	id: integer('id').primaryKey(),
+	publicKey: text('public_key').notNull(),
+	privateKey: text('private_key').notNull()
+});
