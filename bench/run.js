@@ -5,7 +5,7 @@
  * bare one-row INSERT loop). Writes bench/results/<timestamp>.json and bench/results/latest.md.
  *
  *   node bench/run.js [--quick] [--engines=postgres,pglite] [--only=ws,sse,idle,catchup,history,startup]
- *                     [--profile] [--rates=250,500,...] [--keep]
+ *                     [--profile] [--rates=250,500,...] [--keep] [--label=NAME]
  *
  * BENCH_DATABASE_URL names the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres);
  * every pass creates a fresh database there and drops it afterwards (--keep keeps it).
@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { merge, summary } from './lib/hist.js';
 import { cpuSeconds, machineBusy, machineSample, rssBytes, rssSampler } from './lib/procstat.js';
-import { markdown } from './lib/report.js';
+import { isClean, markdown } from './lib/report.js';
 import { createDatabase, dropDatabase, makePair, makeUser, migrate, openSql, seedHistory, seedUsers } from './lib/seed.js';
 import { APP_DIR, ROOT, startDuet, startProcess } from './lib/server.js';
 import { forkChild, log, median, now, parseArgs, sleep } from './lib/util.js';
@@ -150,12 +150,12 @@ async function loadGenerators(mode, origin, pairs) {
 	const connected = await Promise.all(children.map((c, k) => c.call('connect', { mode, origin, ...parts[k] })));
 	log(`  ${mode}: ${connected.reduce((a, c) => a + c.opened, 0)} connections open in ${(Math.max(...connected.map((c) => c.ms)) / 1000).toFixed(1)} s`);
 	return {
-		async step(rate, durationMs, { pid, dbCpu } = {}) {
+		async step(rate, durationMs, { pid, dbCpu, drainMs = P.drainMs } = {}) {
 			const cpu0 = pid ? cpuSeconds(pid) : 0;
 			const db0 = dbCpu ? await dbCpu.sample() : 0;
 			const rss = pid ? rssSampler(pid) : null;
 			const startAt = now() + 50;
-			const results = await Promise.all(children.map((c) => c.call('run', { rate: rate / children.length, durationMs, drainMs: P.drainMs, startAt })));
+			const results = await Promise.all(children.map((c) => c.call('run', { rate: rate / children.length, durationMs, drainMs, startAt })));
 			const serverCpu = pid ? cpuSeconds(pid) - cpu0 : null;
 			const dbCpuUsed = dbCpu ? (await dbCpu.sample()) - db0 : null;
 			const sum = (key) => results.reduce((a, r) => a + r[key], 0);
@@ -258,8 +258,9 @@ async function pgInsertBaseline(engine) {
 async function latencySteps(kind, app, pairs, rates, dbCpu) {
 	const load = await loadGenerators(kind, app.origin, pairs);
 	// Warm-up: every user sends a few messages, so per-client first-use work (the client's last
-	// committed clientSeq, membership) is done before anything is measured.
-	await load.step(Math.max(250, (6 * pairs.length * 1000) / P.warmupMs), P.warmupMs);
+	// committed clientSeq, membership) is done before anything is measured; a slow server gets up
+	// to a minute to clear it, so no backlog spills into the first measured step.
+	await load.step(Math.max(250, (6 * pairs.length * 1000) / P.warmupMs), P.warmupMs, { drainMs: 60_000 });
 	const steps = [];
 	try {
 		for (const rate of rates) {
@@ -272,7 +273,7 @@ async function latencySteps(kind, app, pairs, rates, dbCpu) {
 	} finally {
 		await load.close();
 	}
-	const clean = steps.filter((s) => s.lost === 0 && s.duplicates === 0 && s.outOfOrder === 0 && s.unacked === 0);
+	const clean = steps.filter(isClean);
 	const saturation = clean.length ? clean.reduce((best, s) => (s.achieved > best.achieved ? s : best)) : null;
 	return { pairs: pairs.length, steps, saturation: saturation && { rate: saturation.rate, achieved: saturation.achieved } };
 }
@@ -540,10 +541,12 @@ async function main() {
 	result.meta.machineBusy = machineBusy(busy0, machineSample());
 	const dir = path.join(ROOT, 'bench/results');
 	mkdirSync(dir, { recursive: true });
-	const name = `${stamp}${quick ? '-quick' : ''}`;
+	// --label=before names a run of another build (BENCH_APP_DIR) without replacing latest.md.
+	const partial = quick || only || args.rates;
+	const name = `${stamp}${quick ? '-quick' : ''}${args.label ? `-${args.label}` : ''}`;
 	writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(result, null, '\t') + '\n');
 	const md = markdown(result);
-	writeFileSync(path.join(dir, quick || only || args.rates ? 'latest-quick.md' : 'latest.md'), md);
+	writeFileSync(path.join(dir, partial ? 'latest-quick.md' : args.label ? `latest-${args.label}.md` : 'latest.md'), md);
 	process.stdout.write(md + '\n');
 	log(`wrote bench/results/${name}.json in ${(result.meta.durationSeconds / 60).toFixed(1)} min`);
 }

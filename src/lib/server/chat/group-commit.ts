@@ -34,7 +34,10 @@ export interface Committed {
 }
 
 export interface GroupCommitOptions<S extends BatchSend> {
-	/** Transactions writing batches at the same time (later arrivals wait and join the next batch). */
+	/**
+	 * Transactions writing batches at the same time (later arrivals wait and join the next batch).
+	 * Only 1 keeps batches committing in submission order.
+	 */
 	maxInFlight: number;
 	maxBatch: number;
 	/** The one-send path, used when a whole batch fails; it publishes its own events. */
@@ -94,10 +97,10 @@ export class GroupCommit<S extends BatchSend> {
 
 	private async run(batch: Queued<S>[]): Promise<void> {
 		let outcomes: Outcome[];
+		let stored: Committed[] = [];
 		try {
 			outcomes = await this.write(batch.map((b) => b.send));
-			const stored = outcomes.flatMap((o) => (o.ok && o.value.message ? [o.value] : []));
-			if (stored.length) this.options.published(stored);
+			stored = outcomes.flatMap((o) => (o.ok && o.value.message ? [o.value] : []));
 		} catch {
 			outcomes = [];
 			for (const { send } of batch) {
@@ -107,6 +110,12 @@ export class GroupCommit<S extends BatchSend> {
 					outcomes.push({ ok: false, error: failure });
 				}
 			}
+		}
+		// Committed: a failure to publish must not turn into a retry (the stream re-reads the log).
+		try {
+			if (stored.length) this.options.published(stored);
+		} catch (error) {
+			console.error('Publishing a committed batch failed:', error);
 		}
 		batch.forEach((item, i) => {
 			const outcome = outcomes[i];
