@@ -2,7 +2,8 @@
  * The polished UI: accessibility (axe, keyboard only), a 10,000-message history that stays a
  * window of rows, search that jumps to a message, and screenshots for review.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type APIRequestContext, type Browser, type Page } from '@playwright/test';
 import { WebSocket } from 'ws';
@@ -10,6 +11,8 @@ import { E2E_ORIGIN } from '../../playwright.config';
 import { conversationWith, send, signUp, waitLive, type Person } from './helpers';
 
 const SHOTS = 'test-results/screenshots';
+/** Messages in the long-history test (smaller only to debug it). */
+const LONG = Number(process.env.UI_LONG_COUNT ?? 10_000);
 
 /**
  * Many messages fast: `clients` senders in parallel, each posting its own clientSeq run in order
@@ -174,15 +177,16 @@ test('a 10,000-message conversation scrolls to the top with only a window of row
 	const bob = await signUp(browser, 'bob');
 	const id = await conversationWith(alice, bob);
 	const started = Date.now();
-	await seedOverSocket(alice, id, 10_000, (n) => `long history ${n}${n % 7 === 0 ? '\nwith a second line' : ''}`);
+	await seedOverSocket(alice, id, LONG, (n) => `long history ${n}${n % 7 === 0 ? '\nwith a second line' : ''}`);
 	console.log(`seeded 10,000 messages in ${Date.now() - started} ms`);
 
 	const page = bob.page;
+	page.on('console', (m) => (m.type() === 'warning' || m.type() === 'error') && console.log(`browser ${m.type()}: ${m.text()}`));
 	await page.goto(`/c/${id}`);
 	await waitLive(page);
 	const list = page.getByTestId('messages');
 	const scroller = page.getByTestId('messages-scroller');
-	await expect(page.locator('[data-testid="message"][data-seq="10000"]')).toBeVisible();
+	await expect(page.locator(`[data-testid="message"][data-seq="${LONG}"]`)).toBeVisible();
 
 	let most = 0;
 	const scrolling = Date.now();
@@ -192,11 +196,13 @@ test('a 10,000-message conversation scrolls to the top with only a window of row
 			return el.querySelectorAll('[data-testid="message"]').length;
 		});
 		most = Math.max(most, rendered);
+		const count = await list.getAttribute('data-count');
+		console.log(`holding ${count} messages, ${rendered} rendered`);
 		await expect(page.locator('[data-testid="message"][data-seq="1"]')).toBeVisible({ timeout: 2_000 });
 	}).toPass({ timeout: 240_000, intervals: [0] });
 	console.log(`scrolled back through 10,000 messages in ${Date.now() - scrolling} ms; at most ${most} message rows in the DOM`);
 
-	await expect(list).toHaveAttribute('data-count', '10000');
+	await expect(list).toHaveAttribute('data-count', String(LONG));
 	await expect(page.getByText('This is the start of your conversation')).toBeVisible();
 	const rendered = await page.getByTestId('message').count();
 	expect(rendered).toBeGreaterThan(0);
@@ -272,4 +278,30 @@ test('screenshots at phone and desktop sizes, light and dark', async ({ browser 
 		}
 	}
 	await closeAll(alice, bob, carol);
+});
+
+test('initial JavaScript of the chat route, gzip', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice');
+	const bob = await signUp(browser, 'bob');
+	const id = await conversationWith(alice, bob);
+	const scripts = new Set<string>();
+	alice.page.on('response', (response) => {
+		const url = new URL(response.url());
+		if (url.pathname.startsWith('/_app/') && url.pathname.endsWith('.js')) scripts.add(url.pathname);
+	});
+	await alice.page.goto(`/c/${id}`);
+	await waitLive(alice.page);
+	let raw = 0;
+	let gzip = 0;
+	for (const path of scripts) {
+		const body = readFileSync(`${process.env.BUILD_DIR ?? 'build'}/client${path}`);
+		raw += body.length;
+		gzip += gzipSync(body, { level: 9 }).length;
+	}
+	const report = { route: '/c/[id]', files: scripts.size, rawBytes: raw, gzipBytes: gzip };
+	console.log(`initial JS for /c/[id]: ${scripts.size} files, ${(raw / 1024).toFixed(1)} KiB raw, ${(gzip / 1024).toFixed(1)} KiB gzip`);
+	writeFileSync('test-results/js-size.json', JSON.stringify(report, null, 2));
+	// A budget, so growth is a decision rather than an accident.
+	expect(gzip).toBeLessThan(120 * 1024);
+	await closeAll(alice, bob);
 });
