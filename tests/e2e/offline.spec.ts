@@ -8,8 +8,10 @@ function statuses(page: Page) {
 const texts = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`);
 
 test('offline: 20 messages wait, then arrive once and in order, and turn delivered then read', async ({ browser }) => {
-	const alice = await signUp(browser, 'alice');
-	const bob = await signUp(browser, 'bob');
+	// Tall windows: the message list renders only the rows in view, and this test reads all 20.
+	const tall = { viewport: { width: 1280, height: 2400 } };
+	const alice = await signUp(browser, 'alice', tall);
+	const bob = await signUp(browser, 'bob', tall);
 	const id = await conversationWith(alice, bob);
 	await alice.page.goto(`/c/${id}`);
 	await waitLive(alice.page);
