@@ -127,8 +127,10 @@ describeEngines('web push', (engine) => {
 	});
 
 	it('sends nothing while the recipient has an open connection; forgets an endpoint the push service calls gone', async () => {
-		const { bob, send } = await pair();
+		const { alice, bob, send } = await pair();
 		const id = randomUUID();
+		// Alice's socket tells us when the server has noticed Bob leave (presence offline).
+		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		// Previews on, so each push names its message.
 		await bob.client.post('/api/push/subscription', { subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys }, previews: true });
 		const ws = await WsClient.connect(server.origin, bob.client.cookie);
@@ -137,6 +139,8 @@ describeEngines('web push', (engine) => {
 		await ws.waitFor((f) => f.type === 'message');
 		ws.socket.close();
 		await new Promise<void>((resolve) => ws.socket.once('close', () => resolve()));
+		await aliceWs.waitFor((f) => f.type === 'presence' && f.userId === bob.user.id && !f.online && f.lastSeenAt);
+		aliceWs.close();
 
 		// The next message after the connection closed is the first push (so the one before made none).
 		endpoint.respondWith(410);
