@@ -69,6 +69,7 @@ const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
 export class GroupCommit<S extends BatchSend> {
 	private queue: Queued<S>[] = [];
 	private inFlight = 0;
+	private scheduled = false;
 	/** A 1:1 conversation's members never change, so they are read once per conversation. */
 	private readonly members = new Map<string, string[]>();
 
@@ -80,6 +81,21 @@ export class GroupCommit<S extends BatchSend> {
 	submit(send: S): Promise<Committed> {
 		return new Promise((resolve, reject) => {
 			this.queue.push({ send, resolve, reject });
+			this.schedule();
+		});
+	}
+
+	/**
+	 * Starts the next batch after the I/O that is already waiting has been read, so sends that
+	 * arrived together leave together. This matters most on PGlite, whose statements run on this
+	 * very thread: while one batch runs nothing else is read, and starting the next batch at the
+	 * first arrival would write every message alone.
+	 */
+	private schedule() {
+		if (this.scheduled || this.inFlight >= this.options.maxInFlight || this.queue.length === 0) return;
+		this.scheduled = true;
+		setImmediate(() => {
+			this.scheduled = false;
 			this.pump();
 		});
 	}
@@ -90,7 +106,7 @@ export class GroupCommit<S extends BatchSend> {
 			this.inFlight++;
 			void this.run(batch).finally(() => {
 				this.inFlight--;
-				this.pump();
+				this.schedule();
 			});
 		}
 	}
