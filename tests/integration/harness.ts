@@ -109,7 +109,10 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
 		output: () => output,
 		async stop() {
 			if (child.exitCode === null) child.kill('SIGTERM');
-			return exited;
+			const code = await exited;
+			// The server logs what it did not expect; show it, or a 500 in a test stays a mystery.
+			if (output.includes('Unexpected error')) console.error(`Server output (tail):\n${output.slice(-4000)}`);
+			return code;
 		},
 		async kill() {
 			if (child.exitCode === null) child.kill('SIGKILL');
