@@ -113,7 +113,8 @@ const passwordHash = await (async () => {
 
 /** CPU seconds of the PostgreSQL backends serving `dbName` (those alive now plus those seen before). */
 function dbCpuMeter(target, dbName) {
-	if (!target.url) return { sample: async () => 0, close: async () => {} };
+	// PGlite runs inside the server process: its CPU is already the server's.
+	if (!target.url) return null;
 	const seen = new Map();
 	let sqlPromise;
 	return {
@@ -341,7 +342,7 @@ async function enginePass(engine) {
 	}
 	const serverTarget = engine === 'postgres' ? { databaseUrl: target.url } : { databaseUrl: '', pgliteDir: target.dir };
 	const start = (env = {}) => startDuet({ ...serverTarget, env, nodeArgs });
-	const dbCpu = dbCpuMeter(target, dbName);
+	const dbCpu = dbCpuMeter(target, dbName) ?? undefined;
 	try {
 		// Start-up on a fresh database runs the migrations; then restarts on the empty database.
 		const startup = { repeats: P.repeats };
@@ -464,7 +465,7 @@ async function enginePass(engine) {
 		}
 		out.startup = startup;
 	} finally {
-		await dbCpu.close();
+		await dbCpu?.close();
 		if (dbName && !args.keep) await dropDatabase(BASE_URL, dbName).catch((e) => log(`could not drop ${dbName}: ${e.message}`));
 		if (target.dir && !args.keep) rmSync(target.dir, { recursive: true, force: true });
 	}

@@ -20,7 +20,7 @@ function stepTable(steps, { relay } = {}) {
 		lines.push(
 			`| ${s.rate} | ${n(s.achieved)} | ${ms(s.e2e?.p50)} | ${ms(s.e2e?.p99)} | ${ms(s.e2e?.p999)} | ${ms(s.e2e?.max)} | ${ms(s.ack?.p99)} | ${
 				relayP99 && s.e2e ? ratio(s.e2e.p99 / relayP99) : '–'
-			} | ${s.lost} / ${s.duplicates} / ${s.outOfOrder} | ${errors} | ${n(s.serverCpuPer1k, 3)} | ${n(s.dbCpuPer1k, 3)} | ${mib(s.serverRssPeak)} |`
+			} | ${s.lost} / ${s.duplicates} / ${s.outOfOrder} | ${errors} | ${n(s.serverCpuPer1k, 3)} | ${s.dbCpuSeconds ? n(s.dbCpuPer1k, 3) : '–'} | ${mib(s.serverRssPeak)} |`
 		);
 	}
 	return lines.join('\n');
