@@ -63,8 +63,11 @@ function rowsOf<T>(result: unknown): T[] {
 	return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
-/** A uuid[] literal for `= any($1::uuid[])`: one parameter, so the statement text never varies. */
-const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
+/**
+ * An array literal of uuids or numbers (nothing here needs quoting) for `$1::uuid[]`: one
+ * parameter, so the statement text never varies with the batch size.
+ */
+const pgArray = (items: (string | number)[]) => `{${items.join(',')}}`;
 
 export class GroupCommit<S extends BatchSend> {
 	private queue: Queued<S>[] = [];
@@ -145,7 +148,7 @@ export class GroupCommit<S extends BatchSend> {
 		if (unknown.length === 0) return;
 		const rows = rowsOf<{ conversation_id: string; user_id: string }>(
 			await this.db.execute(
-				sql`select conversation_id, user_id from conversation_members where conversation_id = any(${uuidArray(unknown)}::uuid[])`
+				sql`select conversation_id, user_id from conversation_members where conversation_id = any(${pgArray(unknown)}::uuid[])`
 			)
 		);
 		if (this.members.size > 100_000) this.members.clear();
@@ -165,52 +168,39 @@ export class GroupCommit<S extends BatchSend> {
 		const ids = [...new Set(sends.map((s) => s.id))];
 		let outcomes: Outcome[] = [];
 		await this.transact(
-			[
-				// Conversations, then users, each in id order (UNION ALL runs its branches in turn).
-				{
-					text: `select 'c' as kind, id, last_seq::bigint as n
-						from (select id, last_seq from conversations where id = any($1::uuid[]) order by id for no key update) c
-						union all
-						select 'u', id, event_seq
-						from (select id, event_seq from users where id = any($2::uuid[]) order by id for no key update) u`,
-					params: [uuidArray(conversationIds), uuidArray(userIds)]
-				},
-				{
-					text: `select id, conversation_id, seq, sender_id, client_id, client_seq, body,
-							(extract(epoch from created_at) * 1000)::float8 as created_ms
-						from messages where id = any($1::uuid[])`,
-					params: [uuidArray(ids)]
-				}
-			],
-			([locked, storedRows]) => {
-				const decided = this.decide(sends, locked as LockedRow[], storedRows as StoredRow[]);
+			{
+				// Conversations, then users, each in id order (UNION ALL runs its branches in turn),
+				// then any of the batch's ids already stored, read under those locks.
+				text: `select 'c' as kind, id, last_seq::bigint as n, null::text as stored
+					from (select id, last_seq from conversations where id = any($1::uuid[]) order by id for no key update) c
+					union all
+					select 'u', id, event_seq, null
+					from (select id, event_seq from users where id = any($2::uuid[]) order by id for no key update) u
+					union all
+					select 'm', id, null, json_build_array(conversation_id, seq, sender_id, client_id, client_seq, body,
+						(extract(epoch from created_at) * 1000)::float8)::text
+					from messages where id = any($3::uuid[])`,
+				params: [pgArray(conversationIds), pgArray(userIds), pgArray(ids)]
+			},
+			(rows) => {
+				const decided = this.decide(sends, rows as ReadRow[]);
 				outcomes = decided.outcomes;
-				return decided.writes;
+				return decided.write;
 			}
 		);
 		return outcomes;
 	}
 
 	/** Assigns seqs and cursors under the locks just taken; returns the outcomes and the writes. */
-	private decide(sends: S[], locked: LockedRow[], storedRows: StoredRow[]): { outcomes: Outcome[]; writes: Statement[] } {
+	private decide(sends: S[], rows: ReadRow[]): { outcomes: Outcome[]; write: Statement | null } {
 		const lastSeq = new Map<string, number>();
 		const eventSeq = new Map<string, number>();
-		for (const row of locked) (row.kind === 'c' ? lastSeq : eventSeq).set(row.id, Number(row.n));
-		const stored = new Map<string, MessageRow>(
-			storedRows.map((r) => [
-				r.id,
-				{
-					id: r.id,
-					conversationId: r.conversation_id,
-					seq: Number(r.seq),
-					senderId: r.sender_id,
-					clientId: r.client_id,
-					clientSeq: Number(r.client_seq),
-					body: r.body,
-					createdAt: new Date(Number(r.created_ms))
-				}
-			])
-		);
+		const stored = new Map<string, MessageRow>();
+		for (const row of rows) {
+			if (row.kind === 'c') lastSeq.set(row.id, Number(row.n));
+			else if (row.kind === 'u') eventSeq.set(row.id, Number(row.n));
+			else stored.set(row.id, storedMessage(row.id, row.stored!));
+		}
 		const now = new Date();
 		const outcomes: Outcome[] = [];
 		const written: MessageRow[] = [];
@@ -250,23 +240,25 @@ export class GroupCommit<S extends BatchSend> {
 			});
 			outcomes.push({ ok: true, value: { ack: toAck(row), message: toMessage(row), appended } });
 		}
-		return { outcomes, writes: written.length ? writeStatements(now, written, events, lastSeq, eventSeq) : [] };
+		return { outcomes, write: written.length ? writeStatement(now, written, events, lastSeq, eventSeq) : null };
 	}
 
 	/**
-	 * BEGIN, the `first` statements, then `decide`'s writes and COMMIT. On postgres.js the
-	 * statements are pipelined: two round trips for the whole transaction, however large.
+	 * BEGIN, the read, then `decide`'s write and COMMIT: on postgres.js the statements are pipelined,
+	 * two round trips and four statements for the whole transaction, however large. Every statement
+	 * costs a message each way and a wake-up of both processes, which on this kind of machine
+	 * weighs more than the work the statement does.
 	 */
-	private async transact(first: Statement[], decide: (rows: unknown[][]) => Statement[]): Promise<void> {
+	private async transact(read: Statement, decide: (rows: unknown[]) => Statement | null): Promise<void> {
 		const client = (this.db as unknown as { $client: unknown }).$client;
 		if (isPostgresJs(client)) {
 			const connection = await client.reserve();
 			const run = (s: Statement) => connection.unsafe(s.text, s.params as never[], { prepare: true });
 			try {
-				const [, ...rows] = await Promise.all([connection.unsafe('begin'), ...first.map(run)]);
-				const writes = decide(rows as unknown[][]);
-				const settled = await Promise.allSettled([...writes.map(run), connection.unsafe('commit')]);
-				// After a failed statement the rest fail too and COMMIT rolls back: the batch is not stored.
+				const [, rows] = await Promise.all([connection.unsafe('begin'), run(read)]);
+				const write = decide(rows);
+				const settled = await Promise.allSettled([...(write ? [run(write)] : []), connection.unsafe('commit')]);
+				// After a failed statement COMMIT rolls back: the batch is not stored.
 				const failed = settled.find((r) => r.status === 'rejected');
 				if (failed) throw (failed as PromiseRejectedResult).reason;
 			} catch (error) {
@@ -279,9 +271,8 @@ export class GroupCommit<S extends BatchSend> {
 		}
 		const pglite = client as PGliteLike;
 		await pglite.transaction(async (tx) => {
-			const rows: unknown[][] = [];
-			for (const s of first) rows.push((await tx.query(s.text, s.params)).rows);
-			for (const s of decide(rows)) await tx.query(s.text, s.params);
+			const write = decide((await tx.query(read.text, read.params)).rows);
+			if (write) await tx.query(write.text, write.params);
 		});
 	}
 }
@@ -291,21 +282,25 @@ interface Statement {
 	params: unknown[];
 }
 
-interface LockedRow {
-	kind: 'c' | 'u';
+/** A locked conversation ('c', n = last seq), a locked user ('u', n = event cursor) or a stored message ('m'). */
+interface ReadRow {
+	kind: 'c' | 'u' | 'm';
 	id: string;
-	n: number | string;
+	n: number | string | null;
+	stored: string | null;
 }
 
-interface StoredRow {
-	id: string;
-	conversation_id: string;
-	seq: number;
-	sender_id: string;
-	client_id: string;
-	client_seq: number;
-	body: string;
-	created_ms: number;
+function storedMessage(id: string, stored: string): MessageRow {
+	const [conversationId, seq, senderId, clientId, clientSeq, body, createdMs] = JSON.parse(stored) as [
+		string,
+		number,
+		string,
+		string,
+		number,
+		string,
+		number
+	];
+	return { id, conversationId, seq, senderId, clientId, clientSeq, body, createdAt: new Date(createdMs) };
 }
 
 interface PGliteLike {
@@ -323,17 +318,21 @@ function isPostgresJs(client: unknown): client is PostgresJsLike {
 	return typeof (client as { reserve?: unknown }).reserve === 'function';
 }
 
-/** The batch's rows, each table in one statement; JSON keeps the statement text the same for every size. */
-function writeStatements(
+/**
+ * The batch's rows in one statement: each table written by one part of it (WITH parts that write
+ * run exactly once, referenced or not). JSON and array parameters keep the text the same for
+ * every batch size, so it is prepared once. unnest, unlike json_to_recordset, tells the planner
+ * how few rows it joins: against a recordset it guesses 100 and scans the whole table.
+ */
+function writeStatement(
 	now: Date,
 	written: MessageRow[],
 	events: { user_id: string; seq: number; conversation_id: string; message_id: string }[],
 	lastSeq: Map<string, number>,
 	eventSeq: Map<string, number>
-): Statement[] {
-	const at = now.toISOString();
-	const conversationsTouched = [...new Set(written.map((m) => m.conversationId))].map((id) => ({ id, seq: lastSeq.get(id) }));
-	const usersTouched = [...new Set(events.map((e) => e.user_id))].map((id) => ({ id, seq: eventSeq.get(id) }));
+): Statement {
+	const conversationIds = [...new Set(written.map((m) => m.conversationId))];
+	const userIds = [...new Set(events.map((e) => e.user_id))];
 	const rows = written.map((m) => ({
 		id: m.id,
 		conversation_id: m.conversationId,
@@ -343,31 +342,32 @@ function writeStatements(
 		client_seq: m.clientSeq,
 		body: m.body
 	}));
-	return [
-		{
-			text: `insert into messages (id, conversation_id, seq, sender_id, client_id, client_seq, body, created_at)
-				select id, conversation_id, seq, sender_id, client_id, client_seq, body, $2::timestamptz
+	return {
+		text: `with new_messages as (
+				insert into messages (id, conversation_id, seq, sender_id, client_id, client_seq, body, created_at)
+				select id, conversation_id, seq, sender_id, client_id, client_seq, body, $7::timestamptz
 				from json_to_recordset($1::text::json)
-					as x(id uuid, conversation_id uuid, seq integer, sender_id uuid, client_id uuid, client_seq integer, body text)`,
-			params: [JSON.stringify(rows), at]
-		},
-		{
-			text: `insert into user_events (user_id, seq, type, conversation_id, message_id)
+					as x(id uuid, conversation_id uuid, seq integer, sender_id uuid, client_id uuid, client_seq integer, body text)
+			), new_events as (
+				insert into user_events (user_id, seq, type, conversation_id, message_id)
 				select user_id, seq, 'message', conversation_id, message_id
-				from json_to_recordset($1::text::json) as x(user_id uuid, seq bigint, conversation_id uuid, message_id uuid)`,
-			params: [JSON.stringify(events)]
-		},
-		{
-			text: `update users u set event_seq = x.seq
-				from json_to_recordset($1::text::json) as x(id uuid, seq bigint) where u.id = x.id`,
-			params: [JSON.stringify(usersTouched)]
-		},
-		{
-			text: `update conversations c set last_seq = x.seq, last_activity_at = $2::timestamptz
-				from json_to_recordset($1::text::json) as x(id uuid, seq integer) where c.id = x.id`,
-			params: [JSON.stringify(conversationsTouched), at]
-		}
-	];
+				from json_to_recordset($2::text::json) as x(user_id uuid, seq bigint, conversation_id uuid, message_id uuid)
+			), cursors as (
+				update users u set event_seq = x.seq
+				from unnest($3::uuid[], $4::bigint[]) as x(id, seq) where u.id = x.id
+			)
+			update conversations c set last_seq = x.seq, last_activity_at = $7::timestamptz
+			from unnest($5::uuid[], $6::integer[]) as x(id, seq) where c.id = x.id`,
+		params: [
+			JSON.stringify(rows),
+			JSON.stringify(events),
+			pgArray(userIds),
+			pgArray(userIds.map((id) => eventSeq.get(id)!)),
+			pgArray(conversationIds),
+			pgArray(conversationIds.map((id) => lastSeq.get(id)!)),
+			now.toISOString()
+		]
+	};
 }
 
 function attempt(fn: () => Committed): Outcome {
