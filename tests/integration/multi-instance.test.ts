@@ -149,11 +149,16 @@ suite(title, () => {
 		bobWs.close();
 	});
 
-	test('signing out on one instance closes that session\'s sockets on the other', async () => {
-		const { alice } = await pair();
+	test('signing out on one instance closes that session\'s sockets on the other, and the other refuses it at once', async () => {
+		const { alice, conversationId } = await pair();
 		const aliceWs = await WsClient.connect(one.origin, alice.client.cookie);
+		// Instance one has just proved this cookie, and keeps the session in its cache.
+		expect((await on(one, alice).post('/api/messages', send(conversationId, randomUUID(), 1))).status).toBe(200);
 		expect((await on(two, alice).post('/api/auth/logout')).status).toBe(204);
 		expect((await aliceWs.waitClosed()).code).toBe(4001);
+		// The same note that closed the socket made one forget the session.
+		expect((await on(one, alice).post('/api/messages', send(conversationId, randomUUID(), 1))).status).toBe(401);
+		expect((await on(one, alice).get(`/api/conversations/${conversationId}/messages`)).status).toBe(401);
 	});
 
 	test("one client's POSTs spread over both instances, clientSeq shuffled, commit in clientSeq order", async () => {

@@ -121,6 +121,10 @@ export class PostgresBus implements EventBus {
 		this.enqueue({ notes: [online ? ['p', userId, 1] : ['p', userId, 0, announced ? 1 : 0]] });
 	}
 
+	onRevoked(handler: (note: Extract<Note, { kind: 'revoked' }>) => void): void {
+		this.local.onRevoked(handler);
+	}
+
 	onPresenceGone(handler: (userId: string) => void): void {
 		this.presenceGone = handler;
 	}

@@ -25,6 +25,11 @@ export interface EventBus {
 	publish(notes: Note[]): void;
 	/** Listens to every note for `userId`; returns the unsubscribe function. */
 	subscribe(userId: string, listener: Listener): () => void;
+	/**
+	 * Sees every revoked note, this instance's and (across instances) the others', whether or not
+	 * the user has a connection here: caches of sessions must forget them too.
+	 */
+	onRevoked(handler: (note: Extract<Note, { kind: 'revoked' }>) => void): void;
 	close(): Promise<void>;
 	/** Across instances only: whether another instance has push connections of this user. */
 	onlineElsewhere?(userId: string): boolean;
@@ -42,9 +47,11 @@ export interface EventBus {
 
 export class InProcessBus implements EventBus {
 	private readonly listeners = new Map<string, Set<Listener>>();
+	private readonly revokedHandlers: ((note: Extract<Note, { kind: 'revoked' }>) => void)[] = [];
 
 	publish(notes: Note[]): void {
 		for (const note of notes) {
+			if (note.kind === 'revoked') for (const handler of this.revokedHandlers) handler(note);
 			const set = this.listeners.get(note.userId);
 			if (!set) continue;
 			for (const listener of set) {
@@ -65,6 +72,10 @@ export class InProcessBus implements EventBus {
 			set.delete(listener);
 			if (set.size === 0) this.listeners.delete(userId);
 		};
+	}
+
+	onRevoked(handler: (note: Extract<Note, { kind: 'revoked' }>) => void): void {
+		this.revokedHandlers.push(handler);
 	}
 
 	/** Users with at least one subscriber here. */

@@ -10,6 +10,7 @@ import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
 import { loadVapidKeys, PushService } from './push';
 import type { SessionPolicy } from './session';
+import { sessionCacheFor } from './session-cache';
 
 export interface Services {
 	config: Config;
@@ -49,6 +50,8 @@ async function create(): Promise<Services> {
 		database.engine === 'postgres' && database.url
 			? await (await import('./bus-postgres')).PostgresBus.start(database.url)
 			: new InProcessBus();
+	// Logout on any instance reaches every instance's session cache through the bus.
+	bus.onRevoked(({ userId, sessionIds }) => sessionCacheFor(database.db).forgetUser(userId, sessionIds));
 	const chat = new ChatService(database.db, bus, config);
 	const push = new PushService(
 		database.db,

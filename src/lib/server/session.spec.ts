@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPostgresDatabase } from '../../../tests/integration/harness';
 import { openDatabase, type Database } from './db';
 import { users } from './db/schema';
-import { createSession, invalidateSession, invalidateUserSessions, validateSessionToken } from './session';
+import { eq } from 'drizzle-orm';
+import { sessions } from './db/schema';
+import { createSession, invalidateSession, invalidateUserSessions, isSessionAlive, peekSessionToken, validateSessionToken } from './session';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -77,5 +79,19 @@ describe.each(engines)('sessions on %s', (engine) => {
 		expect(await validateSessionToken(database.db, b.token, policy)).not.toBeNull();
 		await invalidateUserSessions(database.db, userId);
 		expect(await validateSessionToken(database.db, b.token, policy)).toBeNull();
+	});
+
+	test('a cached session still proves its secret, and one deleted behind the cache is caught by the periodic check', async () => {
+		const { token, session } = await createSession(database.db, userId);
+		expect(await peekSessionToken(database.db, token, policy)).not.toBeNull(); // now cached
+		const [id, secret] = token.split('.');
+		expect(await peekSessionToken(database.db, `${id}.${secret.slice(0, -1)}${secret.endsWith('a') ? 'b' : 'a'}`, policy)).toBeNull();
+		// Deleted straight in the database (another tool, an expiry sweep): the cache does not know,
+		await database.db.delete(sessions).where(eq(sessions.id, session.id));
+		expect(await peekSessionToken(database.db, token, policy)).not.toBeNull();
+		// and the long-lived connections' periodic check, which reads past it, ends it everywhere.
+		expect(await isSessionAlive(database.db, session.id, policy)).toBe(false);
+		expect(await peekSessionToken(database.db, token, policy)).toBeNull();
+		expect(await validateSessionToken(database.db, token, policy)).toBeNull();
 	});
 });

@@ -9,6 +9,7 @@ import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding';
 import { eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { sessions, users } from './db/schema';
+import { sessionCacheFor } from './session-cache';
 import type { User } from '$lib/types';
 
 export const SESSION_COOKIE = 'session';
@@ -86,18 +87,27 @@ export async function validateSessionToken(
 	policy: SessionPolicy,
 	now = new Date()
 ): Promise<ValidatedSession | null> {
-	const found = await findSession(db, token);
+	let found = await findSession(db, token);
 	if (!found) return null;
+	const needsWrite = (s: Session) =>
+		now.getTime() >= expiresAt(s, policy).getTime() || now.getTime() - s.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS;
+	if (needsWrite(found.session)) {
+		// A cached row may predate a renewal elsewhere: decide on the row as it is now.
+		sessionCacheFor(db).forget(found.session.id);
+		found = await findSession(db, token);
+		if (!found) return null;
+	}
 	const { session, username } = found;
 	const id = session.id;
 	if (now.getTime() >= expiresAt(session, policy).getTime()) {
-		await db.delete(sessions).where(eq(sessions.id, id));
+		await invalidateSession(db, id);
 		return null;
 	}
 	let renewed = false;
 	if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) {
 		session.lastVerifiedAt = now;
 		await db.update(sessions).set({ lastVerifiedAt: now }).where(eq(sessions.id, id));
+		sessionCacheFor(db).forget(id);
 		renewed = true;
 	}
 	return { session, user: { id: session.userId, username }, renewed };
@@ -108,9 +118,17 @@ async function findSession(db: Db, token: string): Promise<{ session: Session; u
 	const parts = token.split('.');
 	if (parts.length !== 2 || !parts[0] || !parts[1] || token.length > 200) return null;
 	const [id, secret] = parts;
-	const [row] = await sessionLookup(db).execute({ id });
-	if (!row || !constantTimeEqual(hashSecret(secret), row.session.secretHash)) return null;
-	const { userId, createdAt, lastVerifiedAt } = row.session;
+	const cache = sessionCacheFor(db);
+	let row = cache.get(id);
+	if (!row) {
+		const readSince = Date.now();
+		const [found] = await sessionLookup(db).execute({ id });
+		if (!found) return null;
+		row = { ...found.session, username: found.username };
+		cache.set(id, row, readSince);
+	}
+	if (!constantTimeEqual(hashSecret(secret), row.secretHash)) return null;
+	const { userId, createdAt, lastVerifiedAt } = row;
 	return { session: { id, userId, createdAt, lastVerifiedAt }, username: row.username };
 }
 
@@ -129,16 +147,21 @@ export async function peekSessionToken(db: Db, token: string, policy: SessionPol
 
 /** For long-lived connections: is the session still there and unexpired? (No renewal.) */
 export async function isSessionAlive(db: Db, sessionId: string, policy: SessionPolicy, now = new Date()): Promise<boolean> {
+	// Read past the cache: this check is what finds sessions ended behind this process's back.
 	const [row] = await db.select().from(sessions).where(eq(sessions.id, sessionId)).limit(1);
-	return !!row && now.getTime() < expiresAt(row, policy).getTime();
+	const alive = !!row && now.getTime() < expiresAt(row, policy).getTime();
+	if (!alive) sessionCacheFor(db).forget(sessionId);
+	return alive;
 }
 
 export async function invalidateSession(db: Db, sessionId: string): Promise<void> {
 	await db.delete(sessions).where(eq(sessions.id, sessionId));
+	sessionCacheFor(db).forget(sessionId);
 }
 
 export async function invalidateUserSessions(db: Db, userId: string): Promise<string[]> {
 	const removed = await db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
+	sessionCacheFor(db).forgetUser(userId);
 	return removed.map((r) => r.id);
 }
 

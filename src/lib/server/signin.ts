@@ -6,9 +6,13 @@ import { services } from './services';
 import { createSession, expiresAt, invalidateSession, invalidateUserSessions } from './session';
 
 export async function startSession(event: RequestEvent, user: User): Promise<void> {
-	const { database, sessionPolicy } = services();
+	const { database, sessionPolicy, chat } = services();
 	// Any session the browser carried in is dropped: a fresh token on every sign-in defeats fixation.
-	if (event.locals.session) await invalidateSession(database.db, event.locals.session.id);
+	const previous = event.locals.session;
+	if (previous) {
+		await invalidateSession(database.db, previous.id);
+		chat.revokeSessions(previous.userId, [previous.id]);
+	}
 	const { session, token } = await createSession(database.db, user.id);
 	setSessionCookie(event.cookies, event.url, token, expiresAt(session, sessionPolicy));
 	event.locals.user = user;
