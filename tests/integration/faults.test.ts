@@ -18,7 +18,6 @@ import { startLossyWsProxy, startTcpProxy } from './proxies';
  * reconnect and on a timer until acked, resume from the last cursor, and gap repair over HTTP.
  */
 class OutboxClient {
-	readonly record: ClientRecord = { acked: new Map(), attempted: new Set(), view: new Map() };
 	private readonly outbox: Array<{ id: string; conversationId: string; clientId: string; clientSeq: number; body: string }> = [];
 	private socket?: WebSocket;
 	/** From the start of the log: a fresh client must see everything, like the browser's bootstrap. */
@@ -27,6 +26,7 @@ class OutboxClient {
 	private resendTimer?: ReturnType<typeof setInterval>;
 	private stopped = false;
 	readonly clientId = randomUUID();
+	readonly record: ClientRecord = { clientId: this.clientId, acked: new Map(), attempted: new Set(), view: new Map() };
 	reconnects = 0;
 	resets = 0;
 
@@ -224,7 +224,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL going away under loa
 			await until(async () => (await alice.client.get('/readyz')).status === 200, 30_000, 'ready again');
 			for (let i = 0; i < 5; i++) await sendOne();
 			expect(statuses).toContain(503);
-			await checkConversation(alice.client, conversationId, [{ acked, attempted }]);
+			await checkConversation(alice.client, conversationId, [{ clientId, acked, attempted }]);
 			expect(acked.size).toBe(18);
 		} finally {
 			await server.stop();
