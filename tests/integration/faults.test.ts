@@ -18,7 +18,6 @@ import { startLossyWsProxy, startTcpProxy } from './proxies';
  * reconnect and on a timer until acked, resume from the last cursor, and gap repair over HTTP.
  */
 class OutboxClient {
-	readonly record: ClientRecord = { acked: new Map(), attempted: new Set(), view: new Map() };
 	private readonly outbox: Array<{ id: string; conversationId: string; clientId: string; clientSeq: number; body: string }> = [];
 	private socket?: WebSocket;
 	/** From the start of the log: a fresh client must see everything, like the browser's bootstrap. */
@@ -27,6 +26,7 @@ class OutboxClient {
 	private resendTimer?: ReturnType<typeof setInterval>;
 	private stopped = false;
 	readonly clientId = randomUUID();
+	readonly record: ClientRecord = { clientId: this.clientId, acked: new Map(), attempted: new Set(), view: new Map() };
 	reconnects = 0;
 	resets = 0;
 
@@ -224,7 +224,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL going away under loa
 			await until(async () => (await alice.client.get('/readyz')).status === 200, 30_000, 'ready again');
 			for (let i = 0; i < 5; i++) await sendOne();
 			expect(statuses).toContain(503);
-			await checkConversation(alice.client, conversationId, [{ acked, attempted }]);
+			await checkConversation(alice.client, conversationId, [{ clientId, acked, attempted }]);
 			expect(acked.size).toBe(18);
 		} finally {
 			await server.stop();
@@ -305,19 +305,43 @@ describeEngines('reconnect storms, lossy networks and clock skew', (engine) => {
 		const alice = await signedInClient(server.origin);
 		const bob = await signedInClient(server.origin);
 		const conversationId = (await alice.client.post('/api/conversations', { username: bob.user.username })).body.conversation.id;
-		const future = new Date(Date.now() + 365 * 24 * 3600_000).toISOString();
-		const past = new Date(0).toISOString();
+		const sender = await WsClient.connect(server.origin, alice.client.cookie);
+		const recipient = await WsClient.connect(server.origin, bob.client.cookie);
+		// What a client with a broken clock might claim, out of order on purpose: were the server to
+		// order or stamp by them, the first message would land after the second, and so on.
+		const claimed: unknown[] = [
+			new Date(Date.now() + 365 * 24 * 3600_000).toISOString(),
+			new Date(0).toISOString(),
+			'not a date',
+			'9999-12-31T23:59:59.999Z',
+			-62_135_596_800_000,
+			''
+		];
+		const clientId = randomUUID();
+		const sends = claimed.map((createdAt, i) => ({ id: randomUUID(), conversationId, clientId, clientSeq: i + 1, body: `sent ${i + 1}`, createdAt }));
 		const before = Date.now();
-		const first = await alice.client.post('/api/messages', { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'from the future', createdAt: future });
-		const second = await bob.client.post('/api/messages', { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'from 1970', createdAt: past });
-		expect(first.body.seq).toBe(1);
-		expect(second.body.seq).toBe(2);
-		for (const ack of [first.body, second.body]) {
-			const at = Date.parse(ack.createdAt);
-			expect(at).toBeGreaterThanOrEqual(before - 1000);
-			expect(at).toBeLessThanOrEqual(Date.now() + 1000);
-		}
-		const stored = await fetchAll(alice.client, conversationId);
-		expect(stored.map((m) => m.body)).toEqual(['from the future', 'from 1970']);
+		for (const send of sends) sender.send({ type: 'send', ...send });
+		const replies = await sender.waitForCount((f) => sends.some((s) => s.id === f.id), sends.length);
+		const after = Date.now();
+		const serverNow = (createdAt: string) => {
+			const at = Date.parse(createdAt);
+			expect(at, `${createdAt} is the server's now`).toBeGreaterThanOrEqual(before - 1000);
+			expect(at, `${createdAt} is the server's now`).toBeLessThanOrEqual(after + 1000);
+		};
+
+		// Acks may arrive in any order; each names its send, and the seqs must follow the send order.
+		const acks = sends.map((s) => replies.find((f) => f.id === s.id));
+		expect(acks.map((f) => [f.type, f.seq])).toEqual(sends.map((_, i) => ['ack', i + 1]));
+		acks.forEach((ack) => serverNow(ack.createdAt));
+
+		const delivered = (await recipient.waitForCount((f) => f.type === 'message', sends.length)).map((f) => f.message);
+		expect(delivered.map((m) => [m.seq, m.body])).toEqual(sends.map((s, i) => [i + 1, s.body]));
+		expect(delivered.map((m) => m.createdAt)).toEqual(acks.map((ack) => ack.createdAt));
+
+		const record: ClientRecord = { clientId, acked: new Map(acks.map((ack) => [ack.id, ack.seq])), attempted: new Set(sends.map((s) => s.id)) };
+		const { stored } = await checkConversation(bob.client, conversationId, [record]);
+		expect(stored.map((m) => [m.seq, m.body, m.createdAt])).toEqual(delivered.map((m) => [m.seq, m.body, m.createdAt]));
+		sender.close();
+		recipient.close();
 	});
 });

@@ -13,8 +13,8 @@ import { AppError } from '$lib/errors';
 import type { ClientFrame } from '$lib/schemas';
 import type { ServerFrame } from '$lib/types';
 import { createApi, type Api } from './api';
-import { fullJitter } from './backoff';
-import { Emitter, type ConnectionState, type Transport, type TransportEvents } from './transport';
+import type { ConnectionState, Transport, TransportEvents } from './transport';
+import { ConnectionLifecycle } from './transport-lifecycle';
 import { CLOSE_SESSION_ENDED } from './transport-ws';
 
 /** Every named event the server writes; `close` is the server's goodbye, not a push event. */
@@ -31,49 +31,42 @@ function defaultUrl(cursor: string | null): string {
 }
 
 export class SseTransport implements Transport {
-	private readonly emitter = new Emitter<TransportEvents>();
 	private readonly url: (cursor: string | null) => string;
 	private readonly api: Pick<Api, 'send' | 'receipt' | 'typing'>;
-	private readonly random: () => number;
+	private readonly lifecycle: ConnectionLifecycle;
 	private source: EventSource | null = null;
-	private cursor: (() => Promise<string | null>) | null = null;
-	private attempt = 0;
-	private retryTimer: ReturnType<typeof setTimeout> | undefined;
-	private stopped = false;
-	private current: ConnectionState = 'connecting';
 
 	constructor(options: SseTransportOptions = {}) {
 		this.url = options.url ?? defaultUrl;
 		this.api = options.api ?? createApi();
-		this.random = options.random ?? Math.random;
+		this.lifecycle = new ConnectionLifecycle(
+			{ held: () => this.source !== null, open: (cursor) => this.open(cursor), drop: () => this.drop() },
+			{ random: options.random }
+		);
 	}
 
 	get state(): ConnectionState {
-		return this.current;
+		return this.lifecycle.state;
 	}
 
 	on<K extends keyof TransportEvents>(event: K, listener: (value: TransportEvents[K]) => void): () => void {
-		return this.emitter.on(event, listener);
+		return this.lifecycle.on(event, listener);
 	}
 
 	connect(cursor: () => Promise<string | null>): void {
-		this.cursor = cursor;
-		this.stopped = false;
-		addEventListener('online', this.onOnline);
-		addEventListener('offline', this.onOffline);
-		void this.open();
+		this.lifecycle.start(cursor);
 	}
 
 	send(frame: ClientFrame): boolean {
-		if (this.current !== 'live') return false;
+		if (this.lifecycle.state !== 'live') return false;
 		switch (frame.type) {
 			case 'send': {
 				const { type: _type, ...input } = frame;
 				this.api.send(input).then(
-					(ack) => this.emitter.emit('frame', { type: 'ack', ...ack }),
+					(ack) => this.lifecycle.emit('frame', { type: 'ack', ...ack }),
 					(error: unknown) => {
 						const e = error instanceof AppError ? error : new AppError('unavailable', 'The server cannot be reached.');
-						this.emitter.emit('frame', { type: 'error', code: e.code, message: e.message, id: input.id, retryAfter: e.retryAfter });
+						this.lifecycle.emit('frame', { type: 'error', code: e.code, message: e.message, id: input.id, retryAfter: e.retryAfter });
 					}
 				);
 				return true;
@@ -93,30 +86,10 @@ export class SseTransport implements Transport {
 	}
 
 	close(): void {
-		this.stopped = true;
-		removeEventListener('online', this.onOnline);
-		removeEventListener('offline', this.onOffline);
-		this.drop();
-		clearTimeout(this.retryTimer);
-		this.setState('closed');
+		this.lifecycle.stop();
 	}
 
-	private setState(state: ConnectionState): void {
-		if (state === this.current) return;
-		this.current = state;
-		this.emitter.emit('state', state);
-	}
-
-	private async open(): Promise<void> {
-		if (this.stopped || this.source) return;
-		clearTimeout(this.retryTimer);
-		if (!navigator.onLine) {
-			this.setState('offline');
-			return;
-		}
-		this.setState('connecting');
-		const cursor = this.cursor ? await this.cursor() : null;
-		if (this.stopped || this.source) return;
+	private open(cursor: string | null): void {
 		const source = new EventSource(this.url(cursor));
 		this.source = source;
 		let live = false;
@@ -130,10 +103,9 @@ export class SseTransport implements Transport {
 			}
 			if (frame.type === 'ready') {
 				live = true;
-				this.attempt = 0;
-				this.setState('live');
+				this.lifecycle.live();
 			}
-			this.emitter.emit('frame', frame);
+			this.lifecycle.emit('frame', frame);
 		};
 		for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
 		source.addEventListener('close', (event) => {
@@ -146,7 +118,7 @@ export class SseTransport implements Transport {
 			}
 			if (code === CLOSE_SESSION_ENDED) {
 				this.drop();
-				this.emitter.emit('ended', undefined);
+				this.lifecycle.emit('ended', undefined);
 			}
 			// Any other close: the browser reconnects by itself, resuming with Last-Event-ID.
 		});
@@ -155,13 +127,13 @@ export class SseTransport implements Transport {
 			if (source.readyState === EventSource.CLOSED) {
 				// Refused (a non-200 answer): the browser gives up, so the retry is ours.
 				this.drop();
-				if (!live) this.emitter.emit('refused', undefined);
-				this.scheduleRetry();
+				if (!live) this.lifecycle.emit('refused', undefined);
+				this.lifecycle.lost();
 				return;
 			}
 			// The browser is already retrying; until `ready` comes again nothing is carried.
 			live = false;
-			this.setState('waiting');
+			this.lifecycle.setState('waiting');
 		};
 	}
 
@@ -170,27 +142,4 @@ export class SseTransport implements Transport {
 		this.source = null;
 		source?.close();
 	}
-
-	private scheduleRetry(): void {
-		if (this.stopped) return;
-		if (!navigator.onLine) {
-			this.setState('offline');
-			return;
-		}
-		this.setState('waiting');
-		const wait = fullJitter(this.attempt++, undefined, this.random);
-		clearTimeout(this.retryTimer);
-		this.retryTimer = setTimeout(() => void this.open(), wait);
-	}
-
-	private readonly onOnline = () => {
-		this.attempt = 0;
-		if (!this.source) void this.open();
-	};
-
-	private readonly onOffline = () => {
-		this.drop();
-		clearTimeout(this.retryTimer);
-		this.setState('offline');
-	};
 }

@@ -1,12 +1,12 @@
 /**
- * The WebSocket transport (/ws). Reconnects with full-jitter backoff (1 s → 30 s), at once when
- * the browser comes online or a hidden tab becomes visible; pings every 20 s and replaces a
- * connection that has not answered within 10 s, so a dead link is noticed in well under a minute.
+ * The WebSocket transport (/ws). Reconnecting, and following the browser online, offline and back
+ * to a visible tab, is the lifecycle's job; this module pings every 20 s and replaces a connection
+ * that has not answered within 10 s, so a dead link is noticed in well under a minute.
  */
 import type { ClientFrame } from '$lib/schemas';
 import type { ServerFrame } from '$lib/types';
-import { fullJitter } from './backoff';
-import { Emitter, type ConnectionState, type Transport, type TransportEvents } from './transport';
+import type { ConnectionState, Transport, TransportEvents } from './transport';
+import { ConnectionLifecycle } from './transport-lifecycle';
 
 export const PING_INTERVAL_MS = 20_000;
 export const PONG_TIMEOUT_MS = 10_000;
@@ -25,77 +25,54 @@ function defaultUrl(cursor: string | null): string {
 }
 
 export class WsTransport implements Transport {
-	private readonly emitter = new Emitter<TransportEvents>();
 	private readonly url: (cursor: string | null) => string;
-	private readonly random: () => number;
+	private readonly lifecycle: ConnectionLifecycle;
 	private socket: WebSocket | null = null;
-	private cursor: (() => Promise<string | null>) | null = null;
-	private attempt = 0;
-	private retryTimer: ReturnType<typeof setTimeout> | undefined;
 	private pingTimer: ReturnType<typeof setInterval> | undefined;
 	private pongTimer: ReturnType<typeof setTimeout> | undefined;
-	private stopped = false;
-	private current: ConnectionState = 'connecting';
 
 	constructor(options: WsTransportOptions = {}) {
 		this.url = options.url ?? defaultUrl;
-		this.random = options.random ?? Math.random;
+		this.lifecycle = new ConnectionLifecycle(
+			{
+				held: () => this.socket !== null,
+				open: (cursor) => this.open(cursor),
+				drop: () => this.drop(),
+				check: () => this.ping()
+			},
+			// A hidden tab's socket may have died while timers were throttled: look at once on return.
+			{ random: options.random, reconnectOnVisible: true }
+		);
 	}
 
 	get state(): ConnectionState {
-		return this.current;
+		return this.lifecycle.state;
 	}
 
 	on<K extends keyof TransportEvents>(event: K, listener: (value: TransportEvents[K]) => void): () => void {
-		return this.emitter.on(event, listener);
+		return this.lifecycle.on(event, listener);
 	}
 
 	connect(cursor: () => Promise<string | null>): void {
-		this.cursor = cursor;
-		this.stopped = false;
-		addEventListener('online', this.onOnline);
-		addEventListener('offline', this.onOffline);
-		document.addEventListener('visibilitychange', this.onVisible);
-		void this.open();
+		this.lifecycle.start(cursor);
 	}
 
 	send(frame: ClientFrame): boolean {
-		if (this.current !== 'live' || this.socket?.readyState !== WebSocket.OPEN) return false;
+		if (this.lifecycle.state !== 'live' || this.socket?.readyState !== WebSocket.OPEN) return false;
 		this.socket.send(JSON.stringify(frame));
 		return true;
 	}
 
 	close(): void {
-		this.stopped = true;
-		removeEventListener('online', this.onOnline);
-		removeEventListener('offline', this.onOffline);
-		document.removeEventListener('visibilitychange', this.onVisible);
-		this.drop();
-		clearTimeout(this.retryTimer);
-		this.setState('closed');
+		this.lifecycle.stop();
 	}
 
-	private setState(state: ConnectionState): void {
-		if (state === this.current) return;
-		this.current = state;
-		this.emitter.emit('state', state);
-	}
-
-	private async open(): Promise<void> {
-		if (this.stopped || this.socket) return;
-		clearTimeout(this.retryTimer);
-		if (!navigator.onLine) {
-			this.setState('offline');
-			return;
-		}
-		this.setState('connecting');
-		const cursor = this.cursor ? await this.cursor() : null;
-		if (this.stopped || this.socket) return;
+	private open(cursor: string | null): void {
 		let socket: WebSocket;
 		try {
 			socket = new WebSocket(this.url(cursor));
 		} catch {
-			this.scheduleRetry();
+			this.lifecycle.lost();
 			return;
 		}
 		this.socket = socket;
@@ -111,10 +88,9 @@ export class WsTransport implements Transport {
 			this.heard();
 			if (frame.type === 'ready') {
 				live = true;
-				this.attempt = 0;
-				this.setState('live');
+				this.lifecycle.live();
 			}
-			if (frame.type !== 'pong') this.emitter.emit('frame', frame);
+			if (frame.type !== 'pong') this.lifecycle.emit('frame', frame);
 		};
 		socket.onopen = () => {
 			if (this.socket !== socket) return;
@@ -124,11 +100,11 @@ export class WsTransport implements Transport {
 			if (this.socket !== socket) return;
 			this.drop();
 			if (event.code === CLOSE_SESSION_ENDED) {
-				this.emitter.emit('ended', undefined);
+				this.lifecycle.emit('ended', undefined);
 				return;
 			}
-			if (!live) this.emitter.emit('refused', undefined);
-			this.scheduleRetry();
+			if (!live) this.lifecycle.emit('refused', undefined);
+			this.lifecycle.lost();
 		};
 	}
 
@@ -143,9 +119,9 @@ export class WsTransport implements Transport {
 		this.socket.send(JSON.stringify({ type: 'ping' }));
 		if (this.pongTimer) return;
 		this.pongTimer = setTimeout(() => {
-			this.setState('stale');
+			this.lifecycle.setState('stale');
 			this.drop();
-			void this.open();
+			void this.lifecycle.open();
 		}, PONG_TIMEOUT_MS);
 	}
 
@@ -164,38 +140,4 @@ export class WsTransport implements Transport {
 			}
 		}
 	}
-
-	private scheduleRetry(): void {
-		if (this.stopped) return;
-		if (!navigator.onLine) {
-			this.setState('offline');
-			return;
-		}
-		this.setState('waiting');
-		const wait = fullJitter(this.attempt++, undefined, this.random);
-		clearTimeout(this.retryTimer);
-		this.retryTimer = setTimeout(() => void this.open(), wait);
-	}
-
-	private readonly onOnline = () => {
-		this.attempt = 0;
-		if (this.socket) this.ping();
-		else void this.open();
-	};
-
-	/** Emulated or real, "offline" means the socket cannot carry anything: stop pretending. */
-	private readonly onOffline = () => {
-		this.drop();
-		clearTimeout(this.retryTimer);
-		this.setState('offline');
-	};
-
-	private readonly onVisible = () => {
-		if (document.visibilityState !== 'visible') return;
-		if (this.socket) this.ping();
-		else {
-			this.attempt = 0;
-			void this.open();
-		}
-	};
 }

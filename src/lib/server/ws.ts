@@ -132,7 +132,11 @@ async function serve(app: Services, ws: WebSocket, user: User, sessionId: string
 		connection.alive = true;
 		void handleFrame(app, user, data, isBinary, write);
 	});
-	ws.on('error', () => ws.terminate());
+	// ws closes the connection itself after an error: with the violation's close code for a bad
+	// frame (1009 for one over 64 KiB), then ends the socket once that close frame is written.
+	// Terminating here would destroy the socket at once and could lose that close frame with it.
+	// The listener only keeps the error from being thrown as unhandled.
+	ws.on('error', () => {});
 	ws.once('close', () => {
 		stream.close();
 		connections.delete(connection);
