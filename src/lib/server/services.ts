@@ -11,6 +11,7 @@ import { ChatService } from './chat/service';
 import { loadVapidKeys, PushService } from './push';
 import type { SessionPolicy } from './session';
 import { sessionCacheFor } from './session-cache';
+import { SessionWatch } from './session-watch';
 
 export interface Services {
 	config: Config;
@@ -20,6 +21,7 @@ export interface Services {
 	chat: ChatService;
 	push: PushService;
 	sessionPolicy: SessionPolicy;
+	sessionWatch: SessionWatch;
 	/** Registers a transport's own shutdown step (close sockets, end streams). */
 	onShutdown(close: () => Promise<void>): void;
 	/** Stops background work and closes connections; idempotent. */
@@ -60,6 +62,8 @@ async function create(): Promise<Services> {
 		{ subject: process.env.VAPID_SUBJECT || (process.env.ORIGIN?.startsWith('https:') ? process.env.ORIGIN : 'mailto:duet@example.invalid') },
 		(userId) => chat.isOnline(userId)
 	);
+	const sessionPolicy = { ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays };
+	const sessionWatch = new SessionWatch(database.db, sessionPolicy, Number(process.env.SESSION_RECHECK_MS ?? 5 * 60_000));
 	const closers: Array<() => Promise<void>> = [];
 	let closing: Promise<void> | undefined;
 	return {
@@ -69,7 +73,8 @@ async function create(): Promise<Services> {
 		bus,
 		chat,
 		push,
-		sessionPolicy: { ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays },
+		sessionPolicy,
+		sessionWatch,
 		onShutdown(close) {
 			closers.push(close);
 		},
@@ -77,6 +82,7 @@ async function create(): Promise<Services> {
 			closing ??= (async () => {
 				// Transports first (they stop taking sends), then the buffer commits what it holds.
 				await Promise.allSettled(closers.map((close) => close()));
+				sessionWatch.close();
 				await chat.flush();
 				await push.settle();
 				await bus.close();

@@ -4,7 +4,8 @@ import { openDatabase, type Database } from './db';
 import { users } from './db/schema';
 import { eq } from 'drizzle-orm';
 import { sessions } from './db/schema';
-import { createSession, invalidateSession, invalidateUserSessions, isSessionAlive, peekSessionToken, validateSessionToken } from './session';
+import { createSession, invalidateSession, invalidateUserSessions, peekSessionToken, validateSessionToken } from './session';
+import { SessionWatch } from './session-watch';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -81,17 +82,27 @@ describe.each(engines)('sessions on %s', (engine) => {
 		expect(await validateSessionToken(database.db, b.token, policy)).toBeNull();
 	});
 
-	test('a cached session still proves its secret, and one deleted behind the cache is caught by the periodic check', async () => {
-		const { token, session } = await createSession(database.db, userId);
-		expect(await peekSessionToken(database.db, token, policy)).not.toBeNull(); // now cached
-		const [id, secret] = token.split('.');
+	test('a cached session still proves its secret, and one deleted behind the cache is found by the session watch', async () => {
+		const watch = new SessionWatch(database.db, policy, 60_000);
+		const deleted = await createSession(database.db, userId);
+		const kept = await createSession(database.db, userId);
+		const ended: string[] = [];
+		watch.add(deleted.session.id, () => ended.push('deleted'));
+		watch.add(kept.session.id, () => ended.push('kept'));
+		expect(await peekSessionToken(database.db, deleted.token, policy)).not.toBeNull(); // now cached
+		const [id, secret] = deleted.token.split('.');
 		expect(await peekSessionToken(database.db, `${id}.${secret.slice(0, -1)}${secret.endsWith('a') ? 'b' : 'a'}`, policy)).toBeNull();
 		// Deleted straight in the database (another tool, an expiry sweep): the cache does not know,
-		await database.db.delete(sessions).where(eq(sessions.id, session.id));
-		expect(await peekSessionToken(database.db, token, policy)).not.toBeNull();
-		// and the long-lived connections' periodic check, which reads past it, ends it everywhere.
-		expect(await isSessionAlive(database.db, session.id, policy)).toBe(false);
-		expect(await peekSessionToken(database.db, token, policy)).toBeNull();
-		expect(await validateSessionToken(database.db, token, policy)).toBeNull();
+		await database.db.delete(sessions).where(eq(sessions.id, deleted.session.id));
+		expect(await peekSessionToken(database.db, deleted.token, policy)).not.toBeNull();
+		// and the watch, which reads past it, ends its connections and makes every path refuse it.
+		await watch.check();
+		expect(ended).toEqual(['deleted']);
+		expect(await peekSessionToken(database.db, deleted.token, policy)).toBeNull();
+		expect(await validateSessionToken(database.db, deleted.token, policy)).toBeNull();
+		// Expiry counts as ending too (here: a check run a year from now).
+		await watch.check(new Date(Date.now() + 400 * DAY));
+		expect(ended).toEqual(['deleted', 'kept']);
+		watch.close();
 	});
 });

@@ -45,7 +45,7 @@ function hashSecret(secret: string): Uint8Array {
 	return sha256(new TextEncoder().encode(secret));
 }
 
-export function expiresAt(session: Session, policy: SessionPolicy): Date {
+export function expiresAt(session: Pick<Session, 'createdAt' | 'lastVerifiedAt'>, policy: SessionPolicy): Date {
 	const sliding = session.lastVerifiedAt.getTime() + policy.ttlDays * DAY_MS;
 	const absolute = session.createdAt.getTime() + policy.maxDays * DAY_MS;
 	return new Date(Math.min(sliding, absolute));
@@ -143,15 +143,6 @@ export async function peekSessionToken(db: Db, token: string, policy: SessionPol
 	if (now.getTime() >= expiresAt(session, policy).getTime()) return null;
 	if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) return null;
 	return { session, user: { id: session.userId, username }, renewed: false };
-}
-
-/** For long-lived connections: is the session still there and unexpired? (No renewal.) */
-export async function isSessionAlive(db: Db, sessionId: string, policy: SessionPolicy, now = new Date()): Promise<boolean> {
-	// Read past the cache: this check is what finds sessions ended behind this process's back.
-	const [row] = await db.select().from(sessions).where(eq(sessions.id, sessionId)).limit(1);
-	const alive = !!row && now.getTime() < expiresAt(row, policy).getTime();
-	if (!alive) sessionCacheFor(db).forget(sessionId);
-	return alive;
 }
 
 export async function invalidateSession(db: Db, sessionId: string): Promise<void> {

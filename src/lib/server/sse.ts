@@ -6,7 +6,6 @@
 import type { PushEvent, User } from '$lib/types';
 import type { Services } from './services';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
-import { isSessionAlive } from './session';
 
 const KEEPALIVE_MS = Number(process.env.SSE_KEEPALIVE_MS ?? 15_000);
 /** Queued text past which a live reader counts as too slow (it is closed and resumes). */
@@ -124,9 +123,7 @@ export async function attachEventStream(
 	await app.chat.connected(user.id);
 	write(`${PADDING}retry: ${RETRY_MS}\n\n`);
 	keepalive = setInterval(() => write(': keepalive\n\n'), KEEPALIVE_MS);
-	stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, () =>
-		isSessionAlive(app.database.db, sessionId, app.sessionPolicy)
-	);
+	stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
 	const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
 	// Returned before replay finishes, so headers go out at once.
 	stream.start(cursor, peers).catch((error) => {

@@ -11,7 +11,7 @@ import { clientFrameSchema, describeIssues, MAX_JSON_BYTES } from '$lib/schemas'
 import type { PushEvent, ServerFrame, User } from '$lib/types';
 import { toAppError } from './failures';
 import { services, type Services } from './services';
-import { isSessionAlive, SESSION_COOKIE, validateSessionToken } from './session';
+import { SESSION_COOKIE, validateSessionToken } from './session';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
 
 const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
@@ -124,9 +124,7 @@ async function serve(app: Services, ws: WebSocket, user: User, sessionId: string
 		drained: () => waitForDrain(ws),
 		close: (code, reason) => ws.close(code, reason)
 	};
-	const stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, () =>
-		isSessionAlive(app.database.db, sessionId, app.sessionPolicy)
-	);
+	const stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
 
 	ws.on('message', (data, isBinary) => {
 		connection.alive = true;

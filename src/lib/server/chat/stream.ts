@@ -7,6 +7,7 @@
 import type { PushEvent, User } from '$lib/types';
 import type { EventBus, Note } from '../bus';
 import type { Db } from '../db';
+import type { SessionWatch } from '../session-watch';
 import { currentCursor, readEvents } from './events';
 
 export interface StreamSink {
@@ -27,11 +28,6 @@ export const CLOSE = {
 } as const;
 
 const REPLAY_BATCH = 500;
-/**
- * Logout closes connections at once through the bus; this periodic check also catches sessions
- * that expired or were deleted where no note reached us (another instance, a database edit).
- */
-const SESSION_RECHECK_MS = Number(process.env.SESSION_RECHECK_MS ?? 5 * 60_000);
 
 export function parseCursor(cursor: string): number | null {
 	return /^(0|[1-9]\d{0,15})$/.test(cursor) ? Number(cursor) : null;
@@ -44,7 +40,7 @@ export class EventStream {
 	private dirty = false;
 	private closed = false;
 	private unsubscribe?: () => void;
-	private recheck?: ReturnType<typeof setInterval>;
+	private unwatch?: () => void;
 
 	constructor(
 		private readonly db: Db,
@@ -52,7 +48,8 @@ export class EventStream {
 		readonly user: User,
 		readonly sessionId: string,
 		private readonly sink: StreamSink,
-		private readonly sessionAlive?: () => Promise<boolean>
+		/** Logout closes the stream at once through the bus; the watch also finds sessions that ended unannounced. */
+		private readonly sessionWatch?: SessionWatch
 	) {}
 
 	get cursor(): number {
@@ -62,21 +59,11 @@ export class EventStream {
 	/** Subscribes first, then fixes the starting cursor, so nothing committed in between is missed. */
 	async start(cursor: string | undefined, peers: { id: string; online: boolean; lastSeenAt: Date | null }[] = []) {
 		this.unsubscribe = this.bus.subscribe(this.user.id, (note) => this.onNote(note));
-		if (this.sessionAlive) {
-			const alive = this.sessionAlive;
-			this.recheck = setInterval(() => {
-				alive().then(
-					(ok) => {
-						if (!ok && !this.closed) {
-							this.sink.close(CLOSE.sessionEnded, 'session ended');
-							this.close();
-						}
-					},
-					() => {} // the database being away is not the session ending
-				);
-			}, SESSION_RECHECK_MS);
-			this.recheck.unref?.();
-		}
+		this.unwatch = this.sessionWatch?.add(this.sessionId, () => {
+			if (this.closed) return;
+			this.sink.close(CLOSE.sessionEnded, 'session ended');
+			this.close();
+		});
 		this.pulling = true;
 		try {
 			const current = await currentCursor(this.db, this.user.id);
@@ -108,7 +95,7 @@ export class EventStream {
 
 	close(): void {
 		this.closed = true;
-		clearInterval(this.recheck);
+		this.unwatch?.();
 		this.unsubscribe?.();
 	}
 
