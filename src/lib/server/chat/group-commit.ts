@@ -12,6 +12,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
+import { isUnavailable } from '../failures';
 import type { Ack, Message } from '$lib/types';
 import type { Db } from '../db';
 import type { Appended } from './events';
@@ -120,7 +121,12 @@ export class GroupCommit<S extends BatchSend> {
 		try {
 			outcomes = await this.write(batch.map((b) => b.send));
 			stored = outcomes.flatMap((o) => (o.ok && o.value.message ? [o.value] : []));
-		} catch {
+		} catch (error) {
+			// Unreachable: retrying each send alone would only wait for the same outage batch-size times.
+			if (isUnavailable(error)) {
+				for (const item of batch) item.reject(error);
+				return;
+			}
 			outcomes = [];
 			for (const { send } of batch) {
 				try {
@@ -252,7 +258,7 @@ export class GroupCommit<S extends BatchSend> {
 	private async transact(read: Statement, decide: (rows: unknown[]) => Statement | null): Promise<void> {
 		const client = (this.db as unknown as { $client: unknown }).$client;
 		if (isPostgresJs(client)) {
-			const connection = await client.reserve();
+			const connection = await reserveWithin(client, RESERVE_TIMEOUT_MS);
 			const run = (s: Statement) => connection.unsafe(s.text, s.params as never[], { prepare: true });
 			try {
 				const [, rows] = await Promise.all([connection.unsafe('begin'), run(read)]);
@@ -312,6 +318,34 @@ interface PostgresJsLike {
 		unsafe(text: string, params?: never[], options?: { prepare?: boolean }): Promise<unknown[]>;
 		release(): void;
 	}>;
+}
+
+/**
+ * postgres.js waits for a free connection without end while the database is unreachable, and
+ * this is the only writer of sends: one hung wait would hold every send behind it. Nothing is
+ * sent before a connection is had, so giving up here is safe (the sends fail as unavailable and
+ * their clients retry); a connection that turns up late is handed straight back.
+ */
+const RESERVE_TIMEOUT_MS = 5000;
+
+async function reserveWithin(client: PostgresJsLike, ms: number) {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	let timedOut = false;
+	const reserving = client.reserve();
+	try {
+		return await Promise.race([
+			reserving,
+			new Promise<never>((_, reject) => {
+				timer = setTimeout(() => {
+					timedOut = true;
+					reject(Object.assign(new Error('No database connection within the time allowed'), { code: 'CONNECT_TIMEOUT' }));
+				}, ms);
+			})
+		]);
+	} finally {
+		clearTimeout(timer);
+		if (timedOut) reserving.then((late) => late.release(), () => {});
+	}
 }
 
 function isPostgresJs(client: unknown): client is PostgresJsLike {
