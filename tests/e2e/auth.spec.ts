@@ -12,6 +12,8 @@ test('register, sign out and sign in again in a real browser', async ({ page }) 
 	await expect(page).toHaveURL(/\/login$/);
 
 	await page.getByRole('link', { name: 'Create an account' }).click();
+	// Until the client-side navigation lands, the sign-in form is still the one on screen.
+	await expect(page).toHaveURL(/\/register$/);
 	await page.getByLabel('Username').fill(name);
 	await page.getByLabel('Password').fill(PASSWORD);
 	await page.getByRole('button', { name: 'Create an account' }).click();
