@@ -1,18 +1,22 @@
 /**
- * Compares two result files (say a run of the previous build and one of this one) through the
- * ratios that hold on a noisy machine: each figure against the baselines of its own run.
+ * Compares result files (say a run of the previous build and one of this one), one column each,
+ * through the ratios that hold on a noisy machine: each figure against the baselines of its own run.
  *
- *   node bench/compare.js bench/results/<before>.json bench/results/<after>.json
+ *   node bench/compare.js [--labels=before,after] bench/results/<before>.json bench/results/<after>.json [more.json…]
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { saturation } from './lib/report.js';
+import { parseArgs } from './lib/util.js';
 
-const [beforeFile, afterFile] = process.argv.slice(2);
-if (!beforeFile || !afterFile) {
-	console.error('usage: node bench/compare.js BEFORE.json AFTER.json');
+const files = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const args = parseArgs(process.argv.slice(2).filter((a) => a.startsWith('--')));
+if (files.length < 2) {
+	console.error('usage: node bench/compare.js [--labels=a,b,…] BEFORE.json AFTER.json [MORE.json…]');
 	process.exit(2);
 }
-const runs = { before: JSON.parse(readFileSync(beforeFile, 'utf8')), after: JSON.parse(readFileSync(afterFile, 'utf8')) };
+const labels = args.labels ? String(args.labels).split(',') : files.map((file) => path.basename(file, '.json'));
+const runs = files.map((file) => JSON.parse(readFileSync(file, 'utf8')));
 
 const f = (v, d = 2) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : Number(v).toFixed(d));
 
@@ -46,12 +50,11 @@ function figures(run, engine) {
 }
 
 for (const engine of ['postgres', 'pglite']) {
-	const before = figures(runs.before, engine);
-	const after = figures(runs.after, engine);
-	if (!before && !after) continue;
-	console.log(`\n| ${engine} | before | after |\n|---|---:|---:|`);
-	for (const key of new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})])) {
+	const columns = runs.map((run) => figures(run, engine));
+	if (columns.every((c) => !c)) continue;
+	console.log(`\n| ${engine} | ${labels.join(' | ')} |\n|---|${labels.map(() => '---:').join('|')}|`);
+	for (const key of new Set(columns.flatMap((c) => Object.keys(c ?? {})))) {
 		const show = (v) => (v === Infinity ? 'saturated' : f(v, key.includes('(ms)') || key.includes('msg/s') ? 0 : key.includes('CPU') ? 3 : 2));
-		console.log(`| ${key} | ${show(before?.[key])} | ${show(after?.[key])} |`);
+		console.log(`| ${key} | ${columns.map((c) => show(c?.[key])).join(' | ')} |`);
 	}
 }
