@@ -13,8 +13,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '$lib/errors';
 import { describeIssues, MAX_JSON_BYTES, sendSchema } from '$lib/schemas';
 import { toAppError } from './failures';
-import { services } from './services';
-import { peekSessionToken, SESSION_COOKIE } from './session';
+import { services, type Services } from './services';
+import { peekSessionToken, SESSION_COOKIE, type ValidatedSession } from './session';
 import { attachEventStream, SSE_HEADERS } from './sse';
 import { readCookie } from './ws';
 
@@ -35,14 +35,18 @@ export function fastRequest(req: IncomingMessage, res: ServerResponse): false | 
 	return send ? serve(req, res, token) : serveEvents(req, res, token);
 }
 
+/** The session when it is valid and needs nothing done; else null, and SvelteKit takes the request. */
+async function plainSession(app: Services, token: string): Promise<ValidatedSession | null> {
+	try {
+		return await peekSessionToken(app.database.db, token, app.sessionPolicy);
+	} catch {
+		return null;
+	}
+}
+
 async function serveEvents(req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
 	const app = services();
-	let validated;
-	try {
-		validated = await peekSessionToken(app.database.db, token, app.sessionPolicy);
-	} catch {
-		return false;
-	}
+	const validated = await plainSession(app, token);
 	if (!validated) return false;
 	const query = new URL(req.url ?? '', 'http://internal').searchParams.get('cursor');
 	const lastEventId = req.headers['last-event-id'];
@@ -50,8 +54,7 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 	try {
 		app.chat.checkConnectionLimit(validated.user.id);
 	} catch (error) {
-		const appError = toAppError(error);
-		reply(res, appError.status, appError.toBody(), appError.code === 'rate_limited' ? { 'retry-after': String(appError.retryAfter ?? 1) } : {});
+		replyError(res, error);
 		return true;
 	}
 	res.writeHead(200, { ...SSE_HEADERS, ...SECURITY_HEADERS });
@@ -67,12 +70,7 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 
 async function serve(req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
 	const app = services();
-	let validated;
-	try {
-		validated = await peekSessionToken(app.database.db, token, app.sessionPolicy);
-	} catch {
-		return false;
-	}
+	const validated = await plainSession(app, token);
 	if (!validated) return false;
 	try {
 		const text = await readBody(req);
@@ -86,8 +84,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, token: string): 
 		if (!parsed.success) throw new AppError('bad_request', describeIssues(parsed.error));
 		reply(res, 200, await app.chat.send(validated.user.id, parsed.data));
 	} catch (error) {
-		const appError = toAppError(error);
-		reply(res, appError.status, appError.toBody(), appError.code === 'rate_limited' ? { 'retry-after': String(appError.retryAfter ?? 1) } : {});
+		replyError(res, error);
 	}
 	return true;
 }
@@ -110,6 +107,11 @@ function readBody(req: IncomingMessage): Promise<string> {
 		req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
 		req.on('error', () => reject(TOO_LARGE()));
 	});
+}
+
+function replyError(res: ServerResponse, error: unknown) {
+	const appError = toAppError(error);
+	reply(res, appError.status, appError.toBody(), appError.code === 'rate_limited' ? { 'retry-after': String(appError.retryAfter ?? 1) } : {});
 }
 
 function reply(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) {
