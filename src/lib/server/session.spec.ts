@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPostgresDatabase } from '../../../tests/integration/harness';
 import { openDatabase, type Database } from './db';
-import { users } from './db/schema';
 import { eq } from 'drizzle-orm';
-import { sessions } from './db/schema';
+import { sessions, users } from './db/schema';
 import { createSession, invalidateSession, invalidateUserSessions, peekSessionToken, validateSessionToken } from './session';
 import { SessionWatch } from './session-watch';
 

@@ -10,12 +10,12 @@
  * If a batch fails as a whole (say the same id raced in through another instance), each of its
  * sends is retried alone, in order, through the one-send path.
  */
-import { sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
 import { isUnavailable } from '../failures';
 import type { Ack, Message } from '$lib/types';
 import type { Db } from '../db';
 import type { Appended } from './events';
+import type { ConversationMembers } from './members';
 import { toMessage, type MessageRow } from './views';
 
 export interface BatchSend {
@@ -59,11 +59,6 @@ interface Queued<S> {
 
 const NOT_FOUND = () => new AppError('not_found', 'There is no such conversation.');
 
-/** postgres.js returns an array of rows, PGlite an object with `rows`. */
-function rowsOf<T>(result: unknown): T[] {
-	return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
-}
-
 /**
  * An array literal of uuids or numbers (nothing here needs quoting) for `$1::uuid[]`: one
  * parameter, so the statement text never varies with the batch size.
@@ -74,11 +69,9 @@ export class GroupCommit<S extends BatchSend> {
 	private queue: Queued<S>[] = [];
 	private inFlight = 0;
 	private scheduled = false;
-	/** A 1:1 conversation's members never change, so they are read once per conversation. */
-	private readonly members = new Map<string, string[]>();
-
 	constructor(
 		private readonly db: Db,
+		private readonly members: ConversationMembers,
 		private readonly options: GroupCommitOptions<S>
 	) {}
 
@@ -149,27 +142,9 @@ export class GroupCommit<S extends BatchSend> {
 		});
 	}
 
-	private async loadMembers(conversationIds: string[]): Promise<void> {
-		const unknown = conversationIds.filter((id) => !this.members.has(id));
-		if (unknown.length === 0) return;
-		const rows = rowsOf<{ conversation_id: string; user_id: string }>(
-			await this.db.execute(
-				sql`select conversation_id, user_id from conversation_members where conversation_id = any(${pgArray(unknown)}::uuid[])`
-			)
-		);
-		if (this.members.size > 100_000) this.members.clear();
-		const found = new Map<string, string[]>();
-		for (const row of rows) {
-			let list = found.get(row.conversation_id);
-			if (!list) found.set(row.conversation_id, (list = []));
-			list.push(row.user_id);
-		}
-		for (const [id, list] of found) this.members.set(id, list.sort());
-	}
-
 	private async write(sends: S[]): Promise<Outcome[]> {
 		const conversationIds = [...new Set(sends.map((s) => s.conversationId))].sort();
-		await this.loadMembers(conversationIds);
+		await this.members.load(conversationIds);
 		const userIds = [...new Set(conversationIds.flatMap((id) => this.members.get(id) ?? []))].sort();
 		const ids = [...new Set(sends.map((s) => s.id))];
 		let outcomes: Outcome[] = [];

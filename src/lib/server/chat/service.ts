@@ -15,6 +15,7 @@ import { conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent, type Appended } from './events';
 import { GroupCommit } from './group-commit';
+import { ConversationMembers } from './members';
 import { SequenceBuffer } from './sequence-buffer';
 import { conversationViews, historyPage, toMessage, type HistoryQuery, type MessageRow } from './views';
 
@@ -36,8 +37,7 @@ export class ChatService {
 	readonly buffer: SequenceBuffer<SendCommand>;
 	private readonly group: GroupCommit<SendCommand>;
 	private readonly sendLimiter: RefillingTokenBucket<string>;
-	/** Membership never ends in a 1:1 chat, so a positive answer can be cached. */
-	private readonly memberships = new Set<string>();
+	private readonly members: ConversationMembers;
 	private readonly online = new Map<string, number>();
 	private readonly lastTyping = new Map<string, number>();
 
@@ -46,6 +46,7 @@ export class ChatService {
 		readonly bus: EventBus,
 		private readonly config: Config
 	) {
+		this.members = new ConversationMembers(db);
 		this.sendLimiter = new RefillingTokenBucket(config.sendBurst, 60_000 / config.sendPerMinute);
 		this.buffer = new SequenceBuffer<SendCommand>({
 			gapTimeoutMs: config.gapTimeoutMs,
@@ -54,7 +55,7 @@ export class ChatService {
 			nextExpected: (conversationId, clientId) => this.nextClientSeq(this.db, conversationId, clientId),
 			commit: (send) => this.group.submit(send).then((committed) => committed.ack)
 		});
-		this.group = new GroupCommit<SendCommand>(db, {
+		this.group = new GroupCommit<SendCommand>(db, this.members, {
 			// One batch at a time: batches commit in submission order (so a client's sends stay in
 			// clientSeq order) and never wait on each other's row locks.
 			maxInFlight: 1,
@@ -120,7 +121,6 @@ export class ChatService {
 	async getConversation(userId: string, conversationId: string): Promise<Conversation> {
 		const [view] = await conversationViews(this.db, userId, [conversationId]);
 		if (!view) throw NOT_FOUND();
-		this.memberships.add(`${conversationId}:${userId}`);
 		return view;
 	}
 
@@ -131,15 +131,7 @@ export class ChatService {
 
 	/** Throws not_found unless `userId` belongs to the conversation (never reveals that it exists). */
 	async requireMember(userId: string, conversationId: string): Promise<void> {
-		const key = `${conversationId}:${userId}`;
-		if (this.memberships.has(key)) return;
-		const [row] = await this.db
-			.select({ userId: members.userId })
-			.from(members)
-			.where(and(eq(members.conversationId, conversationId), eq(members.userId, userId)));
-		if (!row) throw NOT_FOUND();
-		if (this.memberships.size > 100_000) this.memberships.clear();
-		this.memberships.add(key);
+		if (!(await this.members.of(conversationId)).includes(userId)) throw NOT_FOUND();
 	}
 
 	/** Both members' ids, for presence; empty if the user is in none. */
@@ -318,11 +310,8 @@ export class ChatService {
 		if (now - (this.lastTyping.get(key) ?? 0) < 500) return;
 		this.lastTyping.set(key, now);
 		if (this.lastTyping.size > 50_000) this.lastTyping.clear();
-		const peers = await this.db
-			.select({ userId: members.userId })
-			.from(members)
-			.where(and(eq(members.conversationId, conversationId), ne(members.userId, userId)));
-		this.publish(peers.map((p) => ({ kind: 'ephemeral', userId: p.userId, event: { type: 'typing', conversationId, userId } })));
+		const peers = (await this.members.of(conversationId)).filter((id) => id !== userId);
+		this.publish(peers.map((peer) => ({ kind: 'ephemeral', userId: peer, event: { type: 'typing', conversationId, userId } })));
 	}
 
 	/** Open push connections (WebSocket and SSE) of a user in this process. */
