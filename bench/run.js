@@ -243,11 +243,29 @@ async function pgInsertBaseline(engine) {
 	try {
 		await migrate(target);
 		const child = forkChild(path.join(ROOT, 'bench/baselines/pg-insert.js'));
-		const result = await child.call('run', { target, inFlight: 16, durationMs: P.pgInsertMs });
+		// Where the loop's CPU goes, to set beside the server's: the loop itself, and PostgreSQL's
+		// backends for its database (PGlite runs inside the loop, so there the loop is all of it).
+		const dbCpu = engine === 'postgres' ? dbCpuMeter(target, dbName) : null;
+		const loop0 = cpuSeconds(child.pid);
+		const db0 = dbCpu ? await dbCpu.sample() : 0;
+		// The loop closes its connections before it answers: read their CPU while they are alive.
+		const sampling = dbCpu ? setInterval(() => void dbCpu.sample(), 500) : undefined;
+		const running = child.call('run', { target, inFlight: 16, durationMs: P.pgInsertMs });
+		let loopCpu = 0;
+		const loopSampling = setInterval(() => (loopCpu = cpuSeconds(child.pid) - loop0), 200);
+		const result = await running;
+		clearInterval(sampling);
+		clearInterval(loopSampling);
+		const dbCpuUsed = dbCpu ? (await dbCpu.sample()) - db0 : null;
+		await dbCpu?.close();
 		await child.stop();
 		const latency = summary(merge([result.latency]));
-		log(`  bare ${engine} INSERT loop: ${result.perSecond.toFixed(0)} rows/s at 16 in flight (p99 ${latency?.p99} ms)`);
-		return { ...result, latency };
+		const per1k = (seconds) => (seconds === null ? null : (seconds / result.inserted) * 1000);
+		log(
+			`  bare ${engine} INSERT loop: ${result.perSecond.toFixed(0)} rows/s at 16 in flight (p99 ${latency?.p99} ms); ` +
+				`CPU s per 1k rows: loop ${per1k(loopCpu).toFixed(3)}, database ${dbCpuUsed === null ? '–' : per1k(dbCpuUsed).toFixed(3)}`
+		);
+		return { ...result, latency, loopCpuPer1k: per1k(loopCpu), dbCpuPer1k: per1k(dbCpuUsed) };
 	} finally {
 		if (dbName && !args.keep) await dropDatabase(BASE_URL, dbName);
 		if (dir) rmSync(dir, { recursive: true, force: true });

@@ -173,7 +173,11 @@ export function markdown(result) {
 	out.push('## Baselines (same run, same machine)');
 	out.push('');
 	for (const [engine, b] of Object.entries(result.baselines.pgInsert ?? {})) {
-		out.push(`- (b) bare ${engine === 'postgres' ? 'postgres.js' : 'PGlite'} loop, one-row INSERT transactions into \`messages\`, ${b.inFlight} in flight: **${n(b.perSecond)} rows/s** (p99 ${ms(b.latency?.p99)} ms).`);
+		const cpu =
+			b.loopCpuPer1k === undefined
+				? ''
+				: ` CPU s per 1k rows: the loop ${n(b.loopCpuPer1k, 3)}${b.dbCpuPer1k === null || b.dbCpuPer1k === undefined ? ' (PGlite runs inside it)' : `, PostgreSQL ${n(b.dbCpuPer1k, 3)}`}.`;
+		out.push(`- (b) bare ${engine === 'postgres' ? 'postgres.js' : 'PGlite'} loop, one-row INSERT transactions into \`messages\`, ${b.inFlight} in flight: **${n(b.perSecond)} rows/s** (p99 ${ms(b.latency?.p99)} ms).${cpu}`);
 	}
 	if (result.baselines.idle?.ws) out.push(`- Bare \`ws\` server, ${result.baselines.idle.ws.connections} idle sockets: ${kib(result.baselines.idle.ws.perConnection)} KiB/connection, idle CPU ${n(result.baselines.idle.ws.cpuPercent, 2)}%.`);
 	if (result.baselines.idle?.sse) out.push(`- Bare node:http SSE, ${result.baselines.idle.sse.connections} idle streams: ${kib(result.baselines.idle.sse.perConnection)} KiB/connection.`);
