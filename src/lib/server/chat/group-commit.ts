@@ -36,8 +36,8 @@ export interface Committed {
 
 export interface GroupCommitOptions<S extends BatchSend> {
 	/**
-	 * Transactions writing batches at the same time (later arrivals wait and join the next batch).
-	 * Only 1 keeps batches committing in submission order.
+	 * Transactions writing batches at the same time on PostgreSQL (later arrivals wait and join the
+	 * next batch). One batch's commit (its fsync) then overlaps the next one's statements.
 	 */
 	maxInFlight: number;
 	maxBatch: number;
@@ -68,12 +68,19 @@ const pgArray = (items: (string | number)[]) => `{${items.join(',')}}`;
 export class GroupCommit<S extends BatchSend> {
 	private queue: Queued<S>[] = [];
 	private inFlight = 0;
+	private readonly maxInFlight: number;
+	/** Conversation and user ids locked by batches in flight, with how many hold each. */
+	private readonly busy = new Map<string, number>();
 	private scheduled = false;
 	constructor(
 		private readonly db: Db,
 		private readonly members: ConversationMembers,
 		private readonly options: GroupCommitOptions<S>
-	) {}
+	) {
+		// PGlite runs one statement at a time on this thread: a second batch would only queue
+		// behind the first, holding sends that could have joined the next one.
+		this.maxInFlight = isPostgresJs((db as unknown as { $client: unknown }).$client) ? options.maxInFlight : 1;
+	}
 
 	submit(send: S): Promise<Committed> {
 		return new Promise((resolve, reject) => {
@@ -89,7 +96,7 @@ export class GroupCommit<S extends BatchSend> {
 	 * first arrival would write every message alone.
 	 */
 	private schedule() {
-		if (this.scheduled || this.inFlight >= this.options.maxInFlight || this.queue.length === 0) return;
+		if (this.scheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
 		this.scheduled = true;
 		setImmediate(() => {
 			this.scheduled = false;
@@ -98,14 +105,58 @@ export class GroupCommit<S extends BatchSend> {
 	}
 
 	private pump() {
-		while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
-			const batch = this.queue.splice(0, this.options.maxBatch);
+		while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+			const batch = this.takeBatch();
+			// Everything waiting touches rows a batch in flight holds: its end schedules the next.
+			if (batch.length === 0) return;
+			const rows = this.rowsOf(batch);
+			for (const row of rows) this.busy.set(row, (this.busy.get(row) ?? 0) + 1);
 			this.inFlight++;
 			void this.run(batch).finally(() => {
+				for (const row of rows) {
+					const count = this.busy.get(row)! - 1;
+					if (count === 0) this.busy.delete(row);
+					else this.busy.set(row, count);
+				}
 				this.inFlight--;
 				this.schedule();
 			});
 		}
+	}
+
+	/**
+	 * The next batch: the oldest sends, or, while another batch is in flight, the oldest of those
+	 * whose conversation and members it does not hold. So batches in flight together never wait on
+	 * each other's row locks, and sends of one conversation still leave in arrival order (a send
+	 * held back holds back every later one of its conversation, which is busy too).
+	 */
+	private takeBatch(): Queued<S>[] {
+		if (this.inFlight === 0) return this.queue.splice(0, this.options.maxBatch);
+		const taken: Queued<S>[] = [];
+		const kept: Queued<S>[] = [];
+		for (const item of this.queue) {
+			if (taken.length < this.options.maxBatch && this.isFree(item.send)) taken.push(item);
+			else kept.push(item);
+		}
+		this.queue = kept;
+		return taken;
+	}
+
+	private isFree(send: S): boolean {
+		if (this.busy.has(send.conversationId)) return false;
+		// Members not read yet (the service reads them before a send gets here) cannot be checked;
+		// the worst that follows is a wait on a lock, never a deadlock: every batch locks in id order.
+		return (this.members.get(send.conversationId) ?? []).every((userId) => !this.busy.has(userId));
+	}
+
+	/** The conversations and users a batch will lock. */
+	private rowsOf(batch: Queued<S>[]): Set<string> {
+		const rows = new Set<string>();
+		for (const { send } of batch) {
+			rows.add(send.conversationId);
+			for (const userId of this.members.get(send.conversationId) ?? []) rows.add(userId);
+		}
+		return rows;
 	}
 
 	private async run(batch: Queued<S>[]): Promise<void> {

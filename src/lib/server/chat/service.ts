@@ -56,9 +56,11 @@ export class ChatService {
 			commit: (send) => this.group.submit(send).then((committed) => committed.ack)
 		});
 		this.group = new GroupCommit<SendCommand>(db, this.members, {
-			// One batch at a time: batches commit in submission order (so a client's sends stay in
-			// clientSeq order) and never wait on each other's row locks.
-			maxInFlight: 1,
+			// Two batches in flight hold disjoint rows (see GroupCommit.takeBatch), so one's commit
+			// overlaps the other's statements; a client's sends stay in clientSeq order because the
+			// buffer submits one at a time per client. Measured: 2 saturates about 30% higher than 1,
+			// and 3 lower than 2 (more batches wait for their rows than overlap).
+			maxInFlight: 2,
 			maxBatch: 256,
 			single: async (send) => ({ ack: await this.commit(send) }),
 			resend: (existing, send) => this.ackForResend(existing, send.senderId, send),
