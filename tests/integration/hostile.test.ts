@@ -184,6 +184,17 @@ async function rawSocket(server: TestServer, cookie: string) {
 		check();
 	});
 
+	/** Resolves on the next data or close from the server, or after 200 ms (so deadlines are checked). */
+	function nextEvent(): Promise<void> {
+		return new Promise<void>((resolve) => {
+			const t = setTimeout(resolve, 200);
+			waiters.push(() => {
+				clearTimeout(t);
+				resolve();
+			});
+		});
+	}
+
 	/** `headerOnly` sends just the header, for frames the server must refuse on their length alone. */
 	function frame(opcode: number, payload: Buffer, { fin = true, mask = true, rsv = 0, declaredLength, headerOnly = false }: { fin?: boolean; mask?: boolean; rsv?: number; declaredLength?: number; headerOnly?: boolean } = {}) {
 		const length = declaredLength ?? payload.length;
@@ -224,13 +235,7 @@ async function rawSocket(server: TestServer, cookie: string) {
 			}
 			if (ended) return null;
 			if (Date.now() > deadline) throw new Error('no close frame');
-			await new Promise<void>((resolve) => {
-				const t = setTimeout(resolve, 200);
-				waiters.push(() => {
-					clearTimeout(t);
-					resolve();
-				});
-			});
+			await nextEvent();
 		}
 	}
 
@@ -239,13 +244,7 @@ async function rawSocket(server: TestServer, cookie: string) {
 		const deadline = Date.now() + timeoutMs;
 		while (!ended) {
 			if (Date.now() > deadline) throw new Error('the server kept the connection open');
-			await new Promise<void>((resolve) => {
-				const t = setTimeout(resolve, 200);
-				waiters.push(() => {
-					clearTimeout(t);
-					resolve();
-				});
-			});
+			await nextEvent();
 		}
 	}
 

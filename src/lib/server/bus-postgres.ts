@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import type { EphemeralEvent } from '$lib/types';
-import { InProcessBus, resyncNote, type EventBus, type Listener, type Note } from './bus';
+import { InProcessBus, resyncNote, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
 
 const CHANNEL = 'duet_bus';
 /** NOTIFY refuses payloads of 8000 bytes or more; stay well clear, with room for the envelope. */
@@ -121,7 +121,7 @@ export class PostgresBus implements EventBus {
 		this.enqueue({ notes: [online ? ['p', userId, 1] : ['p', userId, 0, announced ? 1 : 0]] });
 	}
 
-	onRevoked(handler: (note: Extract<Note, { kind: 'revoked' }>) => void): void {
+	onRevoked(handler: (note: RevokedNote) => void): void {
 		this.local.onRevoked(handler);
 	}
 

@@ -11,6 +11,8 @@ export type Note =
 	/** Sessions ended (logout): their open connections must close. */
 	| { kind: 'revoked'; userId: string; sessionIds: string[] | 'all' };
 
+export type RevokedNote = Extract<Note, { kind: 'revoked' }>;
+
 export type Listener = (note: Note) => void;
 
 /**
@@ -29,7 +31,7 @@ export interface EventBus {
 	 * Sees every revoked note, this instance's and (across instances) the others', whether or not
 	 * the user has a connection here: caches of sessions must forget them too.
 	 */
-	onRevoked(handler: (note: Extract<Note, { kind: 'revoked' }>) => void): void;
+	onRevoked(handler: (note: RevokedNote) => void): void;
 	close(): Promise<void>;
 	/** Across instances only: whether another instance has push connections of this user. */
 	onlineElsewhere?(userId: string): boolean;
@@ -47,7 +49,7 @@ export interface EventBus {
 
 export class InProcessBus implements EventBus {
 	private readonly listeners = new Map<string, Set<Listener>>();
-	private readonly revokedHandlers: ((note: Extract<Note, { kind: 'revoked' }>) => void)[] = [];
+	private readonly revokedHandlers: ((note: RevokedNote) => void)[] = [];
 
 	publish(notes: Note[]): void {
 		for (const note of notes) {
@@ -74,7 +76,7 @@ export class InProcessBus implements EventBus {
 		};
 	}
 
-	onRevoked(handler: (note: Extract<Note, { kind: 'revoked' }>) => void): void {
+	onRevoked(handler: (note: RevokedNote) => void): void {
 		this.revokedHandlers.push(handler);
 	}
 

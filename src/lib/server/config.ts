@@ -21,6 +21,8 @@ export interface Config {
 	sendPerMinute: number;
 	sendBurst: number;
 	maxConnectionsPerUser: number;
+	/** How often the sessions of open WebSocket/SSE connections are re-read (see SessionWatch). */
+	sessionRecheckMs: number;
 }
 
 export function loadConfig(): Config {
@@ -30,6 +32,7 @@ export function loadConfig(): Config {
 		gapTimeoutMs: int('GAP_TIMEOUT_MS', 5000),
 		sessionTtlDays: int('SESSION_TTL_DAYS', 30, 1),
 		sessionMaxDays: int('SESSION_MAX_DAYS', 365, 1),
+		sessionRecheckMs: int('SESSION_RECHECK_MS', 5 * 60_000, 100),
 		rateLimit: process.env.RATE_LIMIT !== 'off',
 		sendPerMinute: int('SEND_RATE_PER_MINUTE', 600, 1),
 		sendBurst: int('SEND_BURST', 120, 1),

@@ -63,7 +63,7 @@ async function create(): Promise<Services> {
 		(userId) => chat.isOnline(userId)
 	);
 	const sessionPolicy = { ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays };
-	const sessionWatch = new SessionWatch(database.db, sessionPolicy, Number(process.env.SESSION_RECHECK_MS ?? 5 * 60_000));
+	const sessionWatch = new SessionWatch(database.db, sessionPolicy, config.sessionRecheckMs);
 	const closers: Array<() => Promise<void>> = [];
 	let closing: Promise<void> | undefined;
 	return {

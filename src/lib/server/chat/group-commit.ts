@@ -68,18 +68,20 @@ const pgArray = (items: (string | number)[]) => `{${items.join(',')}}`;
 export class GroupCommit<S extends BatchSend> {
 	private queue: Queued<S>[] = [];
 	private inFlight = 0;
+	private readonly client: unknown;
 	private readonly maxInFlight: number;
-	/** Conversation and user ids locked by batches in flight, with how many hold each. */
-	private readonly busy = new Map<string, number>();
+	/** Conversation and user ids locked by batches in flight (takeBatch keeps batches disjoint). */
+	private readonly busy = new Set<string>();
 	private scheduled = false;
 	constructor(
-		private readonly db: Db,
+		db: Db,
 		private readonly members: ConversationMembers,
 		private readonly options: GroupCommitOptions<S>
 	) {
 		// PGlite runs one statement at a time on this thread: a second batch would only queue
 		// behind the first, holding sends that could have joined the next one.
-		this.maxInFlight = isPostgresJs((db as unknown as { $client: unknown }).$client) ? options.maxInFlight : 1;
+		this.client = (db as unknown as { $client: unknown }).$client;
+		this.maxInFlight = isPostgresJs(this.client) ? options.maxInFlight : 1;
 	}
 
 	submit(send: S): Promise<Committed> {
@@ -109,15 +111,11 @@ export class GroupCommit<S extends BatchSend> {
 			const batch = this.takeBatch();
 			// Everything waiting touches rows a batch in flight holds: its end schedules the next.
 			if (batch.length === 0) return;
-			const rows = this.rowsOf(batch);
-			for (const row of rows) this.busy.set(row, (this.busy.get(row) ?? 0) + 1);
+			const rows = this.rowsLockedBy(batch);
+			for (const row of rows) this.busy.add(row);
 			this.inFlight++;
 			void this.run(batch).finally(() => {
-				for (const row of rows) {
-					const count = this.busy.get(row)! - 1;
-					if (count === 0) this.busy.delete(row);
-					else this.busy.set(row, count);
-				}
+				for (const row of rows) this.busy.delete(row);
 				this.inFlight--;
 				this.schedule();
 			});
@@ -150,7 +148,7 @@ export class GroupCommit<S extends BatchSend> {
 	}
 
 	/** The conversations and users a batch will lock. */
-	private rowsOf(batch: Queued<S>[]): Set<string> {
+	private rowsLockedBy(batch: Queued<S>[]): Set<string> {
 		const rows = new Set<string>();
 		for (const { send } of batch) {
 			rows.add(send.conversationId);
@@ -282,7 +280,7 @@ export class GroupCommit<S extends BatchSend> {
 	 * weighs more than the work the statement does.
 	 */
 	private async transact(read: Statement, decide: (rows: unknown[]) => Statement | null): Promise<void> {
-		const client = (this.db as unknown as { $client: unknown }).$client;
+		const client = this.client;
 		if (isPostgresJs(client)) {
 			const connection = await reserveWithin(client, RESERVE_TIMEOUT_MS);
 			const run = (s: Statement) => connection.unsafe(s.text, s.params as never[], { prepare: true });

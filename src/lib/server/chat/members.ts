@@ -3,17 +3,13 @@
  * created and never change, so every send, typing note and membership check after the first is
  * answered from memory. Conversations with no members (ids that do not exist) are not remembered.
  */
-import { sql } from 'drizzle-orm';
+import { inArray } from 'drizzle-orm';
 import type { Db } from '../db';
+import { members } from '../db/schema';
 
 const MAX_CONVERSATIONS = 100_000;
 /** Callers validate ids; one that is not a UUID still only finds no members, never a SQL error. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** postgres.js returns an array of rows, PGlite an object with `rows`. */
-function rowsOf<T>(result: unknown): T[] {
-	return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
-}
 
 export class ConversationMembers {
 	private readonly known = new Map<string, string[]>();
@@ -34,17 +30,16 @@ export class ConversationMembers {
 	async load(conversationIds: string[]): Promise<void> {
 		const unknown = conversationIds.filter((id) => !this.known.has(id) && UUID.test(id));
 		if (unknown.length === 0) return;
-		const rows = rowsOf<{ conversation_id: string; user_id: string }>(
-			await this.db.execute(
-				sql`select conversation_id, user_id from conversation_members where conversation_id = any(${`{${unknown.join(',')}}`}::uuid[])`
-			)
-		);
+		const rows = await this.db
+			.select({ conversationId: members.conversationId, userId: members.userId })
+			.from(members)
+			.where(inArray(members.conversationId, unknown));
 		if (this.known.size > MAX_CONVERSATIONS) this.known.clear();
 		const found = new Map<string, string[]>();
 		for (const row of rows) {
-			let list = found.get(row.conversation_id);
-			if (!list) found.set(row.conversation_id, (list = []));
-			list.push(row.user_id);
+			let list = found.get(row.conversationId);
+			if (!list) found.set(row.conversationId, (list = []));
+			list.push(row.userId);
 		}
 		for (const [id, list] of found) this.known.set(id, list.sort());
 	}
