@@ -53,7 +53,7 @@ export async function freePort(): Promise<number> {
 export async function createPostgresDatabase(): Promise<string> {
 	const base = process.env.TEST_DATABASE_URL;
 	if (!base) throw new Error('TEST_DATABASE_URL is not set');
-	const name = `duet_t_${randomBytes(6).toString('hex')}`;
+	const name = `${process.env.DUET_TEST_DB_PREFIX ?? 'duet_t_'}${randomBytes(6).toString('hex')}`;
 	const sql = postgres(base, { max: 1, onnotice: () => {} });
 	try {
 		await sql.unsafe(`create database "${name}"`);
