@@ -139,6 +139,23 @@ test('unsent messages: "sign out anyway" discards them and signs out every tab',
 	await bob.context.close();
 });
 
+test('a session that ended while no tab was open leaves nothing behind once the sign-in page shows', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice');
+	await alice.page.goto('/');
+	await waitLive(alice.page);
+	expect(await localDbs(alice.page)).toContain(`duet-${alice.id}`);
+	await alice.page.close();
+
+	// Signed out by another route than this browser's client (no JavaScript, an expired session).
+	expect((await alice.context.request.post('/api/auth/logout')).status()).toBe(204);
+	const page = await alice.context.newPage();
+	await page.goto('/');
+	await expect(page).toHaveURL(/\/login$/);
+	await expect.poll(() => page.evaluate(() => localStorage.getItem('duet:lastUser'))).toBeNull();
+	await expect.poll(() => localDbs(page)).not.toContain(`duet-${alice.id}`);
+	await alice.context.close();
+});
+
 test.describe('without JavaScript', () => {
 	test('the sign-out form ends the session', async ({ browser }) => {
 		const alice = await signUp(browser, 'nojs', { javaScriptEnabled: false });
