@@ -19,7 +19,7 @@ export interface Person {
 export async function signUp(
 	browser: Browser,
 	prefix: string,
-	options: { javaScriptEnabled?: boolean; baseURL?: string; viewport?: { width: number; height: number } } = {}
+	options: { javaScriptEnabled?: boolean; baseURL?: string; viewport?: { width: number; height: number }; serviceWorkers?: 'allow' | 'block' } = {}
 ): Promise<Person> {
 	const context = await browser.newContext({ baseURL: E2E_ORIGIN, ...options });
 	const name = username(prefix);

@@ -3,6 +3,7 @@
  * unreachable it is refused, visibly, and the browser stays signed in; with messages still in the
  * outbox the user is asked first, and can wait for them to be delivered.
  */
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { conversationWith, messageWith, send, serverBodies, signUp, waitLive, type Person } from './helpers';
 
@@ -16,6 +17,24 @@ async function meStatus(who: Person): Promise<number> {
 
 function localDbs(page: Page): Promise<(string | undefined)[]> {
 	return page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+}
+
+/**
+ * Waits until the service worker controls the page, so everything the app loads on demand is
+ * cached (as for anyone who opened it before) when the test then takes the network away.
+ */
+async function installed(page: Page) {
+	await page.evaluate(async () => {
+		await navigator.serviceWorker.ready;
+		if (navigator.serviceWorker.controller) return;
+		await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+	});
+}
+
+async function expectAccessible(page: Page, what: string) {
+	const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
+	const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+	expect(bad, `${what}: serious or critical axe violations`).toEqual([]);
 }
 
 async function expectStillSignedIn(who: Person) {
@@ -41,6 +60,7 @@ test('offline, signing out is refused with the reason; back online it works and 
 	await signOutButton(alice.page).click();
 	await expect(alice.page.getByRole('alert')).toHaveText(/You're offline.*can't sign out until the connection is back.*still signed in/);
 	await expectStillSignedIn(alice);
+	await expectAccessible(alice.page, 'sign-out refused');
 
 	await alice.context.setOffline(false);
 	await waitLive(alice.page);
@@ -77,6 +97,7 @@ test('unsent messages: signing out asks first, and "wait" delivers them, then si
 	await bob.page.goto(`/c/${id}`);
 	await waitLive(alice.page);
 	await waitLive(bob.page);
+	await installed(alice.page);
 
 	await alice.context.setOffline(true);
 	await expect(alice.page.getByTestId('connection')).toHaveAttribute('data-state', 'offline');
@@ -87,6 +108,7 @@ test('unsent messages: signing out asks first, and "wait" delivers them, then si
 	await signOutButton(alice.page).click();
 	await expect(dialog(alice.page)).toBeVisible();
 	await expect(dialog(alice.page).getByTestId('signout-unsent')).toHaveText("2 messages haven't been sent yet.");
+	await expectAccessible(alice.page, 'unsent messages dialog');
 	await dialog(alice.page).getByRole('button', { name: /^Sign out anyway/ }).click();
 	await expect(alice.page.getByTestId('signout-error')).toContainText("can't sign out");
 	await expect(dialog(alice.page)).toBeHidden();
@@ -135,6 +157,31 @@ test('unsent messages: "sign out anyway" discards them and signs out every tab',
 	await expectSignedOut(alice);
 	await expect(other).toHaveURL(/\/login$/);
 	expect(await serverBodies(bob, id)).toEqual([]);
+	await alice.context.close();
+	await bob.context.close();
+});
+
+test('offline with nothing cached for the dialog, the browser\'s own question stands in for it', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice', { serviceWorkers: 'block' });
+	const bob = await signUp(browser, 'bob');
+	const id = await conversationWith(alice, bob);
+	await alice.page.goto(`/c/${id}`);
+	await waitLive(alice.page);
+	await alice.context.setOffline(true);
+	await expect(alice.page.getByTestId('connection')).toHaveAttribute('data-state', 'offline');
+	await send(alice.page, 'queued 1');
+
+	const asked = new Promise<string>((resolve) =>
+		alice.page.once('dialog', (question) => {
+			resolve(question.message());
+			void question.accept();
+		})
+	);
+	await signOutButton(alice.page).click();
+	expect(await asked).toBe("1 message hasn't been sent yet. Signing out discards it. Sign out anyway?");
+	// Accepted, but offline: refused like any other sign-out, and the message is kept.
+	await expect(alice.page.getByTestId('signout-error')).toContainText("You're offline");
+	await expectStillSignedIn(alice);
 	await alice.context.close();
 	await bob.context.close();
 });
