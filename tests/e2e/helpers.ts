@@ -19,7 +19,7 @@ export interface Person {
 export async function signUp(
 	browser: Browser,
 	prefix: string,
-	options: { javaScriptEnabled?: boolean; baseURL?: string; viewport?: { width: number; height: number } } = {}
+	options: { javaScriptEnabled?: boolean; baseURL?: string; viewport?: { width: number; height: number }; serviceWorkers?: 'allow' | 'block' } = {}
 ): Promise<Person> {
 	const context = await browser.newContext({ baseURL: E2E_ORIGIN, ...options });
 	const name = username(prefix);
@@ -64,4 +64,61 @@ export async function serverBodies(who: Person, conversationId: string): Promise
 	const { messages } = (await response.json()) as { messages: { body: string; seq: number }[] };
 	messages.forEach((m, i) => expect(m.seq).toBe(i + 1));
 	return messages.map((m) => m.body);
+}
+
+export interface LocalRow {
+	body: string;
+	/** As the chat shows it for one's own messages (sending, sent, delivered, read, failed); null for the peer's. */
+	status: string | null;
+}
+
+/**
+ * One conversation as the page's local database holds it, in the order the chat lists it
+ * (confirmed by seq, then unconfirmed ones by clientSeq), every row of it. The chat's message
+ * list is virtualised and renders only the rows near the view, so reading the DOM would tie a
+ * test to the window's size, the rows' heights and the scroll position; this reads what the UI
+ * renders from instead. Statuses are derived as the chat page does (its statusOf).
+ */
+export function localMessages(page: Page, who: { id: string }, conversationId: string): Promise<LocalRow[]> {
+	return page.evaluate(
+		({ name, conversationId, userId }) =>
+			new Promise<LocalRow[]>((resolve, reject) => {
+				const open = indexedDB.open(name);
+				open.onerror = () => reject(open.error);
+				open.onsuccess = () => {
+					const db = open.result;
+					const tx = db.transaction(['messages', 'conversations'], 'readonly');
+					const messages = tx.objectStore('messages').index('conversationId').getAll(conversationId);
+					const conversation = tx.objectStore('conversations').get(conversationId);
+					tx.onerror = () => reject(tx.error);
+					tx.oncomplete = () => {
+						db.close();
+						type Row = { body: string; senderId: string; seq?: number; clientSeq: number; status: string };
+						const conv = (conversation.result ?? {}) as { peerReadSeq?: number; peerDeliveredSeq?: number };
+						const rows = (messages.result as Row[]).sort((a, b) =>
+							a.seq !== undefined && b.seq !== undefined ? a.seq - b.seq : a.seq !== undefined ? -1 : b.seq !== undefined ? 1 : a.clientSeq - b.clientSeq
+						);
+						const status = (m: Row) => {
+							if (m.senderId !== userId) return null;
+							if (m.status !== 'sent') return m.status;
+							if (m.seq === undefined) return 'sending';
+							if ((conv.peerReadSeq ?? 0) >= m.seq) return 'read';
+							if ((conv.peerDeliveredSeq ?? 0) >= m.seq) return 'delivered';
+							return 'sent';
+						};
+						resolve(rows.map((m) => ({ body: m.body, status: status(m) })));
+					};
+				};
+			}),
+		{ name: `duet-${who.id}`, conversationId, userId: who.id }
+	);
+}
+
+export async function localBodies(page: Page, who: { id: string }, conversationId: string): Promise<string[]> {
+	return (await localMessages(page, who, conversationId)).map((m) => m.body);
+}
+
+/** The statuses of one's own messages, from the local database (see localMessages). */
+export async function localStatuses(page: Page, who: { id: string }, conversationId: string): Promise<(string | null)[]> {
+	return (await localMessages(page, who, conversationId)).filter((m) => m.status !== null).map((m) => m.status);
 }

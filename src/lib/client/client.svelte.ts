@@ -17,6 +17,7 @@ import { electLeader } from './leader';
 import { forgetUser } from './offline';
 import { deleteUnsent, enqueueMessage, OutboxScheduler, retryMessage } from './outbox';
 import { ReceiptQueue } from './receipts';
+import { countUnsent, endServerSession, whenDelivered, type SignOutResult, type Unsent } from './signout';
 import { SyncEngine } from './sync';
 import type { ConnectionState, TransportKind } from './transport';
 import { SelectingTransport } from './transport-select';
@@ -48,6 +49,7 @@ export class DuetClient {
 	private readonly reader: SyncEngine;
 	private typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
 	private stopped = false;
+	private forgetting: Promise<void> | null = null;
 	private lastSessionCheck = 0;
 
 	constructor(readonly user: User) {
@@ -113,14 +115,26 @@ export class DuetClient {
 		return this.reader.loadOlder(conversationId, beforeSeq, limit);
 	}
 
-	/** Signs out every tab of this user and deletes the local database. */
-	async signOut(): Promise<void> {
-		this.channel.post({ type: 'signout' });
-		// No offline start into a signed-out account.
-		forgetUser();
-		this.stop();
-		await this.api.logout().catch(() => {});
-		await deleteUserDb(this.user.id).catch((error) => console.error('Could not delete local data', error));
+	/** Messages written here that the server has not acked yet (signing out would discard them). */
+	unsent(): Promise<Unsent> {
+		return countUnsent(this.db);
+	}
+
+	/** Resolves when the outbox holds nothing deliverable any more; see signout.ts. */
+	whenDelivered(signal?: AbortSignal): Promise<Unsent> {
+		this.kickOutbox();
+		return whenDelivered(this.db, signal);
+	}
+
+	/**
+	 * Ends the session on the server, then signs out every tab of this user and deletes the local
+	 * database. When the server cannot be reached nothing changes here: the session would stay
+	 * valid, so pretending to be signed out would be a lie (and a security hole on shared machines).
+	 */
+	async signOut(): Promise<SignOutResult> {
+		const result = await endServerSession(() => this.api.logout());
+		if (result.ok) await this.forget();
+		return result;
 	}
 
 	stop(): void {
@@ -131,6 +145,18 @@ export class DuetClient {
 		for (const timer of this.typingTimers.values()) clearTimeout(timer);
 		this.db.close();
 		if (current === this) current = null;
+	}
+
+	/** The local half of signing out, once the server session is gone; safe to call twice. */
+	private forget(): Promise<void> {
+		this.forgetting ??= (async () => {
+			this.channel.post({ type: 'signout' });
+			// No offline start into a signed-out account.
+			forgetUser();
+			this.stop();
+			await deleteUserDb(this.user.id).catch((error) => console.error('Could not delete local data', error));
+		})();
+		return this.forgetting;
 	}
 
 	// ---- leadership ---------------------------------------------------------------------------
@@ -274,7 +300,7 @@ export class DuetClient {
 
 	/** The server ended this session (signed out on another device, or everywhere). */
 	private async signOutHere(): Promise<void> {
-		await this.signOut();
+		await this.forget();
 		location.assign('/login');
 	}
 

@@ -5,6 +5,9 @@
  */
 import Dexie, { type EntityTable } from 'dexie';
 import type { Conversation, Message } from '$lib/types';
+import { dbName } from './db-name';
+
+export { dbName };
 
 /** `sending`/`failed` rows are ours and not yet acked; `sent` rows carry the server's seq. */
 export type LocalStatus = 'sending' | 'sent' | 'failed';
@@ -64,9 +67,6 @@ export type DuetDb = Dexie & {
 	meta: EntityTable<MetaRow, 'key'>;
 };
 
-export function dbName(userId: string): string {
-	return `duet-${userId}`;
-}
 
 export function openUserDb(userId: string): DuetDb {
 	const db = new Dexie(dbName(userId)) as DuetDb;

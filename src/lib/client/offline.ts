@@ -5,6 +5,8 @@
  * (localStorage); everything else is that user's own IndexedDB, which signing out deletes.
  */
 import type { User } from '$lib/types';
+import { openTabChannel } from './channel';
+import { dbName } from './db-name';
 
 const LAST_USER = 'duet:lastUser';
 
@@ -35,4 +37,20 @@ export function lastUser(): User | null {
 	} catch {
 		return null;
 	}
+}
+
+/**
+ * The server has just shown a signed-out page (sign-in, register), yet this browser still
+ * remembers a user: the session ended without the client's sign-out (the no-JavaScript form, a
+ * click before the app started, a session that expired while no tab was open). Forget that user
+ * as a sign-out would, so no offline start can open their data, and tell any tab of theirs.
+ */
+export function forgetSignedOutUser(): void {
+	const user = lastUser();
+	if (!user) return;
+	forgetUser();
+	const channel = openTabChannel(user.id);
+	channel.post({ type: 'signout' });
+	channel.close();
+	indexedDB.deleteDatabase(dbName(user.id));
 }
