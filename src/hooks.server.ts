@@ -1,6 +1,6 @@
 import type { Handle, HandleServerError, ServerInit } from '@sveltejs/kit';
 import { sequence } from '@sveltejs/kit/hooks';
-import { setSessionCookie } from '$lib/server/cookies';
+import { clearSessionCookie, setSessionCookie } from '$lib/server/cookies';
 import {
 	crossSiteError,
 	isStateChanging,
@@ -16,7 +16,7 @@ import { registerRuntime } from '$lib/server/runtime';
 import { handleUpgrade } from '$lib/server/ws';
 import { fastRequest } from '$lib/server/fast-path';
 import { initServices, services } from '$lib/server/services';
-import { expiresAt, SESSION_COOKIE, validateSessionToken } from '$lib/server/session';
+import { expiresAt, validateSessionToken } from '$lib/server/session';
 
 export const init: ServerInit = async () => {
 	const app = await initServices();
@@ -57,7 +57,7 @@ const authenticate: Handle = async ({ event, resolve }) => {
 				setSessionCookie(event.cookies, event.url, token, expiresAt(result.session, sessionPolicy));
 			}
 		} else {
-			event.cookies.delete(SESSION_COOKIE, { path: '/' });
+			clearSessionCookie(event.cookies, event.url);
 		}
 	}
 	return resolve(event);

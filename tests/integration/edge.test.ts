@@ -8,26 +8,10 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { ERROR_STATUS } from '../../src/lib/errors';
 import { ApiClient, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
-import { chunked, rawRequest, UPGRADE_HEADERS, type RawRequest, type RawResponse } from './raw-http';
+import { chunked, expectProtocolAnswer, rawRequest, UPGRADE_HEADERS, type RawRequest } from './raw-http';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
-
-/** Status under 500; any refusal is `{"error": {code, message}}` with the code's own status. */
-export function expectProtocolAnswer(res: RawResponse, context = '') {
-	const where = `${res.status} ${res.body.toString().slice(0, 300)} ${context}`;
-	expect(res.status, where).toBeGreaterThanOrEqual(101);
-	expect(res.status, where).toBeLessThan(500);
-	if (res.status < 400) return;
-	expect(res.headers['content-type'], where).toBe('application/json');
-	const body = res.json();
-	expect(Object.keys(body), where).toEqual(['error']);
-	expect(ERROR_STATUS[body.error.code as keyof typeof ERROR_STATUS], where).toBe(res.status);
-	expect(typeof body.error.message, where).toBe('string');
-	expect(res.headers['x-content-type-options'], where).toBe('nosniff');
-	if (res.status === 429) expect(res.headers['retry-after'], where).toMatch(/^\d+$/);
-}
 
 /** Plain decimal within [min, max]: the rule for every numeric query parameter. */
 function inRange(value: string, min: number, max: number): boolean {

@@ -4,6 +4,8 @@
  * reading exactly what the server wrote back, framing included.
  */
 import net from 'node:net';
+import { expect } from 'vitest';
+import { ERROR_STATUS } from '../../src/lib/errors';
 
 export interface RawResponse {
 	status: number;
@@ -132,3 +134,18 @@ export const UPGRADE_HEADERS: Array<[string, string]> = [
 	['sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ=='],
 	['sec-websocket-version', '13']
 ];
+
+/** Status under 500; any refusal is `{"error": {code, message}}` with the code's own status. */
+export function expectProtocolAnswer(res: RawResponse, context = '') {
+	const where = `${res.status} ${res.body.toString().slice(0, 300)} ${context}`;
+	expect(res.status, where).toBeGreaterThanOrEqual(101);
+	expect(res.status, where).toBeLessThan(500);
+	if (res.status < 400) return;
+	expect(res.headers['content-type'], where).toBe('application/json');
+	const body = res.json();
+	expect(Object.keys(body), where).toEqual(['error']);
+	expect(ERROR_STATUS[body.error.code as keyof typeof ERROR_STATUS], where).toBe(res.status);
+	expect(typeof body.error.message, where).toBe('string');
+	expect(res.headers['x-content-type-options'], where).toBe('nosniff');
+	if (res.status === 429) expect(res.headers['retry-after'], where).toMatch(/^\d+$/);
+}
