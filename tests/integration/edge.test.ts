@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
 import { chunked, expectProtocolAnswer, rawRequest, UPGRADE_HEADERS, type RawRequest } from './raw-http';
@@ -157,12 +158,15 @@ describeEngines('the HTTP edge', (engine) => {
 			expect(huge.status).toBe(413);
 		});
 
-		test('an upgrade whose URL the URL parser refuses, or a broken handshake, never costs the process', async () => {
+		test('an upgrade whose URL the URL parser refuses, a broken handshake or a URL past the header limit, never costs the process', async () => {
 			for (const path of ['//', '//ws', '/ws?cursor=%', '/ws?%zz', '/ws#x']) {
 				const res = await raw({ method: 'GET', path, headers: [['cookie', cookie], ['origin', server.origin], ...UPGRADE_HEADERS], until: (b) => /"type":"(ready|reset)"/.test(b) }).catch(() => null);
 				// Paths other than /ws are dropped (null); /ws answers 101 or a protocol error.
 				if (res) expectProtocolAnswer(res, path);
 			}
+			const longUrl = await raw({ method: 'GET', path: `/api/conversations/${conversationId}/messages?before=${'9'.repeat(20_000)}`, headers: [['cookie', cookie]] });
+			expectProtocolAnswer(longUrl);
+			expect(longUrl.status).toBe(400);
 			const badKey = await raw({ method: 'GET', path: '/ws', headers: [['cookie', cookie], ['origin', server.origin], ['upgrade', 'websocket'], ['connection', 'Upgrade'], ['sec-websocket-key', 'short'], ['sec-websocket-version', '13']] });
 			expectProtocolAnswer(badKey);
 			expect(badKey.status).toBe(400);
@@ -310,5 +314,42 @@ describeEngines('the HTTP edge', (engine) => {
 				{ numRuns: RUNS }
 			);
 		});
+	});
+});
+
+describe('the last-resort guard (server/index.js)', () => {
+	let server: TestServer;
+	let cookie: string;
+	beforeAll(async () => {
+		const fixture = fileURLToPath(new URL('./fixtures/throwing-runtime.js', import.meta.url));
+		server = await startServer({ engine: 'pglite', env: { NODE_OPTIONS: `--import=${fixture}` } });
+		cookie = (await signedInClient(server.origin)).client.cookie!;
+	});
+	afterAll(async () => {
+		await server?.stop();
+	});
+
+	test('a request handler that throws or rejects is logged loudly and answered 500 internal; the process lives', async () => {
+		for (const how of ['sync', 'async']) {
+			for (const path of ['/api/events', '/api/me']) {
+				const res = await rawRequest(server.port, { method: 'GET', path, headers: [['cookie', cookie], ['x-test-throw', how]] });
+				expect(res.status, `${how} ${path}`).toBe(500);
+				expect(res.json()).toEqual({ error: { code: 'internal', message: expect.any(String) } });
+				expect(res.headers['x-content-type-options']).toBe('nosniff');
+			}
+			const upgrade = await rawRequest(server.port, { method: 'GET', path: '/ws', headers: [['cookie', cookie], ['x-test-throw', how], ...UPGRADE_HEADERS] });
+			expect(upgrade.status).toBe(500);
+			expect(upgrade.json().error.code).toBe('internal');
+		}
+		expect(server.output()).toMatch(/Unexpected error in request: GET \/api\/me from 127\.0\.0\.1:.*injected rejection/);
+		expect(server.output()).toMatch(/Unexpected error in upgrade: GET \/ws/);
+		expect(server.process.exitCode).toBeNull();
+		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
+	});
+
+	test('one that fails after its reply began has the connection cut, and the process lives', async () => {
+		await expect(rawRequest(server.port, { method: 'GET', path: '/api/me', headers: [['cookie', cookie], ['x-test-throw', 'midway']] })).rejects.toThrow(/closed without a complete response/);
+		expect(server.output()).toContain('injected failure after the reply began');
+		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
 	});
 });

@@ -165,7 +165,7 @@ export async function readWebBody(request: Request, limit = MAX_JSON_BYTES): Pro
 	if (!request.body) return '';
 	const reader = request.body.getReader();
 	if (declaredTooLarge(request.headers.get('content-length'), limit)) {
-		void drain(reader, 0);
+		void drain(reader, 0, limit);
 		throw tooLarge();
 	}
 	const chunks: Uint8Array[] = [];
@@ -181,7 +181,7 @@ export async function readWebBody(request: Request, limit = MAX_JSON_BYTES): Pro
 		if (result.done) break;
 		size += result.value.byteLength;
 		if (size > limit) {
-			void drain(reader, size);
+			void drain(reader, size, limit);
 			throw tooLarge();
 		}
 		chunks.push(result.value);
@@ -189,14 +189,14 @@ export async function readWebBody(request: Request, limit = MAX_JSON_BYTES): Pro
 	return decode(Buffer.concat(chunks));
 }
 
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, size: number): Promise<void> {
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, size: number, limit: number): Promise<void> {
 	try {
 		for (;;) {
 			const { done, value } = await reader.read();
 			if (done) return;
 			size += value.byteLength;
 			// Cancelling destroys the request and its socket: only for a client far past the limit.
-			if (size > MAX_JSON_BYTES + DRAIN_BYTES) return void (await reader.cancel());
+			if (size > limit + DRAIN_BYTES) return void (await reader.cancel());
 		}
 	} catch {
 		/* the stream errored (client gone, or adapter-node's own limit): nothing left to drain */
