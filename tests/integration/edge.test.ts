@@ -225,7 +225,7 @@ describeEngines('the HTTP edge', (engine) => {
 
 		test('Content-Length against Transfer-Encoding, and broken framing', async () => {
 			const body = send();
-			const framing = fc.constantFrom<Array<() => Pick<RawRequest, 'headers' | 'body' | 'endAfterWrite'>>>(
+			const framing = fc.constantFrom<() => Pick<RawRequest, 'headers' | 'body' | 'endAfterWrite'>>(
 				() => ({ headers: [['content-length', String(body.length)]], body }),
 				() => ({ headers: [['content-length', String(body.length)], ['transfer-encoding', 'chunked']], body: chunked(body) }),
 				() => ({ headers: [['transfer-encoding', 'chunked'], ['content-length', '3']], body: chunked(body) }),
