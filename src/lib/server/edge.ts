@@ -133,19 +133,12 @@ export function readNodeBody(req: IncomingMessage, limit = MAX_JSON_BYTES): Prom
 		let size = 0;
 		let settled = false;
 		const chunks: Buffer[] = [];
-		const settle = (outcome: () => string) => {
+		const fail = (error: AppError) => {
 			if (settled) return;
 			settled = true;
-			try {
-				resolve(outcome());
-			} catch (error) {
-				reject(error);
-			}
 			chunks.length = 0;
+			reject(error);
 		};
-		const fail = (error: AppError) => settle(() => {
-			throw error;
-		});
 		req.on('data', (chunk: Buffer) => {
 			size += chunk.length;
 			if (settled) {
@@ -153,7 +146,15 @@ export function readNodeBody(req: IncomingMessage, limit = MAX_JSON_BYTES): Prom
 			} else if (size > limit) fail(tooLarge());
 			else chunks.push(chunk);
 		});
-		req.once('end', () => settle(() => decode(Buffer.concat(chunks))));
+		req.once('end', () => {
+			if (settled) return;
+			settled = true;
+			try {
+				resolve(decode(Buffer.concat(chunks)));
+			} catch (error) {
+				reject(error);
+			}
+		});
 		req.once('error', () => fail(cutOff()));
 		req.once('close', () => req.complete || fail(cutOff()));
 		if (declaredTooLarge(req.headers['content-length'], limit)) fail(tooLarge());
