@@ -65,7 +65,7 @@ function refuse(socket: Duplex, error: AppError) {
 
 export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
 	socket.on('error', () => socket.destroy());
-	// Only the path decides: a request line the URL parser refuses ('//', '/ws/../x') is not ours either.
+	// The path alone decides, without the URL parser: it throws on request lines like '//'.
 	const path = (req.url ?? '').split('?')[0];
 	if (path !== '/ws') {
 		socket.destroy();
