@@ -13,6 +13,8 @@ import { ApiClient, describeEngines, signedInClient, startServer, WsClient, type
 import { chunked, expectProtocolAnswer, rawRequest, UPGRADE_HEADERS, type RawRequest } from './raw-http';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
+/** Each case is a few requests; a budget per case keeps a loaded machine (or FUZZ_RUNS=1000) from timing out. */
+const FUZZ_TIMEOUT = 30_000 + RUNS * 2 * 500;
 
 /** Plain decimal within [min, max]: the rule for every numeric query parameter. */
 function inRange(value: string, min: number, max: number): boolean {
@@ -194,7 +196,7 @@ describeEngines('the HTTP edge', (engine) => {
 				}),
 				{ numRuns: RUNS * 2 }
 			);
-		});
+		}, FUZZ_TIMEOUT);
 
 		test('Origin, Sec-Fetch-Site and Content-Type on every state-changing endpoint', async () => {
 			const origin = fc.oneof(
@@ -221,7 +223,7 @@ describeEngines('the HTTP edge', (engine) => {
 				}),
 				{ numRuns: RUNS * 2 }
 			);
-		});
+		}, FUZZ_TIMEOUT);
 
 		test('Content-Length against Transfer-Encoding, and broken framing', async () => {
 			const body = send();
@@ -256,7 +258,7 @@ describeEngines('the HTTP edge', (engine) => {
 				}),
 				{ numRuns: RUNS }
 			);
-		});
+		}, FUZZ_TIMEOUT);
 
 		test('history: before, after and limit at and past every bound are 200 in range, 400 outside', async () => {
 			await fc.assert(
@@ -273,7 +275,7 @@ describeEngines('the HTTP edge', (engine) => {
 				expectProtocolAnswer(res, id);
 				expect(res.status).toBe(404);
 			}
-		});
+		}, FUZZ_TIMEOUT);
 
 		test('event cursors at and past every bound: the stream opens, with `reset` first for one it cannot serve', async () => {
 			const probe = await WsClient.connect(server.origin, cookie);
@@ -298,7 +300,7 @@ describeEngines('the HTTP edge', (engine) => {
 				}),
 				{ numRuns: RUNS }
 			);
-		});
+		}, FUZZ_TIMEOUT);
 
 		test('receipts and sends with numbers at and past every bound', async () => {
 			const number = fc.constantFrom(-1, 0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1, 2 ** 53, 1.5, -0, 1e308);
@@ -313,7 +315,7 @@ describeEngines('the HTTP edge', (engine) => {
 				}),
 				{ numRuns: RUNS }
 			);
-		});
+		}, FUZZ_TIMEOUT);
 	});
 });
 
