@@ -111,7 +111,7 @@ export function crossSiteError(get: HeaderGet, expected: string, what = 'Request
  */
 const DRAIN_BYTES = 1024 * 1024;
 
-export const tooLarge = () => new AppError('too_large', `The body is larger than ${MAX_JSON_BYTES / 1024} KiB.`);
+const tooLarge = () => new AppError('too_large', `The body is larger than ${MAX_JSON_BYTES / 1024} KiB.`);
 const cutOff = () => new AppError('bad_request', 'The body ended before its declared length.');
 
 function declaredTooLarge(declared: string | null | undefined, limit: number): boolean {
@@ -231,7 +231,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 	'x-frame-options': 'DENY'
 };
 
-export const JSON_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+const JSON_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
 
 export interface Reply {
 	status: number;
