@@ -23,29 +23,59 @@ if (!process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {
 const buildDir = process.env.BUILD_DIR ?? 'build';
 const { handler } = await import(new URL(`../${buildDir}/handler.js`, import.meta.url).href);
 
-const runtime = /** @type {{ upgrade?: Function, request?: Function, shutdown?: () => Promise<void> }} */ (
-	globalThis[Symbol.for('duet.runtime')] ?? {}
-);
+const runtime = /** @type {import('../src/lib/server/runtime').Runtime} */ (globalThis[Symbol.for('duet.runtime')] ?? {});
+
+/**
+ * The last resort for a request or upgrade: whatever a handler throws or rejects with is logged
+ * loudly, with enough context to find it, and answered 500 `internal`; it never takes the process
+ * down. It is not error handling: every handler answers its own failures, and the tests count on
+ * this never firing (they fail on "Unexpected error" in the server's output).
+ */
+function guard(where, req, target, run) {
+	const fail = (error) => {
+		const address = req.socket?.remoteAddress ?? 'unknown';
+		console.error(`Unexpected error in ${where}: ${req.method} ${req.url?.slice(0, 200)} from ${address}:`, error);
+		try {
+			if (runtime.replyUnexpected) runtime.replyUnexpected(target);
+			else target.destroy();
+		} catch (replyError) {
+			console.error('Unexpected error while answering it:', replyError);
+			target.destroy();
+		}
+	};
+	try {
+		const result = run();
+		if (result && typeof result.then === 'function') result.then(undefined, fail);
+	} catch (error) {
+		fail(error);
+	}
+}
 
 // The SSE transport's hot requests (sends, event streams) may be served ahead of SvelteKit; see fast-path.ts.
-const server = http.createServer((req, res) => {
-	const taken = runtime.request?.(req, res);
-	if (!taken) return handler(req, res);
-	taken.then(
-		(served) => served || handler(req, res),
-		() => handler(req, res)
-	);
-});
+const server = http.createServer((req, res) =>
+	guard('request', req, res, () => {
+		const taken = runtime.request?.(req, res);
+		if (!taken) return handler(req, res);
+		return taken.then((served) => served || handler(req, res));
+	})
+);
 // Keep-alive sockets idle longer than a typical load balancer's, so it never reuses a closed one.
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
+
+// Requests node's parser refuses get the protocol's error shape rather than a bare status line.
+server.on('clientError', (error, socket) => {
+	const inFlight = Boolean(socket._httpMessage?.headersSent);
+	if (runtime.replyClientError) runtime.replyClientError(socket, error, inFlight);
+	else socket.destroy();
+});
 
 let stopping = false;
 
 server.on('upgrade', (req, socket, head) => {
 	// A shutting-down instance takes no new sockets: the client retries and lands on another.
-	if (runtime.upgrade && !stopping) runtime.upgrade(req, socket, head);
-	else socket.destroy();
+	if (!runtime.upgrade || stopping) return void socket.destroy();
+	guard('upgrade', req, socket, () => runtime.upgrade?.(req, socket, head));
 });
 
 server.listen(port, host, () => {

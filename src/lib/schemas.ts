@@ -30,6 +30,9 @@ export const messageBodySchema = z
 			.max(MAX_BODY_CHARS, `A message can have at most ${MAX_BODY_CHARS} characters.`)
 			// PostgreSQL text cannot store NUL; refusing it beats silently altering the message.
 			.refine((s) => !s.includes('\u0000'), 'A message cannot contain NUL characters.')
+			// Nor half a surrogate pair: stored as U+FFFD, the resend of the same request would no longer
+			// match it (409), and a client whose ack was lost could never get it.
+			.refine((s) => s.isWellFormed(), 'A message cannot contain half of a surrogate pair.')
 	);
 
 export const sendSchema = z.object({
@@ -52,10 +55,25 @@ export const typingSchema = z.object({ conversationId: uuid });
 
 export const openConversationSchema = z.object({ username: usernameSchema });
 
+/** The largest seq a conversation can hold: the columns are PostgreSQL integers. */
+export const MAX_SEQ = 2 ** 31 - 1;
+
+/**
+ * A query parameter holding a whole number from `min` to `max`, written in plain decimal: no sign,
+ * blanks, exponent, hex or leading zeros (what z.coerce.number would let through, '' as 0 among them).
+ */
+function queryInt(name: string, min: number, max: number) {
+	return z
+		.string()
+		.regex(/^(0|[1-9]\d{0,15})$/, `${name} must be a whole number from ${min} to ${max}.`)
+		.transform(Number)
+		.pipe(z.number().min(min, `${name} must be a whole number from ${min} to ${max}.`).max(max, `${name} must be a whole number from ${min} to ${max}.`));
+}
+
 export const historyQuerySchema = z.object({
-	before: z.coerce.number().int().min(1).optional(),
-	after: z.coerce.number().int().min(0).optional(),
-	limit: z.coerce.number().int().min(1).max(200).default(50)
+	before: queryInt('before', 1, MAX_SEQ).optional(),
+	after: queryInt('after', 0, MAX_SEQ).optional(),
+	limit: queryInt('limit', 1, 200).default(50)
 });
 
 export const clientFrameSchema = z.discriminatedUnion('type', [

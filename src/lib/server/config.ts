@@ -23,6 +23,8 @@ export interface Config {
 	maxConnectionsPerUser: number;
 	/** How often the sessions of open WebSocket/SSE connections are re-read (see SessionWatch). */
 	sessionRecheckMs: number;
+	/** FAST_PATH=off leaves every request to SvelteKit (fast-path.ts); the parity test compares both. */
+	fastPath: boolean;
 }
 
 export function loadConfig(): Config {
@@ -36,6 +38,7 @@ export function loadConfig(): Config {
 		rateLimit: process.env.RATE_LIMIT !== 'off',
 		sendPerMinute: int('SEND_RATE_PER_MINUTE', 600, 1),
 		sendBurst: int('SEND_BURST', 120, 1),
-		maxConnectionsPerUser: int('MAX_CONNECTIONS_PER_USER', 20, 1)
+		maxConnectionsPerUser: int('MAX_CONNECTIONS_PER_USER', 20, 1),
+		fastPath: process.env.FAST_PATH !== 'off'
 	};
 }

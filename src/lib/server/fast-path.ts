@@ -4,33 +4,48 @@
  * GET /api/events (held open for hours). Through the framework, each send cost more CPU than
  * storing the message (Web Request/Response objects, hooks, routing), and each open stream held
  * the framework's request objects for its whole life. Only the plain case is taken here: a
- * same-origin request (JSON with a declared length, for sends) with a session that is valid and
- * needs nothing done (no renewal, no expiry). Anything else is decided before the body is read and
- * goes on to the SvelteKit routes, which apply the same checks in full. Answers are the routes':
- * same status, body and headers (hooks.server.ts securityHeaders, http.ts json(), sse.ts).
+ * same-origin request (JSON, for sends) with a session that is valid and needs nothing done (no
+ * renewal, no expiry). Anything else is decided before the body is read and goes on to the
+ * SvelteKit routes, which apply the same checks in full. Both sides check and answer through
+ * edge.ts, so the answers are the routes' (status, body, headers): parity.test.ts compares them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AppError } from '$lib/errors';
-import { describeIssues, MAX_JSON_BYTES, sendSchema } from '$lib/schemas';
+import { sendSchema } from '$lib/schemas';
+import {
+	crossSiteError,
+	errorReply,
+	jsonReply,
+	nodeHeaders,
+	nodeOrigin,
+	parseJson,
+	readNodeBody,
+	requireJsonType,
+	SECURITY_HEADERS,
+	sessionToken,
+	writeReply
+} from './edge';
 import { toAppError } from './failures';
 import { services, type Services } from './services';
-import { peekSessionToken, SESSION_COOKIE, type ValidatedSession } from './session';
+import { peekSessionToken, type ValidatedSession } from './session';
 import { attachEventStream, SSE_HEADERS } from './sse';
-import { readCookie } from './ws';
-
-const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin', 'x-frame-options': 'DENY' };
-const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store', ...SECURITY_HEADERS };
 
 /** Returns false (synchronously) for requests this does not take; SvelteKit serves those. */
 export function fastRequest(req: IncomingMessage, res: ServerResponse): false | Promise<boolean> {
 	const url = req.url ?? '';
 	const send = req.method === 'POST' && url === '/api/messages';
 	const events = req.method === 'GET' && (url === '/api/events' || url.startsWith('/api/events?'));
+	// Without ORIGIN, adapter-node's idea of the app's origin depends on proxy settings: leave it to Kit.
 	if ((!send && !events) || !process.env.ORIGIN) return false;
-	const origin = req.headers.origin;
-	if ((origin !== undefined && origin !== new URL(process.env.ORIGIN).origin) || req.headers['sec-fetch-site'] === 'cross-site') return false;
-	if (send && (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '') || req.headers['content-length'] === undefined)) return false;
-	const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+	const headers = nodeHeaders(req);
+	if (crossSiteError(headers, nodeOrigin(req))) return false;
+	if (send) {
+		try {
+			requireJsonType(headers);
+		} catch {
+			return false;
+		}
+	}
+	const token = sessionToken(headers);
 	if (!token) return false;
 	return send ? serve(req, res, token) : serveEvents(req, res, token);
 }
@@ -51,18 +66,23 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 	const query = new URL(req.url ?? '', 'http://internal').searchParams.get('cursor');
 	const lastEventId = req.headers['last-event-id'];
 	const cursor = (typeof lastEventId === 'string' ? lastEventId : undefined) ?? query ?? undefined;
+	let finish: () => void;
 	try {
 		app.chat.checkConnectionLimit(validated.user.id);
+		// Headers go out with the first write, so a stream that fails to open still gets its error reply.
+		finish = await attachEventStream(app, validated.user, validated.session.id, cursor, {
+			write: (text) => {
+				if (!res.headersSent) res.writeHead(200, { ...SSE_HEADERS, ...SECURITY_HEADERS });
+				res.write(text);
+			},
+			queued: () => res.writableLength,
+			end: () => res.end()
+		});
 	} catch (error) {
-		replyError(res, error);
+		if (res.headersSent) res.destroy();
+		else writeReply(res, errorReply(toAppError(error)));
 		return true;
 	}
-	res.writeHead(200, { ...SSE_HEADERS, ...SECURITY_HEADERS });
-	const finish = await attachEventStream(app, validated.user, validated.session.id, cursor, {
-		write: (text) => void res.write(text),
-		queued: () => res.writableLength,
-		end: () => res.end()
-	});
 	res.once('close', finish);
 	if (res.destroyed) finish();
 	return true;
@@ -73,49 +93,10 @@ async function serve(req: IncomingMessage, res: ServerResponse, token: string): 
 	const validated = await plainSession(app, token);
 	if (!validated) return false;
 	try {
-		const text = await readBody(req);
-		let value: unknown;
-		try {
-			value = JSON.parse(text);
-		} catch {
-			throw new AppError('bad_request', 'The body is not valid JSON.');
-		}
-		const parsed = sendSchema.safeParse(value);
-		if (!parsed.success) throw new AppError('bad_request', describeIssues(parsed.error));
-		reply(res, 200, await app.chat.send(validated.user.id, parsed.data));
+		const send = parseJson(await readNodeBody(req), sendSchema);
+		writeReply(res, jsonReply(await app.chat.send(validated.user.id, send)));
 	} catch (error) {
-		replyError(res, error);
+		writeReply(res, errorReply(toAppError(error)));
 	}
 	return true;
-}
-
-const TOO_LARGE = () => new AppError('too_large', `The body is larger than ${MAX_JSON_BYTES / 1024} KiB.`);
-
-function readBody(req: IncomingMessage): Promise<string> {
-	if (Number(req.headers['content-length']) > MAX_JSON_BYTES) return Promise.reject(TOO_LARGE());
-	return new Promise((resolve, reject) => {
-		const chunks: Buffer[] = [];
-		let size = 0;
-		req.on('data', (chunk: Buffer) => {
-			size += chunk.length;
-			if (size > MAX_JSON_BYTES) {
-				req.removeAllListeners('data');
-				req.resume();
-				reject(TOO_LARGE());
-			} else chunks.push(chunk);
-		});
-		req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-		req.on('error', () => reject(TOO_LARGE()));
-	});
-}
-
-function replyError(res: ServerResponse, error: unknown) {
-	const appError = toAppError(error);
-	reply(res, appError.status, appError.toBody(), appError.code === 'rate_limited' ? { 'retry-after': String(appError.retryAfter ?? 1) } : {});
-}
-
-function reply(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) {
-	const text = JSON.stringify(body);
-	res.writeHead(status, { ...JSON_HEADERS, ...extra, 'content-length': Buffer.byteLength(text) });
-	res.end(text);
 }

@@ -6,10 +6,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 export interface Runtime {
-	upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+	upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void | Promise<void>;
 	/** Serves a request ahead of SvelteKit, or returns false at once to leave it to SvelteKit. */
 	request?: (req: IncomingMessage, res: ServerResponse) => false | Promise<boolean>;
 	shutdown?: () => Promise<void>;
+	/** The edge's last-resort replies (edge.ts), for what no handler caught and what node could not parse. */
+	replyUnexpected?: (target: ServerResponse | Duplex) => void;
+	replyClientError?: (socket: Duplex, error: Error & { code?: string }, inFlight: boolean) => void;
 }
 
 const KEY = Symbol.for('duet.runtime');

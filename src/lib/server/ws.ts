@@ -11,7 +11,8 @@ import { clientFrameSchema, describeIssues, MAX_JSON_BYTES } from '$lib/schemas'
 import type { PushEvent, ServerFrame, User } from '$lib/types';
 import { toAppError } from './failures';
 import { services, type Services } from './services';
-import { SESSION_COOKIE, validateSessionToken } from './session';
+import { validateSessionToken } from './session';
+import { crossSiteError, errorReply, nodeHeaders, nodeOrigin, sessionToken, writeRawReply } from './edge';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
 
 const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
@@ -32,6 +33,8 @@ function state(app: Services): State {
 	const g = globalThis as Record<symbol, State>;
 	if (g[KEY]) return g[KEY];
 	const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_JSON_BYTES, perMessageDeflate: false, clientTracking: false });
+	// A handshake ws cannot accept (bad key, version, Upgrade header) answers in the protocol's shape too.
+	wss.on('wsClientError', (error, socket) => refuse(socket, new AppError('bad_request', `${error.message}.`)));
 	const connections = new Set<Connection>();
 	const heartbeat = setInterval(() => {
 		for (const connection of connections) {
@@ -55,52 +58,32 @@ function state(app: Services): State {
 	return created;
 }
 
-/** The app's own origin: ORIGIN when configured, else whatever host the request was addressed to. */
-function expectedOrigin(req: IncomingMessage): string {
-	if (process.env.ORIGIN) return new URL(process.env.ORIGIN).origin;
-	const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-	return `${proto}://${req.headers.host}`;
-}
-
+/** Refuses the upgrade with a JSON error body (the edge's reply), then closes the socket. */
 function refuse(socket: Duplex, error: AppError) {
-	const body = JSON.stringify(error.toBody());
-	const reason = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' }[error.status] ?? 'Error';
-	socket.end(
-		`HTTP/1.1 ${error.status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-			(error.code === 'rate_limited' ? `retry-after: ${error.retryAfter ?? 5}\r\n` : '') +
-			`\r\n${body}`
-	);
-}
-
-export function readCookie(header: string | undefined, name: string): string | undefined {
-	if (!header) return undefined;
-	for (const part of header.split(';')) {
-		const index = part.indexOf('=');
-		if (index > 0 && part.slice(0, index).trim() === name) return decodeURIComponent(part.slice(index + 1).trim());
-	}
-	return undefined;
+	writeRawReply(socket, errorReply(error));
 }
 
 export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
 	socket.on('error', () => socket.destroy());
-	const url = new URL(req.url ?? '/', 'http://internal');
-	if (url.pathname !== '/ws') {
+	// The path alone decides, without the URL parser: it throws on request lines like '//'.
+	const path = (req.url ?? '').split('?')[0];
+	if (path !== '/ws') {
 		socket.destroy();
 		return;
 	}
 	try {
 		const app = services();
-		const origin = req.headers.origin;
-		if (origin !== undefined && origin !== expectedOrigin(req)) {
-			throw new AppError('forbidden', 'WebSocket connections from other sites are not allowed.');
-		}
-		const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+		const headers = nodeHeaders(req);
+		const crossSite = crossSiteError(headers, nodeOrigin(req), 'WebSocket connections');
+		if (crossSite) throw crossSite;
+		const cursor = new URLSearchParams((req.url ?? '').slice(path.length + 1)).get('cursor') ?? undefined;
+		const token = sessionToken(headers);
 		const validated = token ? await validateSessionToken(app.database.db, token, app.sessionPolicy) : null;
 		if (!validated) throw new AppError('unauthorized', 'Sign in to connect.');
 		app.chat.checkConnectionLimit(validated.user.id);
 		const { wss } = state(app);
 		wss.handleUpgrade(req, socket, head, (ws) => {
-			void serve(app, ws, validated.user, validated.session.id, url.searchParams.get('cursor') ?? undefined);
+			void serve(app, ws, validated.user, validated.session.id, cursor);
 		});
 	} catch (error) {
 		refuse(socket, toAppError(error));
