@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { durableOptions, syncNewCluster } from './pglite-durable';
 import * as schema from './schema';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -25,11 +26,16 @@ export interface Database {
 
 const MIGRATIONS_FOLDER = path.resolve(process.env.MIGRATIONS_DIR ?? 'drizzle');
 
-export async function openDatabase(databaseUrl: string | undefined, pgliteDir: string): Promise<Database> {
+export interface OpenOptions {
+	/** PGlite on a directory without syncing to disk (see config.ts): for throwaway data only. */
+	pgliteUnsafeNoFsync?: boolean;
+}
+
+export async function openDatabase(databaseUrl: string | undefined, pgliteDir: string, options: OpenOptions = {}): Promise<Database> {
 	const database =
 		databaseUrl && /^postgres(ql)?:\/\//.test(databaseUrl)
 			? await openPostgres(databaseUrl)
-			: await openPglite(databaseUrl === 'memory://' ? undefined : pgliteDir);
+			: await openPglite(databaseUrl === 'memory://' ? undefined : pgliteDir, options);
 	return database;
 }
 
@@ -75,12 +81,17 @@ function preferPrepared<S extends PostgresSql>(sql: S): S {
 	return sql;
 }
 
-async function openPglite(dir: string | undefined): Promise<Database> {
+async function openPglite(dir: string | undefined, options: OpenOptions): Promise<Database> {
 	const { PGlite } = await import('@electric-sql/pglite');
 	const { drizzle } = await import('drizzle-orm/pglite');
 	const { migrate } = await import('drizzle-orm/pglite/migrator');
 	if (dir) mkdirSync(dir, { recursive: true });
-	const client = dir ? new PGlite(dir) : new PGlite();
+	const durable = dir && !options.pgliteUnsafeNoFsync ? await durableOptions(dir) : undefined;
+	const client = durable ? new PGlite(durable.options) : dir ? new PGlite(dir) : new PGlite();
+	if (dir && durable?.fresh) {
+		await client.waitReady;
+		syncNewCluster(dir);
+	}
 	const db = drizzle({ client, schema });
 	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
 	return {
