@@ -2,11 +2,10 @@
  * The one place that knows which PostgreSQL runs: embedded PGlite (the zero-setup default, or
  * in-memory for tests) or a real server through postgres.js. Everything else sees `Database`.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { durableOptions, syncNewCluster } from './pglite-durable';
+import { openPgliteDir } from './pglite-durable.js';
 import * as schema from './schema';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -85,13 +84,7 @@ async function openPglite(dir: string | undefined, options: OpenOptions): Promis
 	const { PGlite } = await import('@electric-sql/pglite');
 	const { drizzle } = await import('drizzle-orm/pglite');
 	const { migrate } = await import('drizzle-orm/pglite/migrator');
-	if (dir) mkdirSync(dir, { recursive: true });
-	const durable = dir && !options.pgliteUnsafeNoFsync ? await durableOptions(dir) : undefined;
-	const client = durable ? new PGlite(durable.options) : dir ? new PGlite(dir) : new PGlite();
-	if (dir && durable?.fresh) {
-		await client.waitReady;
-		syncNewCluster(dir);
-	}
+	const client = dir ? await openPgliteDir(dir, { unsafeNoFsync: options.pgliteUnsafeNoFsync }) : new PGlite();
 	const db = drizzle({ client, schema });
 	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
 	return {

@@ -1,6 +1,7 @@
 /**
  * PGlite on a directory, made durable: PostgreSQL's syncs reach the disk, so a commit that PGlite
- * has answered survives a power cut or an OS crash, as on a PostgreSQL server.
+ * has answered survives a power cut or an OS crash, as on a PostgreSQL server. Plain JavaScript so
+ * that the scripts and the benchmark, which run without a build, open PGlite exactly as the app does.
  *
  * PGlite 0.5 is not durable on Node as shipped, on three counts (read in its dist, seen under
  * strace: not one fsync or fdatasync system call in a whole run):
@@ -11,53 +12,65 @@
  * So we turn fsync back on, have PostgreSQL sync its WAL with fsync, and give NODEFS an fsync
  * that calls the host's: one fsync system call per commit, plus checkpoints' data files.
  */
-import { existsSync, readdirSync, closeSync, fsyncSync, openSync, constants } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
 
 /** `SHOW wal_sync_method` on a durable database: the one method whose syscall reaches the host. */
 export const WAL_SYNC_METHOD = 'fsync';
 
-interface NodeFsModule {
-	NODEFS: {
-		stream_ops: Record<string, unknown>;
-		realPath(node: unknown): string;
-		tryFSOperation<T>(fn: () => T): T;
-	};
-}
-
-/** The options that open `dir` durably; `fresh` says PGlite is about to create the cluster there. */
-export async function durableOptions(dir: string): Promise<{ options: PGliteOptions; fresh: boolean }> {
+/**
+ * Opens PGlite on `dir`, creating it if needed, and waits until it is ready. `unsafeNoFsync`
+ * opens it as PGlite ships, unsynced (PGLITE_UNSAFE_NO_FSYNC, see config.ts).
+ * @param {string} dir
+ * @param {{ unsafeNoFsync?: boolean }} [options]
+ * @returns {Promise<import('@electric-sql/pglite').PGlite>}
+ */
+export async function openPgliteDir(dir, { unsafeNoFsync = false } = {}) {
 	const { PGlite } = await import('@electric-sql/pglite');
+	mkdirSync(dir, { recursive: true });
+	if (unsafeNoFsync) {
+		const client = new PGlite(dir);
+		await client.waitReady;
+		return client;
+	}
 	const { NodeFS } = await import('@electric-sql/pglite/nodefs');
-
 	class DurableNodeFS extends NodeFS {
-		async init(pg: PGlite, opts: Parameters<InstanceType<typeof NodeFS>['init']>[1]) {
+		/**
+		 * @param {Parameters<InstanceType<typeof NodeFS>['init']>[0]} pg
+		 * @param {Parameters<InstanceType<typeof NodeFS>['init']>[1]} opts
+		 */
+		async init(pg, opts) {
 			const result = await super.init(pg, opts);
 			const preRun = result.emscriptenOpts.preRun ?? [];
-			result.emscriptenOpts.preRun = [...preRun, (mod) => addFsync(mod as unknown as NodeFsModule)];
+			result.emscriptenOpts.preRun = [...preRun, (mod) => addFsync(/** @type {NodeFsModule} */ (/** @type {unknown} */ (mod)))];
 			return result;
 		}
 	}
-
-	return {
-		fresh: !existsSync(path.join(dir, 'PG_VERSION')),
-		options: {
-			fs: new DurableNodeFS(dir),
-			// Later `-c` settings override the defaults' `-F`; appending keeps PGlite's other defaults.
-			startParams: [...PGlite.defaultStartParams, '-c', 'fsync=on', '-c', `wal_sync_method=${WAL_SYNC_METHOD}`]
-		}
-	};
+	const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
+	const client = new PGlite({
+		fs: new DurableNodeFS(dir),
+		// Later `-c` settings override the defaults' `-F`; appending keeps PGlite's other defaults.
+		startParams: [...PGlite.defaultStartParams, '-c', 'fsync=on', '-c', `wal_sync_method=${WAL_SYNC_METHOD}`]
+	});
+	await client.waitReady;
+	if (fresh) syncNewCluster(dir);
+	return client;
 }
+
+/**
+ * @typedef {{ nfd?: number, node: unknown }} Stream
+ * @typedef {{ NODEFS: { stream_ops: Record<string, unknown>, realPath(node: unknown): string, tryFSOperation(fn: () => void): void } }} NodeFsModule
+ */
 
 /**
  * Every NODEFS stream shares one `stream_ops` object, so one assignment covers every file. A host
  * error becomes the errno PostgreSQL sees, and PostgreSQL answers a failed fsync with a PANIC
  * rather than carry on with data that may not be on disk.
+ * @param {NodeFsModule} mod
  */
-function addFsync(mod: NodeFsModule): void {
+function addFsync(mod) {
 	const nodefs = mod.NODEFS;
-	nodefs.stream_ops.fsync = (stream: { nfd?: number; node: unknown }) => {
+	nodefs.stream_ops.fsync = (/** @type {Stream} */ stream) => {
 		nodefs.tryFSOperation(() => {
 			// A stream without a host descriptor (a directory, on some Emscripten versions) by path.
 			if (stream.nfd === undefined) syncPath(nodefs.realPath(stream.node));
@@ -72,13 +85,15 @@ function addFsync(mod: NodeFsModule): void {
  * syncs (it syncs only what it wrote itself), so a power cut soon after the first start could lose
  * catalog files that no WAL record can restore. Sync the whole tree once, files before directories,
  * then the parent that holds the new directory's name.
+ * @param {string} dir
  */
-export function syncNewCluster(dir: string): void {
+function syncNewCluster(dir) {
 	syncTree(path.resolve(dir));
 	syncPath(path.dirname(path.resolve(dir)));
 }
 
-function syncTree(dir: string): void {
+/** @param {string} dir */
+function syncTree(dir) {
 	for (const entry of readdirSync(dir, { withFileTypes: true })) {
 		const full = path.join(dir, entry.name);
 		if (entry.isDirectory()) syncTree(full);
@@ -87,7 +102,8 @@ function syncTree(dir: string): void {
 	syncPath(dir);
 }
 
-function syncPath(file: string): void {
+/** @param {string} file */
+function syncPath(file) {
 	const fd = openSync(file, constants.O_RDONLY);
 	try {
 		fsyncSync(fd);
