@@ -2,19 +2,16 @@
  * The embedded default must be durable: opened as the app opens it, PGlite has fsync on, and a
  * commit reaches the disk through a real fsync system call (seen by strace, when it is installed).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { hasStrace, straceNote, straceSkip, syncCalls, walSyncs } from '../../../../tests/integration/strace';
 import { loadConfig } from '../config';
 import { openDatabase, type Database } from '.';
 
 const COMMITS = 5;
-const hasStrace = spawnSync('strace', ['-V']).status === 0;
-// .ci/run installs strace and sets this, so CI cannot pass by skipping the syscall check.
-const straceRequired = process.env.DUET_REQUIRE_STRACE === '1';
 
 async function setting(database: Database, name: string): Promise<string> {
 	const result = (await database.db.execute(sql.raw(`show ${name}`))) as unknown as { rows: Record<string, string>[] };
@@ -29,36 +26,6 @@ async function commits(database: Database, n: number): Promise<void> {
 			await tx.execute(sql`insert into durability_probe values (${i})`);
 		});
 	}
-}
-
-/**
- * The sync system calls this process makes while `fn` runs, each with the file it synced
- * (strace -y). Attaching to ourselves sees exactly what PGlite, in this process, asks the kernel.
- */
-async function syncCalls(fn: () => Promise<void>): Promise<string[]> {
-	const dir = mkdtempSync(path.join(os.tmpdir(), 'duet-strace-'));
-	const out = path.join(dir, 'trace');
-	const strace = spawn('strace', ['-f', '-y', '-e', 'trace=fsync,fdatasync,sync_file_range,msync', '-o', out, '-p', String(process.pid)], {
-		stdio: ['ignore', 'ignore', 'pipe']
-	});
-	let stderr = '';
-	const exited = new Promise<number | null>((resolve) => strace.on('exit', resolve));
-	await new Promise<void>((resolve, reject) => {
-		strace.stderr.on('data', (chunk) => {
-			stderr += chunk;
-			if (stderr.includes(`Process ${process.pid} attached`)) resolve();
-		});
-		exited.then(() => reject(new Error(`strace could not attach: ${stderr.trim()}`)));
-	});
-	try {
-		await fn();
-	} finally {
-		strace.kill('SIGINT');
-		await exited;
-	}
-	const calls = readFileSync(out, 'utf8').split('\n').filter((line) => /\b(fsync|fdatasync|sync_file_range|msync)\(/.test(line));
-	rmSync(dir, { recursive: true, force: true });
-	return calls;
 }
 
 describe('embedded PGlite, opened as the app opens it', () => {
@@ -80,15 +47,11 @@ describe('embedded PGlite, opened as the app opens it', () => {
 		expect(await setting(database, 'synchronous_commit')).toBe('on');
 	});
 
-	test.skipIf(!hasStrace && !straceRequired)(
-		`every commit makes an fsync system call on the WAL${hasStrace ? '' : ' (SKIPPED: strace is not installed; apt-get install strace)'}`,
-		async () => {
-			expect(hasStrace, 'DUET_REQUIRE_STRACE=1 but strace is not installed').toBe(true);
-			const calls = await syncCalls(() => commits(database, COMMITS));
-			const wal = calls.filter((line) => line.includes(`${path.sep}pg_wal${path.sep}`));
-			expect(wal.length, calls.join('\n')).toBeGreaterThanOrEqual(COMMITS);
-		}
-	);
+	test.skipIf(straceSkip)(`every commit makes an fsync system call on the WAL${straceNote}`, async () => {
+		// Attached to this very process: PGlite runs here, so strace sees what it asks the kernel.
+		const calls = await syncCalls(process.pid, () => commits(database, COMMITS));
+		expect(walSyncs(calls).length, calls.join('\n')).toBeGreaterThanOrEqual(COMMITS);
+	});
 });
 
 describe('PGLITE_UNSAFE_NO_FSYNC', () => {
@@ -115,7 +78,7 @@ describe('PGLITE_UNSAFE_NO_FSYNC', () => {
 		const database = await openDatabase(undefined, dir, { pgliteUnsafeNoFsync: true });
 		try {
 			expect(await setting(database, 'fsync')).toBe('off');
-			if (hasStrace) expect(await syncCalls(() => commits(database, COMMITS))).toEqual([]);
+			if (hasStrace) expect(await syncCalls(process.pid, () => commits(database, COMMITS))).toEqual([]);
 		} finally {
 			await database.close();
 			rmSync(dir, { recursive: true, force: true });
