@@ -15,9 +15,16 @@ export const straceNote = hasStrace ? '' : ' (SKIPPED: strace is not installed; 
 
 const SYNCS = ['fsync', 'fdatasync', 'sync_file_range', 'msync', 'sync', 'syncfs'];
 
-/** The sync calls `pid` (all its threads) makes while `fn` runs, each with the file it synced (-y). */
-export async function syncCalls(pid: number, fn: () => Promise<void>): Promise<string[]> {
-	if (!hasStrace) throw new Error('DUET_REQUIRE_STRACE=1 but strace is not installed (apt-get install strace)');
+/**
+ * The sync calls `pid` (all its threads) makes while `fn` runs, each with the file it synced (-y).
+ * Where strace may not attach (ptrace restricted: Yama's ptrace_scope, a container without
+ * CAP_SYS_PTRACE) the test is skipped with the reason, unless DUET_REQUIRE_STRACE=1.
+ */
+export async function syncCalls(pid: number, fn: () => Promise<void>, skip: (note: string) => never): Promise<string[]> {
+	if (!hasStrace) {
+		if (straceRequired) throw new Error('DUET_REQUIRE_STRACE=1 but strace is not installed (apt-get install strace)');
+		skip('strace is not installed (apt-get install strace)');
+	}
 	const dir = mkdtempSync(path.join(os.tmpdir(), 'duet-strace-'));
 	const out = path.join(dir, 'trace');
 	const strace = spawn('strace', ['-f', '-y', '-e', `trace=${SYNCS.join(',')}`, '-o', out, '-p', String(pid)], {
@@ -33,6 +40,12 @@ export async function syncCalls(pid: number, fn: () => Promise<void>): Promise<s
 			});
 			exited.then(() => reject(new Error(`strace could not attach to ${pid}: ${stderr.trim()}`)));
 		});
+	} catch (error) {
+		rmSync(dir, { recursive: true, force: true });
+		if (straceRequired) throw error;
+		skip(`${(error as Error).message}; SKIPPED`);
+	}
+	try {
 		await fn();
 	} finally {
 		strace.kill('SIGINT');
