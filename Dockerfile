@@ -2,7 +2,9 @@
 # Duet's production image. Stages: deps (all dependencies), build (the SvelteKit bundle, then dev
 # dependencies pruned), runtime (slim Node LTS, non-root, only what `npm start` needs).
 # scripts/deploy-smoke.sh runs these same steps outside Docker; keep the two in step.
-ARG NODE_IMAGE=node:24-bookworm-slim
+# An exact release, not a floating tag: `npm run test:node-image` (in CI) runs the suites on this
+# very version. Bump it here, and CI follows.
+ARG NODE_IMAGE=node:26.12.1-bookworm-slim
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

@@ -4,8 +4,11 @@
  * next to bare baselines measured in the same run (a `ws` relay with no auth and no database; a
  * bare one-row INSERT loop). Writes bench/results/<timestamp>.json and bench/results/latest.md.
  *
- *   node bench/run.js [--quick] [--engines=postgres,pglite] [--only=ws,sse,idle,catchup,history,startup]
+ *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,startup]
  *                     [--profile] [--rates=250,500,...] [--keep] [--label=NAME]
+ *
+ * `pglite` is the embedded default (durable: an fsync per commit); `pglite-unsafe` runs it with
+ * PGLITE_UNSAFE_NO_FSYNC=1, to price durability. The PGlite bare loop runs both ways every time.
  *
  * BENCH_DATABASE_URL names the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres);
  * every pass creates a fresh database there and drops it afterwards (--keep keeps it).
@@ -230,6 +233,15 @@ async function stopRelay() {
 // ── baseline (b): bare INSERT loop ──────────────────────────────────────────────────────────────
 
 async function pgInsertBaseline(engine) {
+	if (engine !== 'pglite') return insertLoop(engine);
+	// Durable and unsynced back to back, so the price of the fsync per commit is read in one run.
+	const durable = await insertLoop('pglite');
+	const unsafe = await insertLoop('pglite-unsafe');
+	log(`  PGlite bare loop durable ÷ unsynced: ${(durable.perSecond / unsafe.perSecond).toFixed(2)}× the rows/s`);
+	return { ...durable, unsafe };
+}
+
+async function insertLoop(engine) {
 	let target;
 	let dbName;
 	let dir;
@@ -238,7 +250,7 @@ async function pgInsertBaseline(engine) {
 		target = { url: await createDatabase(BASE_URL, dbName) };
 	} else {
 		dir = mkdtempSync(path.join(os.tmpdir(), 'duet-bench-base-'));
-		target = { dir };
+		target = { dir, unsafeNoFsync: engine === 'pglite-unsafe' };
 	}
 	try {
 		await migrate(target);
@@ -356,10 +368,11 @@ async function enginePass(engine) {
 		dbName = `duet_bench_${stamp.toLowerCase().replace(/-/g, '_')}`;
 		target = { url: await createDatabase(BASE_URL, dbName) };
 	} else {
-		target = { dir: mkdtempSync(path.join(os.tmpdir(), 'duet-bench-pglite-')) };
+		target = { dir: mkdtempSync(path.join(os.tmpdir(), 'duet-bench-pglite-')), unsafeNoFsync: engine === 'pglite-unsafe' };
 	}
 	const serverTarget = engine === 'postgres' ? { databaseUrl: target.url } : { databaseUrl: '', pgliteDir: target.dir };
-	const start = (env = {}) => startDuet({ ...serverTarget, env, nodeArgs });
+	const engineEnv = target.unsafeNoFsync ? { PGLITE_UNSAFE_NO_FSYNC: '1' } : {};
+	const start = (env = {}) => startDuet({ ...serverTarget, env: { ...engineEnv, ...env }, nodeArgs });
 	const dbCpu = dbCpuMeter(target, dbName) ?? undefined;
 	try {
 		// Start-up on a fresh database runs the migrations; then restarts on the empty database.

@@ -4,7 +4,6 @@
  * who prefer to migrate as a separate deploy step.
  */
 import path from 'node:path';
-import { mkdirSync } from 'node:fs';
 
 const url = process.env.DATABASE_URL;
 const folder = path.resolve(process.env.MIGRATIONS_DIR ?? 'drizzle');
@@ -19,11 +18,11 @@ if (url && /^postgres(ql)?:\/\//.test(url)) {
 	console.log('Migrated PostgreSQL database');
 } else {
 	const dir = process.env.PGLITE_DIR || './data/pglite';
-	const { PGlite } = await import('@electric-sql/pglite');
+	const { openPgliteDir } = await import('../src/lib/server/db/pglite-durable.js');
 	const { drizzle } = await import('drizzle-orm/pglite');
 	const { migrate } = await import('drizzle-orm/pglite/migrator');
-	mkdirSync(dir, { recursive: true });
-	const client = new PGlite(dir);
+	// Durable, as the server opens it: a migration is a commit like any other.
+	const client = await openPgliteDir(dir);
 	await migrate(drizzle({ client }), { migrationsFolder: folder });
 	await client.close();
 	console.log(`Migrated embedded PGlite database at ${dir}`);

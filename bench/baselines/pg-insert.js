@@ -2,7 +2,8 @@
  * Baseline (b): the database's own limit here. A bare loop (postgres.js, or PGlite for the embedded
  * pass) inserting one `messages` row per statement, each its own transaction with
  * synchronous_commit as configured, 16 in flight, into the app's real schema (same columns,
- * indexes and foreign keys, created by the app's migrations).
+ * indexes and foreign keys, created by the app's migrations). PGlite is opened as the app opens it:
+ * durable, or unsynced when `target.unsafeNoFsync` (PGLITE_UNSAFE_NO_FSYNC=1) is set.
  */
 import { randomUUID } from 'node:crypto';
 import { encode, newHist, recordMs } from '../lib/hist.js';
@@ -16,8 +17,8 @@ async function connect(target, inFlight) {
 		const sql = postgres(target.url, { max: inFlight, onnotice: () => {} });
 		return { query: (text, params) => sql.unsafe(text, params, { prepare: true }), close: () => sql.end() };
 	}
-	const { PGlite } = await import('@electric-sql/pglite');
-	const db = new PGlite(target.dir);
+	const { openPgliteDir } = await import('../../src/lib/server/db/pglite-durable.js');
+	const db = await openPgliteDir(target.dir, { unsafeNoFsync: target.unsafeNoFsync });
 	return { query: (text, params) => db.query(text, params), close: () => db.close() };
 }
 

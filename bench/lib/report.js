@@ -45,6 +45,9 @@ export function saturation(kind) {
 	return { rate: best.rate, achieved: best.achieved };
 }
 
+const ENGINE_TITLES = { postgres: 'PostgreSQL', pglite: 'PGlite (embedded, durable)', 'pglite-unsafe': 'PGlite with PGLITE_UNSAFE_NO_FSYNC=1' };
+const LOOP_NAMES = { postgres: 'postgres.js', pglite: 'PGlite (durable)', 'pglite-unsafe': 'PGlite (PGLITE_UNSAFE_NO_FSYNC=1)' };
+
 const check = (ok) => (ok === undefined || ok === null ? '–' : ok ? 'met' : 'not met');
 
 export function goals(result) {
@@ -55,6 +58,11 @@ export function goals(result) {
 		if (sat && baseline) {
 			const f = sat.achieved / baseline.perSecond;
 			rows.push([engine, 'WS saturation throughput vs bare insert loop (b), 16 in flight', `${n(sat.achieved)} vs ${n(baseline.perSecond)} msg/s = ${ratio(f)}`, '≥ 1.0×', check(f >= 1)]);
+		}
+		const unsafeSat = engine === 'pglite' ? saturation(result.engines['pglite-unsafe']?.ws) : null;
+		if (sat && unsafeSat) {
+			const f = sat.achieved / unsafeSat.achieved;
+			rows.push([engine, 'WS saturation, durable vs PGLITE_UNSAFE_NO_FSYNC=1', `${n(sat.achieved)} vs ${n(unsafeSat.achieved)} msg/s = ${ratio(f)}`, '(the price of durability)', '–']);
 		}
 		const ssat = saturation(r.sse);
 		if (ssat && baseline) {
@@ -116,7 +124,7 @@ export function markdown(result) {
 	out.push(goals(result));
 	for (const [engine, r] of Object.entries(result.engines)) {
 		out.push('');
-		out.push(`## ${engine === 'postgres' ? 'PostgreSQL' : 'PGlite (embedded)'}`);
+		out.push(`## ${ENGINE_TITLES[engine] ?? engine}`);
 		if (r.ws) {
 			out.push('');
 			out.push(
@@ -177,7 +185,13 @@ export function markdown(result) {
 			b.loopCpuPer1k === undefined
 				? ''
 				: ` CPU s per 1k rows: the loop ${n(b.loopCpuPer1k, 3)}${b.dbCpuPer1k === null || b.dbCpuPer1k === undefined ? ' (PGlite runs inside it)' : `, PostgreSQL ${n(b.dbCpuPer1k, 3)}`}.`;
-		out.push(`- (b) bare ${engine === 'postgres' ? 'postgres.js' : 'PGlite'} loop, one-row INSERT transactions into \`messages\`, ${b.inFlight} in flight: **${n(b.perSecond)} rows/s** (p99 ${ms(b.latency?.p99)} ms).${cpu}`);
+		out.push(`- (b) bare ${LOOP_NAMES[engine] ?? engine} loop, one-row INSERT transactions into \`messages\`, ${b.inFlight} in flight: **${n(b.perSecond)} rows/s** (p99 ${ms(b.latency?.p99)} ms).${cpu}`);
+		if (b.unsafe) {
+			out.push(
+				`- (b′) the same PGlite loop with PGLITE_UNSAFE_NO_FSYNC=1, right after: ${n(b.unsafe.perSecond)} rows/s (p99 ${ms(b.unsafe.latency?.p99)} ms); ` +
+					`durability costs the bare loop ${ratio(b.perSecond / b.unsafe.perSecond)} of its rows/s.`
+			);
+		}
 	}
 	if (result.baselines.idle?.ws) out.push(`- Bare \`ws\` server, ${result.baselines.idle.ws.connections} idle sockets: ${kib(result.baselines.idle.ws.perConnection)} KiB/connection, idle CPU ${n(result.baselines.idle.ws.cpuPercent, 2)}%.`);
 	if (result.baselines.idle?.sse) out.push(`- Bare node:http SSE, ${result.baselines.idle.sse.connections} idle streams: ${kib(result.baselines.idle.sse.perConnection)} KiB/connection.`);

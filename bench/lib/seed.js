@@ -4,8 +4,8 @@
  * and bulk history made with generate_series. The same SQL runs on PostgreSQL and PGlite.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { openPgliteDir } from '../../src/lib/server/db/pglite-durable.js';
 import { APP_DIR } from './server.js';
 
 /** One SQL connection: `exec` runs statements, `rows` returns a query's rows. */
@@ -19,9 +19,7 @@ export async function openSql(target) {
 			close: () => sql.end({ timeout: 5 })
 		};
 	}
-	const { PGlite } = await import('@electric-sql/pglite');
-	mkdirSync(target.dir, { recursive: true });
-	const db = new PGlite(target.dir);
+	const db = await openPgliteDir(target.dir, { unsafeNoFsync: target.unsafeNoFsync });
 	return {
 		exec: (text) => db.exec(text),
 		rows: async (text) => (await db.query(text)).rows,
@@ -40,11 +38,9 @@ export async function migrate(target) {
 		await run(drizzle({ client }), { migrationsFolder: folder });
 		await client.end();
 	} else {
-		const { PGlite } = await import('@electric-sql/pglite');
 		const { drizzle } = await import('drizzle-orm/pglite');
 		const { migrate: run } = await import('drizzle-orm/pglite/migrator');
-		mkdirSync(target.dir, { recursive: true });
-		const client = new PGlite(target.dir);
+		const client = await openPgliteDir(target.dir, { unsafeNoFsync: target.unsafeNoFsync });
 		await run(drizzle({ client }), { migrationsFolder: folder });
 		await client.close();
 	}

@@ -10,9 +10,22 @@ function int(name: string, fallback: number, min = 0): number {
 	return value;
 }
 
+/** A switch that is on only when set to exactly `1`; anything else but unset, empty or `0` is a typo. */
+function flag(name: string): boolean {
+	const raw = process.env[name];
+	if (raw === undefined || raw === '' || raw === '0') return false;
+	if (raw === '1') return true;
+	throw new Error(`${name} must be 1 or 0, got "${raw}"`);
+}
+
 export interface Config {
 	databaseUrl: string | undefined;
 	pgliteDir: string;
+	/**
+	 * PGLITE_UNSAFE_NO_FSYNC=1: embedded PGlite without syncing to disk, as PGlite ships. Faster
+	 * commits, but a power cut or OS crash can lose acknowledged messages and corrupt the database.
+	 */
+	pgliteUnsafeNoFsync: boolean;
 	gapTimeoutMs: number;
 	sessionTtlDays: number;
 	sessionMaxDays: number;
@@ -31,6 +44,7 @@ export function loadConfig(): Config {
 	return {
 		databaseUrl: process.env.DATABASE_URL || undefined,
 		pgliteDir: process.env.PGLITE_DIR || './data/pglite',
+		pgliteUnsafeNoFsync: flag('PGLITE_UNSAFE_NO_FSYNC'),
 		gapTimeoutMs: int('GAP_TIMEOUT_MS', 5000),
 		sessionTtlDays: int('SESSION_TTL_DAYS', 30, 1),
 		sessionMaxDays: int('SESSION_MAX_DAYS', 365, 1),

@@ -2,10 +2,10 @@
  * The one place that knows which PostgreSQL runs: embedded PGlite (the zero-setup default, or
  * in-memory for tests) or a real server through postgres.js. Everything else sees `Database`.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { openPgliteDir } from './pglite-durable.js';
 import * as schema from './schema';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -25,11 +25,16 @@ export interface Database {
 
 const MIGRATIONS_FOLDER = path.resolve(process.env.MIGRATIONS_DIR ?? 'drizzle');
 
-export async function openDatabase(databaseUrl: string | undefined, pgliteDir: string): Promise<Database> {
+export interface OpenOptions {
+	/** PGlite on a directory without syncing to disk (see config.ts): for throwaway data only. */
+	pgliteUnsafeNoFsync?: boolean;
+}
+
+export async function openDatabase(databaseUrl: string | undefined, pgliteDir: string, options: OpenOptions = {}): Promise<Database> {
 	const database =
 		databaseUrl && /^postgres(ql)?:\/\//.test(databaseUrl)
 			? await openPostgres(databaseUrl)
-			: await openPglite(databaseUrl === 'memory://' ? undefined : pgliteDir);
+			: await openPglite(databaseUrl === 'memory://' ? undefined : pgliteDir, options);
 	return database;
 }
 
@@ -75,12 +80,11 @@ function preferPrepared<S extends PostgresSql>(sql: S): S {
 	return sql;
 }
 
-async function openPglite(dir: string | undefined): Promise<Database> {
+async function openPglite(dir: string | undefined, options: OpenOptions): Promise<Database> {
 	const { PGlite } = await import('@electric-sql/pglite');
 	const { drizzle } = await import('drizzle-orm/pglite');
 	const { migrate } = await import('drizzle-orm/pglite/migrator');
-	if (dir) mkdirSync(dir, { recursive: true });
-	const client = dir ? new PGlite(dir) : new PGlite();
+	const client = dir ? await openPgliteDir(dir, { unsafeNoFsync: options.pgliteUnsafeNoFsync }) : new PGlite();
 	const db = drizzle({ client, schema });
 	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
 	return {
