@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { Db } from '../db';
+import { batchWriter } from '../db/batch';
 import { GroupCommit, type BatchSend } from './group-commit';
 import type { ConversationMembers } from './members';
 
@@ -43,12 +44,12 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 describe('GroupCommit', () => {
 	test('a second batch in flight takes only sends whose conversation and members the first does not hold', async () => {
 		const { db, batches, commits } = fakeDatabase();
-		const group = new GroupCommit(db, members(TABLE), {
+		const group = new GroupCommit(batchWriter(db), members(TABLE), {
 			maxInFlight: 2,
 			maxBatch: 256,
-			single: async () => ({ ack: {} as never }),
 			resend: () => ({}) as never,
-			published: () => {}
+			published: () => {},
+			uncertain: () => {}
 		});
 		const first = group.submit(send('A', 1));
 		await settle();

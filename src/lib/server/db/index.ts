@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { databaseTimeouts, type DatabaseTimeouts } from '../config';
 import * as schema from './schema';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -19,40 +20,69 @@ export interface Database {
 	engine: Engine;
 	/** The postgres.js URL when running on a real server (for LISTEN/NOTIFY); undefined on PGlite. */
 	url?: string;
+	/** The deadlines of the postgres.js clients; undefined on PGlite. */
+	timeouts?: DatabaseTimeouts;
 	ping(): Promise<void>;
 	close(): Promise<void>;
 }
 
 const MIGRATIONS_FOLDER = path.resolve(process.env.MIGRATIONS_DIR ?? 'drizzle');
 
-export async function openDatabase(databaseUrl: string | undefined, pgliteDir: string): Promise<Database> {
+export async function openDatabase(
+	databaseUrl: string | undefined,
+	pgliteDir: string,
+	timeouts: DatabaseTimeouts = databaseTimeouts()
+): Promise<Database> {
 	const database =
 		databaseUrl && /^postgres(ql)?:\/\//.test(databaseUrl)
-			? await openPostgres(databaseUrl)
+			? await openPostgres(databaseUrl, timeouts)
 			: await openPglite(databaseUrl === 'memory://' ? undefined : pgliteDir);
 	return database;
 }
 
-async function openPostgres(url: string): Promise<Database> {
-	const { default: postgres } = await import('postgres');
+async function openPostgres(url: string, timeouts: DatabaseTimeouts): Promise<Database> {
 	const { drizzle } = await import('drizzle-orm/postgres-js');
 	const { migrate } = await import('drizzle-orm/postgres-js/migrator');
-	const client = postgres(url, {
-		max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
-		onnotice: () => {},
-		connect_timeout: 10
-	});
+	const { createPostgresClient } = await import('./postgres-client');
+	// Migrations get a connection of their own, without the statement deadline of requests.
+	const migrator = createPostgresClient(url, timeouts, { max: 1, statementTimeout: false });
+	try {
+		await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+	} finally {
+		await migrator.end({ timeout: 5 });
+	}
+	const client = createPostgresClient(url, timeouts, { max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
 	const db = drizzle({ client: preferPrepared(client), schema });
-	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
 	return {
 		db: db as unknown as Db,
 		engine: 'postgres',
 		url,
-		ping: async () => {
+		timeouts,
+		ping: () => within(timeouts.answerMs, 'The database did not answer the readiness probe', async () => {
 			await db.execute(sql`select 1`);
-		},
+		}),
 		close: () => client.end({ timeout: 5 })
 	};
+}
+
+/**
+ * Gives up waiting on `fn` after `ms` with a connection-class error (so callers answer 503). The
+ * work itself is not abandoned: the driver's own deadlines end it, and its late result is dropped.
+ */
+export async function within<T>(ms: number, message: string, fn: () => Promise<T>): Promise<T> {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	const work = fn();
+	work.catch(() => {});
+	try {
+		return await Promise.race([
+			work,
+			new Promise<never>((_, reject) => {
+				timer = setTimeout(() => reject(Object.assign(new Error(message), { code: 'ETIMEDOUT' })), ms);
+			})
+		]);
+	} finally {
+		clearTimeout(timer);
+	}
 }
 
 type PostgresSql = import('postgres').Sql;
