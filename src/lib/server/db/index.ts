@@ -52,7 +52,7 @@ async function openPostgres(url: string, timeouts: DatabaseTimeouts): Promise<Da
 		await migrator.end({ timeout: 5 });
 	}
 	const client = createPostgresClient(url, timeouts, { max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
-	const db = drizzle({ client: preferPrepared(client), schema });
+	const db = drizzle({ client: preferPrepared(client, timeouts.answerMs), schema });
 	return {
 		db: db as unknown as Db,
 		engine: 'postgres',
@@ -88,21 +88,54 @@ export async function within<T>(ms: number, message: string, fn: () => Promise<T
 type PostgresSql = import('postgres').Sql;
 
 /**
- * drizzle asks postgres.js for unnamed statements, and postgres.js describes each parameterised
- * unnamed statement before running it: two round trips per query, and nothing pipelines behind it.
- * Named statements, prepared once per connection and cached, take one round trip and pipeline.
+ * What drizzle runs goes through here. Named statements: drizzle asks postgres.js for unnamed
+ * ones, and postgres.js describes each parameterised unnamed statement before running it (two round
+ * trips per query, and nothing pipelines behind it); named ones are prepared once per connection.
+ * And a deadline: postgres.js queues a query without end while no connection can be had, so a
+ * query not answered within `ms` fails as unavailable (one still queued is taken out of the queue).
  */
-function preferPrepared<S extends PostgresSql>(sql: S): S {
+function preferPrepared<S extends PostgresSql>(sql: S, ms: number): S {
 	const unsafe = sql.unsafe.bind(sql);
-	sql.unsafe = ((query: string, params?: never[], options?: object) => unsafe(query, params, { ...options, prepare: true })) as S['unsafe'];
+	sql.unsafe = ((query: string, params?: never[], options?: object) =>
+		withDeadline(unsafe(query, params, { ...options, prepare: true }), ms)) as S['unsafe'];
 	// Inside a transaction there is no `begin`, only the connection's own `unsafe`.
 	if (typeof sql.begin !== 'function') return sql;
 	const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>;
 	sql.begin = ((...args: unknown[]) => {
 		const fn = args.pop() as (tx: PostgresSql) => unknown;
-		return begin(...args, (tx: PostgresSql) => fn(preferPrepared(tx)));
+		return begin(...args, (tx: PostgresSql) => fn(preferPrepared(tx, ms)));
 	}) as S['begin'];
 	return sql;
+}
+
+type LazyQuery = PromiseLike<unknown> & { state?: unknown; cancel(): unknown };
+
+/**
+ * postgres.js runs a query when it is first awaited (drizzle calls `.values()` on it before that),
+ * so the deadline starts there, on the same object.
+ */
+function withDeadline<Q>(query: Q, ms: number): Q {
+	const lazy = query as unknown as LazyQuery;
+	const then = lazy.then.bind(lazy);
+	lazy.then = ((onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) =>
+		new Promise((resolve, reject) => {
+			const timer = setTimeout(() => {
+				// Not handed to a connection yet: leave the queue, so it never runs late.
+				if (!lazy.state) Promise.resolve(lazy.cancel()).catch(() => {});
+				reject(Object.assign(new Error(`The database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' }));
+			}, ms);
+			then(
+				(value) => {
+					clearTimeout(timer);
+					resolve(value);
+				},
+				(error) => {
+					clearTimeout(timer);
+					reject(error);
+				}
+			);
+		}).then(onFulfilled, onRejected)) as typeof lazy.then;
+	return query;
 }
 
 async function openPglite(dir: string | undefined): Promise<Database> {
