@@ -24,6 +24,22 @@ const SLACK = Number(process.env.DB_CUTS_SLACK_MS ?? 1000);
 const CYCLES = Number(process.env.DB_CUTS_CYCLES ?? 20);
 const SEED = Number(process.env.DB_CUTS_SEED ?? Date.now() % 1_000_000);
 const CONVERSATIONS = 4;
+let lastStep = 'start';
+const step = (what: string) => {
+	lastStep = `${new Date().toISOString()} ${what}`;
+	if (process.env.DB_CUTS_DEBUG) console.log(`db-cuts: ${lastStep}`);
+};
+
+/** Every wait of the suite is bounded: a hang shows as the step it hung in. */
+function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	return Promise.race([
+		promise,
+		new Promise<never>((_, reject) => {
+			timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms (last step: ${lastStep})`)), ms);
+		})
+	]).finally(() => clearTimeout(timer));
+}
 
 type Send = { id: string; conversationId: string; clientId: string; clientSeq: number; body: string };
 
@@ -198,7 +214,7 @@ class PostSender {
 			this.record.attempted.add(send.id);
 			this.inFlight++;
 			// Like the outbox: the same id until acked, whatever happens meanwhile.
-			for (;;) {
+			while (!this.stopped) {
 				const res = await timed(this.api, 'POST', '/api/messages', send);
 				if (res.status === 200) {
 					this.record.acked.set(send.id, res.body.seq);
@@ -254,10 +270,14 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				const send = { id: randomUUID(), conversationId: probeConversation, clientId: randomUUID(), clientSeq: 1, body: 'probe' };
 				const started = Date.now();
 				probeSocket.send({ type: 'send', ...send });
-				const [res, frame] = await Promise.all([
-					timed(prober.client, 'POST', '/api/messages', { ...send, id: randomUUID(), clientId: randomUUID() }),
-					probeSocket.waitFor((f) => f.id === send.id, 10_000)
-				]);
+				const [res, frame] = await bounded(
+					Promise.all([
+						timed(prober.client, 'POST', '/api/messages', { ...send, id: randomUUID(), clientId: randomUUID() }),
+						probeSocket.waitFor((f) => f.id === send.id, 10_000)
+					]),
+					12_000,
+					'a probe send'
+				);
 				return { post: res, ws: { frame, ms: Date.now() - started } };
 			};
 
@@ -266,10 +286,11 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				const lead = 200 + Math.floor(random() * 1300);
 				const mode: CutMode = cycle % 2 === 0 ? 'reset' : 'blackhole';
 				const cutMs = cycle % 10 === 7 ? 8000 : 5000;
-				if (probeSocket.closed) probeSocket = await WsClient.connect(server.origin, prober.client.cookie);
+				if (probeSocket.closed) probeSocket = await bounded(WsClient.connect(server.origin, prober.client.cookie), 10_000, 'reconnecting the probe socket');
 				await new Promise((r) => setTimeout(r, lead));
 				const inFlight = all().reduce((n, s) => n + s.inFlight, 0);
 				proxy.cut(mode);
+				step(`cut ${cycle} ${mode}`);
 				const cutAt = Date.now();
 				figures.inFlight.push(inFlight);
 
@@ -277,7 +298,9 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				figures.toNotReady.push(toNotReady);
 				expect(toNotReady, `cycle ${cycle} (${mode}): /readyz said 503 after`).toBeLessThan(NOT_READY_WITHIN + SLACK);
 
+				step('not ready');
 				const early = await probe();
+				step('early probe');
 				const later = await until(() => Date.now() - cutAt > cutMs / 2, cutMs, 'mid-cut').then(probe);
 				for (const p of [early, later]) {
 					expect(p.post.status, `cycle ${cycle} (${mode}): probe POST during the cut`).toBe(503);
@@ -290,6 +313,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				expect(server.process.exitCode, `the server exited:\n${server.output().slice(-3000)}`).toBeNull();
 
 				proxy.restore();
+				step('restored');
 				const restoredAt = Date.now();
 				const toReady = await until(async () => (await timed(prober.client, 'GET', '/readyz')).status === 200, 20_000, '/readyz 200');
 				figures.toReady.push(toReady);
@@ -308,6 +332,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 						}, 20_000, `conversation ${s.conversationId} to take sends`);
 					})
 				);
+				step('ready');
 				const toSends = Date.now() - restoredAt;
 				figures.toSends.push(toSends);
 				expect(toSends, `cycle ${cycle} (${mode}): every conversation took sends again after`).toBeLessThan(SENDS_AGAIN_WITHIN + SLACK);
@@ -346,6 +371,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 			expect(figures.cycles).toBe(CYCLES);
 			expect(server.output()).not.toContain("reading 'write'");
 		} finally {
+			proxy.restore();
 			for (const s of senders) {
 				s.ws.forEach((w) => w.stop());
 				await Promise.all(s.post.map((p) => p.stop()));

@@ -135,6 +135,35 @@ describe('SequenceBuffer', () => {
 		expect(store.committed.map((s) => s.clientSeq)).toEqual([2, 3, 4]);
 	});
 
+	test('a commit of unknown outcome (stored, but answered unavailable) or a database away wedges nothing', async () => {
+		const { store, buffer } = setup();
+		const options = buffer['options'];
+		const commit = options.commit;
+		// The COMMIT went through but its answer was lost: the send is stored, the caller told unavailable.
+		options.commit = async (s) => {
+			await commit(s);
+			throw new AppError('unavailable', 'lost');
+		};
+		const lost = buffer.submit(send(1));
+		await expect(lost).rejects.toMatchObject({ code: 'unavailable' });
+		options.commit = commit;
+		// Nothing in memory stands for what the database holds: 2 is next, and is not held for 1.
+		await buffer.submit(send(2));
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2]);
+
+		const nextExpected = store.nextExpected;
+		const away = Object.assign(new Error('connection closed'), { code: 'CONNECTION_CLOSED' });
+		const fresh = (n: number) => send(n, 'c2');
+		options.nextExpected = async () => {
+			throw away;
+		};
+		await expect(buffer.submit(fresh(1))).rejects.toBe(away);
+		options.nextExpected = nextExpected;
+		await buffer.submit(fresh(1));
+		await buffer.submit(fresh(2));
+		expect(store.committed.filter((s) => s.clientId === 'c2').map((s) => s.clientSeq)).toEqual([1, 2]);
+	});
+
 	test('flush commits everything held, in order, without waiting for the timeout', async () => {
 		const { store, buffer } = setup();
 		const held = Promise.all([buffer.submit(send(4)), buffer.submit(send(2))]);

@@ -119,6 +119,8 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     execute,
     cancel,
     end,
+    // duet patch: whether the socket is gone or going (its close event may still be on its way)
+    dead: () => !socket || socket.destroyed,
     count: 0,
     id
   }
@@ -160,7 +162,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
     // duet patch: a reserved or transaction handle may still point at a connection whose socket
     // has closed; its query must fail, not be written to a null socket.
-    if (!socket)
+    if (!socket || socket.destroyed)
       return queryError(q, Errors.connection('CONNECTION_CLOSED', options))
 
     if (stream)
@@ -463,7 +465,8 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     if (initial)
       return reconnect()
 
-    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
+    // duet patch: also after an error, which settled only the queries sent before it
+    ;(query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
     closedTime = performance.now()
     hadError && options.shared.retries++
     delay = (typeof backoff === 'function' ? backoff(options.shared.retries) : backoff) * 1000

@@ -222,6 +222,9 @@ function Postgres(a, b) {
       // duet patch: a connection that closed went back to the pool already (and may serve another)
       if (c.reserved !== owner)
         return
+      // its close event, on its way, hands it back to the pool
+      if (c.dead())
+        return
       c.reserved = null
       onopen(c)
     }
