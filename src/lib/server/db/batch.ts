@@ -7,6 +7,7 @@
 import type { DatabaseTimeouts } from '../config';
 import { isUnavailable } from '../failures';
 import type { Db } from './index';
+import { reachabilityOf } from './reachability';
 
 export interface Statement {
 	text: string;
@@ -35,10 +36,21 @@ export function batchWriter(db: Db, timeouts?: DatabaseTimeouts): BatchWriter {
 	const client = (db as unknown as { $client: unknown }).$client;
 	if (isPostgresJs(client)) {
 		const acquireMs = timeouts?.acquireMs ?? 1500;
+		const reachability = reachabilityOf(client);
 		return {
 			parallel: true,
 			deadlineMs: timeouts?.answerMs ?? 1500,
-			transact: (read, decide, committing) => pipelined(client, acquireMs, read, decide, committing)
+			transact: async (read, decide, committing) => {
+				// Known away: fail at once; the pool's probe finds when it is back.
+				if (reachability && !reachability.reachable) throw reachability.error();
+				try {
+					await pipelined(client, acquireMs, read, decide, committing);
+					reachability?.succeeded();
+				} catch (error) {
+					reachability?.failed(error);
+					throw error;
+				}
+			}
 		};
 	}
 	const pglite = client as PGliteLike;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { databaseTimeouts, type DatabaseTimeouts } from '../config';
+import type { Reachability } from './reachability';
 import * as schema from './schema';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -52,7 +53,10 @@ async function openPostgres(url: string, timeouts: DatabaseTimeouts): Promise<Da
 		await migrator.end({ timeout: 5 });
 	}
 	const client = createPostgresClient(url, timeouts, { max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
-	const db = drizzle({ client: preferPrepared(client, timeouts.answerMs), schema });
+	const { Reachability, setReachability } = await import('./reachability');
+	const reachability = new Reachability(() => within(timeouts.answerMs, 'The database did not answer the probe', () => client`select 1`), PROBE_MS);
+	const db = drizzle({ client: preferPrepared(client, timeouts.answerMs, reachability), schema });
+	setReachability(client, reachability);
 	return {
 		db: db as unknown as Db,
 		engine: 'postgres',
@@ -61,9 +65,15 @@ async function openPostgres(url: string, timeouts: DatabaseTimeouts): Promise<Da
 		ping: () => within(timeouts.answerMs, 'The database did not answer the readiness probe', async () => {
 			await db.execute(sql`select 1`);
 		}),
-		close: () => client.end({ timeout: 5 })
+		close: () => {
+			reachability.close();
+			return client.end({ timeout: 5 });
+		}
 	};
 }
+
+/** While the database cannot be reached, it is tried this often. */
+const PROBE_MS = 200;
 
 /**
  * Gives up waiting on `fn` after `ms` with a connection-class error (so callers answer 503). The
@@ -94,16 +104,16 @@ type PostgresSql = import('postgres').Sql;
  * And a deadline: postgres.js queues a query without end while no connection can be had, so a
  * query not answered within `ms` fails as unavailable (one still queued is taken out of the queue).
  */
-function preferPrepared<S extends PostgresSql>(sql: S, ms: number): S {
+function preferPrepared<S extends PostgresSql>(sql: S, ms: number, reachability: Reachability): S {
 	const unsafe = sql.unsafe.bind(sql);
 	sql.unsafe = ((query: string, params?: never[], options?: object) =>
-		withDeadline(unsafe(query, params, { ...options, prepare: true }), ms)) as S['unsafe'];
+		withDeadline(unsafe(query, params, { ...options, prepare: true }), ms, reachability)) as S['unsafe'];
 	// Inside a transaction there is no `begin`, only the connection's own `unsafe`.
 	if (typeof sql.begin !== 'function') return sql;
 	const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>;
 	sql.begin = ((...args: unknown[]) => {
 		const fn = args.pop() as (tx: PostgresSql) => unknown;
-		return begin(...args, (tx: PostgresSql) => fn(preferPrepared(tx, ms)));
+		return begin(...args, (tx: PostgresSql) => fn(preferPrepared(tx, ms, reachability)));
 	}) as S['begin'];
 	return sql;
 }
@@ -112,25 +122,34 @@ type LazyQuery = PromiseLike<unknown> & { state?: unknown; cancel(): unknown };
 
 /**
  * postgres.js runs a query when it is first awaited (drizzle calls `.values()` on it before that),
- * so the deadline starts there, on the same object.
+ * so the deadline starts there, on the same object; and a query is not even tried while the
+ * database is known to be unreachable.
  */
-function withDeadline<Q>(query: Q, ms: number): Q {
+function withDeadline<Q>(query: Q, ms: number, reachability: Reachability): Q {
 	const lazy = query as unknown as LazyQuery;
 	const then = lazy.then.bind(lazy);
 	lazy.then = ((onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) =>
 		new Promise((resolve, reject) => {
+			if (!reachability.reachable) {
+				reject(reachability.error());
+				return;
+			}
 			const timer = setTimeout(() => {
 				// Not handed to a connection yet: leave the queue, so it never runs late.
 				if (!lazy.state) Promise.resolve(lazy.cancel()).catch(() => {});
-				reject(Object.assign(new Error(`The database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' }));
+				const error = Object.assign(new Error(`The database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' });
+				reachability.failed(error);
+				reject(error);
 			}, ms);
 			then(
 				(value) => {
 					clearTimeout(timer);
+					reachability.succeeded();
 					resolve(value);
 				},
 				(error) => {
 					clearTimeout(timer);
+					reachability.failed(error);
 					reject(error);
 				}
 			);
