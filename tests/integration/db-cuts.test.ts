@@ -294,13 +294,14 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				const cutAt = Date.now();
 				figures.inFlight.push(inFlight);
 
-				const toNotReady = await until(async () => (await timed(prober.client, 'GET', '/readyz')).status === 503, 10_000, '/readyz 503');
+				// A send right at the cut meets the failure first hand (nothing yet knows the database is away).
+				const [toNotReady, early] = await Promise.all([
+					until(async () => (await timed(prober.client, 'GET', '/readyz')).status === 503, 10_000, '/readyz 503'),
+					probe()
+				]);
+				step('not ready, early probe answered');
 				figures.toNotReady.push(toNotReady);
 				expect(toNotReady, `cycle ${cycle} (${mode}): /readyz said 503 after`).toBeLessThan(NOT_READY_WITHIN + SLACK);
-
-				step('not ready');
-				const early = await probe();
-				step('early probe');
 				const later = await until(() => Date.now() - cutAt > cutMs / 2, cutMs, 'mid-cut').then(probe);
 				for (const p of [early, later]) {
 					expect(p.post.status, `cycle ${cycle} (${mode}): probe POST during the cut`).toBe(503);
@@ -363,7 +364,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 			const stats = (xs: number[]) => `min ${Math.min(...xs)}, median ${xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]}, max ${Math.max(...xs)}`;
 			console.log(
 				`db-cuts figures (seed ${SEED}): ${figures.cycles} cut cycles; sends in flight per cut ${stats(figures.inFlight)}; ` +
-					`probe sends answered unavailable in ms ${stats(figures.toUnavailable)}; load sends answered unavailable ${unavailable.length} times; ` +
+					`probe sends answered unavailable in ms ${stats(figures.toUnavailable)}; ` +
+					`load sends answered unavailable ${unavailable.length} times, in ms ${stats(unavailable)} (a send behind a clientSeq gap waits for it first); ` +
 					`/readyz 503 after cut in ms ${stats(figures.toNotReady)}; /readyz 200 after restore in ms ${stats(figures.toReady)}; ` +
 					`every conversation sending after restore in ms ${stats(figures.toSends)}; ` +
 					`messages stored ${(await Promise.all(senders.map((s) => fetchAll(s.reader, s.conversationId)))).reduce((n, m) => n + m.length, 0)}`
