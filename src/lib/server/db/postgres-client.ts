@@ -37,8 +37,13 @@ export function createPostgresClient(url: string, timeouts: DatabaseTimeouts, op
 		connection,
 		// A blackholed connection (packets dropped, nothing reset) never answers and never closes;
 		// on plain TCP the watchdog sees that. Over TLS the bytes cannot be read: the callers'
-		// own deadlines still bound every wait.
-		...(tls ? {} : { socket: (o: { host: string[]; port: number[] }) => watchedSocket(o.host[0], o.port[0], timeouts.answerMs) })
+		// own deadlines still bound every wait. (Only the first of several hosts is used.)
+		...(tls
+			? {}
+			: {
+					socket: (o: { host: string[]; port: number[]; path?: string }) =>
+						watchedSocket(o.path ? { path: o.path } : { host: o.host[0], port: o.port[0] }, timeouts.answerMs)
+				})
 	} as postgresTypes.Options<Record<string, never>>);
 }
 
@@ -53,8 +58,8 @@ function usesTls(url: string): boolean {
  * each Sync and each simple Query) against the ReadyForQuery messages received; a Flush owes some
  * answer too. statement_timeout makes a live server answer sooner, so only a dead link trips it.
  */
-export function watchedSocket(host: string, port: number, answerMs: number): net.Socket {
-	const socket = net.connect(port, host);
+export function watchedSocket(to: { host: string; port: number } | { path: string }, answerMs: number): net.Socket {
+	const socket = net.connect(to as net.NetConnectOpts);
 	const sent = new FrameScanner(true);
 	const received = new FrameScanner(false);
 	let owed = 0;
@@ -92,7 +97,7 @@ export function watchedSocket(host: string, port: number, answerMs: number): net
 	});
 	socket.on('close', () => clearTimeout(timer));
 	// postgres.js reads these for its error messages.
-	Object.assign(socket, { host, port });
+	if ('host' in to) Object.assign(socket, to);
 	return socket;
 }
 
