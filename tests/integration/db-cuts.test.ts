@@ -365,7 +365,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 			console.log(
 				`db-cuts figures (seed ${SEED}): ${figures.cycles} cut cycles; sends in flight per cut ${stats(figures.inFlight)}; ` +
 					`probe sends answered unavailable in ms ${stats(figures.toUnavailable)}; ` +
-					`load sends answered unavailable ${unavailable.length} times, in ms ${stats(unavailable)} (a send behind a clientSeq gap waits for it first); ` +
+					`load sends answered unavailable ${unavailable.length} times, in ms ${stats(unavailable)} (a send queued behind an earlier one of its client waits for that one first); ` +
 					`/readyz 503 after cut in ms ${stats(figures.toNotReady)}; /readyz 200 after restore in ms ${stats(figures.toReady)}; ` +
 					`every conversation sending after restore in ms ${stats(figures.toSends)}; ` +
 					`messages stored ${(await Promise.all(senders.map((s) => fetchAll(s.reader, s.conversationId)))).reduce((n, m) => n + m.length, 0)}`
