@@ -5,12 +5,14 @@ import { GroupCommit, type BatchSend } from './group-commit';
 import type { ConversationMembers } from './members';
 
 /** A postgres.js stand-in: answers the lock read from the ids it is given; each COMMIT waits for its entry in `commits`. */
-function fakeDatabase() {
+function fakeDatabase(options: { autoCommit?: boolean; failWrites?: unknown[] } = {}) {
 	const batches: string[][] = [];
 	const commits: Array<(error?: unknown) => void> = [];
 	const connection = {
 		async unsafe(text: string, params: string[] = []) {
 			if (text === 'begin' || text === 'rollback') return [];
+			if (text.includes('insert into messages') && options.failWrites?.length) throw options.failWrites.shift();
+			if (text === 'commit' && options.autoCommit) return [];
 			if (text === 'commit')
 				return new Promise<unknown[]>((resolve, reject) => commits.push((error) => (error ? reject(error) : resolve([]))));
 			if (text.includes('for no key update')) {
@@ -126,5 +128,24 @@ describe('GroupCommit deadlines', () => {
 		await expect(lost).rejects.toMatchObject({ code: 'unavailable' });
 		await settle();
 		expect(uncertain).toEqual([['u3', 'u4']]);
+	});
+});
+
+describe('GroupCommit fallback', () => {
+	test('a batch that fails as a whole (an id raced in elsewhere) is retried send by send, each as a batch of one', async () => {
+		const raced = Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' });
+		const { db, batches } = fakeDatabase({ autoCommit: true, failWrites: [raced] });
+		const published: string[] = [];
+		const group = new GroupCommit(batchWriter(db), members(TABLE), {
+			maxInFlight: 1,
+			maxBatch: 256,
+			resend: () => ({}) as never,
+			published: (stored) => published.push(...stored.map((s) => s.ack.id)),
+			uncertain: () => {}
+		});
+		const committed = await Promise.all([group.submit(send('A', 1)), group.submit(send('B', 2))]);
+		expect(committed.map((c) => c.ack.conversationId)).toEqual(['A', 'B']);
+		expect(batches).toEqual([['A', 'B'], ['A'], ['B']]);
+		expect(published).toEqual([send('A', 1).id, send('B', 2).id]);
 	});
 });
