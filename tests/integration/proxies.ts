@@ -5,49 +5,69 @@
 import net from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 
+export type CutMode = 'reset' | 'blackhole';
+
 export interface TcpProxy {
 	port: number;
-	/** Drops every open connection and refuses new ones until restore(). */
-	cut(): void;
+	/**
+	 * 'reset' (the default): drops every open connection and refuses new ones, as a database that
+	 * went down does. 'blackhole': keeps every connection open and accepts new ones, but silently
+	 * drops every byte both ways, as a lost route or a stalled firewall does: nothing ever answers
+	 * and nothing ever closes, so only the client's own deadlines notice.
+	 */
+	cut(mode?: CutMode): void;
+	/** Lets traffic through again; connections that were blackholed are reset (their state is gone). */
 	restore(): void;
 	close(): Promise<void>;
 }
 
+interface Pair {
+	client: net.Socket;
+	upstream?: net.Socket;
+	holed: boolean;
+}
+
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
-	const sockets = new Set<net.Socket>();
-	let open = true;
+	const pairs = new Set<Pair>();
+	let state: 'open' | CutMode = 'open';
+	const drop = (pair: Pair) => {
+		pair.client.destroy();
+		pair.upstream?.destroy();
+		pairs.delete(pair);
+	};
 	const server = net.createServer((client) => {
-		if (!open) {
+		if (state === 'reset') {
 			client.destroy();
 			return;
 		}
+		const pair: Pair = { client, holed: state === 'blackhole' };
+		pairs.add(pair);
+		client.on('error', () => drop(pair)).on('close', () => drop(pair));
+		if (pair.holed) return; // accepted, and never answered
 		const upstream = net.connect(targetPort, targetHost);
-		sockets.add(client).add(upstream);
-		const drop = () => {
-			client.destroy();
-			upstream.destroy();
-			sockets.delete(client);
-			sockets.delete(upstream);
-		};
-		client.on('error', drop).on('close', drop);
-		upstream.on('error', drop).on('close', drop);
-		client.pipe(upstream);
-		upstream.pipe(client);
+		pair.upstream = upstream;
+		upstream.on('error', () => drop(pair)).on('close', () => drop(pair));
+		// Forwarded by hand rather than piped, so a blackhole can swallow bytes mid-stream.
+		client.on('data', (chunk) => pair.holed || upstream.write(chunk));
+		upstream.on('data', (chunk) => pair.holed || client.write(chunk));
 	});
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 	return {
 		port: (server.address() as net.AddressInfo).port,
-		cut() {
-			open = false;
-			for (const s of sockets) s.destroy();
-			sockets.clear();
+		cut(mode = 'reset') {
+			state = mode;
+			for (const pair of pairs) {
+				if (mode === 'reset') drop(pair);
+				else pair.holed = true;
+			}
 		},
 		restore() {
-			open = true;
+			state = 'open';
+			for (const pair of pairs) if (pair.holed) drop(pair);
 		},
 		close: () =>
 			new Promise((resolve) => {
-				for (const s of sockets) s.destroy();
+				for (const pair of pairs) drop(pair);
 				server.close(() => resolve());
 			})
 	};

@@ -5,8 +5,9 @@
  * have push connections on other instances, so presence holds across instances.
  */
 import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
 import type { EphemeralEvent } from '$lib/types';
+import { databaseTimeouts, type DatabaseTimeouts } from './config';
+import { createPostgresClient, type PostgresSql } from './db/postgres-client';
 import { InProcessBus, resyncNote, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
 
 const CHANNEL = 'duet_bus';
@@ -53,13 +54,19 @@ export interface PostgresBusOptions {
 	heartbeatMs?: number;
 	/** An instance not heard from for this long is taken as gone (crashed), with its presence. */
 	peerExpiryMs?: number;
+	timeouts?: DatabaseTimeouts;
 }
+
+/** While the LISTEN connection cannot be opened, it is tried again this often. */
+const RELISTEN_MS = 250;
 
 export class PostgresBus implements EventBus {
 	readonly instanceId = randomBytes(6).toString('hex');
 	private readonly local = new InProcessBus();
-	private readonly notifier: postgres.Sql;
-	private listener?: postgres.Sql;
+	private readonly notifier: PostgresSql;
+	private listener?: PostgresSql;
+	private relistenTimer?: ReturnType<typeof setTimeout>;
+	private readonly timeouts: DatabaseTimeouts;
 	private readonly peers = new Map<string, Peer>();
 	private readonly localOnline = new Set<string>();
 	private presenceGone?: (userId: string) => void;
@@ -70,6 +77,8 @@ export class PostgresBus implements EventBus {
 	private heartbeatSentAt = 0;
 	private heartbeatEchoed = true;
 	private listens = 0;
+	/** A notification failed since the last one that went out. */
+	private unreachable = false;
 	private closed = false;
 	private closing?: Promise<void>;
 	private readonly heartbeatMs: number;
@@ -81,13 +90,9 @@ export class PostgresBus implements EventBus {
 	) {
 		this.heartbeatMs = options.heartbeatMs ?? (Number(process.env.BUS_HEARTBEAT_MS) || 10_000);
 		this.peerExpiryMs = options.peerExpiryMs ?? 4 * this.heartbeatMs;
+		this.timeouts = options.timeouts ?? databaseTimeouts();
 		// One connection of its own, so notifications leave in the order they were published.
-		this.notifier = postgres(url, {
-			max: 1,
-			onnotice: () => {},
-			connect_timeout: 10,
-			connection: { application_name: 'duet-notify' }
-		});
+		this.notifier = createPostgresClient(url, this.timeouts, { max: 1, applicationName: 'duet-notify' });
 	}
 
 	/** Connects the LISTEN side before resolving, so nothing published after start-up is missed. */
@@ -146,6 +151,7 @@ export class PostgresBus implements EventBus {
 
 	private async end(): Promise<void> {
 		clearInterval(this.heartbeat);
+		clearTimeout(this.relistenTimer);
 		// Whatever the shutdown just committed must still reach the other instances.
 		this.enqueue({ flag: 'bye', notes: [] });
 		await withTimeout(this.pump(), 3000);
@@ -157,12 +163,7 @@ export class PostgresBus implements EventBus {
 	// ── receiving ──────────────────────────────────────────────────────────────────────────────
 
 	private async listen(): Promise<void> {
-		const listener = postgres(this.url, {
-			max: 1,
-			onnotice: () => {},
-			connect_timeout: 10,
-			connection: { application_name: 'duet-listen' }
-		});
+		const listener = createPostgresClient(this.url, this.timeouts, { max: 1, applicationName: 'duet-listen' });
 		this.listener = listener;
 		this.heartbeatEchoed = true;
 		await listener.listen(
@@ -174,6 +175,25 @@ export class PostgresBus implements EventBus {
 				if (this.listener === listener) this.onListen();
 			}
 		);
+	}
+
+	/**
+	 * Replaces the LISTEN connection, and keeps trying while the database is away: postgres.js
+	 * re-LISTENs once after its connection closes and gives up if that fails, and the heartbeat
+	 * would only notice after one or two of its intervals.
+	 */
+	private relisten() {
+		if (this.closed || this.relistenTimer) return;
+		const stale = this.listener;
+		this.listener = undefined;
+		stale?.end({ timeout: 0 }).catch(() => {});
+		this.listen().catch(() => {
+			this.relistenTimer = setTimeout(() => {
+				this.relistenTimer = undefined;
+				this.relisten();
+			}, RELISTEN_MS);
+			this.relistenTimer.unref?.();
+		});
 	}
 
 	/** Runs on the first LISTEN and after every reconnect of the LISTEN connection. */
@@ -243,9 +263,7 @@ export class PostgresBus implements EventBus {
 			// The last heartbeat went out but never came back: the LISTEN connection is dead or
 			// half-open without the driver noticing. A fresh one resyncs on its first LISTEN.
 			console.warn('Event bus: LISTEN connection stopped hearing this instance; reconnecting');
-			const stale = this.listener;
-			stale?.end({ timeout: 0 }).catch(() => {});
-			this.listen().catch((error) => console.error('Event bus: LISTEN failed:', error.message ?? error));
+			this.relisten();
 			return;
 		}
 		this.enqueue({ flag: 'hb', notes: [] });
@@ -282,10 +300,15 @@ export class PostgresBus implements EventBus {
 						}
 						// Queued on one connection, these are pipelined and delivered in order.
 						await Promise.all(payloads.map((payload) => this.notifier`select pg_notify(${CHANNEL}, ${payload})`));
+						// The database was away: the LISTEN connection most likely lost it too, and
+						// postgres.js may have given up re-listening. A fresh one resyncs the streams.
+						if (failures > 0 || this.unreachable) this.relisten();
 						failures = 0;
+						this.unreachable = false;
 					} catch (error) {
 						if (heartbeat) this.heartbeatEchoed = true; // unsent: no echo to expect
 						failures++;
+						this.unreachable = true;
 						if (failures > 5) {
 							console.error(`Event bus: dropping ${items.length} notification batches:`, (error as Error).message);
 							failures = 0;

@@ -38,6 +38,28 @@ export interface Config {
 	sessionRecheckMs: number;
 	/** FAST_PATH=off leaves every request to SvelteKit (fast-path.ts); the parity test compares both. */
 	fastPath: boolean;
+	database: DatabaseTimeouts;
+}
+
+/**
+ * Deadlines on PostgreSQL (PGlite runs in-process and needs none). A database that is down must
+ * cost a request at most about `answerMs`, never a hang, and a restored one must be used again at
+ * once: so statements are ended by the server (statement_timeout) before the client gives up on an
+ * answer, and reconnecting backs off to `retryMaxMs` at most.
+ */
+export interface DatabaseTimeouts {
+	/** statement_timeout: the server ends a statement that runs longer (then 503 unavailable). */
+	statementMs: number;
+	/** idle_in_transaction_session_timeout: a transaction left open is ended by the server. */
+	idleInTransactionMs: number;
+	/** A connection that has not answered a request for this long is dead (blackholed) and closed. */
+	answerMs: number;
+	/** A new connection must be ready within this. */
+	connectMs: number;
+	/** Longest wait between two reconnection attempts. */
+	retryMaxMs: number;
+	/** Longest wait for a free connection of the pool. */
+	acquireMs: number;
 }
 
 export function loadConfig(): Config {
@@ -53,6 +75,24 @@ export function loadConfig(): Config {
 		sendPerMinute: int('SEND_RATE_PER_MINUTE', 600, 1),
 		sendBurst: int('SEND_BURST', 120, 1),
 		maxConnectionsPerUser: int('MAX_CONNECTIONS_PER_USER', 20, 1),
-		fastPath: process.env.FAST_PATH !== 'off'
+		fastPath: process.env.FAST_PATH !== 'off',
+		database: databaseTimeouts()
+	};
+}
+
+export function databaseTimeouts(): DatabaseTimeouts {
+	const statementMs = int('DATABASE_STATEMENT_TIMEOUT_MS', 1000, 50);
+	const answerMs = int('DATABASE_ANSWER_TIMEOUT_MS', statementMs + 500, 100);
+	// The client waiting less than the server lets a statement run would cut healthy slow ones.
+	if (answerMs <= statementMs) {
+		throw new Error(`DATABASE_ANSWER_TIMEOUT_MS (${answerMs}) must be longer than DATABASE_STATEMENT_TIMEOUT_MS (${statementMs})`);
+	}
+	return {
+		statementMs,
+		idleInTransactionMs: int('DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', 5000, 100),
+		answerMs,
+		connectMs: int('DATABASE_CONNECT_TIMEOUT_MS', 1500, 100),
+		retryMaxMs: int('DATABASE_RETRY_MAX_MS', 500, 10),
+		acquireMs: int('DATABASE_ACQUIRE_TIMEOUT_MS', 1500, 10)
 	};
 }

@@ -13,6 +13,9 @@ const CONNECTION_CODES = new Set([
 	'CONNECTION_CLOSED',
 	'CONNECTION_ENDED',
 	'CONNECTION_DESTROYED',
+	'DATABASE_UNREACHABLE', // db/reachability.ts: failed at once while the database is away
+	'57014', // query_canceled: statement_timeout ended it
+	'25P03', // idle_in_transaction_session_timeout
 	'57P01', // admin_shutdown
 	'57P02', // crash_shutdown
 	'57P03', // cannot_connect_now

@@ -45,7 +45,7 @@ export function services(): Services {
 
 async function create(): Promise<Services> {
 	const config = loadConfig();
-	const database = await openDatabase(config.databaseUrl, config.pgliteDir, { pgliteUnsafeNoFsync: config.pgliteUnsafeNoFsync });
+	const database = await openDatabase(config.databaseUrl, config.pgliteDir, { pgliteUnsafeNoFsync: config.pgliteUnsafeNoFsync, timeouts: config.database });
 	const auth = new Auth(database.db, config.rateLimit);
 	// Several instances on one PostgreSQL fan out through LISTEN/NOTIFY; PGlite is one process.
 	const bus: EventBus =

@@ -1,16 +1,20 @@
 import { describe, expect, test } from 'vitest';
 import type { Db } from '../db';
+import { batchWriter } from '../db/batch';
 import { GroupCommit, type BatchSend } from './group-commit';
 import type { ConversationMembers } from './members';
 
-/** A postgres.js stand-in: answers the lock read from the ids it is given; COMMITs wait for `release`. */
-function fakeDatabase() {
+/** A postgres.js stand-in: answers the lock read from the ids it is given; each COMMIT waits for its entry in `commits`. */
+function fakeDatabase(options: { autoCommit?: boolean; failWrites?: unknown[] } = {}) {
 	const batches: string[][] = [];
-	const commits: Array<() => void> = [];
+	const commits: Array<(error?: unknown) => void> = [];
 	const connection = {
 		async unsafe(text: string, params: string[] = []) {
 			if (text === 'begin' || text === 'rollback') return [];
-			if (text === 'commit') return new Promise<unknown[]>((resolve) => commits.push(() => resolve([])));
+			if (text.includes('insert into messages') && options.failWrites?.length) throw options.failWrites.shift();
+			if (text === 'commit' && options.autoCommit) return [];
+			if (text === 'commit')
+				return new Promise<unknown[]>((resolve, reject) => commits.push((error) => (error ? reject(error) : resolve([]))));
 			if (text.includes('for no key update')) {
 				const ids = (list: string) => (list === '{}' ? [] : list.slice(1, -1).split(','));
 				batches.push(ids(params[0]));
@@ -43,12 +47,12 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 describe('GroupCommit', () => {
 	test('a second batch in flight takes only sends whose conversation and members the first does not hold', async () => {
 		const { db, batches, commits } = fakeDatabase();
-		const group = new GroupCommit(db, members(TABLE), {
+		const group = new GroupCommit(batchWriter(db), members(TABLE), {
 			maxInFlight: 2,
 			maxBatch: 256,
-			single: async () => ({ ack: {} as never }),
 			resend: () => ({}) as never,
-			published: () => {}
+			published: () => {},
+			uncertain: () => {}
 		});
 		const first = group.submit(send('A', 1));
 		await settle();
@@ -70,5 +74,78 @@ describe('GroupCommit', () => {
 		// Every send is answered, each with its own conversation's ack.
 		const committed = await Promise.all(rest);
 		expect(committed.map((c) => c.ack.conversationId)).toEqual(['C', 'B', 'A']);
+	});
+});
+
+describe('GroupCommit deadlines', () => {
+	const timeouts = { statementMs: 50, idleInTransactionMs: 1000, answerMs: 100, connectMs: 100, retryMaxMs: 10, acquireMs: 100 };
+
+	test('a batch whose statements never settle is given up: its sends get unavailable, its rows and slot are free, the next batch commits', async () => {
+		const { db, batches, commits } = fakeDatabase();
+		const uncertain: string[][] = [];
+		const published: string[] = [];
+		const group = new GroupCommit(batchWriter(db, timeouts), members(TABLE), {
+			maxInFlight: 1,
+			maxBatch: 256,
+			resend: () => ({}) as never,
+			published: (stored) => published.push(...stored.map((s) => s.ack.id)),
+			uncertain: (userIds) => uncertain.push(userIds)
+		});
+		const started = Date.now();
+		const stuck = group.submit(send('A', 1));
+		// Its COMMIT is never answered (a blackholed connection): the deadline answers instead.
+		await expect(stuck).rejects.toMatchObject({ code: 'unavailable' });
+		expect(Date.now() - started).toBeLessThan(1000);
+		expect(commits).toHaveLength(1);
+		// The same conversation (its rows were held by the stuck batch) and the only slot are free.
+		const next = group.submit(send('A', 2));
+		for (let i = 0; i < 20 && commits.length < 2; i++) await settle();
+		expect(batches).toEqual([['A'], ['A']]);
+		commits[1]();
+		const committed = await next;
+		expect(committed.ack.conversationId).toBe('A');
+		expect(published).toEqual([send('A', 2).id]);
+		// The stuck COMMIT turns out to have gone through after all: what it stored is published late.
+		commits[0]();
+		await settle();
+		expect(published).toEqual([send('A', 2).id, send('A', 1).id]);
+		expect(uncertain).toEqual([]);
+	});
+
+	test('a batch whose connection is lost after COMMIT was sent answers unavailable and resyncs its users', async () => {
+		const { db, commits } = fakeDatabase();
+		const uncertain: string[][] = [];
+		const group = new GroupCommit(batchWriter(db, timeouts), members(TABLE), {
+			maxInFlight: 2,
+			maxBatch: 256,
+			resend: () => ({}) as never,
+			published: () => {},
+			uncertain: (userIds) => uncertain.push(userIds)
+		});
+		const lost = group.submit(send('B', 1));
+		for (let i = 0; i < 20 && commits.length < 1; i++) await settle();
+		commits[0](Object.assign(new Error('connection lost'), { code: 'CONNECTION_CLOSED' }));
+		await expect(lost).rejects.toMatchObject({ code: 'unavailable' });
+		await settle();
+		expect(uncertain).toEqual([['u3', 'u4']]);
+	});
+});
+
+describe('GroupCommit fallback', () => {
+	test('a batch that fails as a whole (an id raced in elsewhere) is retried send by send, each as a batch of one', async () => {
+		const raced = Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' });
+		const { db, batches } = fakeDatabase({ autoCommit: true, failWrites: [raced] });
+		const published: string[] = [];
+		const group = new GroupCommit(batchWriter(db), members(TABLE), {
+			maxInFlight: 1,
+			maxBatch: 256,
+			resend: () => ({}) as never,
+			published: (stored) => published.push(...stored.map((s) => s.ack.id)),
+			uncertain: () => {}
+		});
+		const committed = await Promise.all([group.submit(send('A', 1)), group.submit(send('B', 2))]);
+		expect(committed.map((c) => c.ack.conversationId)).toEqual(['A', 'B']);
+		expect(batches).toEqual([['A', 'B'], ['A'], ['B']]);
+		expect(published).toEqual([send('A', 1).id, send('B', 2).id]);
 	});
 });

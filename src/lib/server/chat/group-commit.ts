@@ -7,13 +7,18 @@
  * locks; an id already stored is answered as a resend; nothing is acknowledged before COMMIT
  * returns. The sequence buffer still decides *when* a send may be committed (one per client and
  * conversation at a time, in clientSeq order), so a batch never reorders one client's sends.
- * If a batch fails as a whole (say the same id raced in through another instance), each of its
- * sends is retried alone, in order, through the one-send path.
+ * This is the only writer of sends: a no-JavaScript form send is a batch of one whose clientSeq is
+ * taken under the lock, and when a batch fails as a whole (say the same id raced in through another
+ * instance) each of its sends is retried alone, in order, as a batch of one. So a database failure
+ * is handled here only: every batch has a deadline, and a batch that fails or runs out of time
+ * frees its rows and its slot and answers its sends `unavailable` (clients resend the same ids,
+ * and a resend of a stored id is answered from the stored row). Nothing of a batch outlives it:
+ * seqs and cursors are read under the locks by every batch.
  */
 import { AppError } from '$lib/errors';
 import { isUnavailable } from '../failures';
 import type { Ack, Message } from '$lib/types';
-import type { Db } from '../db';
+import type { BatchWriter, Statement } from '../db/batch';
 import type { Appended } from './events';
 import type { ConversationMembers } from './members';
 import { toMessage, type MessageRow } from './views';
@@ -23,7 +28,8 @@ export interface BatchSend {
 	conversationId: string;
 	senderId: string;
 	clientId: string;
-	clientSeq: number;
+	/** null: the next one for (conversation, client), taken under the conversation's lock (form sends). */
+	clientSeq: number | null;
 	body: string;
 }
 
@@ -41,12 +47,15 @@ export interface GroupCommitOptions<S extends BatchSend> {
 	 */
 	maxInFlight: number;
 	maxBatch: number;
-	/** The one-send path, used when a whole batch fails; it publishes its own events. */
-	single(send: S): Promise<Committed>;
 	/** Answers a send whose id is already stored (same ack, or a conflict). */
 	resend(existing: MessageRow, send: S): Ack;
 	/** Called once per committed batch with what it stored, in commit (seq and cursor) order. */
 	published(stored: Committed[]): void;
+	/**
+	 * A batch whose COMMIT was sent but never answered may be stored: these users' streams must
+	 * re-read their logs rather than wait for events that nobody will publish.
+	 */
+	uncertain(userIds: string[]): void;
 }
 
 type Outcome = { ok: true; value: Committed } | { ok: false; error: unknown };
@@ -58,6 +67,8 @@ interface Queued<S> {
 }
 
 const NOT_FOUND = () => new AppError('not_found', 'There is no such conversation.');
+const UNAVAILABLE = (cause?: unknown) =>
+	new AppError('unavailable', 'The service is briefly unavailable; try again in a moment.', { cause });
 
 /**
  * An array literal of uuids or numbers (nothing here needs quoting) for `$1::uuid[]`: one
@@ -68,20 +79,18 @@ const pgArray = (items: (string | number)[]) => `{${items.join(',')}}`;
 export class GroupCommit<S extends BatchSend> {
 	private queue: Queued<S>[] = [];
 	private inFlight = 0;
-	private readonly client: unknown;
 	private readonly maxInFlight: number;
 	/** Conversation and user ids locked by batches in flight (takeBatch keeps batches disjoint). */
 	private readonly busy = new Set<string>();
 	private scheduled = false;
 	constructor(
-		db: Db,
+		private readonly writer: BatchWriter,
 		private readonly members: ConversationMembers,
 		private readonly options: GroupCommitOptions<S>
 	) {
 		// PGlite runs one statement at a time on this thread: a second batch would only queue
 		// behind the first, holding sends that could have joined the next one.
-		this.client = (db as unknown as { $client: unknown }).$client;
-		this.maxInFlight = isPostgresJs(this.client) ? options.maxInFlight : 1;
+		this.maxInFlight = writer.parallel ? options.maxInFlight : 1;
 	}
 
 	submit(send: S): Promise<Committed> {
@@ -159,30 +168,24 @@ export class GroupCommit<S extends BatchSend> {
 
 	private async run(batch: Queued<S>[]): Promise<void> {
 		let outcomes: Outcome[];
-		let stored: Committed[] = [];
 		try {
-			outcomes = await this.write(batch.map((b) => b.send));
-			stored = outcomes.flatMap((o) => (o.ok && o.value.message ? [o.value] : []));
+			outcomes = await this.attempt(batch.map((b) => b.send));
 		} catch (error) {
-			// Unreachable: retrying each send alone would only wait for the same outage batch-size times.
 			if (isUnavailable(error)) {
-				for (const item of batch) item.reject(error);
+				// The database is away: sends queued meanwhile would only wait for the same failure.
+				const answer = UNAVAILABLE(error);
+				for (const item of [...batch, ...this.queue.splice(0)]) item.reject(answer);
 				return;
 			}
+			// Something in the batch broke it (an id raced in elsewhere): each send alone, in order.
 			outcomes = [];
 			for (const { send } of batch) {
 				try {
-					outcomes.push({ ok: true, value: await this.options.single(send) });
+					outcomes.push(...(await this.attempt([send], true)));
 				} catch (failure) {
-					outcomes.push({ ok: false, error: failure });
+					outcomes.push({ ok: false, error: isUnavailable(failure) ? UNAVAILABLE(failure) : failure });
 				}
 			}
-		}
-		// Committed: a failure to publish must not turn into a retry (the stream re-reads the log).
-		try {
-			if (stored.length) this.options.published(stored);
-		} catch (error) {
-			console.error('Publishing a committed batch failed:', error);
 		}
 		batch.forEach((item, i) => {
 			const outcome = outcomes[i];
@@ -191,16 +194,65 @@ export class GroupCommit<S extends BatchSend> {
 		});
 	}
 
-	private async write(sends: S[]): Promise<Outcome[]> {
+	/**
+	 * One transaction for `sends`, given up after the writer's deadline (a connection error then,
+	 * so the caller answers `unavailable`). A transaction given up may still commit later: what it
+	 * stored is published then, and when its outcome is never known, its users resync.
+	 */
+	private attempt(sends: S[], retryRace = false): Promise<Outcome[]> {
+		let committing = false;
+		const work = this.write(sends, () => (committing = true)).catch(async (error) => {
+			// The same id stored meanwhile through another instance: the read now finds it.
+			if (retryRace && isUniqueViolation(error)) return this.write(sends, () => (committing = true));
+			throw error;
+		});
+		let timedOut = false;
+		const report = (outcomes: Outcome[]) => {
+			const stored = outcomes.flatMap((o) => (o.ok && o.value.message ? [o.value] : []));
+			// Committed: a failure to publish must not turn into a retry (the stream re-reads the log).
+			try {
+				if (stored.length) this.options.published(stored);
+			} catch (error) {
+				console.error('Publishing a committed batch failed:', error);
+			}
+		};
+		work.then(
+			(outcomes) => timedOut && report(outcomes),
+			(error) => {
+				if (committing && isUnavailable(error)) this.options.uncertain(this.usersOf(sends));
+			}
+		);
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		return Promise.race([
+			work.then((outcomes) => {
+				if (!timedOut) report(outcomes);
+				return outcomes;
+			}),
+			new Promise<never>((_, reject) => {
+				timer = setTimeout(() => {
+					timedOut = true;
+					reject(Object.assign(new Error(`A batch of ${sends.length} sends took longer than ${this.writer.deadlineMs} ms`), { code: 'ETIMEDOUT' }));
+				}, this.writer.deadlineMs);
+			})
+		]).finally(() => clearTimeout(timer));
+	}
+
+	private usersOf(sends: S[]): string[] {
+		return [...new Set(sends.flatMap((s) => this.members.get(s.conversationId) ?? [s.senderId]))];
+	}
+
+	private async write(sends: S[], committing: () => void): Promise<Outcome[]> {
 		const conversationIds = [...new Set(sends.map((s) => s.conversationId))].sort();
 		await this.members.load(conversationIds);
 		const userIds = [...new Set(conversationIds.flatMap((id) => this.members.get(id) ?? []))].sort();
 		const ids = [...new Set(sends.map((s) => s.id))];
+		const unnumbered = [...new Map(sends.filter((s) => s.clientSeq === null).map((s) => [clientKey(s), s])).values()];
 		let outcomes: Outcome[] = [];
-		await this.transact(
+		await this.writer.transact(
 			{
 				// Conversations, then users, each in id order (UNION ALL runs its branches in turn),
-				// then any of the batch's ids already stored, read under those locks.
+				// then any of the batch's ids already stored and the last clientSeq of each form
+				// sender, read under those locks.
 				text: `select 'c' as kind, id, last_seq::bigint as n, null::text as stored
 					from (select id, last_seq from conversations where id = any($1::uuid[]) order by id for no key update) c
 					union all
@@ -209,14 +261,25 @@ export class GroupCommit<S extends BatchSend> {
 					union all
 					select 'm', id, null, json_build_array(conversation_id, seq, sender_id, client_id, client_seq, body,
 						(extract(epoch from created_at) * 1000)::float8)::text
-					from messages where id = any($3::uuid[])`,
-				params: [pgArray(conversationIds), pgArray(userIds), pgArray(ids)]
+					from messages where id = any($3::uuid[])
+					union all
+					select 's', x.conversation_id, (select max(client_seq) from messages m
+						where m.conversation_id = x.conversation_id and m.client_id = x.client_id)::bigint, x.client_id::text
+					from unnest($4::uuid[], $5::uuid[]) as x(conversation_id, client_id)`,
+				params: [
+					pgArray(conversationIds),
+					pgArray(userIds),
+					pgArray(ids),
+					pgArray(unnumbered.map((s) => s.conversationId)),
+					pgArray(unnumbered.map((s) => s.clientId))
+				]
 			},
 			(rows) => {
 				const decided = this.decide(sends, rows as ReadRow[]);
 				outcomes = decided.outcomes;
 				return decided.write;
-			}
+			},
+			committing
 		);
 		return outcomes;
 	}
@@ -226,9 +289,11 @@ export class GroupCommit<S extends BatchSend> {
 		const lastSeq = new Map<string, number>();
 		const eventSeq = new Map<string, number>();
 		const stored = new Map<string, MessageRow>();
+		const lastClientSeq = new Map<string, number>();
 		for (const row of rows) {
 			if (row.kind === 'c') lastSeq.set(row.id, Number(row.n));
 			else if (row.kind === 'u') eventSeq.set(row.id, Number(row.n));
+			else if (row.kind === 's') lastClientSeq.set(`${row.id}:${row.stored}`, Number(row.n ?? 0));
 			else stored.set(row.id, storedMessage(row.id, row.stored!));
 		}
 		const now = new Date();
@@ -247,13 +312,18 @@ export class GroupCommit<S extends BatchSend> {
 				outcomes.push({ ok: false, error: NOT_FOUND() });
 				continue;
 			}
+			let clientSeq = send.clientSeq;
+			if (clientSeq === null) {
+				clientSeq = (lastClientSeq.get(clientKey(send)) ?? 0) + 1;
+				lastClientSeq.set(clientKey(send), clientSeq);
+			}
 			const row: MessageRow = {
 				id: send.id,
 				conversationId: send.conversationId,
 				seq: seq + 1,
 				senderId: send.senderId,
 				clientId: send.clientId,
-				clientSeq: send.clientSeq,
+				clientSeq,
 				body: send.body,
 				createdAt: now
 			};
@@ -272,49 +342,14 @@ export class GroupCommit<S extends BatchSend> {
 		}
 		return { outcomes, write: written.length ? writeStatement(now, written, events, lastSeq, eventSeq) : null };
 	}
-
-	/**
-	 * BEGIN, the read, then `decide`'s write and COMMIT: on postgres.js the statements are pipelined,
-	 * two round trips and four statements for the whole transaction, however large. Every statement
-	 * costs a message each way and a wake-up of both processes, which on this kind of machine
-	 * weighs more than the work the statement does.
-	 */
-	private async transact(read: Statement, decide: (rows: unknown[]) => Statement | null): Promise<void> {
-		const client = this.client;
-		if (isPostgresJs(client)) {
-			const connection = await reserveWithin(client, RESERVE_TIMEOUT_MS);
-			const run = (s: Statement) => connection.unsafe(s.text, s.params as never[], { prepare: true });
-			try {
-				const [, rows] = await Promise.all([connection.unsafe('begin'), run(read)]);
-				const write = decide(rows);
-				const settled = await Promise.allSettled([...(write ? [run(write)] : []), connection.unsafe('commit')]);
-				// After a failed statement COMMIT rolls back: the batch is not stored.
-				const failed = settled.find((r) => r.status === 'rejected');
-				if (failed) throw (failed as PromiseRejectedResult).reason;
-			} catch (error) {
-				await connection.unsafe('rollback').catch(() => {});
-				throw error;
-			} finally {
-				connection.release();
-			}
-			return;
-		}
-		const pglite = client as PGliteLike;
-		await pglite.transaction(async (tx) => {
-			const write = decide((await tx.query(read.text, read.params)).rows);
-			if (write) await tx.query(write.text, write.params);
-		});
-	}
 }
 
-interface Statement {
-	text: string;
-	params: unknown[];
-}
-
-/** A locked conversation ('c', n = last seq), a locked user ('u', n = event cursor) or a stored message ('m'). */
+/**
+ * A locked conversation ('c', n = last seq), a locked user ('u', n = event cursor), a stored
+ * message ('m') or a form sender's last clientSeq ('s', id = conversation, stored = client id).
+ */
 interface ReadRow {
-	kind: 'c' | 'u' | 'm';
+	kind: 'c' | 'u' | 'm' | 's';
 	id: string;
 	n: number | string | null;
 	stored: string | null;
@@ -333,47 +368,14 @@ function storedMessage(id: string, stored: string): MessageRow {
 	return { id, conversationId, seq, senderId, clientId, clientSeq, body, createdAt: new Date(createdMs) };
 }
 
-interface PGliteLike {
-	transaction<T>(fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>): Promise<T>;
-}
+const clientKey = (send: BatchSend) => `${send.conversationId}:${send.clientId}`;
 
-interface PostgresJsLike {
-	reserve(): Promise<{
-		unsafe(text: string, params?: never[], options?: { prepare?: boolean }): Promise<unknown[]>;
-		release(): void;
-	}>;
-}
-
-/**
- * postgres.js waits for a free connection without end while the database is unreachable, and
- * this is the only writer of sends: one hung wait would hold every send behind it. Nothing is
- * sent before a connection is had, so giving up here is safe (the sends fail as unavailable and
- * their clients retry); a connection that turns up late is handed straight back.
- */
-const RESERVE_TIMEOUT_MS = 5000;
-
-async function reserveWithin(client: PostgresJsLike, ms: number) {
-	let timer: ReturnType<typeof setTimeout> | undefined;
-	let timedOut = false;
-	const reserving = client.reserve();
-	try {
-		return await Promise.race([
-			reserving,
-			new Promise<never>((_, reject) => {
-				timer = setTimeout(() => {
-					timedOut = true;
-					reject(Object.assign(new Error('No database connection within the time allowed'), { code: 'CONNECT_TIMEOUT' }));
-				}, ms);
-			})
-		]);
-	} finally {
-		clearTimeout(timer);
-		if (timedOut) reserving.then((late) => late.release(), () => {});
+function isUniqueViolation(error: unknown): boolean {
+	for (let e: unknown = error, i = 0; e && i < 5; i++) {
+		if ((e as { code?: string }).code === '23505') return true;
+		e = (e as { cause?: unknown }).cause;
 	}
-}
-
-function isPostgresJs(client: unknown): client is PostgresJsLike {
-	return typeof (client as { reserve?: unknown }).reserve === 'function';
+	return false;
 }
 
 /**

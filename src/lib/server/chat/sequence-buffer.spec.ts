@@ -135,6 +135,52 @@ describe('SequenceBuffer', () => {
 		expect(store.committed.map((s) => s.clientSeq)).toEqual([2, 3, 4]);
 	});
 
+	test('a commit of unknown outcome (stored, but answered unavailable) or a database away wedges nothing', async () => {
+		const { store, buffer } = setup();
+		const options = buffer['options'];
+		const commit = options.commit;
+		// The COMMIT went through but its answer was lost: the send is stored, the caller told unavailable.
+		options.commit = async (s) => {
+			await commit(s);
+			throw new AppError('unavailable', 'lost');
+		};
+		const lost = buffer.submit(send(1));
+		await expect(lost).rejects.toMatchObject({ code: 'unavailable' });
+		options.commit = commit;
+		// Nothing in memory stands for what the database holds: 2 is next, and is not held for 1.
+		await buffer.submit(send(2));
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2]);
+
+		const nextExpected = store.nextExpected;
+		const away = Object.assign(new Error('connection closed'), { code: 'CONNECTION_CLOSED' });
+		const fresh = (n: number) => send(n, 'c2');
+		options.nextExpected = async () => {
+			throw away;
+		};
+		await expect(buffer.submit(fresh(1))).rejects.toBe(away);
+		options.nextExpected = nextExpected;
+		await buffer.submit(fresh(1));
+		await buffer.submit(fresh(2));
+		expect(store.committed.filter((s) => s.clientId === 'c2').map((s) => s.clientSeq)).toEqual([1, 2]);
+	});
+
+	test('while the database is away, sends held behind a failed one fail with it rather than wait out the gap', async () => {
+		const { store, buffer } = setup();
+		const away = new AppError('unavailable', 'the database is away');
+		store.failIds.set(send(1).id, away);
+		const held = [buffer.submit(send(2)), buffer.submit(send(3))];
+		held.forEach((h) => h.catch(() => {}));
+		await vi.advanceTimersByTimeAsync(0);
+		expect(buffer.heldCount).toBe(2);
+		await expect(buffer.submit(send(1))).rejects.toBe(away);
+		for (const h of held) await expect(h).rejects.toBe(away);
+		expect(buffer.heldCount).toBe(0);
+		// Back: the client resends all three, and they commit in order.
+		store.failIds.delete(send(1).id);
+		await Promise.all([buffer.submit(send(3)), buffer.submit(send(2)), buffer.submit(send(1))]);
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3]);
+	});
+
 	test('flush commits everything held, in order, without waiting for the timeout', async () => {
 		const { store, buffer } = setup();
 		const held = Promise.all([buffer.submit(send(4)), buffer.submit(send(2))]);

@@ -7,6 +7,7 @@
  */
 import { AppError } from '$lib/errors';
 import type { Ack } from '$lib/types';
+import { isUnavailable } from '../failures';
 
 export interface BufferedSend {
 	id: string;
@@ -110,6 +111,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 			}
 		} catch (error) {
 			item.reject(error);
+			this.releaseHeld(state, error);
 			return;
 		}
 		if (send.clientSeq > state.expected && !this.flushing) {
@@ -182,7 +184,20 @@ export class SequenceBuffer<S extends BufferedSend> {
 				state.expected = Math.max(state.expected ?? 1, item.send.clientSeq + 1);
 			}
 			item.reject(error);
+			this.releaseHeld(state, error);
 		}
+	}
+
+	/**
+	 * The database is away: what the key holds could only wait for the gap timeout to fail the same
+	 * way, so it fails now (its client resends it, with the same ids, like the send that failed).
+	 */
+	private releaseHeld(state: KeyState<S>, error: unknown) {
+		if (!(error instanceof AppError && error.code === 'unavailable') && !isUnavailable(error)) return;
+		const items = state.held.splice(0);
+		this.heldTotal -= items.length;
+		this.clearTimers(state);
+		for (const held of items) held.reject(error);
 	}
 
 	private clearTimers(state: KeyState<S>) {

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { openPgliteDir } from './pglite-durable.js';
+import { databaseTimeouts, type DatabaseTimeouts } from '../config';
+import type { Reachability } from './reachability';
 import * as schema from './schema';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -19,6 +21,8 @@ export interface Database {
 	engine: Engine;
 	/** The postgres.js URL when running on a real server (for LISTEN/NOTIFY); undefined on PGlite. */
 	url?: string;
+	/** The deadlines of the postgres.js clients; undefined on PGlite. */
+	timeouts?: DatabaseTimeouts;
 	ping(): Promise<void>;
 	close(): Promise<void>;
 }
@@ -28,56 +32,131 @@ const MIGRATIONS_FOLDER = path.resolve(process.env.MIGRATIONS_DIR ?? 'drizzle');
 export interface OpenOptions {
 	/** PGlite on a directory without syncing to disk (see config.ts): for throwaway data only. */
 	pgliteUnsafeNoFsync?: boolean;
+	timeouts?: DatabaseTimeouts;
 }
 
 export async function openDatabase(databaseUrl: string | undefined, pgliteDir: string, options: OpenOptions = {}): Promise<Database> {
 	const database =
 		databaseUrl && /^postgres(ql)?:\/\//.test(databaseUrl)
-			? await openPostgres(databaseUrl)
+			? await openPostgres(databaseUrl, options.timeouts ?? databaseTimeouts())
 			: await openPglite(databaseUrl === 'memory://' ? undefined : pgliteDir, options);
 	return database;
 }
 
-async function openPostgres(url: string): Promise<Database> {
-	const { default: postgres } = await import('postgres');
+async function openPostgres(url: string, timeouts: DatabaseTimeouts): Promise<Database> {
 	const { drizzle } = await import('drizzle-orm/postgres-js');
 	const { migrate } = await import('drizzle-orm/postgres-js/migrator');
-	const client = postgres(url, {
-		max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
-		onnotice: () => {},
-		connect_timeout: 10
-	});
-	const db = drizzle({ client: preferPrepared(client), schema });
-	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+	const { createPostgresClient } = await import('./postgres-client');
+	// Migrations get a connection of their own, without the statement deadline of requests.
+	const migrator = createPostgresClient(url, timeouts, { max: 1, statementTimeout: false });
+	try {
+		await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+	} finally {
+		await migrator.end({ timeout: 5 });
+	}
+	const client = createPostgresClient(url, timeouts, { max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
+	const { Reachability, setReachability } = await import('./reachability');
+	const reachability = new Reachability(() => within(timeouts.answerMs, 'The database did not answer the probe', () => client`select 1`), PROBE_MS);
+	const db = drizzle({ client: preferPrepared(client, timeouts.answerMs, reachability), schema });
+	setReachability(client, reachability);
 	return {
 		db: db as unknown as Db,
 		engine: 'postgres',
 		url,
-		ping: async () => {
+		timeouts,
+		ping: () => within(timeouts.answerMs, 'The database did not answer the readiness probe', async () => {
 			await db.execute(sql`select 1`);
-		},
-		close: () => client.end({ timeout: 5 })
+		}),
+		close: () => {
+			reachability.close();
+			return client.end({ timeout: 5 });
+		}
 	};
+}
+
+/** While the database cannot be reached, it is tried this often. */
+const PROBE_MS = 200;
+
+/**
+ * Gives up waiting on `fn` after `ms` with a connection-class error (so callers answer 503). The
+ * work itself is not abandoned: the driver's own deadlines end it, and its late result is dropped.
+ */
+export async function within<T>(ms: number, message: string, fn: () => Promise<T>): Promise<T> {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	const work = fn();
+	work.catch(() => {});
+	try {
+		return await Promise.race([
+			work,
+			new Promise<never>((_, reject) => {
+				timer = setTimeout(() => reject(Object.assign(new Error(message), { code: 'ETIMEDOUT' })), ms);
+			})
+		]);
+	} finally {
+		clearTimeout(timer);
+	}
 }
 
 type PostgresSql = import('postgres').Sql;
 
 /**
- * drizzle asks postgres.js for unnamed statements, and postgres.js describes each parameterised
- * unnamed statement before running it: two round trips per query, and nothing pipelines behind it.
- * Named statements, prepared once per connection and cached, take one round trip and pipeline.
+ * What drizzle runs goes through here. Named statements: drizzle asks postgres.js for unnamed
+ * ones, and postgres.js describes each parameterised unnamed statement before running it (two round
+ * trips per query, and nothing pipelines behind it); named ones are prepared once per connection.
+ * And a deadline: postgres.js queues a query without end while no connection can be had, so a
+ * query not answered within `ms` fails as unavailable (one still queued is taken out of the queue).
  */
-function preferPrepared<S extends PostgresSql>(sql: S): S {
+function preferPrepared<S extends PostgresSql>(sql: S, ms: number, reachability: Reachability): S {
 	const unsafe = sql.unsafe.bind(sql);
-	sql.unsafe = ((query: string, params?: never[], options?: object) => unsafe(query, params, { ...options, prepare: true })) as S['unsafe'];
+	sql.unsafe = ((query: string, params?: never[], options?: object) =>
+		withDeadline(unsafe(query, params, { ...options, prepare: true }), ms, reachability)) as S['unsafe'];
 	// Inside a transaction there is no `begin`, only the connection's own `unsafe`.
 	if (typeof sql.begin !== 'function') return sql;
 	const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>;
 	sql.begin = ((...args: unknown[]) => {
 		const fn = args.pop() as (tx: PostgresSql) => unknown;
-		return begin(...args, (tx: PostgresSql) => fn(preferPrepared(tx)));
+		return begin(...args, (tx: PostgresSql) => fn(preferPrepared(tx, ms, reachability)));
 	}) as S['begin'];
 	return sql;
+}
+
+type LazyQuery = PromiseLike<unknown> & { state?: unknown; cancel(): unknown };
+
+/**
+ * postgres.js runs a query when it is first awaited (drizzle calls `.values()` on it before that),
+ * so the deadline starts there, on the same object; and a query is not even tried while the
+ * database is known to be unreachable.
+ */
+function withDeadline<Q>(query: Q, ms: number, reachability: Reachability): Q {
+	const lazy = query as unknown as LazyQuery;
+	const then = lazy.then.bind(lazy);
+	lazy.then = ((onFulfilled?: (value: unknown) => unknown, onRejected?: (reason: unknown) => unknown) =>
+		new Promise((resolve, reject) => {
+			if (!reachability.reachable) {
+				reject(reachability.error());
+				return;
+			}
+			const timer = setTimeout(() => {
+				// Not handed to a connection yet: leave the queue, so it never runs late.
+				if (!lazy.state) Promise.resolve(lazy.cancel()).catch(() => {});
+				const error = Object.assign(new Error(`The database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' });
+				reachability.failed(error);
+				reject(error);
+			}, ms);
+			then(
+				(value) => {
+					clearTimeout(timer);
+					reachability.succeeded();
+					resolve(value);
+				},
+				(error) => {
+					clearTimeout(timer);
+					reachability.failed(error);
+					reject(error);
+				}
+			);
+		}).then(onFulfilled, onRejected)) as typeof lazy.then;
+	return query;
 }
 
 async function openPglite(dir: string | undefined, options: OpenOptions): Promise<Database> {

@@ -1,0 +1,139 @@
+/**
+ * One batch transaction, the way each engine runs it fastest: on postgres.js BEGIN, a read, a
+ * write chosen from what the read returned, and COMMIT, pipelined on one reserved connection (two
+ * round trips however large the batch); on PGlite, in-process, one statement after the other.
+ * Group commit (chat/group-commit.ts) is the one caller; this is all it knows of the engines.
+ */
+import type { DatabaseTimeouts } from '../config';
+import { isUnavailable } from '../failures';
+import type { Db } from './index';
+import { reachabilityOf } from './reachability';
+
+export interface Statement {
+	text: string;
+	params: unknown[];
+}
+
+export interface BatchWriter {
+	/** Batches that may run at once: 1 on PGlite, whose statements run on this very thread. */
+	readonly parallel: boolean;
+	/**
+	 * After this long a batch is given up (its sends answered `unavailable`), whatever step it is
+	 * at. postgres.js's deadlines end the transaction itself; a late COMMIT is still reported.
+	 */
+	readonly deadlineMs: number;
+	/**
+	 * Runs BEGIN, `read`, then `decide`'s write and COMMIT. Resolves once committed; rejects when
+	 * nothing was stored or, with `committing` called, when the outcome is unknown.
+	 */
+	transact(read: Statement, decide: (rows: unknown[]) => Statement | null, committing?: () => void): Promise<void>;
+}
+
+/** PGlite has no network to lose; its batches are bounded by the work in them. */
+const PGLITE_DEADLINE_MS = 30_000;
+
+export function batchWriter(db: Db, timeouts?: DatabaseTimeouts): BatchWriter {
+	const client = (db as unknown as { $client: unknown }).$client;
+	if (isPostgresJs(client)) {
+		const acquireMs = timeouts?.acquireMs ?? 1500;
+		const reachability = reachabilityOf(client);
+		return {
+			parallel: true,
+			deadlineMs: timeouts?.answerMs ?? 1500,
+			transact: async (read, decide, committing) => {
+				// Known away: fail at once; the pool's probe finds when it is back.
+				if (reachability && !reachability.reachable) throw reachability.error();
+				try {
+					await pipelined(client, acquireMs, read, decide, committing);
+					reachability?.succeeded();
+				} catch (error) {
+					reachability?.failed(error);
+					throw error;
+				}
+			}
+		};
+	}
+	const pglite = client as PGliteLike;
+	return {
+		parallel: false,
+		deadlineMs: PGLITE_DEADLINE_MS,
+		transact: async (read, decide, committing) => {
+			await pglite.transaction(async (tx) => {
+				const write = decide((await tx.query(read.text, read.params)).rows);
+				if (write) await tx.query(write.text, write.params);
+				committing?.();
+			});
+		}
+	};
+}
+
+/**
+ * Every statement costs a message each way and a wake-up of both processes, which on a small
+ * machine weighs more than the work the statement does: so all four leave together, in two writes.
+ */
+async function pipelined(
+	client: PostgresJsLike,
+	acquireMs: number,
+	read: Statement,
+	decide: (rows: unknown[]) => Statement | null,
+	committing?: () => void
+): Promise<void> {
+	const connection = await reserveWithin(client, acquireMs);
+	const run = (s: Statement) => connection.unsafe(s.text, s.params as never[], { prepare: true });
+	try {
+		const [, rows] = await Promise.all([connection.unsafe('begin'), run(read)]);
+		const write = decide(rows);
+		committing?.();
+		const settled = await Promise.allSettled([...(write ? [run(write)] : []), connection.unsafe('commit')]);
+		// After a failed statement COMMIT rolls back: the batch is not stored.
+		const failed = settled.find((r) => r.status === 'rejected');
+		if (failed) throw (failed as PromiseRejectedResult).reason;
+	} catch (error) {
+		// A lost connection took its transaction with it; the (patched) driver refuses the ROLLBACK.
+		if (!isUnavailable(error)) await connection.unsafe('rollback').catch(() => {});
+		throw error;
+	} finally {
+		// A no-op for a connection that closed: the pool has it back already.
+		connection.release();
+	}
+}
+
+interface PGliteLike {
+	transaction<T>(fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>): Promise<T>;
+}
+
+interface PostgresJsLike {
+	reserve(): Promise<{
+		unsafe(text: string, params?: never[], options?: { prepare?: boolean }): Promise<unknown[]>;
+		release(): void;
+	}>;
+}
+
+/**
+ * postgres.js waits for a free connection without end while the database is unreachable. Nothing
+ * is sent before a connection is had, so giving up here is safe (the sends fail as unavailable and
+ * their clients retry); a connection that turns up late is handed straight back.
+ */
+async function reserveWithin(client: PostgresJsLike, ms: number) {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	let timedOut = false;
+	const reserving = client.reserve();
+	try {
+		return await Promise.race([
+			reserving,
+			new Promise<never>((_, reject) => {
+				timer = setTimeout(() => {
+					timedOut = true;
+					reject(Object.assign(new Error('No database connection within the time allowed'), { code: 'CONNECT_TIMEOUT' }));
+				}, ms);
+			})
+		]);
+	} finally {
+		clearTimeout(timer);
+		if (timedOut) reserving.then((late) => late.release(), () => {});
+	}
+}
+
+function isPostgresJs(client: unknown): client is PostgresJsLike {
+	return typeof (client as { reserve?: unknown }).reserve === 'function';
+}

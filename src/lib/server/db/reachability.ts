@@ -1,0 +1,79 @@
+/**
+ * Whether PostgreSQL can be reached, as the last query found it. While it cannot, queries fail at
+ * once instead of each waiting out its own deadline (a request making three queries in a row would
+ * take three deadlines to fail), and a probe in the background finds the moment it is back.
+ */
+const LINK_LOST = new Set([
+	'ECONNREFUSED',
+	'ECONNRESET',
+	'ETIMEDOUT',
+	'EPIPE',
+	'CONNECT_TIMEOUT',
+	'CONNECTION_CLOSED',
+	'CONNECTION_DESTROYED',
+	'57P01', // admin_shutdown
+	'57P02', // crash_shutdown
+	'57P03' // cannot_connect_now
+]);
+
+export const UNREACHABLE = 'DATABASE_UNREACHABLE';
+
+export class Reachability {
+	private down = false;
+	private timer?: ReturnType<typeof setTimeout>;
+	private closed = false;
+
+	constructor(
+		/** One query straight to the pool, bounded by its own deadline. */
+		private readonly probe: () => Promise<unknown>,
+		private readonly intervalMs: number
+	) {}
+
+	get reachable(): boolean {
+		return !this.down;
+	}
+
+	/** The error to fail with while the database cannot be reached. */
+	error(): Error {
+		return Object.assign(new Error('The database cannot be reached'), { code: UNREACHABLE });
+	}
+
+	/** A query failed: the link is lost only when nothing answered (a refused statement is an answer). */
+	failed(error: unknown): void {
+		const code = (error as { code?: unknown })?.code;
+		if (typeof code !== 'string' || !LINK_LOST.has(code) || this.down || this.closed) return;
+		this.down = true;
+		this.schedule();
+	}
+
+	succeeded(): void {
+		this.down = false;
+	}
+
+	close(): void {
+		this.closed = true;
+		clearTimeout(this.timer);
+	}
+
+	private schedule() {
+		this.timer = setTimeout(() => {
+			this.probe().then(
+				() => (this.down = false),
+				() => {
+					if (this.down && !this.closed) this.schedule();
+				}
+			);
+		}, this.intervalMs);
+		this.timer.unref?.();
+	}
+}
+
+const byClient = new WeakMap<object, Reachability>();
+
+export function setReachability(client: object, reachability: Reachability): void {
+	byClient.set(client, reachability);
+}
+
+export function reachabilityOf(client: unknown): Reachability | undefined {
+	return typeof client === 'object' && client ? byClient.get(client) : undefined;
+}
