@@ -10,6 +10,8 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
+# npm ci's postinstall applies these to the installed packages (patches/README.md says why).
+COPY patches ./patches
 # npm ci refuses a lock file that lacks other platforms' optional native packages, which some
 # registries do not serve; then install the same locked versions with npm install (as .ci/run does).
 RUN npm ci || (echo "npm ci refused the lock file; falling back to npm install" && npm install)

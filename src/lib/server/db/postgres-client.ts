@@ -4,14 +4,11 @@
  * transactions, reconnecting backs off briefly, and a connection that stops answering is closed.
  */
 import net from 'node:net';
-import type postgresTypes from 'postgres';
+// Patched at install (patches/README.md): 3.4.9 as published can crash the process on a cut.
+import postgres from 'postgres';
 import type { DatabaseTimeouts } from '../config';
-// The patched copy (see postgres-js/README.md); the package provides the types.
-import postgresJs from './postgres-js/index.js';
 
-const postgres = postgresJs as unknown as typeof postgresTypes;
-
-export type PostgresSql = postgresTypes.Sql;
+export type PostgresSql = postgres.Sql;
 
 export interface ClientOptions {
 	max: number;
@@ -44,7 +41,7 @@ export function createPostgresClient(url: string, timeouts: DatabaseTimeouts, op
 					socket: (o: { host: string[]; port: number[]; path?: string }) =>
 						watchedSocket(o.path ? { path: o.path } : { host: o.host[0], port: o.port[0] }, timeouts.answerMs)
 				})
-	} as postgresTypes.Options<Record<string, never>>);
+	} as postgres.Options<Record<string, never>>);
 }
 
 function usesTls(url: string): boolean {
