@@ -10,14 +10,18 @@ import { pwaOptions } from './pwa.config.ts';
  */
 function webSocketEndpoint(): Plugin {
 	const attach = (server: ViteDevServer | PreviewServer, load: () => Promise<Record<string, any>>) => {
-		server.httpServer?.on('upgrade', async (req, socket, head) => {
+		server.httpServer?.on('upgrade', (req, socket, head) => {
 			if (!req.url?.startsWith('/ws')) return;
-			const [{ initServices }, { handleUpgrade }] = await Promise.all([
-				load().then((m) => m.services),
-				load().then((m) => m.ws)
-			]);
-			await initServices();
-			await handleUpgrade(req, socket, head);
+			// As server/index.js guards production: a failure here is logged and the socket closed,
+			// never an unhandled rejection that stops the dev server.
+			(async () => {
+				const { services, ws } = await load();
+				await services.initServices();
+				await ws.handleUpgrade(req, socket, head);
+			})().catch((error) => {
+				console.error(`Unexpected error in upgrade: ${req.url?.slice(0, 200)}:`, error);
+				socket.destroy();
+			});
 		});
 	};
 	return {
