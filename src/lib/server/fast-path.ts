@@ -12,7 +12,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '$lib/errors';
 import { describeIssues, MAX_JSON_BYTES, sendSchema } from '$lib/schemas';
-import { toAppError } from './failures';
+import { isUnavailable, toAppError } from './failures';
+import { logUnexpected } from './guard';
 import { services, type Services } from './services';
 import { peekSessionToken, SESSION_COOKIE, type ValidatedSession } from './session';
 import { attachEventStream, SSE_HEADERS } from './sse';
@@ -58,11 +59,21 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 		return true;
 	}
 	res.writeHead(200, { ...SSE_HEADERS, ...SECURITY_HEADERS });
-	const finish = await attachEventStream(app, validated.user, validated.session.id, cursor, {
-		write: (text) => void res.write(text),
-		queued: () => res.writableLength,
-		end: () => res.end()
-	});
+	let finish: () => void;
+	try {
+		finish = await attachEventStream(app, validated.user, validated.session.id, cursor, {
+			write: (text) => void res.write(text),
+			// The response's own buffer and its socket's: everything not yet handed to the kernel.
+			queued: () => res.writableLength,
+			end: () => res.end(),
+			destroy: () => res.destroy()
+		});
+	} catch (error) {
+		// The headers are out, so there is no status left to answer with; the stream has ended and
+		// EventSource retries. Only an error other than the database being down is a bug.
+		if (!isUnavailable(error)) logUnexpected('SSE stream start', { user: validated.user.id }, error);
+		return true;
+	}
 	res.once('close', finish);
 	if (res.destroyed) finish();
 	return true;

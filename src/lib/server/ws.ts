@@ -9,15 +9,17 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { AppError } from '$lib/errors';
 import { clientFrameSchema, describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
 import type { PushEvent, ServerFrame, User } from '$lib/types';
-import { toAppError } from './failures';
+import { echoedId } from './echo-id';
+import { isUnavailable, toAppError } from './failures';
+import { guard, logUnexpected } from './guard';
+import { Outgoing } from './outgoing';
 import { services, type Services } from './services';
 import { SESSION_COOKIE, validateSessionToken } from './session';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
 
 const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
-/** Past this much unsent data the client is too slow: close it and let it resume from its cursor. */
-const HIGH_WATER_BYTES = 1024 * 1024;
-const LOW_WATER_BYTES = 256 * 1024;
+/** A socket closed for being too slow gets this long to take what it was sent and the close frame. */
+const SLOW_CLOSE_GRACE_MS = 5_000;
 
 interface Connection {
 	socket: WebSocket;
@@ -107,28 +109,66 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
 	}
 }
 
+/**
+ * Serves one socket until it closes. Never rejects: whatever goes wrong is logged and costs this
+ * socket only (closed 1011).
+ */
 async function serve(app: Services, ws: WebSocket, user: User, sessionId: string, cursor: string | undefined) {
+	try {
+		const stream = attach(app, ws, user, sessionId);
+		await app.chat.connected(user.id);
+		const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
+		await stream.start(cursor, peers);
+	} catch (error) {
+		if (isUnavailable(error)) console.error('WebSocket stream failed to start:', error);
+		else logUnexpected('WebSocket start', { user: user.id }, error);
+		ws.close(CLOSE.serverError, 'temporarily unavailable');
+	}
+}
+
+/** Wires one socket to its event stream and the chat service; every frame written passes one limit. */
+function attach(app: Services, ws: WebSocket, user: User, sessionId: string): EventStream {
 	const { connections } = state(app);
 	const connection: Connection = { socket: ws, user, alive: true };
 	connections.add(connection);
 	ws.on('pong', () => (connection.alive = true));
 
+	const outgoing = new Outgoing(
+		() => ws.bufferedAmount,
+		(bytes) => {
+			console.warn(`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${outgoing.limit}-byte limit`);
+			stream.close();
+			ws.close(CLOSE.tryAgainLater, 'too slow; resume from your cursor');
+			// The close frame waits behind everything unsent. Reading again lets a client that does
+			// read answer it (its other frames are ignored from now on); one that does not is cut.
+			ws.resume();
+			const cut = setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS);
+			ws.once('close', () => clearTimeout(cut));
+		}
+	);
 	const write = (frame: ServerFrame) => {
 		if (ws.readyState !== ws.OPEN) return;
+		const text = JSON.stringify(frame);
+		if (!outgoing.admit(Buffer.byteLength(text))) return;
 		corkUntilNextTurn(ws);
-		ws.send(JSON.stringify(frame));
+		ws.send(text);
+		if (outgoing.backlogged() && !ws.isPaused) pauseUntilDrained(ws, outgoing);
 	};
 	const sink: StreamSink = {
 		send: (event: PushEvent) => write(event),
-		congested: () => ws.bufferedAmount > HIGH_WATER_BYTES,
-		drained: () => waitForDrain(ws),
+		backlogged: () => outgoing.backlogged(),
+		drained: () => whenDrained(ws, outgoing),
 		close: (code, reason) => ws.close(code, reason)
 	};
 	const stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
+	const fail = () => ws.close(CLOSE.serverError, 'internal error');
 
 	ws.on('message', (data, isBinary) => {
 		connection.alive = true;
-		void handleFrame(app, user, data, isBinary, write);
+		// A closing socket's frames go unanswered: nothing it asks for could be sent anyway.
+		if (ws.readyState !== ws.OPEN) return;
+		const context: FrameContext = { user: user.id, frame: undefined };
+		guard('a WebSocket frame', () => context, fail, () => handleFrame(app, user, data, isBinary, write, context));
 	});
 	// ws closes the connection itself after an error: with the violation's close code for a bad
 	// frame (1009 for one over 64 KiB), then ends the socket once that close frame is written.
@@ -136,22 +176,27 @@ async function serve(app: Services, ws: WebSocket, user: User, sessionId: string
 	// The listener only keeps the error from being thrown as unhandled.
 	ws.on('error', () => {});
 	ws.once('close', () => {
-		stream.close();
-		connections.delete(connection);
-		app.chat.disconnected(user.id).catch(() => {});
+		guard('a WebSocket close', () => ({ user: user.id }), () => {}, () => {
+			stream.close();
+			connections.delete(connection);
+			app.chat.disconnected(user.id).catch((error) => {
+				if (!isUnavailable(error)) logUnexpected('WebSocket disconnect', { user: user.id }, error);
+			});
+		});
 	});
-
-	try {
-		await app.chat.connected(user.id);
-		const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
-		await stream.start(cursor, peers);
-	} catch (error) {
-		console.error('WebSocket stream failed to start:', error);
-		ws.close(CLOSE.serverError, 'temporarily unavailable');
-	}
+	return stream;
 }
 
-async function handleFrame(app: Services, user: User, data: RawData, isBinary: boolean, write: (frame: ServerFrame) => void) {
+type FrameContext = { user: string; frame: string | undefined };
+
+async function handleFrame(
+	app: Services,
+	user: User,
+	data: RawData,
+	isBinary: boolean,
+	write: (frame: ServerFrame) => void,
+	context: FrameContext
+) {
 	let frame: unknown;
 	try {
 		frame = JSON.parse(isBinary ? '\u0000' : data.toString());
@@ -159,13 +204,14 @@ async function handleFrame(app: Services, user: User, data: RawData, isBinary: b
 		write({ type: 'error', code: 'bad_request', message: 'Frames must be JSON text.' });
 		return;
 	}
-	const frameId = typeof (frame as { id?: unknown })?.id === 'string' ? (frame as { id: string }).id : undefined;
+	const id = echoedId(frame);
 	const parsed = clientFrameSchema.safeParse(frame);
 	if (!parsed.success) {
-		write({ type: 'error', code: 'bad_request', message: describeIssues(parsed.error), ...(frameId ? { id: frameId } : {}) });
+		write({ type: 'error', code: 'bad_request', message: describeIssues(parsed.error), ...(id ? { id } : {}) });
 		return;
 	}
 	const input = parsed.data;
+	context.frame = input.type;
 	try {
 		switch (input.type) {
 			case 'ping':
@@ -190,7 +236,7 @@ async function handleFrame(app: Services, user: User, data: RawData, isBinary: b
 			type: 'error',
 			code: appError.code,
 			message: appError.message,
-			...(frameId ? { id: frameId } : {}),
+			...(id ? { id } : {}),
 			...(appError.retryAfter ? { retryAfter: appError.retryAfter } : {})
 		});
 	}
@@ -199,10 +245,11 @@ async function handleFrame(app: Services, user: User, data: RawData, isBinary: b
 /**
  * Frames written to one socket in one turn of the event loop (an ack and the echo of the same
  * message, a committed batch's events) leave in one write instead of one system call each.
+ * Corked bytes count in ws.bufferedAmount, so the limit sees them.
  */
 const corked = new Set<Duplex>();
 function corkUntilNextTurn(ws: WebSocket) {
-	const socket = (ws as unknown as { _socket?: Duplex })._socket;
+	const socket = rawSocket(ws);
 	if (!socket || corked.has(socket)) return;
 	socket.cork();
 	if (corked.size === 0) setImmediate(uncorkAll);
@@ -213,12 +260,36 @@ function uncorkAll() {
 	corked.clear();
 }
 
-function waitForDrain(ws: WebSocket): Promise<void> {
+function rawSocket(ws: WebSocket): Duplex | undefined {
+	return (ws as unknown as { _socket?: Duplex })._socket;
+}
+
+/**
+ * Stops reading a client's frames while its answers pile up unread, so it cannot make the server
+ * work (or buffer) for answers it does not take. TCP then slows the client's own sending. A client
+ * that never reads again stays paused until the heartbeat finds it silent and terminates it.
+ */
+function pauseUntilDrained(ws: WebSocket, outgoing: Outgoing) {
+	ws.pause();
+	void whenDrained(ws, outgoing).then(() => {
+		if (ws.readyState === ws.OPEN && !outgoing.closed) ws.resume();
+	});
+}
+
+/** Resolves once the socket's unsent data is below the drained mark, or it is no longer open. */
+function whenDrained(ws: WebSocket, outgoing: Outgoing): Promise<void> {
 	return new Promise((resolve) => {
+		const socket = rawSocket(ws);
 		const check = () => {
-			if (ws.readyState !== ws.OPEN || ws.bufferedAmount < LOW_WATER_BYTES) resolve();
-			else setTimeout(check, 10);
+			if (ws.readyState === ws.OPEN && !outgoing.drained()) return;
+			socket?.off('drain', check);
+			ws.off('close', check);
+			resolve();
 		};
+		// Past the drained mark the socket's buffer is past its high-water mark, so 'drain' follows
+		// once it has all gone to the kernel.
+		socket?.on('drain', check);
+		ws.on('close', check);
 		check();
 	});
 }
