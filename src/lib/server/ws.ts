@@ -18,7 +18,10 @@ import { SESSION_COOKIE, validateSessionToken } from './session';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
 
 const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
-/** A socket closed for being too slow gets this long to take what it was sent and the close frame. */
+/**
+ * A socket closed for being too slow gets this long to take what it was sent and the close frame;
+ * its answer is not read (the socket stays paused), so the socket is ended when this runs out.
+ */
 const SLOW_CLOSE_GRACE_MS = 5_000;
 
 interface Connection {
@@ -138,10 +141,10 @@ function attach(app: Services, ws: WebSocket, user: User, sessionId: string): Ev
 		(bytes) => {
 			console.warn(`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${outgoing.limit}-byte limit`);
 			stream.close();
+			// Nothing more is read from it, so nothing more is computed for it. The close frame waits
+			// behind everything unsent: a client that reads gets it, one that does not is cut.
+			ws.pause();
 			ws.close(CLOSE.tryAgainLater, 'too slow; resume from your cursor');
-			// The close frame waits behind everything unsent. Reading again lets a client that does
-			// read answer it (its other frames are ignored from now on); one that does not is cut.
-			ws.resume();
 			const cut = setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS);
 			ws.once('close', () => clearTimeout(cut));
 		}
