@@ -23,6 +23,8 @@ const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
  * its answer is not read (the socket stays paused), so the socket is ended when this runs out.
  */
 const SLOW_CLOSE_GRACE_MS = 5_000;
+/** Frames of one socket being handled at once (sends waiting for their commit, mostly). */
+const MAX_FRAMES_IN_FLIGHT = 256;
 
 interface Connection {
 	socket: WebSocket;
@@ -141,21 +143,23 @@ function attach(app: Services, ws: WebSocket, user: User, sessionId: string): Ev
 		(bytes) => {
 			console.warn(`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${outgoing.limit}-byte limit`);
 			stream.close();
-			// Nothing more is read from it, so nothing more is computed for it. The close frame waits
-			// behind everything unsent: a client that reads gets it, one that does not is cut.
+			// Nothing more is read from it (see readControl), so nothing more is computed for it. The
+			// close frame waits behind everything unsent: a client that reads gets it, one that does
+			// not is cut.
 			ws.pause();
 			ws.close(CLOSE.tryAgainLater, 'too slow; resume from your cursor');
 			const cut = setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS);
 			ws.once('close', () => clearTimeout(cut));
 		}
 	);
+	const reading = readControl(ws, outgoing);
 	const write = (frame: ServerFrame) => {
 		if (ws.readyState !== ws.OPEN) return;
 		const text = JSON.stringify(frame);
 		if (!outgoing.admit(Buffer.byteLength(text))) return;
 		corkUntilNextTurn(ws);
 		ws.send(text);
-		if (outgoing.backlogged() && !ws.isPaused) pauseUntilDrained(ws, outgoing);
+		reading.wrote();
 	};
 	const sink: StreamSink = {
 		send: (event: PushEvent) => write(event),
@@ -171,7 +175,8 @@ function attach(app: Services, ws: WebSocket, user: User, sessionId: string): Ev
 		// A closing socket's frames go unanswered: nothing it asks for could be sent anyway.
 		if (ws.readyState !== ws.OPEN) return;
 		const context: FrameContext = { user: user.id, frame: undefined };
-		guard('a WebSocket frame', () => context, fail, () => handleFrame(app, user, data, isBinary, write, context));
+		reading.started();
+		guard('a WebSocket frame', () => context, fail, () => handleFrame(app, user, data, isBinary, write, context).finally(reading.settled));
 	});
 	// ws closes the connection itself after an error: with the violation's close code for a bad
 	// frame (1009 for one over 64 KiB), then ends the socket once that close frame is written.
@@ -268,15 +273,39 @@ function rawSocket(ws: WebSocket): Duplex | undefined {
 }
 
 /**
- * Stops reading a client's frames while its answers pile up unread, so it cannot make the server
- * work (or buffer) for answers it does not take. TCP then slows the client's own sending. A client
- * that never reads again stays paused until the heartbeat finds it silent and terminates it.
+ * Reads a client's frames only while it takes its answers and has few frames still being handled,
+ * so it cannot make the server work (or buffer) without bound for answers it does not read: a
+ * flood of pings stops once its pongs pile up, a flood of sends once MAX_FRAMES_IN_FLIGHT wait
+ * for their commits. TCP then slows the client's own sending. A client that never reads again
+ * stays paused until the heartbeat finds it silent and terminates it.
  */
-function pauseUntilDrained(ws: WebSocket, outgoing: Outgoing) {
-	ws.pause();
-	void whenDrained(ws, outgoing).then(() => {
-		if (ws.readyState === ws.OPEN && !outgoing.closed) ws.resume();
-	});
+function readControl(ws: WebSocket, outgoing: Outgoing) {
+	let inFlight = 0;
+	let draining = false;
+	const update = () => {
+		const stop = draining || inFlight >= MAX_FRAMES_IN_FLIGHT || outgoing.closed;
+		if (stop) ws.pause();
+		else if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
+	};
+	return {
+		started() {
+			inFlight++;
+			if (inFlight >= MAX_FRAMES_IN_FLIGHT) update();
+		},
+		settled() {
+			inFlight--;
+			if (ws.isPaused) update();
+		},
+		wrote() {
+			if (draining || !outgoing.backlogged()) return;
+			draining = true;
+			update();
+			void whenDrained(ws, outgoing).then(() => {
+				draining = false;
+				update();
+			});
+		}
+	};
 }
 
 /** Resolves once the socket's unsent data is below the drained mark, or it is no longer open. */
