@@ -245,7 +245,7 @@ describeEngines('a WebSocket client that floods and never reads', (engine) => {
 
 });
 
-describeEngines('clients that never read', (engine) => {
+describeEngines('readers that never read, and readers that do', (engine) => {
 	// The heartbeat would terminate a paused socket too; here the limit must be what closes it.
 	const setup = serverFor(engine, { SSE_KEEPALIVE_MS: '1000', WS_HEARTBEAT_MS: '600000' });
 	let server: TestServer;
@@ -322,6 +322,27 @@ describeEngines('clients that never read', (engine) => {
 			sender.close();
 		});
 	}
+
+	test('a client that reads is never closed: a replay of several MiB waits for it, and 1,000 pipelined sends are all acked', { timeout: 120_000 }, async () => {
+		const { reader, peer, conversationId } = await pair();
+		const sender = await WsClient.connect(server.origin, peer.client.cookie);
+		// 1,000 events of about 4 KiB: four times the limit, replayed in one go.
+		await sendMany(sender, conversationId, randomUUID(), 1, 1000, 100);
+		const replaying = await WsClient.connect(server.origin, reader.client.cookie, { cursor: '0' });
+		const messages = await replaying.waitForCount((f) => f.type === 'message', 1000, 60_000);
+		expect(new Set(messages.map((f) => f.message.id)).size).toBe(1000);
+
+		// Far more sends at once than a socket may have in flight: reading pauses and resumes, nothing is lost.
+		const clientId = randomUUID();
+		const ids = Array.from({ length: 1000 }, () => randomUUID());
+		ids.forEach((id, i) => replaying.send({ type: 'send', id, conversationId, clientId, clientSeq: i + 1, body: `pipelined ${i}` }));
+		const acks = await replaying.waitForCount((f) => f.type === 'ack' && ids.includes(f.id), ids.length, 60_000);
+		expect(acks.map((a) => a.id).sort()).toEqual([...ids].sort());
+		expect(replaying.closed).toBeUndefined();
+		expect(server.output()).not.toContain(`WebSocket of user ${reader.user.id}`);
+		replaying.close();
+		sender.close();
+	});
 
 	test('error frames echo a short plain id and never a long or unusual one', async () => {
 		const { reader } = await pair();
