@@ -13,6 +13,7 @@ import { echoedId } from './echo-id';
 import { isUnavailable, toAppError } from './failures';
 import { guard, logUnexpected } from './guard';
 import { Outgoing } from './outgoing';
+import { readControl, whenDrained } from './ws-flow';
 import { services, type Services } from './services';
 import { SESSION_COOKIE, validateSessionToken } from './session';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
@@ -23,8 +24,6 @@ const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
  * its answer is not read (the socket stays paused), so the socket is ended when this runs out.
  */
 const SLOW_CLOSE_GRACE_MS = 5_000;
-/** Frames of one socket being handled at once (sends waiting for their commit, mostly). */
-const MAX_FRAMES_IN_FLIGHT = 256;
 
 interface Connection {
 	socket: WebSocket;
@@ -152,7 +151,7 @@ function attach(app: Services, ws: WebSocket, user: User, sessionId: string): Ev
 			ws.once('close', () => clearTimeout(cut));
 		}
 	);
-	const reading = readControl(ws, outgoing);
+	const reading = readControl(ws, outgoing, () => whenDrained(ws, rawSocket(ws), outgoing));
 	const write = (frame: ServerFrame) => {
 		if (ws.readyState !== ws.OPEN) return;
 		const text = JSON.stringify(frame);
@@ -164,7 +163,7 @@ function attach(app: Services, ws: WebSocket, user: User, sessionId: string): Ev
 	const sink: StreamSink = {
 		send: (event: PushEvent) => write(event),
 		backlogged: () => outgoing.backlogged(),
-		drained: () => whenDrained(ws, outgoing),
+		drained: () => whenDrained(ws, rawSocket(ws), outgoing),
 		close: (code, reason) => ws.close(code, reason)
 	};
 	const stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
@@ -270,58 +269,4 @@ function uncorkAll() {
 
 function rawSocket(ws: WebSocket): Duplex | undefined {
 	return (ws as unknown as { _socket?: Duplex })._socket;
-}
-
-/**
- * Reads a client's frames only while it takes its answers and has few frames still being handled,
- * so it cannot make the server work (or buffer) without bound for answers it does not read: a
- * flood of pings stops once its pongs pile up, a flood of sends once MAX_FRAMES_IN_FLIGHT wait
- * for their commits. TCP then slows the client's own sending. A client that never reads again
- * stays paused until the heartbeat finds it silent and terminates it.
- */
-function readControl(ws: WebSocket, outgoing: Outgoing) {
-	let inFlight = 0;
-	let draining = false;
-	const update = () => {
-		const stop = draining || inFlight >= MAX_FRAMES_IN_FLIGHT || outgoing.closed;
-		if (stop) ws.pause();
-		else if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
-	};
-	return {
-		started() {
-			inFlight++;
-			if (inFlight >= MAX_FRAMES_IN_FLIGHT) update();
-		},
-		settled() {
-			inFlight--;
-			if (ws.isPaused) update();
-		},
-		wrote() {
-			if (draining || !outgoing.backlogged()) return;
-			draining = true;
-			update();
-			void whenDrained(ws, outgoing).then(() => {
-				draining = false;
-				update();
-			});
-		}
-	};
-}
-
-/** Resolves once the socket's unsent data is below the drained mark, or it is no longer open. */
-function whenDrained(ws: WebSocket, outgoing: Outgoing): Promise<void> {
-	return new Promise((resolve) => {
-		const socket = rawSocket(ws);
-		const check = () => {
-			if (ws.readyState === ws.OPEN && !outgoing.drained()) return;
-			socket?.off('drain', check);
-			ws.off('close', check);
-			resolve();
-		};
-		// Past the drained mark the socket's buffer is past its high-water mark, so 'drain' follows
-		// once it has all gone to the kernel.
-		socket?.on('drain', check);
-		ws.on('close', check);
-		check();
-	});
 }
