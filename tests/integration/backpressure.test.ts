@@ -332,13 +332,18 @@ describeEngines('readers that never read, and readers that do', (engine) => {
 		const messages = await replaying.waitForCount((f) => f.type === 'message', 1000, 60_000);
 		expect(new Set(messages.map((f) => f.message.id)).size).toBe(1000);
 
-		// Far more sends at once than a socket may have in flight: reading pauses and resumes, nothing is lost.
-		const clientId = randomUUID();
+		// Far more sends at once than a socket may have in flight: reading pauses and resumes, nothing
+		// is lost. Eight client ids, so no key holds more than the sequence buffer's 256 per key.
+		const clientIds = Array.from({ length: 8 }, () => randomUUID());
 		const ids = Array.from({ length: 1000 }, () => randomUUID());
-		ids.forEach((id, i) => replaying.send({ type: 'send', id, conversationId, clientId, clientSeq: i + 1, body: `pipelined ${i}` }));
+		ids.forEach((id, i) =>
+			replaying.send({ type: 'send', id, conversationId, clientId: clientIds[i % 8], clientSeq: Math.floor(i / 8) + 1, body: `pipelined ${i}` })
+		);
 		// A set: the predicate runs over every frame on every arrival.
 		const wanted = new Set(ids);
-		const acks = await replaying.waitForCount((f) => f.type === 'ack' && wanted.has(f.id), ids.length, 60_000);
+		const acks = await replaying.waitForCount((f) => f.type === 'ack' && wanted.has(f.id), ids.length, 60_000).catch((error) => {
+			throw new Error(`${error.message}; errors: ${JSON.stringify(replaying.frames.filter((f) => f.type === 'error').slice(0, 3))}`);
+		});
 		expect(acks.map((a) => a.id).sort()).toEqual([...ids].sort());
 		expect(replaying.closed).toBeUndefined();
 		expect(server.output()).not.toContain(`WebSocket of user ${reader.user.id}`);
