@@ -12,8 +12,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '$lib/errors';
 import { describeIssues, MAX_JSON_BYTES, sendSchema } from '$lib/schemas';
-import { isUnavailable, toAppError } from './failures';
-import { logUnexpected } from './guard';
+import { toAppError } from './failures';
+import { logIfUnexpected } from './guard';
 import { services, type Services } from './services';
 import { peekSessionToken, SESSION_COOKIE, type ValidatedSession } from './session';
 import { attachEventStream, SSE_HEADERS } from './sse';
@@ -71,7 +71,7 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 	} catch (error) {
 		// The headers are out, so there is no status left to answer with; the stream has ended and
 		// EventSource retries. Only an error other than the database being down is a bug.
-		if (!isUnavailable(error)) logUnexpected('SSE stream start', { user: validated.user.id }, error);
+		logIfUnexpected('SSE stream start', { user: validated.user.id }, error);
 		return true;
 	}
 	res.once('close', finish);

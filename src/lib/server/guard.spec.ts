@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { guard } from './guard';
+import { AppError } from '$lib/errors';
+import { guard, logIfUnexpected } from './guard';
 
 afterEach(() => {
 	vi.restoreAllMocks();
@@ -73,5 +74,17 @@ describe('guard', () => {
 			'Unexpected error in a test ():',
 			'Unexpected error in closing after a failure in a test ():'
 		]);
+	});
+});
+
+describe('logIfUnexpected', () => {
+	test('refusals and a database that is down are expected; anything else is logged', () => {
+		const log = logged();
+		expect(logIfUnexpected('a test', {}, new AppError('unavailable', 'down'))).toBe(false);
+		expect(logIfUnexpected('a test', {}, Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe(false);
+		expect(log).not.toHaveBeenCalled();
+		const bug = new TypeError('x is undefined');
+		expect(logIfUnexpected('a test', { user: 'u1' }, bug)).toBe(true);
+		expect(log).toHaveBeenCalledWith('Unexpected error in a test (user=u1):', bug);
 	});
 });

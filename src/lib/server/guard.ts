@@ -5,10 +5,24 @@
  * on that line), and the connection is closed by `onFailure`.
  */
 
+import { AppError } from '$lib/errors';
+import { isUnavailable } from './failures';
+
 export type GuardContext = Record<string, string | number | undefined>;
 
 export function logUnexpected(where: string, context: GuardContext, error: unknown): void {
 	console.error(`Unexpected error in ${where} (${describe(context)}):`, error);
+}
+
+/**
+ * For failures that may well be expected: an AppError (a refusal, a deadline) or the database
+ * being down is not a bug and goes unlogged here; anything else is logged as unexpected.
+ * Returns whether it logged.
+ */
+export function logIfUnexpected(where: string, context: GuardContext, error: unknown): boolean {
+	if (error instanceof AppError || isUnavailable(error)) return false;
+	logUnexpected(where, context, error);
+	return true;
 }
 
 /** Runs `handler`; a throw or a rejection is logged and answered with `onFailure`, never rethrown. */

@@ -5,8 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { PushEvent, User } from '$lib/types';
-import { isUnavailable } from './failures';
-import { logUnexpected } from './guard';
+import { logIfUnexpected } from './guard';
 import { OUTGOING_LIMIT_BYTES, Outgoing } from './outgoing';
 import type { Services } from './services';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
@@ -135,9 +134,7 @@ export async function attachEventStream(
 		} catch {
 			/* already closed by the reader */
 		}
-		app.chat.disconnected(user.id).catch((error) => {
-			if (!isUnavailable(error)) logUnexpected('SSE disconnect', { user: user.id }, error);
-		});
+		app.chat.disconnected(user.id).catch((error) => logIfUnexpected('SSE disconnect', { user: user.id }, error));
 	};
 
 	const sink: StreamSink = {
@@ -168,8 +165,7 @@ export async function attachEventStream(
 	}
 	// Returned before replay finishes, so headers go out at once.
 	stream.start(cursor, peers).catch((error) => {
-		if (isUnavailable(error)) console.error('SSE stream failed to start:', error);
-		else logUnexpected('SSE stream start', { user: user.id }, error);
+		if (!logIfUnexpected('SSE stream start', { user: user.id }, error)) console.error('SSE stream failed to start:', String(error));
 		sink.close(CLOSE.serverError, 'temporarily unavailable');
 	});
 	return finish;

@@ -10,8 +10,8 @@ import { AppError } from '$lib/errors';
 import { clientFrameSchema, describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
 import type { PushEvent, ServerFrame, User } from '$lib/types';
 import { echoedId } from './echo-id';
-import { isUnavailable, toAppError } from './failures';
-import { guard, logUnexpected } from './guard';
+import { toAppError } from './failures';
+import { guard, logIfUnexpected } from './guard';
 import { Outgoing } from './outgoing';
 import { readControl, whenDrained } from './ws-flow';
 import { services, type Services } from './services';
@@ -124,8 +124,7 @@ async function serve(app: Services, ws: WebSocket, user: User, sessionId: string
 		const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
 		await stream.start(cursor, peers);
 	} catch (error) {
-		if (isUnavailable(error)) console.error('WebSocket stream failed to start:', error);
-		else logUnexpected('WebSocket start', { user: user.id }, error);
+		if (!logIfUnexpected('WebSocket start', { user: user.id }, error)) console.error('WebSocket stream failed to start:', String(error));
 		ws.close(CLOSE.serverError, 'temporarily unavailable');
 	}
 }
@@ -186,9 +185,7 @@ function attach(app: Services, ws: WebSocket, user: User, sessionId: string): Ev
 		guard('a WebSocket close', () => ({ user: user.id }), () => {}, () => {
 			stream.close();
 			connections.delete(connection);
-			app.chat.disconnected(user.id).catch((error) => {
-				if (!isUnavailable(error)) logUnexpected('WebSocket disconnect', { user: user.id }, error);
-			});
+			app.chat.disconnected(user.id).catch((error) => logIfUnexpected('WebSocket disconnect', { user: user.id }, error));
 		});
 	});
 	return stream;
