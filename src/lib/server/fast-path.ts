@@ -69,9 +69,10 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 			destroy: () => res.destroy()
 		});
 	} catch (error) {
-		// The headers are out, so there is no status left to answer with; the stream has ended and
+		// The headers are out, so there is no status left to answer with: the stream just ends, and
 		// EventSource retries. Only an error other than the database being down is a bug.
 		logIfUnexpected('SSE stream start', { user: validated.user.id }, error);
+		res.end();
 		return true;
 	}
 	res.once('close', finish);

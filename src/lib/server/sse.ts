@@ -87,7 +87,8 @@ export async function openEventStream(
  * then) or the stream ends it. The caller has checked the connection limit and sent the headers.
  * Everything written (padding, keepalives, events, goodbyes) passes one limit on what is queued
  * (outgoing.ts): a client that stops reading is cut there, and resumes with Last-Event-ID.
- * Rejects only when the stream could not start (the database is down), with `out` already ended.
+ * Rejects only when the stream could not start (the database is down), having let go of all it
+ * held but `out`: the caller answers with an error, or ends `out` when its headers are gone.
  */
 export async function attachEventStream(
 	app: Services,
@@ -123,18 +124,23 @@ export async function attachEventStream(
 			finish();
 		}
 	};
-	const finish = () => {
-		if (finished) return;
+	/** Lets go of everything the stream holds but `out`; false when that was done already. */
+	const release = () => {
+		if (finished) return false;
 		finished = true;
 		open.delete(finish);
 		clearInterval(keepalive);
 		stream?.close();
+		app.chat.disconnected(user.id).catch((error) => logIfUnexpected('SSE disconnect', { user: user.id }, error));
+		return true;
+	};
+	const finish = () => {
+		if (!release()) return;
 		try {
 			out.end();
 		} catch {
 			/* already closed by the reader */
 		}
-		app.chat.disconnected(user.id).catch((error) => logIfUnexpected('SSE disconnect', { user: user.id }, error));
 	};
 
 	const sink: StreamSink = {
@@ -160,7 +166,7 @@ export async function attachEventStream(
 		stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
 		peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
 	} catch (error) {
-		finish();
+		release();
 		throw error;
 	}
 	// Returned before replay finishes, so headers go out at once.
