@@ -7,6 +7,10 @@ declare global {
 			user: User | null;
 			session: Session | null;
 		}
+		/** adapter-node's; absent in dev. */
+		interface Platform {
+			req?: import('node:http').IncomingMessage;
+		}
 		interface Error {
 			message: string;
 			code?: string;

@@ -25,6 +25,7 @@ import {
 	writeReply
 } from './edge';
 import { toAppError } from './failures';
+import { logIfUnexpected } from './guard';
 import { services, type Services } from './services';
 import { peekSessionToken, type ValidatedSession } from './session';
 import { attachEventStream, SSE_HEADERS } from './sse';
@@ -75,12 +76,17 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 				if (!res.headersSent) res.writeHead(200, { ...SSE_HEADERS, ...SECURITY_HEADERS });
 				res.write(text);
 			},
+			// The response's own buffer and its socket's: everything not yet handed to the kernel.
 			queued: () => res.writableLength,
-			end: () => res.end()
+			end: () => res.end(),
+			destroy: () => res.destroy()
 		});
 	} catch (error) {
-		if (res.headersSent) res.destroy();
-		else writeReply(res, errorReply(toAppError(error)));
+		if (res.headersSent) {
+			// No status left to answer with: the stream just ends, and EventSource retries.
+			logIfUnexpected('SSE stream start', { user: validated.user.id }, error);
+			res.destroy();
+		} else writeReply(res, errorReply(toAppError(error)));
 		return true;
 	}
 	res.once('close', finish);

@@ -3,13 +3,14 @@
  * networks whose proxies refuse WebSocket upgrades. Durable events carry `id:` so EventSource's
  * automatic reconnect resumes from Last-Event-ID; comments keep idle proxies from cutting it.
  */
+import type { Duplex } from 'node:stream';
 import type { PushEvent, User } from '$lib/types';
+import { logIfUnexpected } from './guard';
+import { OUTGOING_LIMIT_BYTES, Outgoing } from './outgoing';
 import type { Services } from './services';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
 
 const KEEPALIVE_MS = Number(process.env.SSE_KEEPALIVE_MS ?? 15_000);
-/** Queued text past which a live reader counts as too slow (it is closed and resumes). */
-const HIGH_WATER_CHARS = 1024 * 1024;
 /** Some buffering proxies hold the first few KiB of a response; a padding comment flushes them. */
 const PADDING = `:${' '.repeat(2048)}\n\n`;
 const RETRY_MS = 2000;
@@ -35,10 +36,25 @@ export interface SseOutput {
 	write(text: string): void;
 	/** Bytes written but not yet taken by the client. */
 	queued(): number;
+	/** Ends the response once what is queued has gone out. */
 	end(): void;
+	/** Drops the connection now, with whatever is queued: for a client that does not read. */
+	destroy(): void;
 }
 
-export async function openEventStream(app: Services, user: User, sessionId: string, cursor: string | undefined): Promise<Response> {
+/**
+ * The SvelteKit route's stream. Its queue is what `queued` counts; SvelteKit's copy into the node
+ * response holds at most the response's own high-water mark on top. `socket` (adapter-node's
+ * platform.req.socket, absent in dev) lets a client that does not read be cut: SvelteKit waits
+ * for that response to drain and would otherwise never notice the stream failed.
+ */
+export async function openEventStream(
+	app: Services,
+	user: User,
+	sessionId: string,
+	cursor: string | undefined,
+	socket?: Duplex
+): Promise<Response> {
 	app.chat.checkConnectionLimit(user.id);
 	const encoder = new TextEncoder();
 	let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -52,12 +68,16 @@ export async function openEventStream(app: Services, user: User, sessionId: stri
 				finish();
 			}
 		},
-		{ highWaterMark: HIGH_WATER_CHARS, size: (chunk) => chunk?.byteLength ?? 0 }
+		{ highWaterMark: OUTGOING_LIMIT_BYTES, size: (chunk) => chunk?.byteLength ?? 0 }
 	);
 	finish = await attachEventStream(app, user, sessionId, cursor, {
 		write: (text) => controller.enqueue(encoder.encode(text)),
-		queued: () => HIGH_WATER_CHARS - (controller.desiredSize ?? 0),
-		end: () => controller.close()
+		queued: () => OUTGOING_LIMIT_BYTES - (controller.desiredSize ?? 0),
+		end: () => controller.close(),
+		destroy: () => {
+			controller.error(new Error('event stream reader too slow'));
+			socket?.destroy();
+		}
 	});
 	return new Response(body, { headers: SSE_HEADERS });
 }
@@ -65,6 +85,10 @@ export async function openEventStream(app: Services, user: User, sessionId: stri
 /**
  * Runs the user's event stream into `out` until the client goes away (call the returned function
  * then) or the stream ends it. The caller has checked the connection limit and sent the headers.
+ * Everything written (padding, keepalives, events, goodbyes) passes one limit on what is queued
+ * (outgoing.ts): a client that stops reading is cut there, and resumes with Last-Event-ID.
+ * Rejects only when the stream could not start (the database is down), having let go of all it
+ * held but `out`: the caller answers with an error, or ends `out` when its headers are gone.
  */
 export async function attachEventStream(
 	app: Services,
@@ -83,34 +107,48 @@ export async function attachEventStream(
 	let keepalive: ReturnType<typeof setInterval> | undefined;
 	let stream: EventStream | undefined;
 
+	const outgoing = new Outgoing(
+		() => out.queued(),
+		(bytes) => {
+			console.warn(`Cutting the event stream of user ${user.id}: ${bytes} bytes unsent would pass the ${outgoing.limit}-byte limit`);
+			finish();
+			// No goodbye: it would wait behind everything the client is not reading.
+			out.destroy();
+		}
+	);
 	const write = (text: string) => {
-		if (finished) return;
+		if (finished || !outgoing.admit(Buffer.byteLength(text))) return;
 		try {
 			out.write(text);
 		} catch {
 			finish();
 		}
 	};
-	const finish = () => {
-		if (finished) return;
+	/** Lets go of everything the stream holds but `out`; false when that was done already. */
+	const release = () => {
+		if (finished) return false;
 		finished = true;
 		open.delete(finish);
 		clearInterval(keepalive);
 		stream?.close();
+		app.chat.disconnected(user.id).catch((error) => logIfUnexpected('SSE disconnect', { user: user.id }, error));
+		return true;
+	};
+	const finish = () => {
+		if (!release()) return;
 		try {
 			out.end();
 		} catch {
 			/* already closed by the reader */
 		}
-		app.chat.disconnected(user.id).catch(() => {});
 	};
 
 	const sink: StreamSink = {
 		send: (event) => write(formatEvent(event)),
-		congested: () => out.queued() >= HIGH_WATER_CHARS,
+		backlogged: () => outgoing.backlogged(),
 		drained: () =>
 			new Promise((resolve) => {
-				const check = () => (finished || out.queued() < HIGH_WATER_CHARS / 2 ? resolve() : setTimeout(check, 10));
+				const check = () => (finished || outgoing.drained() ? resolve() : setTimeout(check, 10));
 				check();
 			}),
 		close: (code, reason) => {
@@ -120,14 +158,20 @@ export async function attachEventStream(
 	};
 
 	open.add(finish);
-	await app.chat.connected(user.id);
-	write(`${PADDING}retry: ${RETRY_MS}\n\n`);
-	keepalive = setInterval(() => write(': keepalive\n\n'), KEEPALIVE_MS);
-	stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
-	const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
+	let peers;
+	try {
+		await app.chat.connected(user.id);
+		write(`${PADDING}retry: ${RETRY_MS}\n\n`);
+		keepalive = setInterval(() => write(': keepalive\n\n'), KEEPALIVE_MS);
+		stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
+		peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
+	} catch (error) {
+		release();
+		throw error;
+	}
 	// Returned before replay finishes, so headers go out at once.
 	stream.start(cursor, peers).catch((error) => {
-		console.error('SSE stream failed to start:', error);
+		if (!logIfUnexpected('SSE stream start', { user: user.id }, error)) console.error('SSE stream failed to start:', String(error));
 		sink.close(CLOSE.serverError, 'temporarily unavailable');
 	});
 	return finish;

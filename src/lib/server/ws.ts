@@ -9,16 +9,22 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { AppError } from '$lib/errors';
 import { clientFrameSchema, describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
 import type { PushEvent, ServerFrame, User } from '$lib/types';
+import { echoedId } from './echo-id';
 import { toAppError } from './failures';
+import { guard, logIfUnexpected } from './guard';
+import { Outgoing } from './outgoing';
+import { readControl, whenDrained } from './ws-flow';
 import { services, type Services } from './services';
 import { validateSessionToken } from './session';
 import { crossSiteError, errorReply, nodeHeaders, nodeOrigin, sessionToken, writeRawReply } from './edge';
 import { CLOSE, EventStream, type StreamSink } from './chat/stream';
 
 const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
-/** Past this much unsent data the client is too slow: close it and let it resume from its cursor. */
-const HIGH_WATER_BYTES = 1024 * 1024;
-const LOW_WATER_BYTES = 256 * 1024;
+/**
+ * A socket closed for being too slow gets this long to take what it was sent and the close frame;
+ * its answer is not read (the socket stays paused), so the socket is ended when this runs out.
+ */
+const SLOW_CLOSE_GRACE_MS = 5_000;
 
 interface Connection {
 	socket: WebSocket;
@@ -90,28 +96,68 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
 	}
 }
 
+/**
+ * Serves one socket until it closes. Never rejects: whatever goes wrong is logged and costs this
+ * socket only (closed 1011).
+ */
 async function serve(app: Services, ws: WebSocket, user: User, sessionId: string, cursor: string | undefined) {
+	try {
+		const stream = attach(app, ws, user, sessionId);
+		await app.chat.connected(user.id);
+		const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
+		await stream.start(cursor, peers);
+	} catch (error) {
+		if (!logIfUnexpected('WebSocket start', { user: user.id }, error)) console.error('WebSocket stream failed to start:', String(error));
+		ws.close(CLOSE.serverError, 'temporarily unavailable');
+	}
+}
+
+/** Wires one socket to its event stream and the chat service; every frame written passes one limit. */
+function attach(app: Services, ws: WebSocket, user: User, sessionId: string): EventStream {
 	const { connections } = state(app);
 	const connection: Connection = { socket: ws, user, alive: true };
 	connections.add(connection);
 	ws.on('pong', () => (connection.alive = true));
 
+	const outgoing = new Outgoing(
+		() => ws.bufferedAmount,
+		(bytes) => {
+			console.warn(`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${outgoing.limit}-byte limit`);
+			stream.close();
+			// Nothing more is read from it (see readControl), so nothing more is computed for it. The
+			// close frame waits behind everything unsent: a client that reads gets it, one that does
+			// not is cut.
+			ws.pause();
+			ws.close(CLOSE.tryAgainLater, 'too slow; resume from your cursor');
+			const cut = setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS);
+			ws.once('close', () => clearTimeout(cut));
+		}
+	);
+	const reading = readControl(ws, outgoing, () => whenDrained(ws, rawSocket(ws), outgoing));
 	const write = (frame: ServerFrame) => {
 		if (ws.readyState !== ws.OPEN) return;
+		const text = JSON.stringify(frame);
+		if (!outgoing.admit(Buffer.byteLength(text))) return;
 		corkUntilNextTurn(ws);
-		ws.send(JSON.stringify(frame));
+		ws.send(text);
+		reading.wrote();
 	};
 	const sink: StreamSink = {
 		send: (event: PushEvent) => write(event),
-		congested: () => ws.bufferedAmount > HIGH_WATER_BYTES,
-		drained: () => waitForDrain(ws),
+		backlogged: () => outgoing.backlogged(),
+		drained: () => whenDrained(ws, rawSocket(ws), outgoing),
 		close: (code, reason) => ws.close(code, reason)
 	};
 	const stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
+	const fail = () => ws.close(CLOSE.serverError, 'internal error');
 
 	ws.on('message', (data, isBinary) => {
 		connection.alive = true;
-		void handleFrame(app, user, data, isBinary, write);
+		// A closing socket's frames go unanswered: nothing it asks for could be sent anyway.
+		if (ws.readyState !== ws.OPEN) return;
+		const context: FrameContext = { user: user.id, frame: undefined };
+		reading.started();
+		guard('a WebSocket frame', () => context, fail, () => handleFrame(app, user, data, isBinary, write, context).finally(reading.settled));
 	});
 	// ws closes the connection itself after an error: with the violation's close code for a bad
 	// frame (1009 for one over 64 KiB), then ends the socket once that close frame is written.
@@ -119,22 +165,25 @@ async function serve(app: Services, ws: WebSocket, user: User, sessionId: string
 	// The listener only keeps the error from being thrown as unhandled.
 	ws.on('error', () => {});
 	ws.once('close', () => {
-		stream.close();
-		connections.delete(connection);
-		app.chat.disconnected(user.id).catch(() => {});
+		guard('a WebSocket close', () => ({ user: user.id }), () => {}, () => {
+			stream.close();
+			connections.delete(connection);
+			app.chat.disconnected(user.id).catch((error) => logIfUnexpected('WebSocket disconnect', { user: user.id }, error));
+		});
 	});
-
-	try {
-		await app.chat.connected(user.id);
-		const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
-		await stream.start(cursor, peers);
-	} catch (error) {
-		console.error('WebSocket stream failed to start:', error);
-		ws.close(CLOSE.serverError, 'temporarily unavailable');
-	}
+	return stream;
 }
 
-async function handleFrame(app: Services, user: User, data: RawData, isBinary: boolean, write: (frame: ServerFrame) => void) {
+type FrameContext = { user: string; frame: string | undefined };
+
+async function handleFrame(
+	app: Services,
+	user: User,
+	data: RawData,
+	isBinary: boolean,
+	write: (frame: ServerFrame) => void,
+	context: FrameContext
+) {
 	let frame: unknown;
 	try {
 		frame = JSON.parse(isBinary ? '\u0000' : data.toString());
@@ -142,13 +191,14 @@ async function handleFrame(app: Services, user: User, data: RawData, isBinary: b
 		write({ type: 'error', code: 'bad_request', message: 'Frames must be JSON text.' });
 		return;
 	}
-	const frameId = typeof (frame as { id?: unknown })?.id === 'string' ? (frame as { id: string }).id : undefined;
+	const id = echoedId(frame);
 	const parsed = clientFrameSchema.safeParse(frame);
 	if (!parsed.success) {
-		write({ type: 'error', code: 'bad_request', message: describeIssues(parsed.error), ...(frameId ? { id: frameId } : {}) });
+		write({ type: 'error', code: 'bad_request', message: describeIssues(parsed.error), ...(id ? { id } : {}) });
 		return;
 	}
 	const input = parsed.data;
+	context.frame = input.type;
 	try {
 		switch (input.type) {
 			case 'ping':
@@ -173,7 +223,7 @@ async function handleFrame(app: Services, user: User, data: RawData, isBinary: b
 			type: 'error',
 			code: appError.code,
 			message: appError.message,
-			...(frameId ? { id: frameId } : {}),
+			...(id ? { id } : {}),
 			...(appError.retryAfter ? { retryAfter: appError.retryAfter } : {})
 		});
 	}
@@ -182,10 +232,11 @@ async function handleFrame(app: Services, user: User, data: RawData, isBinary: b
 /**
  * Frames written to one socket in one turn of the event loop (an ack and the echo of the same
  * message, a committed batch's events) leave in one write instead of one system call each.
+ * Corked bytes count in ws.bufferedAmount, so the limit sees them.
  */
 const corked = new Set<Duplex>();
 function corkUntilNextTurn(ws: WebSocket) {
-	const socket = (ws as unknown as { _socket?: Duplex })._socket;
+	const socket = rawSocket(ws);
 	if (!socket || corked.has(socket)) return;
 	socket.cork();
 	if (corked.size === 0) setImmediate(uncorkAll);
@@ -196,12 +247,6 @@ function uncorkAll() {
 	corked.clear();
 }
 
-function waitForDrain(ws: WebSocket): Promise<void> {
-	return new Promise((resolve) => {
-		const check = () => {
-			if (ws.readyState !== ws.OPEN || ws.bufferedAmount < LOW_WATER_BYTES) resolve();
-			else setTimeout(check, 10);
-		};
-		check();
-	});
+function rawSocket(ws: WebSocket): Duplex | undefined {
+	return (ws as unknown as { _socket?: Duplex })._socket;
 }

@@ -2,7 +2,8 @@
  * One user's push stream over any transport: replays the event log from a cursor, then goes live,
  * with no gap and no duplicate. Live notes are only hints: when a note is not the very next
  * cursor, or a replay is running, the stream reads the log instead, so ordering never depends on
- * the bus. A reader that cannot keep up is closed and resumes from its cursor.
+ * the bus. A reader that cannot keep up is closed by its transport (see outgoing.ts) and resumes
+ * from its cursor.
  */
 import type { PushEvent, User } from '$lib/types';
 import type { EventBus, Note } from '../bus';
@@ -11,10 +12,11 @@ import type { SessionWatch } from '../session-watch';
 import { currentCursor, readEvents } from './events';
 
 export interface StreamSink {
+	/** Writes one event; a sink whose limit it would pass closes its connection instead. */
 	send(event: PushEvent): void;
-	/** True when the transport's buffer is past its high-water mark. */
-	congested(): boolean;
-	/** Resolves once the transport has drained enough to take more (used during replay). */
+	/** True when the transport holds so much unsent data that replay should wait and ephemeral events are dropped. */
+	backlogged(): boolean;
+	/** Resolves once the transport has drained enough to take more, or has closed. */
 	drained(): Promise<void>;
 	close(code: number, reason: string): void;
 }
@@ -102,7 +104,7 @@ export class EventStream {
 	private onNote(note: Note) {
 		if (this.closed) return;
 		if (note.kind === 'ephemeral') {
-			if (!this.sink.congested()) this.sink.send(note.event);
+			if (!this.sink.backlogged()) this.sink.send(note.event);
 			return;
 		}
 		if (note.kind === 'revoked') {
@@ -114,11 +116,7 @@ export class EventStream {
 		}
 		if (note.seq <= this.lastSent && this.started) return;
 		if (this.started && !this.pulling && note.event && note.seq === this.lastSent + 1) {
-			if (this.sink.congested()) {
-				this.sink.close(CLOSE.tryAgainLater, 'too slow; resume from your cursor');
-				this.close();
-				return;
-			}
+			// Live events do not wait: a reader too slow for them passes its sink's limit and is closed.
 			this.lastSent = note.seq;
 			this.sink.send(note.event);
 			return;
@@ -139,11 +137,14 @@ export class EventStream {
 				for (;;) {
 					const batch = await readEvents(this.db, this.user.id, this.lastSent, REPLAY_BATCH);
 					if (this.closed) return;
-					for (const event of batch.events) this.sink.send(event);
+					for (const event of batch.events) {
+						// Replay can wait for the reader, so a long replay never passes the sink's limit.
+						if (this.sink.backlogged()) await this.sink.drained();
+						if (this.closed) return;
+						this.sink.send(event);
+					}
 					if (batch.lastSeq !== undefined) this.lastSent = batch.lastSeq;
 					if (batch.rowCount < REPLAY_BATCH) break;
-					await this.sink.drained();
-					if (this.closed) return;
 				}
 			} while (this.dirty && !this.closed);
 		} catch (error) {

@@ -6,5 +6,5 @@ import { openEventStream } from '$lib/server/sse';
 export const GET = api(async (event) => {
 	const user = requireUser(event);
 	const cursor = event.request.headers.get('last-event-id') ?? event.url.searchParams.get('cursor') ?? undefined;
-	return openEventStream(services(), user, event.locals.session!.id, cursor);
+	return openEventStream(services(), user, event.locals.session!.id, cursor, event.platform?.req?.socket);
 });
