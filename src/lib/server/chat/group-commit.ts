@@ -93,6 +93,11 @@ export class GroupCommit<S extends BatchSend> {
 		this.maxInFlight = writer.parallel ? options.maxInFlight : 1;
 	}
 
+	/** False while the database is known to be away: a send submitted now could only fail. */
+	get reachable(): boolean {
+		return this.writer.reachable;
+	}
+
 	submit(send: S): Promise<Committed> {
 		return new Promise((resolve, reject) => {
 			this.queue.push({ send, resolve, reject });
@@ -223,18 +228,29 @@ export class GroupCommit<S extends BatchSend> {
 			}
 		);
 		let timer: ReturnType<typeof setTimeout> | undefined;
+		let unwatch = () => {};
 		return Promise.race([
 			work.then((outcomes) => {
 				if (!timedOut) report(outcomes);
 				return outcomes;
 			}),
 			new Promise<never>((_, reject) => {
-				timer = setTimeout(() => {
+				const giveUp = (error: Error) => {
 					timedOut = true;
-					reject(Object.assign(new Error(`A batch of ${sends.length} sends took longer than ${this.writer.deadlineMs} ms`), { code: 'ETIMEDOUT' }));
+					reject(error);
+				};
+				timer = setTimeout(() => {
+					const error = Object.assign(new Error(`A batch of ${sends.length} sends took longer than ${this.writer.deadlineMs} ms`), { code: 'ETIMEDOUT' });
+					giveUp(error);
+					this.writer.gaveUp(error);
 				}, this.writer.deadlineMs);
+				// Found away by any other query or batch: this one would only wait out its deadline.
+				unwatch = this.writer.watchAway(giveUp);
 			})
-		]).finally(() => clearTimeout(timer));
+		]).finally(() => {
+			clearTimeout(timer);
+			unwatch();
+		});
 	}
 
 	private usersOf(sends: S[]): string[] {

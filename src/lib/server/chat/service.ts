@@ -28,6 +28,7 @@ export interface SendCommand extends SendInput {
 type Send = Omit<SendCommand, 'clientSeq'> & { clientSeq: number | null };
 
 const NOT_FOUND = () => new AppError('not_found', 'There is no such conversation.');
+const UNAVAILABLE = () => new AppError('unavailable', 'The service is briefly unavailable; try again in a moment.');
 
 export class ChatService {
 	readonly buffer: SequenceBuffer<SendCommand>;
@@ -154,6 +155,9 @@ export class ChatService {
 		}
 		await this.requireMember(senderId, input.conversationId);
 		this.rateLimitSend(senderId);
+		// While the database is known to be away, a send held behind a gap would wait for the
+		// missing one's resend only to fail then: answer it now, and the client resends it too.
+		if (!this.group.reachable) throw UNAVAILABLE();
 		return this.buffer.submit({ ...input, senderId });
 	}
 

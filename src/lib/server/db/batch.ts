@@ -22,6 +22,15 @@ export interface BatchWriter {
 	 * at. postgres.js's deadlines end the transaction itself; a late COMMIT is still reported.
 	 */
 	readonly deadlineMs: number;
+	/** False while the database is known to be away (PGlite, in-process, is always there). */
+	readonly reachable: boolean;
+	/**
+	 * A batch ran past `deadlineMs` without an answer: the database counts as away from now on,
+	 * so the sends that waited behind it fail at once instead of each waiting out a deadline too.
+	 */
+	gaveUp(error: Error): void;
+	/** Calls `fail` as soon as the database is found away (see Reachability.watch); returns the release. */
+	watchAway(fail: (error: Error) => void): () => void;
 	/**
 	 * Runs BEGIN, `read`, then `decide`'s write and COMMIT. Resolves once committed; rejects when
 	 * nothing was stored or, with `committing` called, when the outcome is unknown.
@@ -40,6 +49,11 @@ export function batchWriter(db: Db, timeouts?: DatabaseTimeouts): BatchWriter {
 		return {
 			parallel: true,
 			deadlineMs: timeouts?.answerMs ?? 1500,
+			get reachable() {
+				return reachability?.reachable ?? true;
+			},
+			gaveUp: (error) => reachability?.failed(error),
+			watchAway: (fail) => reachability?.watch(fail) ?? (() => {}),
 			transact: async (read, decide, committing) => {
 				// Known away: fail at once; the pool's probe finds when it is back.
 				if (reachability && !reachability.reachable) throw reachability.error();
@@ -57,6 +71,9 @@ export function batchWriter(db: Db, timeouts?: DatabaseTimeouts): BatchWriter {
 	return {
 		parallel: false,
 		deadlineMs: PGLITE_DEADLINE_MS,
+		reachable: true,
+		gaveUp: () => {},
+		watchAway: () => () => {},
 		transact: async (read, decide, committing) => {
 			await pglite.transaction(async (tx) => {
 				const write = decide((await tx.query(read.text, read.params)).rows);

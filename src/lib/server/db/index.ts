@@ -136,21 +136,29 @@ function withDeadline<Q>(query: Q, ms: number, reachability: Reachability): Q {
 				reject(reachability.error());
 				return;
 			}
-			const timer = setTimeout(() => {
+			const giveUp = (error: Error) => {
+				clearTimeout(timer);
+				unwatch();
 				// Not handed to a connection yet: leave the queue, so it never runs late.
 				if (!lazy.state) Promise.resolve(lazy.cancel()).catch(() => {});
-				const error = Object.assign(new Error(`The database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' });
-				reachability.failed(error);
 				reject(error);
+			};
+			const timer = setTimeout(() => {
+				const error = Object.assign(new Error(`The database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' });
+				giveUp(error);
+				reachability.failed(error);
 			}, ms);
+			const unwatch = reachability.watch(giveUp);
 			then(
 				(value) => {
 					clearTimeout(timer);
+					unwatch();
 					reachability.succeeded();
 					resolve(value);
 				},
 				(error) => {
 					clearTimeout(timer);
+					unwatch();
 					reachability.failed(error);
 					reject(error);
 				}

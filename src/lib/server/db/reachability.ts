@@ -20,6 +20,8 @@ export const UNREACHABLE = 'DATABASE_UNREACHABLE';
 
 export class Reachability {
 	private down = false;
+	/** Waits in flight that would only run out their own deadlines if the database went away. */
+	private readonly waiting = new Set<(error: Error) => void>();
 	private timer?: ReturnType<typeof setTimeout>;
 	private closed = false;
 
@@ -43,7 +45,21 @@ export class Reachability {
 		const code = (error as { code?: unknown })?.code;
 		if (typeof code !== 'string' || !LINK_LOST.has(code) || this.down || this.closed) return;
 		this.down = true;
+		// Deadlines run about as long everywhere, so a query sent a moment before the first one
+		// ran out would wait out a deadline of its own: every wait in flight fails together.
+		const waiting = [...this.waiting];
+		this.waiting.clear();
+		for (const fail of waiting) fail(this.error());
 		this.schedule();
+	}
+
+	/**
+	 * Registers a wait for an answer that fails with `fail` as soon as the database is found away
+	 * (the work itself is not abandoned: its late result is dropped). Returns the release.
+	 */
+	watch(fail: (error: Error) => void): () => void {
+		this.waiting.add(fail);
+		return () => this.waiting.delete(fail);
 	}
 
 	succeeded(): void {
