@@ -121,6 +121,9 @@ export class SyncEngine {
 				if (frame.id) await this.hooks.sendError(frame.id, frame.code, frame.message, frame.retryAfter);
 				else console.warn('Server error frame:', frame.code, frame.message);
 				return;
+			default:
+				// Transports swallow pongs; any other frame left here is an event type added without its handling.
+				frame satisfies { type: 'pong' };
 		}
 	}
 
