@@ -1,22 +1,8 @@
 /**
- * The protocol's error vocabulary, shared by server and client: every failure is a value with a
- * code, mapped to an HTTP status or a WebSocket error frame in exactly one place each.
+ * Failures as values, shared by server and client: an AppError carries one of protocol.ts's codes
+ * and is mapped to an HTTP status or a WebSocket error frame in exactly one place each.
  */
-
-export const ERROR_STATUS = {
-	bad_request: 400,
-	unauthorized: 401,
-	forbidden: 403,
-	not_found: 404,
-	conflict: 409,
-	too_large: 413,
-	unsupported_media_type: 415,
-	rate_limited: 429,
-	internal: 500,
-	unavailable: 503
-} as const;
-
-export type ErrorCode = keyof typeof ERROR_STATUS;
+import { ERRORS, type ErrorCode } from './protocol';
 
 export interface ErrorBody {
 	error: { code: ErrorCode; message: string };
@@ -35,14 +21,10 @@ export class AppError extends Error {
 	}
 
 	get status(): number {
-		return ERROR_STATUS[this.code];
+		return ERRORS[this.code].status;
 	}
 
 	toBody(): ErrorBody {
 		return { error: { code: this.code, message: this.message } };
 	}
-}
-
-export function isErrorCode(value: unknown): value is ErrorCode {
-	return typeof value === 'string' && value in ERROR_STATUS;
 }

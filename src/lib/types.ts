@@ -1,4 +1,5 @@
 /** Wire types of PROTOCOL.md, shared by the server, the browser client and the tests. */
+import type { ErrorCode } from './protocol';
 
 export interface User {
 	id: string;
@@ -34,59 +35,43 @@ export interface Ack {
 	createdAt: string;
 }
 
-export interface MessageEvent {
-	type: 'message';
-	cursor: string;
-	message: Message;
+/** Durable events: in the user's log, each with a cursor, replayed exactly once on resume. */
+export interface DurableEvents {
+	message: { cursor: string; message: Message };
+	receipt: { cursor: string; conversationId: string; userId: string; deliveredSeq: number; readSeq: number };
+	conversation: { cursor: string; conversation: Conversation };
 }
 
-export interface ReceiptEvent {
-	type: 'receipt';
-	cursor: string;
-	conversationId: string;
-	userId: string;
-	deliveredSeq: number;
-	readSeq: number;
+/** Ephemeral events: no cursor, never replayed. */
+export interface EphemeralEvents {
+	typing: { conversationId: string; userId: string };
+	presence: { userId: string; online: boolean; lastSeenAt: string | null };
 }
 
-export interface ConversationEvent {
-	type: 'conversation';
-	cursor: string;
-	conversation: Conversation;
+/** Events about the stream itself rather than the user's data. */
+export interface StreamEvents {
+	/** The cursor asked for cannot be served: refetch over HTTP and go on from this one. */
+	reset: { cursor: string };
+	/** Sent once when a push stream opens, so a client can tell a live stream from a silent proxy. */
+	ready: { cursor: string; user: User };
 }
 
-export type DurableEvent = MessageEvent | ReceiptEvent | ConversationEvent;
+/**
+ * Every push event, keyed by its `type`. Adding one is a line in one of the maps above (and in
+ * protocol.ts's EVENT_KINDS, which the compiler demands); both transports then carry it.
+ */
+export interface Events extends DurableEvents, EphemeralEvents, StreamEvents {}
 
-export interface TypingEvent {
-	type: 'typing';
-	conversationId: string;
-	userId: string;
-}
+export type EventType = keyof Events;
 
-export interface PresenceEvent {
-	type: 'presence';
-	userId: string;
-	online: boolean;
-	lastSeenAt: string | null;
-}
+type Tagged<M> = { [K in keyof M]: { type: K } & M[K] }[keyof M];
 
-export interface ResetEvent {
-	type: 'reset';
-	cursor: string;
-}
-
-/** Sent once when a push stream opens, so a client can tell a live stream from a silent proxy. */
-export interface ReadyEvent {
-	type: 'ready';
-	cursor: string;
-	user: User;
-}
-
-export type EphemeralEvent = TypingEvent | PresenceEvent;
-export type PushEvent = DurableEvent | EphemeralEvent | ResetEvent | ReadyEvent;
+export type DurableEvent = Tagged<DurableEvents>;
+export type EphemeralEvent = Tagged<EphemeralEvents>;
+export type PushEvent = Tagged<Events>;
 
 export type ServerFrame =
 	| PushEvent
 	| ({ type: 'ack' } & Ack)
 	| { type: 'pong' }
-	| { type: 'error'; code: string; message: string; id?: string; retryAfter?: number };
+	| { type: 'error'; code: ErrorCode; message: string; id?: string; retryAfter?: number };

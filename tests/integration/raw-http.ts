@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { expect } from 'vitest';
-import { ERROR_STATUS } from '../../src/lib/errors';
+import { ERRORS, isErrorCode } from '../../src/lib/protocol';
 
 export interface RawResponse {
 	status: number;
@@ -144,7 +144,8 @@ export function expectProtocolAnswer(res: RawResponse, context = '') {
 	expect(res.headers['content-type'], where).toBe('application/json');
 	const body = res.json();
 	expect(Object.keys(body), where).toEqual(['error']);
-	expect(ERROR_STATUS[body.error.code as keyof typeof ERROR_STATUS], where).toBe(res.status);
+	const code: unknown = body.error.code;
+	expect(isErrorCode(code) ? ERRORS[code].status : undefined, where).toBe(res.status);
 	expect(typeof body.error.message, where).toBe('string');
 	expect(res.headers['x-content-type-options'], where).toBe('nosniff');
 	if (res.status === 429) expect(res.headers['retry-after'], where).toMatch(/^\d+$/);

@@ -1,5 +1,6 @@
 /** Typed calls to the JSON API of PROTOCOL.md; failures become AppError values with the server's code. */
-import { AppError, isErrorCode } from '$lib/errors';
+import { AppError } from '$lib/errors';
+import { isErrorCode } from '$lib/protocol';
 import type { Ack, Conversation, Message, User } from '$lib/types';
 import type { ReceiptInput, SendInput } from '$lib/schemas';
 

@@ -3,14 +3,14 @@
  * delivered by the scheduler, in clientSeq order per conversation, until the server acks it.
  *
  * Retry budget: an attempt is one send that ended without an ack — no ack within
- * ACK_TIMEOUT_MS, or a retriable error frame (rate_limited, unavailable, internal). Being
+ * ACK_TIMEOUT_MS, or a retriable error frame (rate_limited, unavailable, internal, …). Being
  * offline or losing the connection costs no attempt: in-flight sends are simply re-sent on
  * the next connection. Between attempts the item waits a full-jitter backoff (1 s doubling to
  * a 30 s cap). After MAX_ATTEMPTS (8, i.e. at most about 2½ minutes of trying on a live
- * connection) or at once on a permanent error (bad_request, conflict, forbidden, not_found,
- * too_large) the message is `failed`, with retry and delete in the UI. A failed message is
+ * connection) or at once on a permanent error (protocol.ts's ERRORS with `retry: false`) the message is `failed`, with retry and delete in the UI. A failed message is
  * skipped, so it never holds back the ones queued after it.
  */
+import { isPermanent, type ErrorCode } from '$lib/protocol';
 import type { Ack } from '$lib/types';
 import type { SendInput } from '$lib/schemas';
 import { DEFAULT_BACKOFF, fullJitter, type BackoffPolicy } from './backoff';
@@ -18,12 +18,6 @@ import { ensureClientId, META, uuid, type DuetDb, type LocalMessage, type Outbox
 
 export const MAX_ATTEMPTS = 8;
 export const ACK_TIMEOUT_MS = 15_000;
-
-const PERMANENT = new Set(['bad_request', 'conflict', 'forbidden', 'not_found', 'too_large', 'unauthorized']);
-
-export function isPermanent(code: string): boolean {
-	return PERMANENT.has(code);
-}
 
 /**
  * Stores a new message and its outbox item in one transaction. The clientSeq counter lives in
@@ -154,7 +148,7 @@ export class OutboxScheduler {
 	}
 
 	/** An error frame that names one of our sends. */
-	async onError(id: string, code: string, message: string, retryAfterSeconds?: number): Promise<void> {
+	async onError(id: string, code: ErrorCode, message: string, retryAfterSeconds?: number): Promise<void> {
 		if (!this.inflight.delete(id)) return;
 		if (isPermanent(code)) await this.markFailed(id, message);
 		else await this.recordFailure(id, message, retryAfterSeconds);

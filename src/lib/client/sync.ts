@@ -4,6 +4,7 @@
  * the two can only replay an event (harmless: every write is idempotent), never skip one.
  * It also fills seq gaps at once, rebuilds on `reset`, and queues delivered receipts.
  */
+import type { ErrorCode } from '$lib/protocol';
 import type { Ack, Conversation, EphemeralEvent, Message, ServerFrame, User } from '$lib/types';
 import type { Api } from './api';
 import { mergeConversation } from './conversations';
@@ -18,7 +19,7 @@ export interface SyncHooks {
 	delivered(conversationId: string, seq: number): void;
 	ephemeral(event: EphemeralEvent): void;
 	ack(ack: Ack): Promise<void>;
-	sendError(id: string, code: string, message: string, retryAfter?: number): Promise<void>;
+	sendError(id: string, code: ErrorCode, message: string, retryAfter?: number): Promise<void>;
 	/** The stream is live (after any rebuild). */
 	ready(): void;
 }
@@ -120,6 +121,9 @@ export class SyncEngine {
 				if (frame.id) await this.hooks.sendError(frame.id, frame.code, frame.message, frame.retryAfter);
 				else console.warn('Server error frame:', frame.code, frame.message);
 				return;
+			default:
+				// Transports swallow pongs; any other frame left here is an event type added without its handling.
+				frame satisfies { type: 'pong' };
 		}
 	}
 

@@ -1,6 +1,7 @@
 // @vitest-environment node
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '$lib/errors';
+import { EVENT_TYPES } from '$lib/protocol';
 import type { ServerFrame } from '$lib/types';
 import type { ConnectionState } from './transport';
 import { SseTransport, type SseTransportOptions } from './transport-sse';
@@ -83,6 +84,15 @@ describe('SseTransport', () => {
 		expect(t.transport.state).toBe('live');
 		t.source().frame({ type: 'typing', conversationId: 'c', userId: 'p' });
 		expect(t.frames.map((f) => f.type)).toEqual(['ready', 'typing']);
+		t.transport.close();
+	});
+
+	it('listens for every push event type of the protocol, and only those plus the goodbye', async () => {
+		const t = await started(noApi);
+		expect([...t.source().listeners.keys()].sort()).toEqual([...EVENT_TYPES, 'close'].sort());
+		t.source().frame(READY);
+		for (const type of EVENT_TYPES) if (type !== 'ready') t.source().event(type, { type });
+		expect(t.frames.map((f) => f.type)).toEqual(['ready', ...EVENT_TYPES.filter((type) => type !== 'ready')]);
 		t.transport.close();
 	});
 

@@ -10,15 +10,12 @@
  * with backoff and from the sync engine's cursor.
  */
 import { AppError } from '$lib/errors';
+import { CLOSE, EVENT_TYPES } from '$lib/protocol';
 import type { ClientFrame } from '$lib/schemas';
 import type { ServerFrame } from '$lib/types';
 import { createApi, type Api } from './api';
 import type { ConnectionState, Transport, TransportEvents } from './transport';
 import { ConnectionLifecycle } from './transport-lifecycle';
-import { CLOSE_SESSION_ENDED } from './transport-ws';
-
-/** Every named event the server writes; `close` is the server's goodbye, not a push event. */
-const EVENT_TYPES = ['ready', 'reset', 'message', 'receipt', 'conversation', 'typing', 'presence'] as const;
 
 export interface SseTransportOptions {
 	url?: (cursor: string | null) => string;
@@ -107,6 +104,7 @@ export class SseTransport implements Transport {
 			}
 			this.lifecycle.emit('frame', frame);
 		};
+		// Every push event type, from the one list; `close` is the server's goodbye, not a push event.
 		for (const type of EVENT_TYPES) source.addEventListener(type, onEvent);
 		source.addEventListener('close', (event) => {
 			if (this.source !== source) return;
@@ -116,7 +114,7 @@ export class SseTransport implements Transport {
 			} catch {
 				// A goodbye we cannot read is treated as an ordinary drop.
 			}
-			if (code === CLOSE_SESSION_ENDED) {
+			if (code === CLOSE.sessionEnded) {
 				this.drop();
 				this.lifecycle.emit('ended', undefined);
 			}

@@ -3,6 +3,7 @@
  * to a visible tab, is the lifecycle's job; this module pings every 20 s and replaces a connection
  * that has not answered within 10 s, so a dead link is noticed in well under a minute.
  */
+import { CLOSE } from '$lib/protocol';
 import type { ClientFrame } from '$lib/schemas';
 import type { ServerFrame } from '$lib/types';
 import type { ConnectionState, Transport, TransportEvents } from './transport';
@@ -10,8 +11,6 @@ import { ConnectionLifecycle } from './transport-lifecycle';
 
 export const PING_INTERVAL_MS = 20_000;
 export const PONG_TIMEOUT_MS = 10_000;
-/** The server's close code for a session that was signed out (logout, logout everywhere). */
-export const CLOSE_SESSION_ENDED = 4001;
 
 export interface WsTransportOptions {
 	url?: (cursor: string | null) => string;
@@ -99,7 +98,7 @@ export class WsTransport implements Transport {
 		socket.onclose = (event) => {
 			if (this.socket !== socket) return;
 			this.drop();
-			if (event.code === CLOSE_SESSION_ENDED) {
+			if (event.code === CLOSE.sessionEnded) {
 				this.lifecycle.emit('ended', undefined);
 				return;
 			}

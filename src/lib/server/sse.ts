@@ -4,11 +4,12 @@
  * automatic reconnect resumes from Last-Event-ID; comments keep idle proxies from cutting it.
  */
 import type { Duplex } from 'node:stream';
+import { CLOSE } from '$lib/protocol';
 import type { PushEvent, User } from '$lib/types';
 import { logIfUnexpected } from './guard';
 import { OUTGOING_LIMIT_BYTES, Outgoing } from './outgoing';
 import type { Services } from './services';
-import { CLOSE, EventStream, type StreamSink } from './chat/stream';
+import { EventStream, type StreamSink } from './chat/stream';
 
 const KEEPALIVE_MS = Number(process.env.SSE_KEEPALIVE_MS ?? 15_000);
 /** Some buffering proxies hold the first few KiB of a response; a padding comment flushes them. */

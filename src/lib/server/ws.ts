@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { AppError } from '$lib/errors';
+import { CLOSE } from '$lib/protocol';
 import { clientFrameSchema, describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
 import type { PushEvent, ServerFrame, User } from '$lib/types';
 import { echoedId } from './echo-id';
@@ -17,7 +18,7 @@ import { readControl, whenDrained } from './ws-flow';
 import { services, type Services } from './services';
 import { validateSessionToken } from './session';
 import { crossSiteError, errorReply, nodeHeaders, nodeOrigin, sessionToken, writeRawReply } from './edge';
-import { CLOSE, EventStream, type StreamSink } from './chat/stream';
+import { EventStream, type StreamSink } from './chat/stream';
 
 const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
 /**

@@ -5,6 +5,7 @@
  * the bus. A reader that cannot keep up is closed by its transport (see outgoing.ts) and resumes
  * from its cursor.
  */
+import { CLOSE, type CloseCode } from '$lib/protocol';
 import type { PushEvent, User } from '$lib/types';
 import type { EventBus, Note } from '../bus';
 import type { Db } from '../db';
@@ -18,16 +19,8 @@ export interface StreamSink {
 	backlogged(): boolean;
 	/** Resolves once the transport has drained enough to take more, or has closed. */
 	drained(): Promise<void>;
-	close(code: number, reason: string): void;
+	close(code: CloseCode, reason: string): void;
 }
-
-/** Close codes the clients understand. */
-export const CLOSE = {
-	goingAway: 1001,
-	serverError: 1011,
-	tryAgainLater: 1013,
-	sessionEnded: 4001
-} as const;
 
 const REPLAY_BATCH = 500;
 

@@ -3,6 +3,7 @@
  * log that gives every user one ordered, resumable stream (see DESIGN.md "Ordering and cursors").
  */
 import { sql } from 'drizzle-orm';
+import type { DurableEvents } from '../../types';
 import {
 	bigint,
 	boolean,
@@ -99,7 +100,8 @@ export const messages = pgTable(
 	]
 );
 
-export type EventType = 'message' | 'receipt' | 'conversation';
+/** The log stores durable events only. */
+export type EventType = keyof DurableEvents;
 
 /**
  * One row per durable event per recipient. `seq` is the user's cursor: allocated from
