@@ -5,10 +5,21 @@
  * which opens the database and registers the upgrade handler on globalThis.
  */
 import http from 'node:http';
+import { read } from './settings.js';
 
-const port = Number(process.env.PORT ?? 3000);
-const host = process.env.HOST ?? '0.0.0.0';
-const shutdownTimeoutMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+let port, host, shutdownTimeoutMs, buildDir;
+try {
+	port = read(process.env, 'PORT');
+	host = read(process.env, 'HOST');
+	shutdownTimeoutMs = read(process.env, 'SHUTDOWN_TIMEOUT_MS');
+	// BUILD_DIR lets several builds sit side by side (e.g. parallel test runs); it must stay inside
+	// the project so the build's externals resolve from node_modules.
+	buildDir = read(process.env, 'BUILD_DIR');
+} catch (error) {
+	// A typo in a setting is the operator's to fix: say which, without a stack trace.
+	console.error(`Invalid configuration: ${error instanceof Error ? error.message : error}`);
+	process.exit(1);
+}
 
 // Without ORIGIN, adapter-node assumes https and every same-site POST over plain http would fail
 // the origin check; a local default keeps `npm start` usable, deployments must set ORIGIN.
@@ -18,9 +29,6 @@ if (!process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {
 }
 
 // Imported only now: adapter-node reads ORIGIN when handler.js loads.
-// BUILD_DIR lets several builds sit side by side (e.g. parallel test runs); it must stay inside
-// the project so the build's externals resolve from node_modules.
-const buildDir = process.env.BUILD_DIR ?? 'build';
 const { handler } = await import(new URL(`../${buildDir}/handler.js`, import.meta.url).href);
 
 const runtime = /** @type {import('../src/lib/server/runtime').Runtime} */ (globalThis[Symbol.for('duet.runtime')] ?? {});
