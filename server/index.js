@@ -16,8 +16,14 @@ try {
 	// the project so the build's externals resolve from node_modules.
 	buildDir = read(process.env, 'BUILD_DIR');
 } catch (error) {
-	// A typo in a setting is the operator's to fix: say which, without a stack trace.
-	console.error(`Invalid configuration: ${error instanceof Error ? error.message : error}`);
+	exitIfConfigError(error);
+	throw error;
+}
+
+/** A typo in a setting is the operator's to fix: say which, without a stack trace. */
+function exitIfConfigError(error) {
+	if (!(error instanceof Error) || error.name !== 'ConfigError') return;
+	console.error(`Invalid configuration: ${error.message}`);
 	process.exit(1);
 }
 
@@ -29,7 +35,11 @@ if (!process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {
 }
 
 // Imported only now: adapter-node reads ORIGIN when handler.js loads.
-const { handler } = await import(new URL(`../${buildDir}/handler.js`, import.meta.url).href);
+// The app's own settings are read by the `init` hook that this import runs (config.ts).
+const { handler } = await import(new URL(`../${buildDir}/handler.js`, import.meta.url).href).catch((error) => {
+	exitIfConfigError(error);
+	throw error;
+});
 
 const runtime = /** @type {import('../src/lib/server/runtime').Runtime} */ (globalThis[Symbol.for('duet.runtime')] ?? {});
 

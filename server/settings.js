@@ -14,6 +14,14 @@
  * production entry rather than by the app's config.
  */
 
+/**
+ * A setting that does not parse. Told apart by its name, not instanceof: the SvelteKit build
+ * bundles its own copy of this module.
+ */
+export class ConfigError extends Error {
+	name = 'ConfigError';
+}
+
 /** @param {string | undefined} raw */
 const unset = (raw) => raw === undefined || raw === '';
 
@@ -27,7 +35,7 @@ function int(fallback, min = 0) {
 		parse(raw, name) {
 			if (raw === undefined || unset(raw)) return fallback;
 			const value = Number(raw);
-			if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+			if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`);
 			return value;
 		}
 	};
@@ -52,7 +60,7 @@ function flag() {
 		parse(raw, name) {
 			if (unset(raw) || raw === '0') return false;
 			if (raw === '1') return true;
-			throw new Error(`${name} must be 1 or 0, got "${raw}"`);
+			throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
 		}
 	};
 }
@@ -66,7 +74,7 @@ function onOff() {
 		parse(raw, name) {
 			if (unset(raw) || raw === 'on') return true;
 			if (raw === 'off') return false;
-			throw new Error(`${name} must be on or off, got "${raw}"`);
+			throw new ConfigError(`${name} must be on or off, got "${raw}"`);
 		}
 	};
 }
@@ -88,7 +96,7 @@ function url() {
 			try {
 				return new URL(raw).origin;
 			} catch {
-				throw new Error(`${name} must be a URL such as https://chat.example.com, got "${raw}"`);
+				throw new ConfigError(`${name} must be a URL such as https://chat.example.com, got "${raw}"`);
 			}
 		}
 	};

@@ -58,6 +58,10 @@ describe('loadConfig', () => {
 		expect(() => loadConfig({ WS_HEARTBEAT_MS: '1e' })).toThrow(/WS_HEARTBEAT_MS/);
 		expect(() => loadConfig({ RATE_LIMIT: 'of' })).toThrow(/RATE_LIMIT must be on or off/);
 		expect(() => loadConfig({ ORIGIN: 'chat.example.com' })).toThrow(/ORIGIN must be a URL/);
+		// server/index.js tells these apart by name, to print them without a stack trace.
+		expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '2000', DATABASE_ANSWER_TIMEOUT_MS: '1000' })).toThrow(
+			expect.objectContaining({ name: 'ConfigError', message: expect.stringMatching(/DATABASE_ANSWER_TIMEOUT_MS/) })
+		);
 	});
 
 	it('reads switches and derived values', () => {

@@ -2,7 +2,7 @@
  * The app's settings, parsed once at start from the environment. Names, defaults and parsing are
  * declared in server/settings.js, shared with the production entry; this gives them their shape.
  */
-import { read } from '../../../server/settings.js';
+import { ConfigError, read } from '../../../server/settings.js';
 
 
 // The one module that reads process.env; everything else is handed what it needs from here.
@@ -106,7 +106,7 @@ export function databaseTimeouts(env: Env = process.env): DatabaseTimeouts {
 	const answerMs = read(env, 'DATABASE_ANSWER_TIMEOUT_MS') ?? statementMs + 500;
 	// The client waiting less than the server lets a statement run would cut healthy slow ones.
 	if (answerMs <= statementMs) {
-		throw new Error(`DATABASE_ANSWER_TIMEOUT_MS (${answerMs}) must be longer than DATABASE_STATEMENT_TIMEOUT_MS (${statementMs})`);
+		throw new ConfigError(`DATABASE_ANSWER_TIMEOUT_MS (${answerMs}) must be longer than DATABASE_STATEMENT_TIMEOUT_MS (${statementMs})`);
 	}
 	return {
 		statementMs,
