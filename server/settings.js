@@ -140,7 +140,7 @@ export const SETTINGS = {
 	DATABASE_CONNECT_TIMEOUT_MS: int(1500, 100),
 	DATABASE_ACQUIRE_TIMEOUT_MS: int(1500, 10),
 	DATABASE_RETRY_MAX_MS: int(500, 10),
-	/** scripts/migrate.js reads it too, for the same folder. */
+	/** For tests; scripts/migrate.js reads it through this module too. */
 	MIGRATIONS_DIR: internal(text('drizzle')),
 	SESSION_TTL_DAYS: int(30, 1),
 	SESSION_MAX_DAYS: int(365, 1),
