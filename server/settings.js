@@ -93,11 +93,9 @@ function url() {
 	return {
 		parse(raw, name) {
 			if (raw === undefined || unset(raw)) return undefined;
-			try {
-				return new URL(raw).origin;
-			} catch {
-				throw new ConfigError(`${name} must be a URL such as https://chat.example.com, got "${raw}"`);
-			}
+			// `localhost:3000` parses, as scheme `localhost:` with the opaque origin "null".
+			if (URL.canParse(raw) && /^https?:$/.test(new URL(raw).protocol)) return new URL(raw).origin;
+			throw new ConfigError(`${name} must be an http(s) URL such as https://chat.example.com, got "${raw}"`);
 		}
 	};
 }

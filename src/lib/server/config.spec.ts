@@ -57,7 +57,8 @@ describe('loadConfig', () => {
 		expect(() => loadConfig({ GAP_TIMEOUT_MS: '5s' })).toThrow(/GAP_TIMEOUT_MS must be an integer/);
 		expect(() => loadConfig({ WS_HEARTBEAT_MS: '1e' })).toThrow(/WS_HEARTBEAT_MS/);
 		expect(() => loadConfig({ RATE_LIMIT: 'of' })).toThrow(/RATE_LIMIT must be on or off/);
-		expect(() => loadConfig({ ORIGIN: 'chat.example.com' })).toThrow(/ORIGIN must be a URL/);
+		expect(() => loadConfig({ ORIGIN: 'chat.example.com' })).toThrow(/ORIGIN must be an http\(s\) URL/);
+		expect(() => loadConfig({ ORIGIN: 'localhost:3000' })).toThrow(/ORIGIN must be an http\(s\) URL/);
 		// server/index.js tells these apart by name, to print them without a stack trace.
 		expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '2000', DATABASE_ANSWER_TIMEOUT_MS: '1000' })).toThrow(
 			expect.objectContaining({ name: 'ConfigError', message: expect.stringMatching(/DATABASE_ANSWER_TIMEOUT_MS/) })
