@@ -4,9 +4,11 @@
  * who prefer to migrate as a separate deploy step.
  */
 import path from 'node:path';
+import { read } from '../server/settings.js';
 
-const url = process.env.DATABASE_URL;
-const folder = path.resolve(process.env.MIGRATIONS_DIR ?? 'drizzle');
+// The server's own declarations, so both read the same names with the same defaults.
+const url = read(process.env, 'DATABASE_URL');
+const folder = path.resolve(read(process.env, 'MIGRATIONS_DIR'));
 
 if (url && /^postgres(ql)?:\/\//.test(url)) {
 	const { default: postgres } = await import('postgres');
@@ -17,7 +19,7 @@ if (url && /^postgres(ql)?:\/\//.test(url)) {
 	await client.end();
 	console.log('Migrated PostgreSQL database');
 } else {
-	const dir = process.env.PGLITE_DIR || './data/pglite';
+	const dir = read(process.env, 'PGLITE_DIR');
 	const { openPgliteDir } = await import('../src/lib/server/db/pglite-durable.js');
 	const { drizzle } = await import('drizzle-orm/pglite');
 	const { migrate } = await import('drizzle-orm/pglite/migrator');

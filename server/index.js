@@ -5,10 +5,27 @@
  * which opens the database and registers the upgrade handler on globalThis.
  */
 import http from 'node:http';
+import { read } from './settings.js';
 
-const port = Number(process.env.PORT ?? 3000);
-const host = process.env.HOST ?? '0.0.0.0';
-const shutdownTimeoutMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+let port, host, shutdownTimeoutMs, buildDir;
+try {
+	port = read(process.env, 'PORT');
+	host = read(process.env, 'HOST');
+	shutdownTimeoutMs = read(process.env, 'SHUTDOWN_TIMEOUT_MS');
+	// BUILD_DIR lets several builds sit side by side (e.g. parallel test runs); it must stay inside
+	// the project so the build's externals resolve from node_modules.
+	buildDir = read(process.env, 'BUILD_DIR');
+} catch (error) {
+	exitIfConfigError(error);
+	throw error;
+}
+
+/** A typo in a setting is the operator's to fix: say which, without a stack trace. */
+function exitIfConfigError(error) {
+	if (!(error instanceof Error) || error.name !== 'ConfigError') return;
+	console.error(`Invalid configuration: ${error.message}`);
+	process.exit(1);
+}
 
 // Without ORIGIN, adapter-node assumes https and every same-site POST over plain http would fail
 // the origin check; a local default keeps `npm start` usable, deployments must set ORIGIN.
@@ -18,10 +35,11 @@ if (!process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {
 }
 
 // Imported only now: adapter-node reads ORIGIN when handler.js loads.
-// BUILD_DIR lets several builds sit side by side (e.g. parallel test runs); it must stay inside
-// the project so the build's externals resolve from node_modules.
-const buildDir = process.env.BUILD_DIR ?? 'build';
-const { handler } = await import(new URL(`../${buildDir}/handler.js`, import.meta.url).href);
+// The app's own settings are read by the `init` hook that this import runs (config.ts).
+const { handler } = await import(new URL(`../${buildDir}/handler.js`, import.meta.url).href).catch((error) => {
+	exitIfConfigError(error);
+	throw error;
+});
 
 const runtime = /** @type {import('../src/lib/server/runtime').Runtime} */ (globalThis[Symbol.for('duet.runtime')] ?? {});
 

@@ -88,7 +88,7 @@ export class PostgresBus implements EventBus {
 		private readonly url: string,
 		options: PostgresBusOptions
 	) {
-		this.heartbeatMs = options.heartbeatMs ?? (Number(process.env.BUS_HEARTBEAT_MS) || 10_000);
+		this.heartbeatMs = options.heartbeatMs ?? 10_000;
 		this.peerExpiryMs = options.peerExpiryMs ?? 4 * this.heartbeatMs;
 		this.timeouts = options.timeouts ?? databaseTimeouts();
 		// One connection of its own, so notifications leave in the order they were published.

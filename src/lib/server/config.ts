@@ -1,26 +1,23 @@
-/** Every setting the server reads from the environment, parsed once, with its default. */
+/**
+ * The app's settings, parsed once at start from the environment. Names, defaults and parsing are
+ * declared in server/settings.js, shared with the production entry; this gives them their shape.
+ */
+import { ConfigError, read } from '../../../server/settings.js';
 
-function int(name: string, fallback: number, min = 0): number {
-	const raw = process.env[name];
-	if (raw === undefined || raw === '') return fallback;
-	const value = Number(raw);
-	if (!Number.isInteger(value) || value < min) {
-		throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
-	}
-	return value;
-}
 
-/** A switch that is on only when set to exactly `1`; anything else but unset, empty or `0` is a typo. */
-function flag(name: string): boolean {
-	const raw = process.env[name];
-	if (raw === undefined || raw === '' || raw === '0') return false;
-	if (raw === '1') return true;
-	throw new Error(`${name} must be 1 or 0, got "${raw}"`);
-}
+// The one module that reads process.env; everything else is handed what it needs from here.
+type Env = Record<string, string | undefined>;
 
 export interface Config {
+	/** ORIGIN as an origin (scheme://host:port); undefined leaves it to the proxy headers or Host. */
+	origin: string | undefined;
+	/** adapter-node's PROTOCOL_HEADER/HOST_HEADER (lower case): where a trusted proxy says the origin. */
+	protocolHeader: string | undefined;
+	hostHeader: string | undefined;
 	databaseUrl: string | undefined;
 	pgliteDir: string;
+	poolSize: number;
+	migrationsDir: string;
 	/**
 	 * PGLITE_UNSAFE_NO_FSYNC=1: embedded PGlite without syncing to disk, as PGlite ships. Faster
 	 * commits, but a power cut or OS crash can lose acknowledged messages and corrupt the database.
@@ -36,6 +33,15 @@ export interface Config {
 	maxConnectionsPerUser: number;
 	/** How often the sessions of open WebSocket/SSE connections are re-read (see SessionWatch). */
 	sessionRecheckMs: number;
+	/** How long a proved session is kept in memory (0: not at all); see session-cache.ts. */
+	sessionCacheMs: number;
+	wsHeartbeatMs: number;
+	sseKeepaliveMs: number;
+	/** PostgreSQL only: how often an instance tells the others it is alive (bus-postgres.ts). */
+	busHeartbeatMs: number;
+	/** A key pair of one's own; undefined: generated once and kept in the database. */
+	vapidKeys: { publicKey: string; privateKey: string } | undefined;
+	vapidSubject: string;
 	/** FAST_PATH=off leaves every request to SvelteKit (fast-path.ts); the parity test compares both. */
 	fastPath: boolean;
 	database: DatabaseTimeouts;
@@ -62,37 +68,52 @@ export interface DatabaseTimeouts {
 	acquireMs: number;
 }
 
-export function loadConfig(): Config {
+export function loadConfig(env: Env = process.env): Config {
+	const origin = read(env, 'ORIGIN');
+	const publicKey = read(env, 'VAPID_PUBLIC_KEY');
+	const privateKey = read(env, 'VAPID_PRIVATE_KEY');
 	return {
-		databaseUrl: process.env.DATABASE_URL || undefined,
-		pgliteDir: process.env.PGLITE_DIR || './data/pglite',
-		pgliteUnsafeNoFsync: flag('PGLITE_UNSAFE_NO_FSYNC'),
-		gapTimeoutMs: int('GAP_TIMEOUT_MS', 5000),
-		sessionTtlDays: int('SESSION_TTL_DAYS', 30, 1),
-		sessionMaxDays: int('SESSION_MAX_DAYS', 365, 1),
-		sessionRecheckMs: int('SESSION_RECHECK_MS', 5 * 60_000, 100),
-		rateLimit: process.env.RATE_LIMIT !== 'off',
-		sendPerMinute: int('SEND_RATE_PER_MINUTE', 600, 1),
-		sendBurst: int('SEND_BURST', 120, 1),
-		maxConnectionsPerUser: int('MAX_CONNECTIONS_PER_USER', 20, 1),
-		fastPath: process.env.FAST_PATH !== 'off',
-		database: databaseTimeouts()
+		origin,
+		protocolHeader: read(env, 'PROTOCOL_HEADER')?.toLowerCase(),
+		hostHeader: read(env, 'HOST_HEADER')?.toLowerCase(),
+		databaseUrl: read(env, 'DATABASE_URL'),
+		pgliteDir: read(env, 'PGLITE_DIR'),
+		poolSize: read(env, 'DATABASE_POOL_SIZE'),
+		migrationsDir: read(env, 'MIGRATIONS_DIR'),
+		pgliteUnsafeNoFsync: read(env, 'PGLITE_UNSAFE_NO_FSYNC'),
+		gapTimeoutMs: read(env, 'GAP_TIMEOUT_MS'),
+		sessionTtlDays: read(env, 'SESSION_TTL_DAYS'),
+		sessionMaxDays: read(env, 'SESSION_MAX_DAYS'),
+		sessionRecheckMs: read(env, 'SESSION_RECHECK_MS'),
+		sessionCacheMs: read(env, 'SESSION_CACHE_MS'),
+		rateLimit: read(env, 'RATE_LIMIT'),
+		sendPerMinute: read(env, 'SEND_RATE_PER_MINUTE'),
+		sendBurst: read(env, 'SEND_BURST'),
+		maxConnectionsPerUser: read(env, 'MAX_CONNECTIONS_PER_USER'),
+		wsHeartbeatMs: read(env, 'WS_HEARTBEAT_MS'),
+		sseKeepaliveMs: read(env, 'SSE_KEEPALIVE_MS'),
+		busHeartbeatMs: read(env, 'BUS_HEARTBEAT_MS'),
+		// Only a pair: one key alone cannot sign, and the stored pair would not match it.
+		vapidKeys: publicKey && privateKey ? { publicKey, privateKey } : undefined,
+		vapidSubject: read(env, 'VAPID_SUBJECT') || (origin?.startsWith('https:') ? origin : 'mailto:duet@example.invalid'),
+		fastPath: read(env, 'FAST_PATH'),
+		database: databaseTimeouts(env)
 	};
 }
 
-export function databaseTimeouts(): DatabaseTimeouts {
-	const statementMs = int('DATABASE_STATEMENT_TIMEOUT_MS', 1000, 50);
-	const answerMs = int('DATABASE_ANSWER_TIMEOUT_MS', statementMs + 500, 100);
+export function databaseTimeouts(env: Env = process.env): DatabaseTimeouts {
+	const statementMs = read(env, 'DATABASE_STATEMENT_TIMEOUT_MS');
+	const answerMs = read(env, 'DATABASE_ANSWER_TIMEOUT_MS') ?? statementMs + 500;
 	// The client waiting less than the server lets a statement run would cut healthy slow ones.
 	if (answerMs <= statementMs) {
-		throw new Error(`DATABASE_ANSWER_TIMEOUT_MS (${answerMs}) must be longer than DATABASE_STATEMENT_TIMEOUT_MS (${statementMs})`);
+		throw new ConfigError(`DATABASE_ANSWER_TIMEOUT_MS (${answerMs}) must be longer than DATABASE_STATEMENT_TIMEOUT_MS (${statementMs})`);
 	}
 	return {
 		statementMs,
-		idleInTransactionMs: int('DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', 5000, 100),
+		idleInTransactionMs: read(env, 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS'),
 		answerMs,
-		connectMs: int('DATABASE_CONNECT_TIMEOUT_MS', 1500, 100),
-		retryMaxMs: int('DATABASE_RETRY_MAX_MS', 500, 10),
-		acquireMs: int('DATABASE_ACQUIRE_TIMEOUT_MS', 1500, 10)
+		connectMs: read(env, 'DATABASE_CONNECT_TIMEOUT_MS'),
+		retryMaxMs: read(env, 'DATABASE_RETRY_MAX_MS'),
+		acquireMs: read(env, 'DATABASE_ACQUIRE_TIMEOUT_MS')
 	};
 }

@@ -11,6 +11,7 @@ import { AppError } from '$lib/errors';
 import type { z } from 'zod';
 import { describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
 import { SESSION_COOKIE } from './session';
+import type { Config } from './config';
 
 /** Reads one request header by lower-case name; repeated headers come back joined. */
 export type HeaderGet = (name: string) => string | undefined;
@@ -70,24 +71,22 @@ export function isStateChanging(method: string | undefined): boolean {
 	return STATE_CHANGING.has(method ?? '');
 }
 
-let configured: string | null | undefined;
+/** The settings adapter-node decides the origin by (see Config). */
+export type OriginSettings = Pick<Config, 'origin' | 'protocolHeader' | 'hostHeader'>;
 
 /**
  * The app's own origin, as adapter-node decides it: ORIGIN when set, else the PROTOCOL_HEADER and
  * HOST_HEADER of a trusted proxy, else the Host the request was addressed to (dev server).
  */
-export function appOrigin(get: HeaderGet, encrypted: boolean): string {
-	configured ??= process.env.ORIGIN ? new URL(process.env.ORIGIN).origin : null;
-	if (configured) return configured;
-	const protocolHeader = process.env.PROTOCOL_HEADER?.toLowerCase();
-	const hostHeader = process.env.HOST_HEADER?.toLowerCase();
+export function appOrigin(get: HeaderGet, encrypted: boolean, { origin, protocolHeader, hostHeader }: OriginSettings): string {
+	if (origin) return origin;
 	const protocol = (protocolHeader && get(protocolHeader)) || (encrypted ? 'https' : 'http');
 	const host = (hostHeader && get(hostHeader)) || get('host');
 	return `${protocol}://${host}`;
 }
 
-export function nodeOrigin(req: IncomingMessage): string {
-	return appOrigin(nodeHeaders(req), Boolean((req.socket as { encrypted?: boolean }).encrypted));
+export function nodeOrigin(req: IncomingMessage, settings: OriginSettings): string {
+	return appOrigin(nodeHeaders(req), Boolean((req.socket as { encrypted?: boolean }).encrypted), settings);
 }
 
 /**

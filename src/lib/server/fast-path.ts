@@ -35,10 +35,12 @@ export function fastRequest(req: IncomingMessage, res: ServerResponse): false | 
 	const url = req.url ?? '';
 	const send = req.method === 'POST' && url === '/api/messages';
 	const events = req.method === 'GET' && (url === '/api/events' || url.startsWith('/api/events?'));
+	if (!send && !events) return false;
+	const { config } = services();
 	// Without ORIGIN, adapter-node's idea of the app's origin depends on proxy settings: leave it to Kit.
-	if ((!send && !events) || !process.env.ORIGIN) return false;
+	if (!config.origin) return false;
 	const headers = nodeHeaders(req);
-	if (crossSiteError(headers, nodeOrigin(req))) return false;
+	if (crossSiteError(headers, nodeOrigin(req, config))) return false;
 	if (send) {
 		try {
 			requireJsonType(headers);

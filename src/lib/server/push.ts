@@ -21,10 +21,9 @@ export interface PushOptions {
 	subject: string;
 }
 
-/** VAPID keys from VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY, else the ones stored in the database (made on first start). */
-export async function loadVapidKeys(db: Db): Promise<VapidKeys> {
-	const { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey } = process.env;
-	if (publicKey && privateKey) return { publicKey, privateKey };
+/** The configured VAPID keys (VAPID_PUBLIC_KEY/VAPID_PRIVATE_KEY), else the ones stored in the database (made on first start). */
+export async function loadVapidKeys(db: Db, configured?: VapidKeys): Promise<VapidKeys> {
+	if (configured) return configured;
 	const generated = webpush.generateVAPIDKeys();
 	// Instances starting together race here; the first insert wins and everyone reads it back.
 	await db.insert(pushKeys).values({ id: 1, ...generated }).onConflictDoNothing();

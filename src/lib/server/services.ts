@@ -10,7 +10,7 @@ import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
 import { loadVapidKeys, PushService } from './push';
 import type { SessionPolicy } from './session';
-import { sessionCacheFor } from './session-cache';
+import { registerSessionCache, sessionCacheFor } from './session-cache';
 import { SessionWatch } from './session-watch';
 
 export interface Services {
@@ -45,12 +45,18 @@ export function services(): Services {
 
 async function create(): Promise<Services> {
 	const config = loadConfig();
-	const database = await openDatabase(config.databaseUrl, config.pgliteDir, { pgliteUnsafeNoFsync: config.pgliteUnsafeNoFsync, timeouts: config.database });
+	const database = await openDatabase(config.databaseUrl, config.pgliteDir, {
+		pgliteUnsafeNoFsync: config.pgliteUnsafeNoFsync,
+		timeouts: config.database,
+		poolSize: config.poolSize,
+		migrationsDir: config.migrationsDir
+	});
+	registerSessionCache(database.db, config.sessionCacheMs);
 	const auth = new Auth(database.db, config.rateLimit);
 	// Several instances on one PostgreSQL fan out through LISTEN/NOTIFY; PGlite is one process.
 	const bus: EventBus =
 		database.engine === 'postgres' && database.url
-			? await (await import('./bus-postgres')).PostgresBus.start(database.url)
+			? await (await import('./bus-postgres')).PostgresBus.start(database.url, { heartbeatMs: config.busHeartbeatMs, timeouts: config.database })
 			: new InProcessBus();
 	// Logout on any instance reaches every instance's session cache through the bus.
 	bus.onRevoked(({ userId, sessionIds }) => sessionCacheFor(database.db).forgetUser(userId, sessionIds));
@@ -58,8 +64,8 @@ async function create(): Promise<Services> {
 	const push = new PushService(
 		database.db,
 		bus,
-		await loadVapidKeys(database.db),
-		{ subject: process.env.VAPID_SUBJECT || (process.env.ORIGIN?.startsWith('https:') ? process.env.ORIGIN : 'mailto:duet@example.invalid') },
+		await loadVapidKeys(database.db, config.vapidKeys),
+		{ subject: config.vapidSubject },
 		(userId) => chat.isOnline(userId)
 	);
 	const sessionPolicy = { ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays };

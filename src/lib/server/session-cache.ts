@@ -110,6 +110,12 @@ const caches: WeakMap<object, SessionCache> = ((globalThis as Record<symbol, Wea
  */
 export function sessionCacheFor(db: object): SessionCache {
 	let cache = caches.get(db);
-	if (!cache) caches.set(db, (cache = new SessionCache(Number(process.env.SESSION_CACHE_MS ?? 30_000))));
+	// A database opened without the services (unit specs) gets SESSION_CACHE_MS's default.
+	if (!cache) caches.set(db, (cache = new SessionCache(30_000)));
 	return cache;
+}
+
+/** Gives the database its cache with the configured lifetime, before any request uses it. */
+export function registerSessionCache(db: object, ttlMs: number): void {
+	caches.set(db, new SessionCache(ttlMs));
 }

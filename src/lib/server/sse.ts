@@ -11,7 +11,6 @@ import { OUTGOING_LIMIT_BYTES, Outgoing } from './outgoing';
 import type { Services } from './services';
 import { EventStream, type StreamSink } from './chat/stream';
 
-const KEEPALIVE_MS = Number(process.env.SSE_KEEPALIVE_MS ?? 15_000);
 /** Some buffering proxies hold the first few KiB of a response; a padding comment flushes them. */
 const PADDING = `:${' '.repeat(2048)}\n\n`;
 const RETRY_MS = 2000;
@@ -163,7 +162,7 @@ export async function attachEventStream(
 	try {
 		await app.chat.connected(user.id);
 		write(`${PADDING}retry: ${RETRY_MS}\n\n`);
-		keepalive = setInterval(() => write(': keepalive\n\n'), KEEPALIVE_MS);
+		keepalive = setInterval(() => write(': keepalive\n\n'), app.config.sseKeepaliveMs);
 		stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
 		peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
 	} catch (error) {

@@ -20,7 +20,6 @@ import { validateSessionToken } from './session';
 import { crossSiteError, errorReply, nodeHeaders, nodeOrigin, sessionToken, writeRawReply } from './edge';
 import { EventStream, type StreamSink } from './chat/stream';
 
-const HEARTBEAT_MS = Number(process.env.WS_HEARTBEAT_MS ?? 30_000);
 /**
  * A socket closed for being too slow gets this long to take what it was sent and the close frame;
  * its answer is not read (the socket stays paused), so the socket is ended when this runs out.
@@ -52,7 +51,7 @@ function state(app: Services): State {
 			connection.alive = false;
 			connection.socket.ping();
 		}
-	}, HEARTBEAT_MS);
+	}, app.config.wsHeartbeatMs);
 	heartbeat.unref();
 	const created: State = { wss, connections, heartbeat };
 	g[KEY] = created;
@@ -81,7 +80,7 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
 	try {
 		const app = services();
 		const headers = nodeHeaders(req);
-		const crossSite = crossSiteError(headers, nodeOrigin(req), 'WebSocket connections');
+		const crossSite = crossSiteError(headers, nodeOrigin(req, app.config), 'WebSocket connections');
 		if (crossSite) throw crossSite;
 		const cursor = new URLSearchParams((req.url ?? '').slice(path.length + 1)).get('cursor') ?? undefined;
 		const token = sessionToken(headers);

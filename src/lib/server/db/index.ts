@@ -27,34 +27,40 @@ export interface Database {
 	close(): Promise<void>;
 }
 
-const MIGRATIONS_FOLDER = path.resolve(process.env.MIGRATIONS_DIR ?? 'drizzle');
-
 export interface OpenOptions {
 	/** PGlite on a directory without syncing to disk (see config.ts): for throwaway data only. */
 	pgliteUnsafeNoFsync?: boolean;
 	timeouts?: DatabaseTimeouts;
+	/** PostgreSQL connections of the pool (DATABASE_POOL_SIZE). */
+	poolSize?: number;
+	/** Where the migrations are (MIGRATIONS_DIR); relative to the working directory. */
+	migrationsDir?: string;
+}
+
+function migrationsFolder(options: OpenOptions): string {
+	return path.resolve(options.migrationsDir ?? 'drizzle');
 }
 
 export async function openDatabase(databaseUrl: string | undefined, pgliteDir: string, options: OpenOptions = {}): Promise<Database> {
 	const database =
 		databaseUrl && /^postgres(ql)?:\/\//.test(databaseUrl)
-			? await openPostgres(databaseUrl, options.timeouts ?? databaseTimeouts())
+			? await openPostgres(databaseUrl, options.timeouts ?? databaseTimeouts(), options)
 			: await openPglite(databaseUrl === 'memory://' ? undefined : pgliteDir, options);
 	return database;
 }
 
-async function openPostgres(url: string, timeouts: DatabaseTimeouts): Promise<Database> {
+async function openPostgres(url: string, timeouts: DatabaseTimeouts, options: OpenOptions): Promise<Database> {
 	const { drizzle } = await import('drizzle-orm/postgres-js');
 	const { migrate } = await import('drizzle-orm/postgres-js/migrator');
 	const { createPostgresClient } = await import('./postgres-client');
 	// Migrations get a connection of their own, without the statement deadline of requests.
 	const migrator = createPostgresClient(url, timeouts, { max: 1, statementTimeout: false });
 	try {
-		await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+		await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: migrationsFolder(options) });
 	} finally {
 		await migrator.end({ timeout: 5 });
 	}
-	const client = createPostgresClient(url, timeouts, { max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
+	const client = createPostgresClient(url, timeouts, { max: options.poolSize ?? 10 });
 	const { Reachability, setReachability } = await import('./reachability');
 	const reachability = new Reachability(() => within(timeouts.answerMs, 'The database did not answer the probe', () => client`select 1`), PROBE_MS);
 	const db = drizzle({ client: preferPrepared(client, timeouts.answerMs, reachability), schema });
@@ -173,7 +179,7 @@ async function openPglite(dir: string | undefined, options: OpenOptions): Promis
 	const { migrate } = await import('drizzle-orm/pglite/migrator');
 	const client = dir ? await openPgliteDir(dir, { unsafeNoFsync: options.pgliteUnsafeNoFsync }) : new PGlite();
 	const db = drizzle({ client, schema });
-	await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+	await migrate(db, { migrationsFolder: migrationsFolder(options) });
 	return {
 		db: db as unknown as Db,
 		engine: 'pglite',

@@ -1,0 +1,171 @@
+/**
+ * Every environment variable Duet reads, declared once: its default and how it is parsed. Plain
+ * JavaScript because server/index.js reads its own settings before the SvelteKit build (and with
+ * it src/lib/server/config.ts) is loaded. A value that does not parse fails at start, naming the
+ * variable, instead of turning into NaN deep in the code (as adapter-node's env.js does).
+ * The README's Configuration table and .env.example are checked against this list
+ * (src/lib/server/config.spec.ts).
+ */
+
+/**
+ * @template T
+ * @typedef {{ parse: (raw: string | undefined, name: string) => T; internal?: boolean; readBy?: 'server/index.js' }} Setting
+ * `internal`: for tests and tooling, left out of the user-facing docs. `readBy`: read by the
+ * production entry rather than by the app's config.
+ */
+
+/**
+ * A setting that does not parse. Told apart by its name, not instanceof: the SvelteKit build
+ * bundles its own copy of this module.
+ */
+export class ConfigError extends Error {
+	name = 'ConfigError';
+}
+
+/** @param {string | undefined} raw */
+const unset = (raw) => raw === undefined || raw === '';
+
+/**
+ * @param {number} fallback
+ * @param {number} [min]
+ * @returns {Setting<number>}
+ */
+function int(fallback, min = 0) {
+	return {
+		parse(raw, name) {
+			if (raw === undefined || unset(raw)) return fallback;
+			const value = Number(raw);
+			if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+			return value;
+		}
+	};
+}
+
+/**
+ * An integer with no default of its own: the caller derives one from other settings.
+ * @param {number} [min]
+ * @returns {Setting<number | undefined>}
+ */
+function optionalInt(min = 0) {
+	const parser = int(0, min);
+	return { parse: (raw, name) => (raw === undefined || unset(raw) ? undefined : parser.parse(raw, name)) };
+}
+
+/**
+ * A switch that is on only when set to exactly `1`; anything else but unset, empty or `0` is a typo.
+ * @returns {Setting<boolean>}
+ */
+function flag() {
+	return {
+		parse(raw, name) {
+			if (unset(raw) || raw === '0') return false;
+			if (raw === '1') return true;
+			throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+		}
+	};
+}
+
+/**
+ * `on` (the default) or `off`.
+ * @returns {Setting<boolean>}
+ */
+function onOff() {
+	return {
+		parse(raw, name) {
+			if (unset(raw) || raw === 'on') return true;
+			if (raw === 'off') return false;
+			throw new ConfigError(`${name} must be on or off, got "${raw}"`);
+		}
+	};
+}
+
+/**
+ * @template {string | undefined} T
+ * @param {T} fallback
+ * @returns {Setting<string | T>}
+ */
+function text(fallback) {
+	return { parse: (raw) => (raw === undefined || unset(raw) ? fallback : raw) };
+}
+
+/** @returns {Setting<string | undefined>} */
+function url() {
+	return {
+		parse(raw, name) {
+			if (raw === undefined || unset(raw)) return undefined;
+			// `localhost:3000` parses, as scheme `localhost:` with the opaque origin "null".
+			if (URL.canParse(raw) && /^https?:$/.test(new URL(raw).protocol)) return new URL(raw).origin;
+			throw new ConfigError(`${name} must be an http(s) URL such as https://chat.example.com, got "${raw}"`);
+		}
+	};
+}
+
+/**
+ * Read by server/index.js, before the SvelteKit build loads.
+ * @template T
+ * @param {Setting<T>} setting
+ * @returns {Setting<T>}
+ */
+const entry = (setting) => ({ ...setting, readBy: 'server/index.js' });
+
+/**
+ * For tests and tooling: declared, but left out of the user-facing docs.
+ * @template T
+ * @param {Setting<T>} setting
+ * @returns {Setting<T>}
+ */
+const internal = (setting) => ({ ...setting, internal: true });
+
+export const SETTINGS = {
+	PORT: entry(int(3000)),
+	HOST: entry(text('0.0.0.0')),
+	SHUTDOWN_TIMEOUT_MS: entry(int(10_000)),
+	/** Several builds side by side (parallel test runs). */
+	BUILD_DIR: internal(entry(text('build'))),
+	/** Also read by adapter-node; the app needs it for the origin check, the fast path and VAPID. */
+	ORIGIN: url(),
+	/** adapter-node's, read here too so the WebSocket upgrade and fast path decide the origin alike. */
+	PROTOCOL_HEADER: text(undefined),
+	HOST_HEADER: text(undefined),
+	DATABASE_URL: text(undefined),
+	PGLITE_DIR: text('./data/pglite'),
+	PGLITE_UNSAFE_NO_FSYNC: flag(),
+	DATABASE_POOL_SIZE: int(10, 1),
+	DATABASE_STATEMENT_TIMEOUT_MS: int(1000, 50),
+	DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(5000, 100),
+	/** Defaults to the statement timeout + 500 ms. */
+	DATABASE_ANSWER_TIMEOUT_MS: optionalInt(100),
+	DATABASE_CONNECT_TIMEOUT_MS: int(1500, 100),
+	DATABASE_ACQUIRE_TIMEOUT_MS: int(1500, 10),
+	DATABASE_RETRY_MAX_MS: int(500, 10),
+	/** For tests; scripts/migrate.js reads it through this module too. */
+	MIGRATIONS_DIR: internal(text('drizzle')),
+	SESSION_TTL_DAYS: int(30, 1),
+	SESSION_MAX_DAYS: int(365, 1),
+	SESSION_CACHE_MS: int(30_000),
+	SESSION_RECHECK_MS: int(5 * 60_000, 100),
+	GAP_TIMEOUT_MS: int(5000),
+	RATE_LIMIT: onOff(),
+	SEND_RATE_PER_MINUTE: int(600, 1),
+	SEND_BURST: int(120, 1),
+	MAX_CONNECTIONS_PER_USER: int(20, 1),
+	FAST_PATH: onOff(),
+	WS_HEARTBEAT_MS: int(30_000, 10),
+	SSE_KEEPALIVE_MS: int(15_000, 10),
+	BUS_HEARTBEAT_MS: int(10_000, 10),
+	VAPID_PUBLIC_KEY: text(undefined),
+	VAPID_PRIVATE_KEY: text(undefined),
+	VAPID_SUBJECT: text(undefined)
+};
+
+/** @typedef {Record<string, string | undefined>} Env */
+
+/**
+ * @template {keyof typeof SETTINGS} K
+ * @param {Env} env
+ * @param {K} name
+ * @returns {ReturnType<(typeof SETTINGS)[K]['parse']>}
+ */
+export function read(env, name) {
+	return /** @type {ReturnType<(typeof SETTINGS)[K]['parse']>} */ (SETTINGS[name].parse(env[name], name));
+}
