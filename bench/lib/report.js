@@ -1,6 +1,5 @@
 /**
- * Turns a result JSON into the Markdown tables of bench/results/latest.md (and the README's
- * Performance section): one row per load step, then the other scenarios, then the goals.
+ * Turns a result JSON into the Markdown tables of bench/results/latest.md (and docs/performance.md): one row per load step, then the other scenarios, then the goals.
  */
 
 const n = (v, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(digits));

@@ -1,4 +1,4 @@
-/** Wire types of PROTOCOL.md, shared by the server, the browser client and the tests. */
+/** Wire types of the protocol (docs/protocol.md), shared by the server, the browser client and the tests. */
 import type { ErrorCode } from './protocol';
 
 export interface User {

@@ -1,4 +1,4 @@
-/** Typed calls to the JSON API of PROTOCOL.md; failures become AppError values with the server's code. */
+/** Typed calls to the JSON API (docs/protocol.md); failures become AppError values with the server's code. */
 import { AppError } from '$lib/errors';
 import { isErrorCode } from '$lib/protocol';
 import type { Ack, Conversation, Message, User } from '$lib/types';

@@ -242,7 +242,7 @@ export function jsonReply(data: unknown, status = 200): Reply {
 	return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(data) };
 }
 
-/** PROTOCOL.md's error shape and status; rate_limited carries retry-after. */
+/** The protocol's error shape (docs/protocol.md) and status; rate_limited carries retry-after. */
 export function errorReply(error: AppError): Reply {
 	const reply = jsonReply(error.toBody(), error.status);
 	if (error.code === 'rate_limited') reply.headers['retry-after'] = String(error.retryAfter ?? 1);

@@ -1,6 +1,8 @@
 /**
  * The whole database: accounts and sessions, 1:1 conversations, messages, and the per-user event
- * log that gives every user one ordered, resumable stream (see DESIGN.md "Ordering and cursors").
+ * log that gives every user one ordered, resumable stream: a per-user counter bumped under a row
+ * lock in the writing transaction, since a global sequence is not commit-ordered (a reader can see
+ * id 11 before id 10 commits) and so cannot be a resume cursor.
  */
 import { sql } from 'drizzle-orm';
 import type { DurableEvents } from '../../types';
