@@ -9,6 +9,7 @@ import { CLOSE, type CloseCode } from '$lib/protocol';
 import type { PushEvent, User } from '$lib/types';
 import type { EventBus, Note } from '../bus';
 import type { Db } from '../db';
+import { isUnavailable } from '../failures';
 import type { SessionWatch } from '../session-watch';
 import { currentCursor, readEvents } from './events';
 
@@ -23,6 +24,8 @@ export interface StreamSink {
 }
 
 const REPLAY_BATCH = 500;
+/** While the database is away, the log is tried again this often (the connection stays open). */
+const PULL_RETRY_MS = 500;
 
 export function parseCursor(cursor: string): number | null {
 	return /^(0|[1-9]\d{0,15})$/.test(cursor) ? Number(cursor) : null;
@@ -36,6 +39,7 @@ export class EventStream {
 	private closed = false;
 	private unsubscribe?: () => void;
 	private unwatch?: () => void;
+	private retry?: ReturnType<typeof setTimeout>;
 
 	constructor(
 		private readonly db: Db,
@@ -90,6 +94,7 @@ export class EventStream {
 
 	close(): void {
 		this.closed = true;
+		clearTimeout(this.retry);
 		this.unwatch?.();
 		this.unsubscribe?.();
 	}
@@ -141,11 +146,19 @@ export class EventStream {
 				}
 			} while (this.dirty && !this.closed);
 		} catch (error) {
-			if (!this.closed) {
-				console.error('Event stream failed to read the log:', error);
-				this.sink.close(CLOSE.serverError, 'temporarily unable to read events');
-				this.close();
+			if (this.closed) return;
+			if (isUnavailable(error)) {
+				// A blip of the database costs this stream a moment, not its connection: closing would
+				// send every client back to reconnect (and replay) at once when the database returns.
+				this.retry ??= setTimeout(() => {
+					this.retry = undefined;
+					void this.pull();
+				}, PULL_RETRY_MS);
+				return;
 			}
+			console.error('Event stream failed to read the log:', error);
+			this.sink.close(CLOSE.serverError, 'temporarily unable to read events');
+			this.close();
 		} finally {
 			this.pulling = false;
 		}
