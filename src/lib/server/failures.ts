@@ -4,21 +4,27 @@
  */
 import { AppError } from '$lib/errors';
 
-const CONNECTION_CODES = new Set([
+/** Errors that mean nothing answered: the link to the database is lost (or it is shutting down). */
+export const LINK_LOST_CODES: ReadonlySet<string> = new Set([
 	'ECONNREFUSED',
 	'ECONNRESET',
 	'ETIMEDOUT',
 	'EPIPE',
 	'CONNECT_TIMEOUT',
 	'CONNECTION_CLOSED',
-	'CONNECTION_ENDED',
 	'CONNECTION_DESTROYED',
+	'57P01', // admin_shutdown
+	'57P02', // crash_shutdown
+	'57P03' // cannot_connect_now
+]);
+
+/** Every error that makes a request `unavailable`: a lost link, and answers that say "not now". */
+const CONNECTION_CODES = new Set([
+	...LINK_LOST_CODES,
+	'CONNECTION_ENDED',
 	'DATABASE_UNREACHABLE', // db/reachability.ts: failed at once while the database is away
 	'57014', // query_canceled: statement_timeout ended it
 	'25P03', // idle_in_transaction_session_timeout
-	'57P01', // admin_shutdown
-	'57P02', // crash_shutdown
-	'57P03', // cannot_connect_now
 	'53300' // too_many_connections
 ]);
 

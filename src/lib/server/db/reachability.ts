@@ -3,18 +3,7 @@
  * once instead of each waiting out its own deadline (a request making three queries in a row would
  * take three deadlines to fail), and a probe in the background finds the moment it is back.
  */
-const LINK_LOST = new Set([
-	'ECONNREFUSED',
-	'ECONNRESET',
-	'ETIMEDOUT',
-	'EPIPE',
-	'CONNECT_TIMEOUT',
-	'CONNECTION_CLOSED',
-	'CONNECTION_DESTROYED',
-	'57P01', // admin_shutdown
-	'57P02', // crash_shutdown
-	'57P03' // cannot_connect_now
-]);
+import { LINK_LOST_CODES } from '../failures';
 
 export const UNREACHABLE = 'DATABASE_UNREACHABLE';
 
@@ -43,7 +32,7 @@ export class Reachability {
 	/** A query failed: the link is lost only when nothing answered (a refused statement is an answer). */
 	failed(error: unknown): void {
 		const code = (error as { code?: unknown })?.code;
-		if (typeof code !== 'string' || !LINK_LOST.has(code) || this.down || this.closed) return;
+		if (typeof code !== 'string' || !LINK_LOST_CODES.has(code) || this.down || this.closed) return;
 		this.down = true;
 		// Deadlines run about as long everywhere, so a query sent a moment before the first one
 		// ran out would wait out a deadline of its own: every wait in flight fails together.
