@@ -136,6 +136,19 @@ function serverFrames(data: Buffer): { opcode: number; payload: Buffer }[] {
 }
 
 /** Sends `count` messages of BODY, `window` at a time, each window acked before the next. */
+/**
+ * Sends messages in rounds of 50 until `done` settles (or 5,000 are sent). Each is an event of
+ * about 4 KiB for the reader; 20 MiB of them is far past any buffer.
+ */
+async function sendUntil(done: Promise<unknown>, sender: WsClient, conversationId: string) {
+	let settled = false;
+	done.then(
+		() => (settled = true),
+		() => (settled = true)
+	);
+	for (let sent = 0; !settled && sent < 5000; sent += 50) await sendMany(sender, conversationId, randomUUID(), 1, 50);
+}
+
 async function sendMany(client: WsClient, conversationId: string, clientId: string, from: number, count: number, window = 50) {
 	for (let i = 0; i < count; i += window) {
 		const ids: string[] = [];
@@ -262,14 +275,7 @@ describeEngines('readers that never read, and readers that do', (engine) => {
 		expect(raw.head).toMatch(/^HTTP\/1.1 101/);
 
 		const closing = whenLogged(server, new RegExp(`Closing the WebSocket of user ${reader.user.id}: (\\d+) bytes`));
-		let sent = 0;
-		let logged: RegExpMatchArray | undefined;
-		closing.then((match) => (logged = match));
-		// Each message is an event of about 4 KiB for the reader; 20 MiB of them is far past any buffer.
-		while (!logged && sent < 5000) {
-			await sendMany(sender, conversationId, randomUUID(), 1, 50);
-			sent += 50;
-		}
+		await sendUntil(closing, sender, conversationId);
 		const [, bytes] = await within(closing, 30_000, 'the too-slow close');
 		expect(Number(bytes)).toBeGreaterThan(LIMIT);
 		expect(Number(bytes)).toBeLessThanOrEqual(LIMIT + LARGEST_FRAME);
@@ -304,13 +310,7 @@ describeEngines('readers that never read, and readers that do', (engine) => {
 			expect(raw.head).toMatch(/content-type: text\/event-stream/i);
 
 			const cut = whenLogged(server, new RegExp(`Cutting the event stream of user ${reader.user.id}: (\\d+) bytes`));
-			let logged: RegExpMatchArray | undefined;
-			cut.then((match) => (logged = match));
-			let sent = 0;
-			while (!logged && sent < 5000) {
-				await sendMany(sender, conversationId, randomUUID(), 1, 50);
-				sent += 50;
-			}
+			await sendUntil(cut, sender, conversationId);
 			const [, bytes] = await within(cut, 30_000, 'the too-slow cut');
 			expect(Number(bytes)).toBeGreaterThan(LIMIT);
 			expect(Number(bytes)).toBeLessThanOrEqual(LIMIT + LARGEST_FRAME);
