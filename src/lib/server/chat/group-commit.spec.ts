@@ -1,6 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import type { Db } from '../db';
-import { batchWriter } from '../db/batch';
+import { postgresBatchWriter } from '../db/batch';
 import { GroupCommit, type BatchSend } from './group-commit';
 import type { ConversationMembers } from './members';
 
@@ -24,9 +23,21 @@ function fakeDatabase(options: { autoCommit?: boolean; failWrites?: unknown[] } 
 		},
 		release() {}
 	};
-	const db = { $client: { reserve: async () => connection } } as unknown as Db;
-	return { db, batches, commits };
+	const client = { reserve: async () => connection };
+	return { client, batches, commits };
 }
+
+/** Deadlines no test here comes near. */
+const TIMEOUTS = { statementMs: 1000, idleInTransactionMs: 1000, answerMs: 1500, connectMs: 1500, retryMaxMs: 50, acquireMs: 1500 };
+
+/** Never counts the database away, so each test sees its batches alone. */
+const alwaysThere = {
+	reachable: true,
+	error: () => new Error('unreachable'),
+	failed: () => {},
+	succeeded: () => {},
+	watch: () => () => {}
+};
 
 const members = (table: Record<string, string[]>) =>
 	({ get: (id: string) => table[id], load: async () => {} }) as unknown as ConversationMembers;
@@ -46,8 +57,8 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('GroupCommit', () => {
 	test('a second batch in flight takes only sends whose conversation and members the first does not hold', async () => {
-		const { db, batches, commits } = fakeDatabase();
-		const group = new GroupCommit(batchWriter(db), members(TABLE), {
+		const { client, batches, commits } = fakeDatabase();
+		const group = new GroupCommit(postgresBatchWriter(client, TIMEOUTS, alwaysThere), members(TABLE), {
 			maxInFlight: 2,
 			maxBatch: 256,
 			resend: () => ({}) as never,
@@ -81,10 +92,10 @@ describe('GroupCommit deadlines', () => {
 	const timeouts = { statementMs: 50, idleInTransactionMs: 1000, answerMs: 100, connectMs: 100, retryMaxMs: 10, acquireMs: 100 };
 
 	test('a batch whose statements never settle is given up: its sends get unavailable, its rows and slot are free, the next batch commits', async () => {
-		const { db, batches, commits } = fakeDatabase();
+		const { client, batches, commits } = fakeDatabase();
 		const uncertain: string[][] = [];
 		const published: string[] = [];
-		const group = new GroupCommit(batchWriter(db, timeouts), members(TABLE), {
+		const group = new GroupCommit(postgresBatchWriter(client, timeouts, alwaysThere), members(TABLE), {
 			maxInFlight: 1,
 			maxBatch: 256,
 			resend: () => ({}) as never,
@@ -113,9 +124,9 @@ describe('GroupCommit deadlines', () => {
 	});
 
 	test('a batch whose connection is lost after COMMIT was sent answers unavailable and resyncs its users', async () => {
-		const { db, commits } = fakeDatabase();
+		const { client, commits } = fakeDatabase();
 		const uncertain: string[][] = [];
-		const group = new GroupCommit(batchWriter(db, timeouts), members(TABLE), {
+		const group = new GroupCommit(postgresBatchWriter(client, timeouts, alwaysThere), members(TABLE), {
 			maxInFlight: 2,
 			maxBatch: 256,
 			resend: () => ({}) as never,
@@ -134,9 +145,9 @@ describe('GroupCommit deadlines', () => {
 describe('GroupCommit fallback', () => {
 	test('a batch that fails as a whole (an id raced in elsewhere) is retried send by send, each as a batch of one', async () => {
 		const raced = Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' });
-		const { db, batches } = fakeDatabase({ autoCommit: true, failWrites: [raced] });
+		const { client, batches } = fakeDatabase({ autoCommit: true, failWrites: [raced] });
 		const published: string[] = [];
-		const group = new GroupCommit(batchWriter(db), members(TABLE), {
+		const group = new GroupCommit(postgresBatchWriter(client, TIMEOUTS, alwaysThere), members(TABLE), {
 			maxInFlight: 1,
 			maxBatch: 256,
 			resend: () => ({}) as never,

@@ -2,12 +2,12 @@
  * One batch transaction, the way each engine runs it fastest: on postgres.js BEGIN, a read, a
  * write chosen from what the read returned, and COMMIT, pipelined on one reserved connection (two
  * round trips however large the batch); on PGlite, in-process, one statement after the other.
- * Group commit (chat/group-commit.ts) is the one caller; this is all it knows of the engines.
+ * Each Database carries the writer of its engine; group commit (chat/group-commit.ts) runs its
+ * batches through it and knows nothing else of the engines.
  */
 import type { DatabaseTimeouts } from '../config';
 import { isUnavailable } from '../failures';
-import type { Db } from './index';
-import { reachabilityOf } from './reachability';
+import type { Reachability } from './reachability';
 
 export interface Statement {
 	text: string;
@@ -38,36 +38,36 @@ export interface BatchWriter {
 	transact(read: Statement, decide: (rows: unknown[]) => Statement | null, committing?: () => void): Promise<void>;
 }
 
+/** What a writer on postgres.js asks of the pool's Reachability. */
+export type Link = Pick<Reachability, 'reachable' | 'error' | 'failed' | 'succeeded' | 'watch'>;
+
+export function postgresBatchWriter(client: PostgresJsLike, timeouts: DatabaseTimeouts, reachability: Link): BatchWriter {
+	return {
+		parallel: true,
+		deadlineMs: timeouts.answerMs,
+		get reachable() {
+			return reachability.reachable;
+		},
+		gaveUp: (error) => reachability.failed(error),
+		watchAway: (fail) => reachability.watch(fail),
+		transact: async (read, decide, committing) => {
+			// Known away: fail at once; the pool's probe finds when it is back.
+			if (!reachability.reachable) throw reachability.error();
+			try {
+				await pipelined(client, timeouts.acquireMs, read, decide, committing);
+				reachability.succeeded();
+			} catch (error) {
+				reachability.failed(error);
+				throw error;
+			}
+		}
+	};
+}
+
 /** PGlite has no network to lose; its batches are bounded by the work in them. */
 const PGLITE_DEADLINE_MS = 30_000;
 
-export function batchWriter(db: Db, timeouts?: DatabaseTimeouts): BatchWriter {
-	const client = (db as unknown as { $client: unknown }).$client;
-	if (isPostgresJs(client)) {
-		const acquireMs = timeouts?.acquireMs ?? 1500;
-		const reachability = reachabilityOf(client);
-		return {
-			parallel: true,
-			deadlineMs: timeouts?.answerMs ?? 1500,
-			get reachable() {
-				return reachability?.reachable ?? true;
-			},
-			gaveUp: (error) => reachability?.failed(error),
-			watchAway: (fail) => reachability?.watch(fail) ?? (() => {}),
-			transact: async (read, decide, committing) => {
-				// Known away: fail at once; the pool's probe finds when it is back.
-				if (reachability && !reachability.reachable) throw reachability.error();
-				try {
-					await pipelined(client, acquireMs, read, decide, committing);
-					reachability?.succeeded();
-				} catch (error) {
-					reachability?.failed(error);
-					throw error;
-				}
-			}
-		};
-	}
-	const pglite = client as PGliteLike;
+export function pgliteBatchWriter(client: PGliteLike): BatchWriter {
 	return {
 		parallel: false,
 		deadlineMs: PGLITE_DEADLINE_MS,
@@ -75,7 +75,7 @@ export function batchWriter(db: Db, timeouts?: DatabaseTimeouts): BatchWriter {
 		gaveUp: () => {},
 		watchAway: () => () => {},
 		transact: async (read, decide, committing) => {
-			await pglite.transaction(async (tx) => {
+			await client.transaction(async (tx) => {
 				const write = decide((await tx.query(read.text, read.params)).rows);
 				if (write) await tx.query(write.text, write.params);
 				committing?.();
@@ -115,11 +115,11 @@ async function pipelined(
 	}
 }
 
-interface PGliteLike {
+export interface PGliteLike {
 	transaction<T>(fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>): Promise<T>;
 }
 
-interface PostgresJsLike {
+export interface PostgresJsLike {
 	reserve(): Promise<{
 		unsafe(text: string, params?: never[], options?: { prepare?: boolean }): Promise<unknown[]>;
 		release(): void;
@@ -149,8 +149,4 @@ async function reserveWithin(client: PostgresJsLike, ms: number) {
 		clearTimeout(timer);
 		if (timedOut) reserving.then((late) => late.release(), () => {});
 	}
-}
-
-function isPostgresJs(client: unknown): client is PostgresJsLike {
-	return typeof (client as { reserve?: unknown }).reserve === 'function';
 }

@@ -72,13 +72,3 @@ export class Reachability {
 		this.timer.unref?.();
 	}
 }
-
-const byClient = new WeakMap<object, Reachability>();
-
-export function setReachability(client: object, reachability: Reachability): void {
-	byClient.set(client, reachability);
-}
-
-export function reachabilityOf(client: unknown): Reachability | undefined {
-	return typeof client === 'object' && client ? byClient.get(client) : undefined;
-}
