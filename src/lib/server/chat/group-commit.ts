@@ -21,17 +21,17 @@ import type { Ack, Message } from '$lib/types';
 import type { BatchWriter, Statement } from '../db/batch';
 import type { Appended } from './events';
 import type { ConversationMembers } from './members';
+import { COLUMN_NAMES, RECORD_DEFINITION, fromRecord, toRecord } from './message-columns';
 import { toMessage, type MessageRow } from './views';
 
-export interface BatchSend {
-	id: string;
-	conversationId: string;
-	senderId: string;
-	clientId: string;
+/**
+ * A message as its sender gives it: every column but those the commit assigns, so a column added
+ * to `messages` must be given by every send (the type checker lists the places).
+ */
+export type BatchSend = Omit<MessageRow, 'seq' | 'createdAt' | 'clientSeq'> & {
 	/** null: the next one for (conversation, client), taken under the conversation's lock (form sends). */
 	clientSeq: number | null;
-	body: string;
-}
+};
 
 /** A stored send; `message` and `appended` only when this call stored it (not for a resend). */
 export interface Committed {
@@ -275,9 +275,8 @@ export class GroupCommit<S extends BatchSend> {
 					select 'u', id, event_seq, null
 					from (select id, event_seq from users where id = any($2::uuid[]) order by id for no key update) u
 					union all
-					select 'm', id, null, json_build_array(conversation_id, seq, sender_id, client_id, client_seq, body,
-						(extract(epoch from created_at) * 1000)::float8)::text
-					from messages where id = any($3::uuid[])
+					select 'm', id, null, row_to_json(m)::text
+					from messages m where id = any($3::uuid[])
 					union all
 					select 's', x.conversation_id, (select max(client_seq) from messages m
 						where m.conversation_id = x.conversation_id and m.client_id = x.client_id)::bigint, x.client_id::text
@@ -310,7 +309,7 @@ export class GroupCommit<S extends BatchSend> {
 			if (row.kind === 'c') lastSeq.set(row.id, Number(row.n));
 			else if (row.kind === 'u') eventSeq.set(row.id, Number(row.n));
 			else if (row.kind === 's') lastClientSeq.set(`${row.id}:${row.stored}`, Number(row.n ?? 0));
-			else stored.set(row.id, storedMessage(row.id, row.stored!));
+			else stored.set(row.id, fromRecord(JSON.parse(row.stored!)));
 		}
 		const now = new Date();
 		const outcomes: Outcome[] = [];
@@ -333,16 +332,7 @@ export class GroupCommit<S extends BatchSend> {
 				clientSeq = (lastClientSeq.get(clientKey(send)) ?? 0) + 1;
 				lastClientSeq.set(clientKey(send), clientSeq);
 			}
-			const row: MessageRow = {
-				id: send.id,
-				conversationId: send.conversationId,
-				seq: seq + 1,
-				senderId: send.senderId,
-				clientId: send.clientId,
-				clientSeq,
-				body: send.body,
-				createdAt: now
-			};
+			const row: MessageRow = { ...send, clientSeq, seq: seq + 1, createdAt: now };
 			lastSeq.set(send.conversationId, row.seq);
 			// A second send of the same id in this batch is a resend of the first.
 			stored.set(send.id, row);
@@ -371,19 +361,6 @@ interface ReadRow {
 	stored: string | null;
 }
 
-function storedMessage(id: string, stored: string): MessageRow {
-	const [conversationId, seq, senderId, clientId, clientSeq, body, createdMs] = JSON.parse(stored) as [
-		string,
-		number,
-		string,
-		string,
-		number,
-		string,
-		number
-	];
-	return { id, conversationId, seq, senderId, clientId, clientSeq, body, createdAt: new Date(createdMs) };
-}
-
 const clientKey = (send: BatchSend) => `${send.conversationId}:${send.clientId}`;
 
 function isUniqueViolation(error: unknown): boolean {
@@ -409,21 +386,10 @@ function writeStatement(
 ): Statement {
 	const conversationIds = [...new Set(written.map((m) => m.conversationId))];
 	const userIds = [...new Set(events.map((e) => e.user_id))];
-	const rows = written.map((m) => ({
-		id: m.id,
-		conversation_id: m.conversationId,
-		seq: m.seq,
-		sender_id: m.senderId,
-		client_id: m.clientId,
-		client_seq: m.clientSeq,
-		body: m.body
-	}));
 	return {
 		text: `with new_messages as (
-				insert into messages (id, conversation_id, seq, sender_id, client_id, client_seq, body, created_at)
-				select id, conversation_id, seq, sender_id, client_id, client_seq, body, $7::timestamptz
-				from json_to_recordset($1::text::json)
-					as x(id uuid, conversation_id uuid, seq integer, sender_id uuid, client_id uuid, client_seq integer, body text)
+				insert into messages (${COLUMN_NAMES})
+				select ${COLUMN_NAMES} from json_to_recordset($1::text::json) as x(${RECORD_DEFINITION})
 			), new_events as (
 				insert into user_events (user_id, seq, type, conversation_id, message_id)
 				select user_id, seq, 'message', conversation_id, message_id
@@ -435,7 +401,7 @@ function writeStatement(
 			update conversations c set last_seq = x.seq, last_activity_at = $7::timestamptz
 			from unnest($5::uuid[], $6::integer[]) as x(id, seq) where c.id = x.id`,
 		params: [
-			JSON.stringify(rows),
+			JSON.stringify(written.map(toRecord)),
 			JSON.stringify(events),
 			pgArray(userIds),
 			pgArray(userIds.map((id) => eventSeq.get(id)!)),

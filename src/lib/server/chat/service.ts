@@ -15,7 +15,8 @@ import type { BatchWriter } from '../db/batch';
 import { conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent, type Appended } from './events';
-import { GroupCommit } from './group-commit';
+import { GroupCommit, type BatchSend } from './group-commit';
+import { sameContent } from './message-columns';
 import { ConversationMembers } from './members';
 import { SequenceBuffer } from './sequence-buffer';
 import { conversationViews, historyPage, toMessage, type HistoryQuery, type MessageRow } from './views';
@@ -188,8 +189,8 @@ export class ChatService {
 		return row;
 	}
 
-	private ackForResend(existing: MessageRow, senderId: string, input: { conversationId: string; body: string }): Ack {
-		if (existing.conversationId !== input.conversationId || existing.body !== input.body || existing.senderId !== senderId) {
+	private ackForResend(existing: MessageRow, senderId: string, input: Omit<BatchSend, 'senderId' | 'clientId' | 'clientSeq'>): Ack {
+		if (!sameContent(existing, { ...input, senderId })) {
 			throw new AppError('conflict', 'This message id is already used by a different message.');
 		}
 		return toAck(existing);
