@@ -1,7 +1,9 @@
 /**
  * The process-wide service container: exactly one database, one auth and one chat service per
- * process, shared by SvelteKit routes, the WebSocket server and the production entry. It lives on
- * globalThis because dev mode and the production bundle may each load this module more than once.
+ * process, shared by SvelteKit routes (through `locals`, see hooks.server.ts), the WebSocket server
+ * and the production entry. It lives on globalThis because dev mode and the production bundle may
+ * each load this module more than once. Only entry points fetch it; what they call is handed the
+ * parts it uses, so that it can be built and tested without a process around it.
  */
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db';
