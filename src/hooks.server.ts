@@ -16,7 +16,6 @@ import { registerRuntime } from '$lib/server/runtime';
 import { handleUpgrade } from '$lib/server/ws';
 import { fastRequest } from '$lib/server/fast-path';
 import { initServices, services } from '$lib/server/services';
-import { expiresAt, validateSessionToken } from '$lib/server/session';
 
 export const init: ServerInit = async () => {
 	const app = await initServices();
@@ -35,6 +34,15 @@ const guardOrigin: Handle = ({ event, resolve }) => {
 	return refused ? errorResponse(refused) : resolve(event);
 };
 
+/**
+ * Routes find the services in `locals`, so that what a route depends on arrives with its event;
+ * `init` has made them before the first request.
+ */
+const provideServices: Handle = ({ event, resolve }) => {
+	event.locals.services = services();
+	return resolve(event);
+};
+
 const HEALTH_PATHS = new Set(['/healthz', '/readyz']);
 
 const authenticate: Handle = async ({ event, resolve }) => {
@@ -43,10 +51,10 @@ const authenticate: Handle = async ({ event, resolve }) => {
 	const token = sessionToken(webHeaders(event.request.headers));
 	// Health probes must answer whatever state the database is in, cookie or not.
 	if (token !== undefined && !HEALTH_PATHS.has(event.url.pathname)) {
-		const { database, sessionPolicy } = services();
+		const { sessions } = event.locals.services;
 		let result;
 		try {
-			result = token ? await validateSessionToken(database.db, token, sessionPolicy) : null;
+			result = token ? await sessions.validate(token) : null;
 		} catch (error) {
 			return errorResponse(toAppError(error));
 		}
@@ -54,7 +62,7 @@ const authenticate: Handle = async ({ event, resolve }) => {
 			event.locals.user = result.user;
 			event.locals.session = result.session;
 			if (result.renewed) {
-				setSessionCookie(event.cookies, event.url, token, expiresAt(result.session, sessionPolicy));
+				setSessionCookie(event.cookies, event.url, token, sessions.expiresAt(result.session));
 			}
 		} else {
 			clearSessionCookie(event.cookies, event.url);
@@ -72,7 +80,7 @@ const securityHeaders: Handle = async ({ event, resolve }) => {
 	return response;
 };
 
-export const handle = sequence(securityHeaders, guardOrigin, authenticate);
+export const handle = sequence(securityHeaders, guardOrigin, provideServices, authenticate);
 
 export const handleError: HandleServerError = ({ error, status }) => {
 	if (status >= 500) console.error(error);

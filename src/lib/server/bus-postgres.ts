@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { EphemeralEvent } from '$lib/types';
 import { databaseTimeouts, type DatabaseTimeouts } from './config';
 import { createPostgresClient, type PostgresSql } from './db/postgres-client';
-import { InProcessBus, resyncNote, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
+import { InProcessBus, resyncNote, runPublished, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
 
 const CHANNEL = 'duet_bus';
 /** NOTIFY refuses payloads of 8000 bytes or more; stay well clear, with room for the envelope. */
@@ -70,6 +70,8 @@ export class PostgresBus implements EventBus {
 	private readonly peers = new Map<string, Peer>();
 	private readonly localOnline = new Set<string>();
 	private presenceGone?: (userId: string) => void;
+	/** Kept here, not on `local`: that one also delivers the notes other instances relay. */
+	private readonly publishedHandlers: ((notes: Note[]) => void)[] = [];
 	private outbox: Outgoing[] = [];
 	private queued = 0;
 	private pumping?: Promise<void>;
@@ -108,6 +110,7 @@ export class PostgresBus implements EventBus {
 		// Local connections get the rendered event at once; other instances get hints.
 		this.local.publish(notes);
 		this.enqueue({ notes: notes.flatMap(toWire) });
+		runPublished(this.publishedHandlers, notes);
 	}
 
 	subscribe(userId: string, listener: Listener): () => void {
@@ -128,6 +131,10 @@ export class PostgresBus implements EventBus {
 
 	onRevoked(handler: (note: RevokedNote) => void): void {
 		this.local.onRevoked(handler);
+	}
+
+	onPublished(handler: (notes: Note[]) => void): void {
+		this.publishedHandlers.push(handler);
 	}
 
 	onPresenceGone(handler: (userId: string) => void): void {

@@ -32,6 +32,12 @@ export interface EventBus {
 	 * the user has a connection here: caches of sessions must forget them too.
 	 */
 	onRevoked(handler: (note: RevokedNote) => void): void;
+	/**
+	 * Sees every batch published on this instance, after its local delivery, and never the notes
+	 * relayed from other instances: each event is published once, on the instance that committed it,
+	 * so work that must happen once per event (a Web Push) hangs here.
+	 */
+	onPublished(handler: (notes: Note[]) => void): void;
 	close(): Promise<void>;
 	/** Across instances only: whether another instance has push connections of this user. */
 	onlineElsewhere?(userId: string): boolean;
@@ -50,6 +56,7 @@ export interface EventBus {
 export class InProcessBus implements EventBus {
 	private readonly listeners = new Map<string, Set<Listener>>();
 	private readonly revokedHandlers: ((note: RevokedNote) => void)[] = [];
+	private readonly publishedHandlers: ((notes: Note[]) => void)[] = [];
 
 	publish(notes: Note[]): void {
 		for (const note of notes) {
@@ -64,6 +71,7 @@ export class InProcessBus implements EventBus {
 				}
 			}
 		}
+		runPublished(this.publishedHandlers, notes);
 	}
 
 	subscribe(userId: string, listener: Listener): () => void {
@@ -80,6 +88,10 @@ export class InProcessBus implements EventBus {
 		this.revokedHandlers.push(handler);
 	}
 
+	onPublished(handler: (notes: Note[]) => void): void {
+		this.publishedHandlers.push(handler);
+	}
+
 	/** Users with at least one subscriber here. */
 	userIds(): string[] {
 		return [...this.listeners.keys()];
@@ -87,5 +99,16 @@ export class InProcessBus implements EventBus {
 
 	async close(): Promise<void> {
 		this.listeners.clear();
+	}
+}
+
+/** A failing handler costs its own work only: the notes are committed and delivered already. */
+export function runPublished(handlers: ((notes: Note[]) => void)[], notes: Note[]): void {
+	for (const handler of handlers) {
+		try {
+			handler(notes);
+		} catch (error) {
+			console.error('Publish handler failed:', error);
+		}
 	}
 }

@@ -27,7 +27,7 @@ import {
 import { toAppError } from './failures';
 import { logIfUnexpected } from './guard';
 import { services, type Services } from './services';
-import { peekSessionToken, type ValidatedSession } from './session';
+import type { ValidatedSession } from './session';
 import { attachEventStream, SSE_HEADERS } from './sse';
 
 /** Returns false (synchronously) for requests this does not take; SvelteKit serves those. */
@@ -56,7 +56,7 @@ export function fastRequest(req: IncomingMessage, res: ServerResponse): false | 
 /** The session when it is valid and needs nothing done; else null, and SvelteKit takes the request. */
 async function plainSession(app: Services, token: string): Promise<ValidatedSession | null> {
 	try {
-		return await peekSessionToken(app.database.db, token, app.sessionPolicy);
+		return await app.sessions.peek(token);
 	} catch {
 		return null;
 	}

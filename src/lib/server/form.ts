@@ -4,7 +4,6 @@ import { AppError } from '$lib/errors';
 import { credentialsSchema, describeIssues } from '$lib/schemas';
 import { toAppError } from './failures';
 import { clientAddress } from './http';
-import { services } from './services';
 import { startSession } from './signin';
 
 export function readCredentials(data: FormData) {
@@ -24,6 +23,7 @@ export function failWith(error: unknown, values: Record<string, string> = {}) {
 /**
  * The /login and /register pages: signed-in visitors go home; the form action validates, signs in
  * or up, starts a session and redirects, or re-renders with the message and the typed username.
+ * Like every route, the action takes the services from `locals`, where the `handle` hook put them.
  */
 export function authPage(kind: 'login' | 'register') {
 	return {
@@ -35,11 +35,11 @@ export function authPage(kind: 'login' | 'register') {
 				const data = await event.request.formData();
 				const username = String(data.get('username') ?? '');
 				try {
-					const { auth } = services();
+					const app = event.locals.services;
 					const credentials = readCredentials(data);
 					const address = clientAddress(event);
-					const user = kind === 'login' ? await auth.login(credentials, address) : await auth.register(credentials, address);
-					await startSession(event, user);
+					const user = kind === 'login' ? await app.auth.login(credentials, address) : await app.auth.register(credentials, address);
+					await startSession(app, event, user);
 				} catch (error) {
 					return failWith(error, { username });
 				}

@@ -1,7 +1,8 @@
 /**
  * Web Push (VAPID): a new message reaches a recipient who has no open connection anywhere as a
- * push to each of their browsers. Hooked onto the event bus's publish, which runs once per commit
- * on the instance that committed, so a message is pushed once however many instances there are.
+ * push to each of their browsers. Hooked onto the notes published on this instance (the bus's
+ * onPublished), which happens once per commit on the instance that committed, so a message is
+ * pushed once however many instances there are.
  * The payload carries the conversation id and, only for subscriptions that opted in, the sender
  * and the text. Endpoints the push service says are gone (404/410) are deleted.
  */
@@ -42,11 +43,7 @@ export class PushService {
 		/** Whether the user has an open WebSocket/SSE connection here or on another instance (the chat's presence). */
 		private readonly connected: (userId: string) => boolean
 	) {
-		const publish = bus.publish.bind(bus);
-		bus.publish = (notes) => {
-			publish(notes);
-			this.onNotes(notes);
-		};
+		bus.onPublished((notes) => this.onNotes(notes));
 	}
 
 	validEndpoint(endpoint: string): boolean {

@@ -1,7 +1,9 @@
 /**
  * The process-wide service container: exactly one database, one auth and one chat service per
- * process, shared by SvelteKit routes, the WebSocket server and the production entry. It lives on
- * globalThis because dev mode and the production bundle may each load this module more than once.
+ * process, shared by SvelteKit routes (through `locals`, see hooks.server.ts), the WebSocket server
+ * and the production entry. It lives on globalThis because dev mode and the production bundle may
+ * each load this module more than once. Only entry points fetch it; what they call is handed the
+ * parts it uses, so that it can be built and tested without a process around it.
  */
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db';
@@ -9,8 +11,8 @@ import { Auth } from './auth';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
 import { loadVapidKeys, PushService } from './push';
-import type { SessionPolicy } from './session';
-import { registerSessionCache, sessionCacheFor } from './session-cache';
+import { Sessions } from './session';
+import { SessionCache } from './session-cache';
 import { SessionWatch } from './session-watch';
 
 export interface Services {
@@ -20,7 +22,8 @@ export interface Services {
 	bus: EventBus;
 	chat: ChatService;
 	push: PushService;
-	sessionPolicy: SessionPolicy;
+	/** Proves, creates and ends sessions; holds the process's cache of proved sessions. */
+	sessions: Sessions;
 	sessionWatch: SessionWatch;
 	/** Registers a transport's own shutdown step (close sockets, end streams). */
 	onShutdown(close: () => Promise<void>): void;
@@ -51,7 +54,11 @@ async function create(): Promise<Services> {
 		poolSize: config.poolSize,
 		migrationsDir: config.migrationsDir
 	});
-	registerSessionCache(database.db, config.sessionCacheMs);
+	const sessions = new Sessions(
+		database.db,
+		{ ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays },
+		new SessionCache(config.sessionCacheMs)
+	);
 	const auth = new Auth(database.db, config.rateLimit);
 	// Several instances on one PostgreSQL fan out through LISTEN/NOTIFY; PGlite is one process.
 	const bus: EventBus =
@@ -59,7 +66,7 @@ async function create(): Promise<Services> {
 			? await (await import('./bus-postgres')).PostgresBus.start(database.notifyUrl, { heartbeatMs: config.busHeartbeatMs, timeouts: config.database })
 			: new InProcessBus();
 	// Logout on any instance reaches every instance's session cache through the bus.
-	bus.onRevoked(({ userId, sessionIds }) => sessionCacheFor(database.db).forgetUser(userId, sessionIds));
+	bus.onRevoked(({ userId, sessionIds }) => sessions.cache.forgetUser(userId, sessionIds));
 	const chat = new ChatService(database.db, database.batch, bus, config);
 	const push = new PushService(
 		database.db,
@@ -68,8 +75,7 @@ async function create(): Promise<Services> {
 		{ subject: config.vapidSubject },
 		(userId) => chat.isOnline(userId)
 	);
-	const sessionPolicy = { ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays };
-	const sessionWatch = new SessionWatch(database.db, sessionPolicy, config.sessionRecheckMs);
+	const sessionWatch = new SessionWatch(sessions, config.sessionRecheckMs);
 	const closers: Array<() => Promise<void>> = [];
 	let closing: Promise<void> | undefined;
 	return {
@@ -79,7 +85,7 @@ async function create(): Promise<Services> {
 		bus,
 		chat,
 		push,
-		sessionPolicy,
+		sessions,
 		sessionWatch,
 		onShutdown(close) {
 			closers.push(close);

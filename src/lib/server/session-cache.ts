@@ -100,22 +100,3 @@ export class SessionCache {
 		if (!oldest.done) this.drop(oldest.value);
 	}
 }
-
-const KEY = Symbol.for('duet.sessionCaches');
-const caches: WeakMap<object, SessionCache> = ((globalThis as Record<symbol, WeakMap<object, SessionCache>>)[KEY] ??= new WeakMap());
-
-/**
- * The cache of one database's sessions. Kept on globalThis, like the services, because dev mode
- * loads this module more than once and every copy must see the same sessions forgotten.
- */
-export function sessionCacheFor(db: object): SessionCache {
-	let cache = caches.get(db);
-	// A database opened without the services (unit specs) gets SESSION_CACHE_MS's default.
-	if (!cache) caches.set(db, (cache = new SessionCache(30_000)));
-	return cache;
-}
-
-/** Gives the database its cache with the configured lifetime, before any request uses it. */
-export function registerSessionCache(db: object, ttlMs: number): void {
-	caches.set(db, new SessionCache(ttlMs));
-}

@@ -6,10 +6,8 @@
  * then fire as one burst of queries every interval, for as long as the process lives.
  */
 import { inArray } from 'drizzle-orm';
-import type { Db } from './db';
 import { sessions } from './db/schema';
-import { expiresAt, type SessionPolicy } from './session';
-import { sessionCacheFor } from './session-cache';
+import type { Sessions } from './session';
 
 const CHUNK = 1000;
 
@@ -19,8 +17,7 @@ export class SessionWatch {
 	private checking = false;
 
 	constructor(
-		private readonly db: Db,
-		private readonly policy: SessionPolicy,
+		private readonly sessions: Sessions,
 		private readonly intervalMs: number
 	) {}
 
@@ -49,17 +46,17 @@ export class SessionWatch {
 				const chunk = ids.slice(i, i + CHUNK);
 				let rows;
 				try {
-					rows = await this.db
+					rows = await this.sessions.db
 						.select({ id: sessions.id, createdAt: sessions.createdAt, lastVerifiedAt: sessions.lastVerifiedAt })
 						.from(sessions)
 						.where(inArray(sessions.id, chunk));
 				} catch {
 					return;
 				}
-				const alive = new Set(rows.filter((row) => now.getTime() < expiresAt(row, this.policy).getTime()).map((r) => r.id));
+				const alive = new Set(rows.filter((row) => now.getTime() < this.sessions.expiresAt(row).getTime()).map((r) => r.id));
 				for (const id of chunk) {
 					if (alive.has(id)) continue;
-					sessionCacheFor(this.db).forget(id);
+					this.sessions.cache.forget(id);
 					for (const onEnded of this.watchers.get(id) ?? []) onEnded();
 					this.watchers.delete(id);
 				}

@@ -9,7 +9,7 @@ import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding';
 import { eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { sessions, users } from './db/schema';
-import { sessionCacheFor } from './session-cache';
+import type { SessionCache } from './session-cache';
 import type { User } from '$lib/types';
 
 export const SESSION_COOKIE = 'session';
@@ -51,109 +51,115 @@ export function expiresAt(session: Pick<Session, 'createdAt' | 'lastVerifiedAt'>
 	return new Date(Math.min(sliding, absolute));
 }
 
-/** Creates a session and returns it with the token for the cookie (the token is never stored). */
-export async function createSession(db: Db, userId: string, now = new Date()) {
-	// 120-bit id to find the row, 160-bit secret to prove possession.
-	const id = randomString(15);
-	const secret = randomString(20);
-	const session: Session = { id, userId, createdAt: now, lastVerifiedAt: now };
-	await db.insert(sessions).values({ ...session, secretHash: hashSecret(secret) });
-	return { session, token: `${id}.${secret}` };
-}
-
 /**
- * Every authenticated request runs this query: built once per database (not per request) and sent
- * as a named statement, which the driver caches per connection.
+ * The sessions of one database, with the cache of recently proved ones and the lifetime policy:
+ * one per process (the services make it), so that every path that proves or ends a session sees
+ * the same cache.
  */
-const lookups = new WeakMap<Db, ReturnType<typeof buildSessionLookup>>();
-function buildSessionLookup(db: Db) {
-	return db
-		.select({ session: sessions, username: users.username })
-		.from(sessions)
-		.innerJoin(users, eq(users.id, sessions.userId))
-		.where(eq(sessions.id, sql.placeholder('id')))
-		.limit(1)
-		.prepare('duet_session_lookup');
-}
-function sessionLookup(db: Db) {
-	let lookup = lookups.get(db);
-	if (!lookup) lookups.set(db, (lookup = buildSessionLookup(db)));
-	return lookup;
-}
+export class Sessions {
+	/**
+	 * Every authenticated request runs this query: built once (not per request) and sent as a named
+	 * statement, which the driver caches per connection.
+	 */
+	private readonly lookup;
 
-export async function validateSessionToken(
-	db: Db,
-	token: string,
-	policy: SessionPolicy,
-	now = new Date()
-): Promise<ValidatedSession | null> {
-	let found = await findSession(db, token);
-	if (!found) return null;
-	const needsWrite = (s: Session) =>
-		now.getTime() >= expiresAt(s, policy).getTime() || now.getTime() - s.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS;
-	if (needsWrite(found.session)) {
-		// A cached row may predate a renewal elsewhere: decide on the row as it is now.
-		sessionCacheFor(db).forget(found.session.id);
-		found = await findSession(db, token);
+	constructor(
+		readonly db: Db,
+		readonly policy: SessionPolicy,
+		readonly cache: SessionCache
+	) {
+		this.lookup = db
+			.select({ session: sessions, username: users.username })
+			.from(sessions)
+			.innerJoin(users, eq(users.id, sessions.userId))
+			.where(eq(sessions.id, sql.placeholder('id')))
+			.limit(1)
+			.prepare('duet_session_lookup');
+	}
+
+	expiresAt(session: Pick<Session, 'createdAt' | 'lastVerifiedAt'>): Date {
+		return expiresAt(session, this.policy);
+	}
+
+	/** Creates a session and returns it with the token for the cookie (the token is never stored). */
+	async create(userId: string, now = new Date()) {
+		// 120-bit id to find the row, 160-bit secret to prove possession.
+		const id = randomString(15);
+		const secret = randomString(20);
+		const session: Session = { id, userId, createdAt: now, lastVerifiedAt: now };
+		await this.db.insert(sessions).values({ ...session, secretHash: hashSecret(secret) });
+		return { session, token: `${id}.${secret}` };
+	}
+
+	async validate(token: string, now = new Date()): Promise<ValidatedSession | null> {
+		let found = await this.find(token);
 		if (!found) return null;
+		const needsWrite = (s: Session) =>
+			now.getTime() >= this.expiresAt(s).getTime() || now.getTime() - s.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS;
+		if (needsWrite(found.session)) {
+			// A cached row may predate a renewal elsewhere: decide on the row as it is now.
+			this.cache.forget(found.session.id);
+			found = await this.find(token);
+			if (!found) return null;
+		}
+		const { session, username } = found;
+		const id = session.id;
+		if (now.getTime() >= this.expiresAt(session).getTime()) {
+			await this.invalidate(id);
+			return null;
+		}
+		let renewed = false;
+		if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) {
+			session.lastVerifiedAt = now;
+			await this.db.update(sessions).set({ lastVerifiedAt: now }).where(eq(sessions.id, id));
+			this.cache.forget(id);
+			renewed = true;
+		}
+		return { session, user: { id: session.userId, username }, renewed };
 	}
-	const { session, username } = found;
-	const id = session.id;
-	if (now.getTime() >= expiresAt(session, policy).getTime()) {
-		await invalidateSession(db, id);
-		return null;
-	}
-	let renewed = false;
-	if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) {
-		session.lastVerifiedAt = now;
-		await db.update(sessions).set({ lastVerifiedAt: now }).where(eq(sessions.id, id));
-		sessionCacheFor(db).forget(id);
-		renewed = true;
-	}
-	return { session, user: { id: session.userId, username }, renewed };
-}
 
-/** The token's session if the secret matches (expiry not checked). */
-async function findSession(db: Db, token: string): Promise<{ session: Session; username: string } | null> {
-	const parts = token.split('.');
-	if (parts.length !== 2 || !parts[0] || !parts[1] || token.length > 200) return null;
-	const [id, secret] = parts;
-	const cache = sessionCacheFor(db);
-	let row = cache.get(id);
-	if (!row) {
-		const readSince = Date.now();
-		const [found] = await sessionLookup(db).execute({ id });
+	/**
+	 * validate without its side effects: the session when it is valid and needs nothing done (no
+	 * renewal, no expiry), else null, and the caller falls back to the full validation.
+	 */
+	async peek(token: string, now = new Date()): Promise<ValidatedSession | null> {
+		const found = await this.find(token);
 		if (!found) return null;
-		row = { ...found.session, username: found.username };
-		cache.set(id, row, readSince);
+		const { session, username } = found;
+		if (now.getTime() >= this.expiresAt(session).getTime()) return null;
+		if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) return null;
+		return { session, user: { id: session.userId, username }, renewed: false };
 	}
-	if (!constantTimeEqual(hashSecret(secret), row.secretHash)) return null;
-	const { userId, createdAt, lastVerifiedAt } = row;
-	return { session: { id, userId, createdAt, lastVerifiedAt }, username: row.username };
-}
 
-/**
- * validateSessionToken without its side effects: the session when it is valid and needs nothing
- * done (no renewal, no expiry), else null, and the caller falls back to the full validation.
- */
-export async function peekSessionToken(db: Db, token: string, policy: SessionPolicy, now = new Date()): Promise<ValidatedSession | null> {
-	const found = await findSession(db, token);
-	if (!found) return null;
-	const { session, username } = found;
-	if (now.getTime() >= expiresAt(session, policy).getTime()) return null;
-	if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) return null;
-	return { session, user: { id: session.userId, username }, renewed: false };
-}
+	async invalidate(sessionId: string): Promise<void> {
+		await this.db.delete(sessions).where(eq(sessions.id, sessionId));
+		this.cache.forget(sessionId);
+	}
 
-export async function invalidateSession(db: Db, sessionId: string): Promise<void> {
-	await db.delete(sessions).where(eq(sessions.id, sessionId));
-	sessionCacheFor(db).forget(sessionId);
-}
+	/** Ends every session of the user; returns the ids of those that existed. */
+	async invalidateUser(userId: string): Promise<string[]> {
+		const removed = await this.db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
+		this.cache.forgetUser(userId);
+		return removed.map((r) => r.id);
+	}
 
-export async function invalidateUserSessions(db: Db, userId: string): Promise<string[]> {
-	const removed = await db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
-	sessionCacheFor(db).forgetUser(userId);
-	return removed.map((r) => r.id);
+	/** The token's session if the secret matches (expiry not checked). */
+	private async find(token: string): Promise<{ session: Session; username: string } | null> {
+		const parts = token.split('.');
+		if (parts.length !== 2 || !parts[0] || !parts[1] || token.length > 200) return null;
+		const [id, secret] = parts;
+		let row = this.cache.get(id);
+		if (!row) {
+			const readSince = Date.now();
+			const [found] = await this.lookup.execute({ id });
+			if (!found) return null;
+			row = { ...found.session, username: found.username };
+			this.cache.set(id, row, readSince);
+		}
+		if (!constantTimeEqual(hashSecret(secret), row.secretHash)) return null;
+		const { userId, createdAt, lastVerifiedAt } = row;
+		return { session: { id, userId, createdAt, lastVerifiedAt }, username: row.username };
+	}
 }
 
 /** The session id part of a token, for matching open connections to a session. */

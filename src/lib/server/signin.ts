@@ -2,31 +2,31 @@
 import type { RequestEvent } from '@sveltejs/kit';
 import type { User } from '$lib/types';
 import { clearSessionCookie, setSessionCookie } from './cookies';
-import { services } from './services';
-import { createSession, expiresAt, invalidateSession, invalidateUserSessions } from './session';
+import type { Services } from './services';
 
-export async function startSession(event: RequestEvent, user: User): Promise<void> {
-	const { database, sessionPolicy, chat } = services();
+/** Ending a session is two steps: its row goes, and its open connections (here and elsewhere) close. */
+export type SigninServices = Pick<Services, 'sessions' | 'chat'>;
+
+export async function startSession({ sessions, chat }: SigninServices, event: RequestEvent, user: User): Promise<void> {
 	// Any session the browser carried in is dropped: a fresh token on every sign-in defeats fixation.
 	const previous = event.locals.session;
 	if (previous) {
-		await invalidateSession(database.db, previous.id);
+		await sessions.invalidate(previous.id);
 		chat.revokeSessions(previous.userId, [previous.id]);
 	}
-	const { session, token } = await createSession(database.db, user.id);
-	setSessionCookie(event.cookies, event.url, token, expiresAt(session, sessionPolicy));
+	const { session, token } = await sessions.create(user.id);
+	setSessionCookie(event.cookies, event.url, token, sessions.expiresAt(session));
 	event.locals.user = user;
 	event.locals.session = session;
 }
 
-export async function endSession(event: RequestEvent, everywhere = false): Promise<void> {
-	const { database, chat } = services();
+export async function endSession({ sessions, chat }: SigninServices, event: RequestEvent, everywhere = false): Promise<void> {
 	const { session, user } = event.locals;
 	if (everywhere && user) {
-		await invalidateUserSessions(database.db, user.id);
+		await sessions.invalidateUser(user.id);
 		chat.revokeSessions(user.id, 'all');
 	} else if (session && user) {
-		await invalidateSession(database.db, session.id);
+		await sessions.invalidate(session.id);
 		chat.revokeSessions(user.id, [session.id]);
 	}
 	clearSessionCookie(event.cookies, event.url);

@@ -16,7 +16,6 @@ import { guard, logIfUnexpected } from './guard';
 import { Outgoing } from './outgoing';
 import { readControl, whenDrained } from './ws-flow';
 import { services, type Services } from './services';
-import { validateSessionToken } from './session';
 import { crossSiteError, errorReply, nodeHeaders, nodeOrigin, sessionToken, writeRawReply } from './edge';
 import { EventStream, type StreamSink } from './chat/stream';
 
@@ -84,7 +83,7 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
 		if (crossSite) throw crossSite;
 		const cursor = new URLSearchParams((req.url ?? '').slice(path.length + 1)).get('cursor') ?? undefined;
 		const token = sessionToken(headers);
-		const validated = token ? await validateSessionToken(app.database.db, token, app.sessionPolicy) : null;
+		const validated = token ? await app.sessions.validate(token) : null;
 		if (!validated) throw new AppError('unauthorized', 'Sign in to connect.');
 		app.chat.checkConnectionLimit(validated.user.id);
 		const { wss } = state(app);

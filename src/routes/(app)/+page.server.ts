@@ -1,6 +1,5 @@
 import { redirect } from '@sveltejs/kit';
 import { failWith } from '$lib/server/form';
-import { services } from '$lib/server/services';
 import { endSession } from '$lib/server/signin';
 import type { Actions, PageServerLoad } from './$types';
 
@@ -16,18 +15,18 @@ export const actions: Actions = {
 		const username = String((await event.request.formData()).get('username') ?? '').trim().toLowerCase();
 		let id: string;
 		try {
-			id = (await services().chat.openConversation(user.id, username)).id;
+			id = (await event.locals.services.chat.openConversation(user.id, username)).id;
 		} catch (error) {
 			return failWith(error, { username });
 		}
 		redirect(303, `/c/${id}`);
 	},
 	logout: async (event) => {
-		await endSession(event);
+		await endSession(event.locals.services, event);
 		redirect(303, '/login');
 	},
 	logoutEverywhere: async (event) => {
-		await endSession(event, true);
+		await endSession(event.locals.services, event, true);
 		redirect(303, '/login');
 	}
 };

@@ -1,9 +1,9 @@
 import { json } from '$lib/server/http';
-import { services } from '$lib/server/services';
+import type { RequestHandler } from './$types';
 
 /** Ready while the database answers; also reports how many sends wait behind a clientSeq gap. */
-export const GET = async () => {
-	const app = services();
+export const GET: RequestHandler = async ({ locals }) => {
+	const app = locals.services;
 	try {
 		await app.database.ping();
 		return json({ status: 'ready', heldSends: app.chat.buffer.heldCount });

@@ -1,10 +1,9 @@
 import { sendSchema } from '$lib/schemas';
 import { api, json, readJson, requireUser } from '$lib/server/http';
-import { services } from '$lib/server/services';
 
 /** Sends a message; answers once it is durable (possibly after waiting for earlier clientSeqs). */
 export const POST = api(async (event) => {
 	const user = requireUser(event);
 	const send = await readJson(event.request, sendSchema);
-	return json(await services().chat.send(user.id, send));
+	return json(await event.locals.services.chat.send(user.id, send));
 });

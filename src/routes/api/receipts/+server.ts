@@ -1,9 +1,8 @@
 import { receiptSchema } from '$lib/schemas';
 import { api, readJson, requireUser } from '$lib/server/http';
-import { services } from '$lib/server/services';
 
 export const POST = api(async (event) => {
 	const user = requireUser(event);
-	await services().chat.receipt(user.id, await readJson(event.request, receiptSchema));
+	await event.locals.services.chat.receipt(user.id, await readJson(event.request, receiptSchema));
 	return new Response(null, { status: 204 });
 });

@@ -1,10 +1,9 @@
 import { typingSchema } from '$lib/schemas';
 import { api, readJson, requireUser } from '$lib/server/http';
-import { services } from '$lib/server/services';
 
 export const POST = api(async (event) => {
 	const user = requireUser(event);
 	const { conversationId } = await readJson(event.request, typingSchema);
-	await services().chat.typing(user.id, conversationId);
+	await event.locals.services.chat.typing(user.id, conversationId);
 	return new Response(null, { status: 204 });
 });

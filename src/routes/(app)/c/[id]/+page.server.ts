@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { AppError } from '$lib/errors';
 import { describeIssues, messageBodySchema } from '$lib/schemas';
 import { failWith } from '$lib/server/form';
-import { services } from '$lib/server/services';
 import type { Actions, PageServerLoad } from './$types';
 
 const HISTORY_PAGE = 50;
@@ -14,7 +13,7 @@ const isUuid = (value: string) => z.uuid().safeParse(value).success;
 export const load: PageServerLoad = async ({ locals, params, url }) => {
 	if (!locals.user) redirect(302, '/login');
 	if (!isUuid(params.id)) error(404, 'There is no such conversation.');
-	const { chat } = services();
+	const { chat } = locals.services;
 	try {
 		const conversation = await chat.getConversation(locals.user.id, params.id);
 		// `?at=SEQ` (a search result): the page around that message instead of the newest one.
@@ -41,7 +40,7 @@ export const actions: Actions = {
 			if (!isUuid(id) || !isUuid(params.id)) throw new AppError('bad_request', 'The form is out of date; reload the page and try again.');
 			const body = messageBodySchema.safeParse(raw);
 			if (!body.success) throw new AppError('bad_request', describeIssues(body.error));
-			await services().chat.sendFromForm(locals.user, locals.session.id, { id, conversationId: params.id, body: body.data });
+			await locals.services.chat.sendFromForm(locals.user, locals.session.id, { id, conversationId: params.id, body: body.data });
 		} catch (failure) {
 			return failWith(failure, { body: raw });
 		}

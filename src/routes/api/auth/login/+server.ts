@@ -1,11 +1,11 @@
 import { credentialsSchema } from '$lib/schemas';
 import { api, clientAddress, json, readJson } from '$lib/server/http';
-import { services } from '$lib/server/services';
 import { startSession } from '$lib/server/signin';
 
 export const POST = api(async (event) => {
 	const credentials = await readJson(event.request, credentialsSchema);
-	const user = await services().auth.login(credentials, clientAddress(event));
-	await startSession(event, user);
+	const app = event.locals.services;
+	const user = await app.auth.login(credentials, clientAddress(event));
+	await startSession(app, event, user);
 	return json({ user });
 });

@@ -4,6 +4,6 @@ import { endSession } from '$lib/server/signin';
 /** Ends every session of the signed-in user, on every device. */
 export const POST = api(async (event) => {
 	requireUser(event);
-	await endSession(event, true);
+	await endSession(event.locals.services, event, true);
 	return new Response(null, { status: 204 });
 });

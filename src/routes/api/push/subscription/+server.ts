@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '$lib/errors';
 import { api, json, readJson, requireUser } from '$lib/server/http';
-import { services } from '$lib/server/services';
 
 const subscribeSchema = z.object({
 	subscription: z.object({
@@ -16,14 +15,14 @@ const unsubscribeSchema = z.object({ endpoint: z.string().max(2048) });
 /** The server's VAPID public key, for PushManager.subscribe. */
 export const GET = api((event) => {
 	requireUser(event);
-	return json({ publicKey: services().push.keys.publicKey });
+	return json({ publicKey: event.locals.services.push.keys.publicKey });
 });
 
 /** Registers (or moves to this user, or updates) a browser's push subscription. */
 export const POST = api(async (event) => {
 	const user = requireUser(event);
 	const { subscription, previews } = await readJson(event.request, subscribeSchema);
-	const { push } = services();
+	const { push } = event.locals.services;
 	if (!push.validEndpoint(subscription.endpoint)) throw new AppError('bad_request', 'The push endpoint must be an https URL.');
 	await push.subscribe(user.id, { endpoint: subscription.endpoint, ...subscription.keys, previews });
 	return new Response(null, { status: 204 });
@@ -32,6 +31,6 @@ export const POST = api(async (event) => {
 export const DELETE = api(async (event) => {
 	const user = requireUser(event);
 	const { endpoint } = await readJson(event.request, unsubscribeSchema);
-	await services().push.unsubscribe(user.id, endpoint);
+	await event.locals.services.push.unsubscribe(user.id, endpoint);
 	return new Response(null, { status: 204 });
 });

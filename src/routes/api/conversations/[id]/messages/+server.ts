@@ -1,7 +1,6 @@
 import { AppError } from '$lib/errors';
 import { describeIssues, historyQuerySchema } from '$lib/schemas';
 import { api, json, requireUser } from '$lib/server/http';
-import { services } from '$lib/server/services';
 import { z } from 'zod';
 
 export const GET = api(async (event) => {
@@ -11,5 +10,5 @@ export const GET = api(async (event) => {
 	if (!id.success) throw new AppError('not_found', 'There is no such conversation.');
 	const query = historyQuerySchema.safeParse(Object.fromEntries(event.url.searchParams));
 	if (!query.success) throw new AppError('bad_request', describeIssues(query.error));
-	return json(await services().chat.history(user.id, id.data, query.data));
+	return json(await event.locals.services.chat.history(user.id, id.data, query.data));
 });
