@@ -21,8 +21,8 @@ import { expiresAt, validateSessionToken } from '$lib/server/session';
 export const init: ServerInit = async () => {
 	const app = await initServices();
 	registerRuntime({
-		upgrade: handleUpgrade,
-		request: app.config.fastPath ? fastRequest : undefined,
+		upgrade: (req, socket, head) => handleUpgrade(app, req, socket, head),
+		request: app.config.fastPath ? (req, res) => fastRequest(app, req, res) : undefined,
 		shutdown: () => app.shutdown(),
 		replyUnexpected,
 		replyClientError

@@ -8,6 +8,7 @@ import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
+import { Streams } from './chat/streams';
 import { loadVapidKeys, PushService } from './push';
 import type { SessionPolicy } from './session';
 import { registerSessionCache, sessionCacheFor } from './session-cache';
@@ -19,6 +20,8 @@ export interface Services {
 	auth: Auth;
 	bus: EventBus;
 	chat: ChatService;
+	/** Every push connection's lifecycle (limit, presence, replay, teardown, shutdown). */
+	streams: Streams;
 	push: PushService;
 	sessionPolicy: SessionPolicy;
 	sessionWatch: SessionWatch;
@@ -70,7 +73,8 @@ async function create(): Promise<Services> {
 	);
 	const sessionPolicy = { ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays };
 	const sessionWatch = new SessionWatch(database.db, sessionPolicy, config.sessionRecheckMs);
-	const closers: Array<() => Promise<void>> = [];
+	const streams = new Streams({ db: database.db, bus, chat, sessionWatch });
+	const closers: Array<() => Promise<void>> = [() => streams.shutdown()];
 	let closing: Promise<void> | undefined;
 	return {
 		config,
@@ -78,6 +82,7 @@ async function create(): Promise<Services> {
 		auth,
 		bus,
 		chat,
+		streams,
 		push,
 		sessionPolicy,
 		sessionWatch,
