@@ -53,6 +53,8 @@ interface Entry {
 
 export class Streams {
 	private readonly live = new Set<Entry>();
+	/** Presence updates of released connections still being written (lastSeenAt, the "offline" announcement). */
+	private readonly leaving = new Set<Promise<void>>();
 
 	constructor(private readonly deps: StreamsDeps) {}
 
@@ -87,7 +89,11 @@ export class Streams {
 				released = true;
 				this.live.delete(entry);
 				stream.close();
-				chat.disconnected(user.id).catch((error) => logIfUnexpected(`${transport.name} disconnect`, { user: user.id }, error));
+				const leaving = chat
+					.disconnected(user.id)
+					.catch((error) => void logIfUnexpected(`${transport.name} disconnect`, { user: user.id }, error))
+					.finally(() => this.leaving.delete(leaving));
+				this.leaving.add(leaving);
 			}
 		};
 		this.live.add(entry);
@@ -114,7 +120,10 @@ export class Streams {
 		return { stream, started, close: entry.release };
 	}
 
-	/** Sends every open connection away (WebSocket 1001, SSE ended) and waits until each has gone. */
+	/**
+	 * Sends every open connection away (WebSocket 1001, SSE ended) and waits until each has gone and
+	 * its presence is recorded, so that none of it outlives the database closed after.
+	 */
 	async shutdown(): Promise<void> {
 		await Promise.allSettled(
 			[...this.live].map(async (entry) => {
@@ -125,5 +134,6 @@ export class Streams {
 				}
 			})
 		);
+		await Promise.allSettled([...this.leaving]);
 	}
 }
