@@ -6,6 +6,9 @@ import { InProcessBus } from '../bus';
 import { loadConfig } from '../config';
 import { openDatabase, type Database } from '../db';
 import { users } from '../db/schema';
+import { EventEmitter } from 'node:events';
+import { openEventStream } from '../sse';
+import { WebSocketTransport } from '../ws';
 import { ChatService } from './service';
 import { Streams, type OpenStream, type StreamTransport } from './streams';
 
@@ -262,5 +265,68 @@ describe('Streams', () => {
 		expect(chat.connectionCount(bob.id)).toBe(0);
 		expect(bus.userIds()).not.toContain(alice.id);
 		expect(bus.userIds()).not.toContain(bob.id);
+	});
+});
+
+/** A `ws` WebSocket stand-in that answers a close frame at once. */
+class AnsweringWs extends EventEmitter {
+	readonly OPEN = 1;
+	readonly CLOSED = 3;
+	readyState = 1;
+	isPaused = false;
+	bufferedAmount = 0;
+	readonly frames: PushEvent[] = [];
+	readonly closes: number[] = [];
+	pause() {}
+	resume() {}
+	send(text: string) {
+		this.frames.push(JSON.parse(text));
+		this.emit('sent');
+	}
+	close(code: number) {
+		this.closes.push(code);
+		queueMicrotask(() => this.terminate());
+	}
+	terminate() {
+		if (this.readyState === this.CLOSED) return;
+		this.readyState = this.CLOSED;
+		this.emit('close');
+	}
+}
+
+describe('the transports on the lifecycle', () => {
+	test('a WebSocket gets its replay as frames, and 1001 at shutdown, which releases it', async () => {
+		const ws = new AnsweringWs();
+		const handle = await streams.open(bob, crypto.randomUUID(), '0', new WebSocketTransport(ws, bob));
+		await handle.started;
+		expect(ws.frames.map((f) => f.type)).toEqual(['ready', 'presence', 'conversation']);
+		expect(chat.connectionCount(bob.id)).toBe(1);
+		await streams.shutdown();
+		expect(ws.closes).toEqual([CLOSE.goingAway]);
+		expect(chat.connectionCount(bob.id)).toBe(0);
+		expect(streams.size).toBe(0);
+	});
+
+	test("an SSE response body opens with its padding and the stream, and the reader's cancel releases it", async () => {
+		const response = await openEventStream({ streams, config: { sseKeepaliveMs: 60_000 } }, bob, crypto.randomUUID(), '0');
+		expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+		const reader = response.body!.getReader();
+		const decoder = new TextDecoder();
+		let text = '';
+		while (!text.includes('event: conversation')) text += decoder.decode((await reader.read()).value);
+		expect(text.startsWith(`:${' '.repeat(2048)}\n\nretry: 2000\n\nid: 0\nevent: ready\n`)).toBe(true);
+		expect(chat.connectionCount(bob.id)).toBe(1);
+		await reader.cancel();
+		expect(chat.connectionCount(bob.id)).toBe(0);
+		expect(streams.size).toBe(0);
+	});
+
+	test('an SSE stream refused by the limit rejects before anything is written', async () => {
+		await Promise.all(Array.from({ length: LIMIT }, () => open(bob)));
+		const refusal = await openEventStream({ streams, config: { sseKeepaliveMs: 60_000 } }, bob, crypto.randomUUID(), undefined).catch(
+			(error) => error
+		);
+		expect(refusal).toMatchObject({ code: 'rate_limited' });
+		expect(chat.connectionCount(bob.id)).toBe(LIMIT);
 	});
 });
