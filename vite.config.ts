@@ -16,8 +16,7 @@ function webSocketEndpoint(): Plugin {
 			// never an unhandled rejection that stops the dev server.
 			(async () => {
 				const { services, ws } = await load();
-				await services.initServices();
-				await ws.handleUpgrade(req, socket, head);
+				await ws.handleUpgrade(await services.initServices(), req, socket, head);
 			})().catch((error) => {
 				console.error(`Unexpected error in upgrade: ${req.url?.slice(0, 200)}:`, error);
 				socket.destroy();

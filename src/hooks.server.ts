@@ -20,8 +20,8 @@ import { initServices, services } from '$lib/server/services';
 export const init: ServerInit = async () => {
 	const app = await initServices();
 	registerRuntime({
-		upgrade: handleUpgrade,
-		request: app.config.fastPath ? fastRequest : undefined,
+		upgrade: (req, socket, head) => handleUpgrade(app, req, socket, head),
+		request: app.config.fastPath ? (req, res) => fastRequest(app, req, res) : undefined,
 		shutdown: () => app.shutdown(),
 		replyUnexpected,
 		replyClientError

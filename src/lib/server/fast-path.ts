@@ -26,17 +26,20 @@ import {
 } from './edge';
 import { toAppError } from './failures';
 import { logIfUnexpected } from './guard';
-import { services, type Services } from './services';
+import type { Services } from './services';
 import type { ValidatedSession } from './session';
-import { attachEventStream, SSE_HEADERS } from './sse';
+import { attachEventStream, nodeOutput, SSE_HEADERS } from './sse';
+
+/** What the fast path needs of the services. */
+export type FastPathDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'streams'>;
 
 /** Returns false (synchronously) for requests this does not take; SvelteKit serves those. */
-export function fastRequest(req: IncomingMessage, res: ServerResponse): false | Promise<boolean> {
+export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: ServerResponse): false | Promise<boolean> {
 	const url = req.url ?? '';
 	const send = req.method === 'POST' && url === '/api/messages';
 	const events = req.method === 'GET' && (url === '/api/events' || url.startsWith('/api/events?'));
 	if (!send && !events) return false;
-	const { config } = services();
+	const { config } = app;
 	// Without ORIGIN, adapter-node's idea of the app's origin depends on proxy settings: leave it to Kit.
 	if (!config.origin) return false;
 	const headers = nodeHeaders(req);
@@ -50,11 +53,11 @@ export function fastRequest(req: IncomingMessage, res: ServerResponse): false | 
 	}
 	const token = sessionToken(headers);
 	if (!token) return false;
-	return send ? serve(req, res, token) : serveEvents(req, res, token);
+	return send ? serve(app, req, res, token) : serveEvents(app, req, res, token);
 }
 
 /** The session when it is valid and needs nothing done; else null, and SvelteKit takes the request. */
-async function plainSession(app: Services, token: string): Promise<ValidatedSession | null> {
+async function plainSession(app: FastPathDeps, token: string): Promise<ValidatedSession | null> {
 	try {
 		return await app.sessions.peek(token);
 	} catch {
@@ -62,8 +65,7 @@ async function plainSession(app: Services, token: string): Promise<ValidatedSess
 	}
 }
 
-async function serveEvents(req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
-	const app = services();
+async function serveEvents(app: FastPathDeps, req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
 	const validated = await plainSession(app, token);
 	if (!validated) return false;
 	const query = new URL(req.url ?? '', 'http://internal').searchParams.get('cursor');
@@ -71,18 +73,16 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 	const cursor = (typeof lastEventId === 'string' ? lastEventId : undefined) ?? query ?? undefined;
 	let finish: () => void;
 	try {
-		app.chat.checkConnectionLimit(validated.user.id);
 		// Headers go out with the first write, so a stream that fails to open still gets its error reply.
-		finish = await attachEventStream(app, validated.user, validated.session.id, cursor, {
-			write: (text) => {
+		finish = await attachEventStream(
+			app,
+			validated.user,
+			validated.session.id,
+			cursor,
+			nodeOutput(res, () => {
 				if (!res.headersSent) res.writeHead(200, { ...SSE_HEADERS, ...SECURITY_HEADERS });
-				res.write(text);
-			},
-			// The response's own buffer and its socket's: everything not yet handed to the kernel.
-			queued: () => res.writableLength,
-			end: () => res.end(),
-			destroy: () => res.destroy()
-		});
+			})
+		);
 	} catch (error) {
 		if (res.headersSent) {
 			// No status left to answer with: the stream just ends, and EventSource retries.
@@ -96,8 +96,7 @@ async function serveEvents(req: IncomingMessage, res: ServerResponse, token: str
 	return true;
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
-	const app = services();
+async function serve(app: FastPathDeps, req: IncomingMessage, res: ServerResponse, token: string): Promise<boolean> {
 	const validated = await plainSession(app, token);
 	if (!validated) return false;
 	try {

@@ -10,6 +10,7 @@ import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
+import { Streams } from './chat/streams';
 import { loadVapidKeys, PushService } from './push';
 import { Sessions } from './session';
 import { SessionCache } from './session-cache';
@@ -21,12 +22,12 @@ export interface Services {
 	auth: Auth;
 	bus: EventBus;
 	chat: ChatService;
+	/** Every push connection's lifecycle (limit, presence, replay, teardown, shutdown). */
+	streams: Streams;
 	push: PushService;
 	/** Proves, creates and ends sessions; holds the process's cache of proved sessions. */
 	sessions: Sessions;
 	sessionWatch: SessionWatch;
-	/** Registers a transport's own shutdown step (close sockets, end streams). */
-	onShutdown(close: () => Promise<void>): void;
 	/** Stops background work and closes connections; idempotent. */
 	shutdown(): Promise<void>;
 }
@@ -76,7 +77,7 @@ async function create(): Promise<Services> {
 		(userId) => chat.isOnline(userId)
 	);
 	const sessionWatch = new SessionWatch(sessions, config.sessionRecheckMs);
-	const closers: Array<() => Promise<void>> = [];
+	const streams = new Streams({ db: database.db, bus, chat, sessionWatch });
 	let closing: Promise<void> | undefined;
 	return {
 		config,
@@ -84,16 +85,14 @@ async function create(): Promise<Services> {
 		auth,
 		bus,
 		chat,
+		streams,
 		push,
 		sessions,
 		sessionWatch,
-		onShutdown(close) {
-			closers.push(close);
-		},
 		shutdown() {
 			closing ??= (async () => {
-				// Transports first (they stop taking sends), then the buffer commits what it holds.
-				await Promise.allSettled(closers.map((close) => close()));
+				// Connections first (they stop taking sends), then the buffer commits what it holds.
+				await streams.shutdown().catch((error) => console.error('Closing the streams failed:', error));
 				sessionWatch.close();
 				await chat.flush();
 				await push.settle();

@@ -4,19 +4,14 @@
  * automatic reconnect resumes from Last-Event-ID; comments keep idle proxies from cutting it.
  */
 import type { Duplex } from 'node:stream';
-import { CLOSE } from '$lib/protocol';
+import type { CloseCode } from '$lib/protocol';
 import type { PushEvent, User } from '$lib/types';
-import { logIfUnexpected } from './guard';
 import { OUTGOING_LIMIT_BYTES, Outgoing } from './outgoing';
-import type { Services } from './services';
-import { EventStream, type StreamSink } from './chat/stream';
+import type { Streams, StreamTransport } from './chat/streams';
 
 /** Some buffering proxies hold the first few KiB of a response; a padding comment flushes them. */
 const PADDING = `:${' '.repeat(2048)}\n\n`;
 const RETRY_MS = 2000;
-
-const open = new Set<() => void>();
-let shutdownRegistered = false;
 
 export function formatEvent(event: PushEvent): string {
 	const data = `data: ${JSON.stringify(event)}\n\n`;
@@ -36,10 +31,47 @@ export interface SseOutput {
 	write(text: string): void;
 	/** Bytes written but not yet taken by the client. */
 	queued(): number;
+	/** Calls `listener` whenever the client has taken queued text (at the latest once none is left). */
+	onTaken(listener: () => void): void;
 	/** Ends the response once what is queued has gone out. */
 	end(): void;
 	/** Drops the connection now, with whatever is queued: for a client that does not read. */
 	destroy(): void;
+}
+
+/** What an event stream needs of the services. */
+export interface SseDeps {
+	streams: Streams;
+	config: { sseKeepaliveMs: number };
+}
+
+/**
+ * A node response (or any writable shaped like one) as an SseOutput. `head` runs before the first
+ * write: the fast path sends its headers there, so a stream that fails to open can still answer
+ * with an error status.
+ */
+export function nodeOutput(
+	res: {
+		write(text: string): unknown;
+		readonly writableLength: number;
+		end(): unknown;
+		destroy(): unknown;
+		on(event: 'drain', listener: () => void): unknown;
+	},
+	head: () => void = () => {}
+): SseOutput {
+	return {
+		write: (text) => {
+			head();
+			res.write(text);
+		},
+		// The response's own buffer and its socket's: everything not yet handed to the kernel.
+		queued: () => res.writableLength,
+		// Past the drained mark the buffer is past its high-water mark, so 'drain' comes once it empties.
+		onTaken: (listener) => void res.on('drain', listener),
+		end: () => void res.end(),
+		destroy: () => void res.destroy()
+	};
 }
 
 /**
@@ -49,20 +81,24 @@ export interface SseOutput {
  * for that response to drain and would otherwise never notice the stream failed.
  */
 export async function openEventStream(
-	app: Services,
+	deps: SseDeps,
 	user: User,
 	sessionId: string,
 	cursor: string | undefined,
 	socket?: Duplex
 ): Promise<Response> {
-	app.chat.checkConnectionLimit(user.id);
 	const encoder = new TextEncoder();
 	let controller!: ReadableStreamDefaultController<Uint8Array>;
 	let finish = () => {};
+	let taken = () => {};
 	const body = new ReadableStream<Uint8Array>(
 		{
 			start(c) {
 				controller = c;
+			},
+			// Called after each chunk SvelteKit reads while the queue is below its (1 MiB) mark.
+			pull() {
+				taken();
 			},
 			cancel() {
 				finish();
@@ -70,9 +106,10 @@ export async function openEventStream(
 		},
 		{ highWaterMark: OUTGOING_LIMIT_BYTES, size: (chunk) => chunk?.byteLength ?? 0 }
 	);
-	finish = await attachEventStream(app, user, sessionId, cursor, {
+	finish = await attachEventStream(deps, user, sessionId, cursor, {
 		write: (text) => controller.enqueue(encoder.encode(text)),
 		queued: () => OUTGOING_LIMIT_BYTES - (controller.desiredSize ?? 0),
+		onTaken: (listener) => (taken = listener),
 		end: () => controller.close(),
 		destroy: () => {
 			controller.error(new Error('event stream reader too slow'));
@@ -83,96 +120,130 @@ export async function openEventStream(
 }
 
 /**
+ * One event stream's connection: everything written (padding, keepalives, events, goodbyes)
+ * passes one limit on what is queued (outgoing.ts): a client that stops reading is cut there, and
+ * resumes with Last-Event-ID.
+ */
+export class SseTransport implements StreamTransport {
+	readonly name = 'SSE';
+	private finished = false;
+	private keepalive?: ReturnType<typeof setInterval>;
+	private readonly outgoing: Outgoing;
+	private readonly closeListeners: Array<() => void> = [];
+	private readonly waiting = new Set<() => void>();
+
+	constructor(
+		private readonly out: SseOutput,
+		user: User,
+		private readonly keepaliveMs: number
+	) {
+		this.outgoing = new Outgoing(
+			() => out.queued(),
+			(bytes) => {
+				console.warn(`Cutting the event stream of user ${user.id}: ${bytes} bytes unsent would pass the ${this.outgoing.limit}-byte limit`);
+				this.finish();
+				// No goodbye: it would wait behind everything the client is not reading.
+				out.destroy();
+			}
+		);
+		out.onTaken(() => this.wake());
+	}
+
+	opened(): void {
+		if (this.finished) return;
+		this.write(`${PADDING}retry: ${RETRY_MS}\n\n`);
+		this.keepalive = setInterval(() => this.write(': keepalive\n\n'), this.keepaliveMs);
+	}
+
+	send(event: PushEvent): void {
+		this.write(formatEvent(event));
+	}
+
+	backlogged(): boolean {
+		return this.outgoing.backlogged();
+	}
+
+	drained(): Promise<void> {
+		return new Promise((resolve) => {
+			const check = () => {
+				if (!this.finished && !this.outgoing.drained()) return;
+				this.waiting.delete(check);
+				resolve();
+			};
+			this.waiting.add(check);
+			check();
+		});
+	}
+
+	close(code: CloseCode, reason: string): void {
+		this.write(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+		this.finish();
+	}
+
+	/** EventSource reconnects by itself when the response ends. */
+	goAway(): void {
+		this.finish();
+	}
+
+	onClose(listener: () => void): void {
+		if (this.finished) listener();
+		else this.closeListeners.push(listener);
+	}
+
+	/** Lets go of everything the stream holds but `out`; false when that was done already. */
+	release(): boolean {
+		if (this.finished) return false;
+		this.finished = true;
+		clearInterval(this.keepalive);
+		this.wake();
+		for (const listener of this.closeListeners.splice(0)) listener();
+		return true;
+	}
+
+	/** Lets go of everything and ends `out`: the client went away, or the stream is done with it. */
+	finish(): void {
+		if (!this.release()) return;
+		try {
+			this.out.end();
+		} catch {
+			/* already closed by the reader */
+		}
+	}
+
+	private write(text: string): void {
+		if (this.finished || !this.outgoing.admit(Buffer.byteLength(text))) return;
+		try {
+			this.out.write(text);
+		} catch {
+			this.finish();
+		}
+	}
+
+	private wake(): void {
+		for (const check of [...this.waiting]) check();
+	}
+}
+
+/**
  * Runs the user's event stream into `out` until the client goes away (call the returned function
- * then) or the stream ends it. The caller has checked the connection limit and sent the headers.
- * Everything written (padding, keepalives, events, goodbyes) passes one limit on what is queued
- * (outgoing.ts): a client that stops reading is cut there, and resumes with Last-Event-ID.
- * Rejects only when the stream could not start (the database is down), having let go of all it
- * held but `out`: the caller answers with an error, or ends `out` when its headers are gone.
+ * then) or the stream ends it. Resolves before replay is done, so headers go out at once.
+ * Rejects when the stream could not open (the connection limit, the database down), having let
+ * go of all it held but `out`: the caller answers with an error, or ends `out` when its headers
+ * are gone.
  */
 export async function attachEventStream(
-	app: Services,
+	deps: SseDeps,
 	user: User,
 	sessionId: string,
 	cursor: string | undefined,
 	out: SseOutput
 ): Promise<() => void> {
-	if (!shutdownRegistered) {
-		shutdownRegistered = true;
-		app.onShutdown(async () => {
-			for (const close of [...open]) close();
-		});
-	}
-	let finished = false;
-	let keepalive: ReturnType<typeof setInterval> | undefined;
-	let stream: EventStream | undefined;
-
-	const outgoing = new Outgoing(
-		() => out.queued(),
-		(bytes) => {
-			console.warn(`Cutting the event stream of user ${user.id}: ${bytes} bytes unsent would pass the ${outgoing.limit}-byte limit`);
-			finish();
-			// No goodbye: it would wait behind everything the client is not reading.
-			out.destroy();
-		}
-	);
-	const write = (text: string) => {
-		if (finished || !outgoing.admit(Buffer.byteLength(text))) return;
-		try {
-			out.write(text);
-		} catch {
-			finish();
-		}
-	};
-	/** Lets go of everything the stream holds but `out`; false when that was done already. */
-	const release = () => {
-		if (finished) return false;
-		finished = true;
-		open.delete(finish);
-		clearInterval(keepalive);
-		stream?.close();
-		app.chat.disconnected(user.id).catch((error) => logIfUnexpected('SSE disconnect', { user: user.id }, error));
-		return true;
-	};
-	const finish = () => {
-		if (!release()) return;
-		try {
-			out.end();
-		} catch {
-			/* already closed by the reader */
-		}
-	};
-
-	const sink: StreamSink = {
-		send: (event) => write(formatEvent(event)),
-		backlogged: () => outgoing.backlogged(),
-		drained: () =>
-			new Promise((resolve) => {
-				const check = () => (finished || outgoing.drained() ? resolve() : setTimeout(check, 10));
-				check();
-			}),
-		close: (code, reason) => {
-			write(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
-			finish();
-		}
-	};
-
-	open.add(finish);
-	let peers;
+	const transport = new SseTransport(out, user, deps.config.sseKeepaliveMs);
 	try {
-		await app.chat.connected(user.id);
-		write(`${PADDING}retry: ${RETRY_MS}\n\n`);
-		keepalive = setInterval(() => write(': keepalive\n\n'), app.config.sseKeepaliveMs);
-		stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
-		peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
+		await deps.streams.open(user, sessionId, cursor, transport);
 	} catch (error) {
-		release();
+		transport.release();
 		throw error;
 	}
-	// Returned before replay finishes, so headers go out at once.
-	stream.start(cursor, peers).catch((error) => {
-		if (!logIfUnexpected('SSE stream start', { user: user.id }, error)) console.error('SSE stream failed to start:', String(error));
-		sink.close(CLOSE.serverError, 'temporarily unavailable');
-	});
-	return finish;
+	return () => transport.finish();
 }

@@ -1,48 +1,148 @@
 /**
  * The WebSocket endpoint /ws: authenticates the upgrade (session cookie, Origin), then adapts
- * frames to the chat service and the user's event stream. Mounted by server/index.js in production
- * and by the Vite plugin in dev; the same code either way.
+ * frames to the chat service and the socket to the user's event stream (chat/streams.ts). Mounted
+ * by server/index.js in production and by the Vite plugin in dev; the same code either way.
  */
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { AppError } from '$lib/errors';
-import { CLOSE } from '$lib/protocol';
+import { CLOSE, type CloseCode } from '$lib/protocol';
 import { clientFrameSchema, describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
 import type { PushEvent, ServerFrame, User } from '$lib/types';
 import { echoedId } from './echo-id';
 import { toAppError } from './failures';
 import { guard, logIfUnexpected } from './guard';
 import { Outgoing } from './outgoing';
-import { readControl, whenDrained } from './ws-flow';
-import { services, type Services } from './services';
+import { readControl, whenDrained, type Readable } from './ws-flow';
+import type { Services } from './services';
 import { crossSiteError, errorReply, nodeHeaders, nodeOrigin, sessionToken, writeRawReply } from './edge';
-import { EventStream, type StreamSink } from './chat/stream';
+import type { StreamTransport } from './chat/streams';
+
+/** What the endpoint needs of the services. */
+export type WebSocketDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'streams'>;
 
 /**
  * A socket closed for being too slow gets this long to take what it was sent and the close frame;
  * its answer is not read (the socket stays paused), so the socket is ended when this runs out.
  */
-const SLOW_CLOSE_GRACE_MS = 5_000;
+export const SLOW_CLOSE_GRACE_MS = 5_000;
+/** At shutdown, how long a socket gets to answer the 1001 close frame before it is ended. */
+export const SHUTDOWN_GRACE_MS = 50;
+
+/** The part of a `ws` WebSocket the transport uses. */
+export interface SocketLike extends Readable, EventEmitter {
+	readonly CLOSED: number;
+	readonly bufferedAmount: number;
+	send(text: string): void;
+	close(code?: number, reason?: string): void;
+	terminate(): void;
+}
+
+/**
+ * One socket as a stream transport. Every frame written (events, acks, errors, pongs) passes one
+ * limit (outgoing.ts); the first that would pass it closes the socket 1013.
+ */
+export class WebSocketTransport implements StreamTransport {
+	readonly name = 'WebSocket';
+	readonly outgoing: Outgoing;
+	readonly reading: ReturnType<typeof readControl>;
+	private readonly gone: Promise<void>;
+
+	constructor(
+		private readonly ws: SocketLike,
+		private readonly user: User,
+		/** The socket's own TCP socket (absent in tests): its 'drain' ends a wait, and it is corked. */
+		private readonly raw?: Duplex
+	) {
+		this.gone = new Promise((resolve) => this.onClose(resolve));
+		this.outgoing = new Outgoing(
+			() => ws.bufferedAmount,
+			(bytes) => {
+				console.warn(`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${this.outgoing.limit}-byte limit`);
+				// Nothing more is read from it (see readControl), and its stream waits for the close
+				// (see drained), so nothing more is computed for it. The close frame waits behind
+				// everything unsent: a client that reads gets it, one that does not is cut.
+				ws.pause();
+				ws.close(CLOSE.tryAgainLater, 'too slow; resume from your cursor');
+				const cut = setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS);
+				ws.once('close', () => clearTimeout(cut));
+			}
+		);
+		this.reading = readControl(ws, this.outgoing, () => whenDrained(ws, raw, this.outgoing));
+	}
+
+	/** Writes one frame if the socket is open and the limit admits it. */
+	write(frame: ServerFrame): void {
+		if (this.ws.readyState !== this.ws.OPEN) return;
+		const text = JSON.stringify(frame);
+		if (!this.outgoing.admit(Buffer.byteLength(text))) return;
+		corkUntilNextTurn(this.raw);
+		this.ws.send(text);
+		this.reading.wrote();
+	}
+
+	send(event: PushEvent): void {
+		this.write(event);
+	}
+
+	backlogged(): boolean {
+		return this.outgoing.closed || this.outgoing.backlogged();
+	}
+
+	/** Once cut for being too slow, the stream waits for the close rather than reading more of the log for nothing. */
+	drained(): Promise<void> {
+		return this.outgoing.closed ? this.gone : whenDrained(this.ws, this.raw, this.outgoing);
+	}
+
+	close(code: CloseCode, reason: string): void {
+		this.ws.close(code, reason);
+	}
+
+	async goAway(): Promise<void> {
+		this.ws.close(CLOSE.goingAway, 'server shutting down');
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		await Promise.race([this.gone, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
+		clearTimeout(timer);
+		this.ws.terminate();
+	}
+
+	onClose(listener: () => void): void {
+		if (this.ws.readyState === this.ws.CLOSED) {
+			listener();
+			return;
+		}
+		this.ws.once('close', () => guard('a WebSocket close', () => ({ user: this.user.id }), () => {}, listener));
+	}
+}
 
 interface Connection {
 	socket: WebSocket;
-	user: User;
 	alive: boolean;
 }
 
 const KEY = Symbol.for('duet.ws');
-type State = { wss: WebSocketServer; connections: Set<Connection>; heartbeat: ReturnType<typeof setInterval> };
+type State = { wss: WebSocketServer; connections: Set<Connection>; heartbeat?: ReturnType<typeof setInterval> };
 
-function state(app: Services): State {
+/** One server and one heartbeat per process, even when dev loads this module twice. */
+function state(): State {
 	const g = globalThis as Record<symbol, State>;
 	if (g[KEY]) return g[KEY];
 	const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_JSON_BYTES, perMessageDeflate: false, clientTracking: false });
 	// A handshake ws cannot accept (bad key, version, Upgrade header) answers in the protocol's shape too.
 	wss.on('wsClientError', (error, socket) => refuse(socket, new AppError('bad_request', `${error.message}.`)));
-	const connections = new Set<Connection>();
-	const heartbeat = setInterval(() => {
-		for (const connection of connections) {
+	const created: State = { wss, connections: new Set() };
+	g[KEY] = created;
+	return created;
+}
+
+/** Pings every connection each interval and ends one that did not answer the last ping; runs while any is open. */
+function track(connection: Connection, heartbeatMs: number) {
+	const current = state();
+	current.connections.add(connection);
+	current.heartbeat ??= setInterval(() => {
+		for (const connection of current.connections) {
 			if (!connection.alive) {
 				connection.socket.terminate();
 				continue;
@@ -50,17 +150,14 @@ function state(app: Services): State {
 			connection.alive = false;
 			connection.socket.ping();
 		}
-	}, app.config.wsHeartbeatMs);
-	heartbeat.unref();
-	const created: State = { wss, connections, heartbeat };
-	g[KEY] = created;
-	app.onShutdown(async () => {
-		clearInterval(heartbeat);
-		for (const connection of connections) connection.socket.close(CLOSE.goingAway, 'server shutting down');
-		await new Promise((resolve) => setTimeout(resolve, 50));
-		for (const connection of connections) connection.socket.terminate();
+	}, heartbeatMs);
+	current.heartbeat.unref();
+	connection.socket.once('close', () => {
+		current.connections.delete(connection);
+		if (current.connections.size > 0) return;
+		clearInterval(current.heartbeat);
+		current.heartbeat = undefined;
 	});
-	return created;
 }
 
 /** Refuses the upgrade with a JSON error body (the edge's reply), then closes the socket. */
@@ -68,7 +165,7 @@ function refuse(socket: Duplex, error: AppError) {
 	writeRawReply(socket, errorReply(error));
 }
 
-export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+export async function handleUpgrade(app: WebSocketDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
 	socket.on('error', () => socket.destroy());
 	// The path alone decides, without the URL parser: it throws on request lines like '//'.
 	const path = (req.url ?? '').split('?')[0];
@@ -77,7 +174,6 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
 		return;
 	}
 	try {
-		const app = services();
 		const headers = nodeHeaders(req);
 		const crossSite = crossSiteError(headers, nodeOrigin(req, app.config), 'WebSocket connections');
 		if (crossSite) throw crossSite;
@@ -85,9 +181,9 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
 		const token = sessionToken(headers);
 		const validated = token ? await app.sessions.validate(token) : null;
 		if (!validated) throw new AppError('unauthorized', 'Sign in to connect.');
-		app.chat.checkConnectionLimit(validated.user.id);
-		const { wss } = state(app);
-		wss.handleUpgrade(req, socket, head, (ws) => {
+		// Refused here, the client gets the error as an HTTP reply rather than a closed socket.
+		app.streams.checkLimit(validated.user.id);
+		state().wss.handleUpgrade(req, socket, head, (ws) => {
 			void serve(app, ws, validated.user, validated.session.id, cursor);
 		});
 	} catch (error) {
@@ -99,55 +195,25 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
  * Serves one socket until it closes. Never rejects: whatever goes wrong is logged and costs this
  * socket only (closed 1011).
  */
-async function serve(app: Services, ws: WebSocket, user: User, sessionId: string, cursor: string | undefined) {
+async function serve(app: WebSocketDeps, ws: WebSocket, user: User, sessionId: string, cursor: string | undefined) {
 	try {
-		const stream = attach(app, ws, user, sessionId);
-		await app.chat.connected(user.id);
-		const peers = (await app.chat.peersOf(user.id)).map((p) => ({ ...p, online: app.chat.isOnline(p.id) }));
-		await stream.start(cursor, peers);
+		const transport = attach(app, ws, user);
+		const open = await app.streams.open(user, sessionId, cursor, transport);
+		await open.started;
 	} catch (error) {
 		if (!logIfUnexpected('WebSocket start', { user: user.id }, error)) console.error('WebSocket stream failed to start:', String(error));
 		ws.close(CLOSE.serverError, 'temporarily unavailable');
 	}
 }
 
-/** Wires one socket to its event stream and the chat service; every frame written passes one limit. */
-function attach(app: Services, ws: WebSocket, user: User, sessionId: string): EventStream {
-	const { connections } = state(app);
-	const connection: Connection = { socket: ws, user, alive: true };
-	connections.add(connection);
+/** Wires one socket's frames to the chat service; its stream is the caller's to open. */
+function attach(app: WebSocketDeps, ws: WebSocket, user: User): WebSocketTransport {
+	const connection: Connection = { socket: ws, alive: true };
+	track(connection, app.config.wsHeartbeatMs);
 	ws.on('pong', () => (connection.alive = true));
 
-	const outgoing = new Outgoing(
-		() => ws.bufferedAmount,
-		(bytes) => {
-			console.warn(`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${outgoing.limit}-byte limit`);
-			stream.close();
-			// Nothing more is read from it (see readControl), so nothing more is computed for it. The
-			// close frame waits behind everything unsent: a client that reads gets it, one that does
-			// not is cut.
-			ws.pause();
-			ws.close(CLOSE.tryAgainLater, 'too slow; resume from your cursor');
-			const cut = setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS);
-			ws.once('close', () => clearTimeout(cut));
-		}
-	);
-	const reading = readControl(ws, outgoing, () => whenDrained(ws, rawSocket(ws), outgoing));
-	const write = (frame: ServerFrame) => {
-		if (ws.readyState !== ws.OPEN) return;
-		const text = JSON.stringify(frame);
-		if (!outgoing.admit(Buffer.byteLength(text))) return;
-		corkUntilNextTurn(ws);
-		ws.send(text);
-		reading.wrote();
-	};
-	const sink: StreamSink = {
-		send: (event: PushEvent) => write(event),
-		backlogged: () => outgoing.backlogged(),
-		drained: () => whenDrained(ws, rawSocket(ws), outgoing),
-		close: (code, reason) => ws.close(code, reason)
-	};
-	const stream = new EventStream(app.database.db, app.bus, user, sessionId, sink, app.sessionWatch);
+	const transport = new WebSocketTransport(ws, user, rawSocket(ws));
+	const write = (frame: ServerFrame) => transport.write(frame);
 	const fail = () => ws.close(CLOSE.serverError, 'internal error');
 
 	ws.on('message', (data, isBinary) => {
@@ -155,28 +221,21 @@ function attach(app: Services, ws: WebSocket, user: User, sessionId: string): Ev
 		// A closing socket's frames go unanswered: nothing it asks for could be sent anyway.
 		if (ws.readyState !== ws.OPEN) return;
 		const context: FrameContext = { user: user.id, frame: undefined };
-		reading.started();
-		guard('a WebSocket frame', () => context, fail, () => handleFrame(app, user, data, isBinary, write, context).finally(reading.settled));
+		transport.reading.started();
+		guard('a WebSocket frame', () => context, fail, () => handleFrame(app, user, data, isBinary, write, context).finally(transport.reading.settled));
 	});
 	// ws closes the connection itself after an error: with the violation's close code for a bad
 	// frame (1009 for one over 64 KiB), then ends the socket once that close frame is written.
 	// Terminating here would destroy the socket at once and could lose that close frame with it.
 	// The listener only keeps the error from being thrown as unhandled.
 	ws.on('error', () => {});
-	ws.once('close', () => {
-		guard('a WebSocket close', () => ({ user: user.id }), () => {}, () => {
-			stream.close();
-			connections.delete(connection);
-			app.chat.disconnected(user.id).catch((error) => logIfUnexpected('WebSocket disconnect', { user: user.id }, error));
-		});
-	});
-	return stream;
+	return transport;
 }
 
 type FrameContext = { user: string; frame: string | undefined };
 
 async function handleFrame(
-	app: Services,
+	app: WebSocketDeps,
 	user: User,
 	data: RawData,
 	isBinary: boolean,
@@ -234,8 +293,7 @@ async function handleFrame(
  * Corked bytes count in ws.bufferedAmount, so the limit sees them.
  */
 const corked = new Set<Duplex>();
-function corkUntilNextTurn(ws: WebSocket) {
-	const socket = rawSocket(ws);
+function corkUntilNextTurn(socket: Duplex | undefined) {
 	if (!socket || corked.has(socket)) return;
 	socket.cork();
 	if (corked.size === 0) setImmediate(uncorkAll);

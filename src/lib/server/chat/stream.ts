@@ -57,6 +57,8 @@ export class EventStream {
 
 	/** Subscribes first, then fixes the starting cursor, so nothing committed in between is missed. */
 	async start(cursor: string | undefined, peers: { id: string; online: boolean; lastSeenAt: Date | null }[] = []) {
+		// A stream closed before it started would otherwise subscribe for good.
+		if (this.closed) return;
 		this.unsubscribe = this.bus.subscribe(this.user.id, (note) => this.onNote(note));
 		this.unwatch = this.sessionWatch?.add(this.sessionId, () => {
 			if (this.closed) return;
