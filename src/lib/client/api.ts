@@ -1,10 +1,31 @@
-/** Typed calls to the JSON API (docs/protocol.md); failures become AppError values with the server's code. */
+/**
+ * Typed calls to the JSON API (docs/protocol.md); failures become AppError values with the server's
+ * code. Nothing here touches `window` or the DOM: the service worker sends through it too.
+ */
 import { AppError } from '$lib/errors';
 import { isErrorCode } from '$lib/protocol';
 import type { Ack, Conversation, Message, User } from '$lib/types';
 import type { ReceiptInput, SendInput } from '$lib/schemas';
 
 export type Fetch = typeof fetch;
+
+/**
+ * The request never got an answer (offline, DNS, connection refused). Still an `unavailable`
+ * AppError for callers that only retry; the service worker tells it apart from a server's own
+ * `unavailable`, since only this one is worth handing back to the browser's sync retries.
+ */
+export class UnreachableError extends AppError {
+	constructor(cause: unknown) {
+		super('unavailable', 'The server cannot be reached; check your connection.', { cause });
+		this.name = 'UnreachableError';
+	}
+}
+
+/** A push subscription as PushSubscription.toJSON() gives it and the server stores it. */
+export interface PushSubscriptionInput {
+	endpoint: string;
+	keys: { p256dh: string; auth: string };
+}
 
 async function call<T>(fetchFn: Fetch, path: string, init?: { method?: string; body?: unknown }): Promise<T> {
 	let response: Response;
@@ -16,7 +37,7 @@ async function call<T>(fetchFn: Fetch, path: string, init?: { method?: string; b
 			credentials: 'same-origin'
 		});
 	} catch (error) {
-		throw new AppError('unavailable', 'The server cannot be reached; check your connection.', { cause: error });
+		throw new UnreachableError(error);
 	}
 	if (response.status === 204) return undefined as T;
 	const body = (await response.json().catch(() => null)) as { error?: { code?: unknown; message?: unknown } } | null;
@@ -47,7 +68,11 @@ export function createApi(fetchFn: Fetch = (...args) => fetch(...args)) {
 		send: (input: SendInput) => call<Ack>(fetchFn, '/api/messages', { method: 'POST', body: input }),
 		receipt: (input: ReceiptInput) => call<void>(fetchFn, '/api/receipts', { method: 'POST', body: input }),
 		typing: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'POST', body: { conversationId } }),
-		logout: () => call<void>(fetchFn, '/api/auth/logout', { method: 'POST' })
+		logout: () => call<void>(fetchFn, '/api/auth/logout', { method: 'POST' }),
+		pushKey: () => call<{ publicKey: string }>(fetchFn, '/api/push/subscription'),
+		subscribePush: (subscription: PushSubscriptionInput, previews: boolean) =>
+			call<void>(fetchFn, '/api/push/subscription', { method: 'POST', body: { subscription, previews } }),
+		unsubscribePush: (endpoint: string) => call<void>(fetchFn, '/api/push/subscription', { method: 'DELETE', body: { endpoint } })
 	};
 }
 

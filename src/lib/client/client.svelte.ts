@@ -3,27 +3,25 @@
  * the leader election, and — while leader — runs the transport, the sync engine and the outbox.
  * Every tab, leader or not, writes sends and drafts straight to Dexie; what needs the network
  * (sends, typing, receipts) reaches the leader over the tab channel. Reactive state for the UI
- * (connection, leadership, who is typing) lives here as runes.
+ * (connection, leadership, and who is typing through `peerTyping`) lives here as runes.
  */
 import { liveQuery } from 'dexie';
 import { AppError } from '$lib/errors';
 import type { ReceiptInput } from '$lib/schemas';
 import type { Conversation, EphemeralEvent, Message, User } from '$lib/types';
 import { createApi, type Api } from './api';
-import { mergeConversation } from './conversations';
 import { openTabChannel, type TabChannel, type TabMessage } from './channel';
 import { deleteUserDb, META, openUserDb, setMeta, type DuetDb } from './db';
 import { electLeader } from './leader';
 import { forgetUser } from './offline';
 import { deleteUnsent, enqueueMessage, OutboxScheduler, retryMessage } from './outbox';
+import { PeerTyping } from './peer-typing.svelte';
 import { ReceiptQueue } from './receipts';
+import { seedConversations } from './seed';
 import { countUnsent, endServerSession, whenDelivered, type SignOutResult, type Unsent } from './signout';
 import { SyncEngine } from './sync';
 import type { ConnectionState, TransportKind } from './transport';
 import { SelectingTransport } from './transport-select';
-
-/** How long a typing event keeps the indicator on without another one. */
-export const TYPING_SHOW_MS = 4_000;
 
 interface LeaderParts {
 	transport: SelectingTransport;
@@ -37,8 +35,7 @@ export class DuetClient {
 	isLeader = $state(false);
 	/** What carries the leader's stream: WebSocket or the SSE + POST fallback. */
 	transport = $state<TransportKind | null>(null);
-	/** conversationId → until when (epoch ms) the peer counts as typing. */
-	typing = $state<Record<string, number>>({});
+	readonly peerTyping = new PeerTyping();
 
 	readonly db: DuetDb;
 	readonly api: Api;
@@ -47,7 +44,6 @@ export class DuetClient {
 	private parts: LeaderParts | null = null;
 	/** Sync engine for HTTP-only work (history) in any tab; the leader's own one when leading. */
 	private readonly reader: SyncEngine;
-	private typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
 	private stopped = false;
 	private forgetting: Promise<void> | null = null;
 	private lastSessionCheck = 0;
@@ -100,10 +96,7 @@ export class DuetClient {
 
 	/** Stores what the server rendered, so the local view starts where the page did. */
 	async seed(conversation: Conversation, messages: Message[]): Promise<void> {
-		await this.db.transaction('rw', this.db.conversations, async () => {
-			const existing = await this.db.conversations.get(conversation.id);
-			await this.db.conversations.put(mergeConversation(existing, conversation));
-		});
+		await seedConversations(this.db, [conversation]);
 		await this.reader.storeMessages(messages);
 	}
 
@@ -142,7 +135,7 @@ export class DuetClient {
 		this.stopped = true;
 		this.resign();
 		this.channel.close();
-		for (const timer of this.typingTimers.values()) clearTimeout(timer);
+		this.peerTyping.dispose();
 		this.db.close();
 		if (current === this) current = null;
 	}
@@ -176,7 +169,7 @@ export class DuetClient {
 		const flushReceipts = () => receipts.flush((r) => transport.send({ type: 'receipt', ...r }));
 		const sync = new SyncEngine(this.db, this.api, this.user, {
 			delivered: (conversationId, seq) => {
-				this.stopTyping(conversationId);
+				this.peerTyping.stopped(conversationId);
 				this.channel.post({ type: 'ephemeral', event: { type: 'typing', conversationId, userId: '' } });
 				receipts.add({ conversationId, seq, status: 'delivered' });
 				flushReceipts();
@@ -277,25 +270,11 @@ export class DuetClient {
 		if (event.type !== 'typing') return;
 		// An empty userId is the leader saying "a message arrived, the typing is over".
 		if (event.userId === '') {
-			this.stopTyping(event.conversationId);
+			this.peerTyping.stopped(event.conversationId);
 			return;
 		}
 		if (event.userId === this.user.id) return;
-		const id = event.conversationId;
-		this.typing = { ...this.typing, [id]: Date.now() + TYPING_SHOW_MS };
-		clearTimeout(this.typingTimers.get(id));
-		this.typingTimers.set(
-			id,
-			setTimeout(() => this.stopTyping(id), TYPING_SHOW_MS)
-		);
-	}
-
-	private stopTyping(conversationId: string): void {
-		clearTimeout(this.typingTimers.get(conversationId));
-		this.typingTimers.delete(conversationId);
-		if (!(conversationId in this.typing)) return;
-		const { [conversationId]: _gone, ...rest } = this.typing;
-		this.typing = rest;
+		this.peerTyping.started(event.conversationId);
 	}
 
 	/** The server ended this session (signed out on another device, or everywhere). */

@@ -41,6 +41,11 @@ export function countConfirmed(db: DuetDb, conversationId: string): Promise<numb
 	return db.messages.where('[conversationId+seq]').between([conversationId, 0], [conversationId, Infinity]).count();
 }
 
+/** Confirmed messages from `seq` on (itself included): how many rows must show to reach it. */
+export function countFrom(db: DuetDb, conversationId: string, seq: number): Promise<number> {
+	return db.messages.where('[conversationId+seq]').between([conversationId, seq], [conversationId, Infinity]).count();
+}
+
 /**
  * Offline search over what this device holds: every word must start a word of the body (the
  * server's prefix matching, roughly), newest first.

@@ -55,4 +55,25 @@ describe('background sync without a tab (sendQueued)', () => {
 		await expect(sendQueued(user, () => Promise.reject(new TypeError('Failed to fetch')))).rejects.toThrow('still offline');
 		expect(await db.outbox.count()).toBe(2);
 	});
+
+	it("leaves a server's own 503 to the tab instead of asking the browser to retry", async () => {
+		const user = `sw-${Math.random()}`;
+		const db = await queue(user, [[A, 'a1']]);
+		await sendQueued(user, async () => new Response(JSON.stringify({ error: { code: 'unavailable', message: 'database away' } }), { status: 503 }));
+		expect(await db.outbox.count()).toBe(1);
+	});
+
+	it('goes on with the other conversations when one is refused', async () => {
+		const user = `sw-${Math.random()}`;
+		const db = await queue(user, [
+			[A, 'a1'],
+			[B, 'b1']
+		]);
+		await sendQueued(user, async (_url, init) => {
+			const send = JSON.parse(String(init?.body));
+			if (send.conversationId === A) return new Response(JSON.stringify({ error: { code: 'forbidden', message: 'no' } }), { status: 403 });
+			return new Response(JSON.stringify({ id: send.id, conversationId: send.conversationId, seq: 1, createdAt: new Date().toISOString() }));
+		});
+		expect((await db.outbox.toArray()).map((o) => o.conversationId)).toEqual([A]);
+	});
 });

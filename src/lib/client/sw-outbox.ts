@@ -1,15 +1,17 @@
 /**
  * Background sync with no tab open: the service worker sends the user's queued messages itself,
- * over the same POST /api/messages a tab on SSE uses, with the session cookie the browser attaches.
- * Deliberately small: in clientSeq order per conversation, each ack applied exactly as a tab
- * would; anything that is not a clean ack stops that conversation and is left for the tab's own
- * scheduler (retry budget, failed state) the next time the app opens.
+ * through the same api.ts `send` (POST /api/messages) a tab on SSE uses, with the session cookie
+ * the browser attaches. Deliberately small: in clientSeq order per conversation, each ack applied
+ * exactly as a tab would; anything that is not a clean ack stops that conversation and is left for
+ * the tab's own scheduler (retry budget, failed state) the next time the app opens.
  */
 import type { Ack } from '$lib/types';
+import { createApi, UnreachableError, type Fetch } from './api';
 import { openUserDb } from './db';
 import { applyAck } from './outbox';
 
-export async function sendQueued(userId: string, fetcher: typeof fetch = fetch): Promise<void> {
+export async function sendQueued(userId: string, fetcher?: Fetch): Promise<void> {
+	const api = createApi(fetcher);
 	const db = openUserDb(userId);
 	let unreachable = false;
 	try {
@@ -21,26 +23,20 @@ export async function sendQueued(userId: string, fetcher: typeof fetch = fetch):
 			for (const item of queue) {
 				const message = await db.messages.get(item.id);
 				if (!message) break;
-				let response: Response;
+				let ack: Ack;
 				try {
-					response = await fetcher('/api/messages', {
-						method: 'POST',
-						credentials: 'same-origin',
-						headers: { 'content-type': 'application/json' },
-						body: JSON.stringify({
-							id: message.id,
-							conversationId: message.conversationId,
-							clientId: message.clientId,
-							clientSeq: message.clientSeq,
-							body: message.body
-						})
+					ack = await api.send({
+						id: message.id,
+						conversationId: message.conversationId,
+						clientId: message.clientId,
+						clientSeq: message.clientSeq,
+						body: message.body
 					});
-				} catch {
-					unreachable = true;
+				} catch (error) {
+					if (error instanceof UnreachableError) unreachable = true;
 					break;
 				}
-				if (!response.ok) break;
-				await applyAck(db, (await response.json()) as Ack);
+				await applyAck(db, ack);
 			}
 		}
 	} finally {

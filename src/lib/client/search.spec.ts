@@ -1,0 +1,45 @@
+// @vitest-environment node
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import type { Api } from './api';
+import { highlightParts, searchMessages, searchWords } from './search';
+import { freshDb } from './test-db';
+
+const PEER = { id: 'peer', username: 'peer_user' };
+
+describe('message search', () => {
+	it("uses the server's results when it answers", async () => {
+		const db = freshDb();
+		const hit = { message: { id: 'm', conversationId: 'c', seq: 1, senderId: PEER.id, clientId: 'x', clientSeq: 1, body: 'hello', createdAt: '' }, peer: PEER };
+		const api = { search: async () => ({ results: [hit] }) } as Pick<Api, 'search'>;
+		expect(await searchMessages({ api, db }, 'hel')).toEqual({ hits: [hit], offline: false });
+	});
+
+	it('falls back to confirmed messages on this device, with the peer of their conversation', async () => {
+		const db = freshDb();
+		await db.conversations.put({ id: 'c', peer: PEER, lastSeq: 1, lastMessage: null, unreadCount: 0, myReadSeq: 0, myDeliveredSeq: 0, peerDeliveredSeq: 0, peerReadSeq: 0, activity: '' });
+		const base = { conversationId: 'c', senderId: PEER.id, clientId: 'x', createdAt: new Date(0).toISOString(), status: 'sent' as const };
+		await db.messages.bulkPut([
+			{ ...base, id: 'a', seq: 1, clientSeq: 1, body: 'Hello there' },
+			{ ...base, id: 'b', clientSeq: 2, body: 'hello, unsent', status: 'sending' },
+			{ ...base, id: 'c', seq: 2, clientSeq: 3, body: 'something else' }
+		]);
+		const api = { search: () => Promise.reject(new Error('offline')) } as Pick<Api, 'search'>;
+		const found = await searchMessages({ api, db }, 'hel');
+		expect(found.offline).toBe(true);
+		expect(found.hits.map((h) => [h.message.id, h.peer.username])).toEqual([['a', 'peer_user']]);
+	});
+});
+
+describe('highlighting', () => {
+	it('marks word prefixes only, case-insensitively', () => {
+		const words = searchWords('Hel wor');
+		expect(highlightParts('Hello, othello world', words)).toEqual([
+			{ text: 'Hel', hit: true },
+			{ text: 'lo, othello ', hit: false },
+			{ text: 'wor', hit: true },
+			{ text: 'ld', hit: false }
+		]);
+		expect(highlightParts('plain', [])).toEqual([{ text: 'plain', hit: false }]);
+	});
+});
