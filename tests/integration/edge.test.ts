@@ -192,7 +192,7 @@ describeEngines('the HTTP edge', (engine) => {
 					// Only the real token signs in; with it anywhere but first among sessions, or spoiled, it is 401.
 					expect([200, 101, 401, 400]).toContain(res.status);
 					// 400 only from node's parser: headers past its 16 KiB, or bytes a header cannot hold.
-					if (res.status === 400) expect(header.length > 8000 || /[\x00-\x08\x0a-\x1f\x7f]/.test(header), header.slice(0, 100)).toBe(true);
+					if (res.status === 400) expect(header.length > 8000 || hasControlByte(header), header.slice(0, 100)).toBe(true);
 				}),
 				{ numRuns: RUNS * 2 }
 			);
@@ -355,3 +355,12 @@ describe('the last-resort guard (server/index.js)', () => {
 		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
 	});
 });
+
+/** A byte no header value may hold: a control character other than tab. */
+function hasControlByte(text: string): boolean {
+	for (let i = 0; i < text.length; i++) {
+		const code = text.charCodeAt(i);
+		if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+	}
+	return false;
+}
