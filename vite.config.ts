@@ -9,7 +9,7 @@ import { pwaOptions } from './pwa.config.ts';
  * uses; every other upgrade (Vite's HMR socket) is left alone.
  */
 function webSocketEndpoint(): Plugin {
-	const attach = (server: ViteDevServer | PreviewServer, load: () => Promise<Record<string, any>>) => {
+	const attach = (server: ViteDevServer | PreviewServer, load: () => Promise<{ services: typeof import('./src/lib/server/services'); ws: typeof import('./src/lib/server/ws') }>) => {
 		server.httpServer?.on('upgrade', (req, socket, head) => {
 			if (!req.url?.startsWith('/ws')) return;
 			// As server/index.js guards production: a failure here is logged and the socket closed,
@@ -27,8 +27,8 @@ function webSocketEndpoint(): Plugin {
 		name: 'duet-websocket',
 		configureServer(server) {
 			attach(server, async () => ({
-				services: await server.ssrLoadModule('/src/lib/server/services.ts'),
-				ws: await server.ssrLoadModule('/src/lib/server/ws.ts')
+				services: (await server.ssrLoadModule('/src/lib/server/services.ts')) as typeof import('./src/lib/server/services'),
+				ws: (await server.ssrLoadModule('/src/lib/server/ws.ts')) as typeof import('./src/lib/server/ws')
 			}));
 		}
 	};

@@ -14,7 +14,7 @@ import { isPermanent, type ErrorCode } from '$lib/protocol';
 import type { Ack } from '$lib/types';
 import type { SendInput } from '$lib/schemas';
 import { DEFAULT_BACKOFF, fullJitter, type BackoffPolicy } from './backoff';
-import { ensureClientId, META, uuid, type DuetDb, type LocalMessage, type OutboxItem } from './db';
+import { ensureClientId, META, uuid, type DuetDb, type LocalMessage } from './db';
 
 export const MAX_ATTEMPTS = 8;
 export const ACK_TIMEOUT_MS = 15_000;

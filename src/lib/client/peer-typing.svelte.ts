@@ -10,6 +10,8 @@ export const TYPING_SHOW_MS = 4_000;
 export class PeerTyping {
 	/** conversationId → until when (epoch ms) the peer counts as typing. */
 	until = $state<Record<string, number>>({});
+	// Bookkeeping for clearing timers, never rendered: `until` is the reactive state.
+	// eslint-disable-next-line svelte/prefer-svelte-reactivity
 	private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
 
 	constructor(

@@ -19,7 +19,7 @@ import { GroupCommit, type BatchSend } from './group-commit';
 import { sameContent } from './message-columns';
 import { ConversationMembers } from './members';
 import { SequenceBuffer } from './sequence-buffer';
-import { conversationViews, historyPage, toMessage, type HistoryQuery, type MessageRow } from './views';
+import { conversationViews, historyPage, type HistoryQuery, type MessageRow } from './views';
 
 export interface SendCommand extends SendInput {
 	senderId: string;
