@@ -9,7 +9,10 @@ import { pwaOptions } from './pwa.config.ts';
  * uses; every other upgrade (Vite's HMR socket) is left alone.
  */
 function webSocketEndpoint(): Plugin {
-	const attach = (server: ViteDevServer | PreviewServer, load: () => Promise<{ services: typeof import('./src/lib/server/services'); ws: typeof import('./src/lib/server/ws') }>) => {
+	const attach = (
+		server: ViteDevServer | PreviewServer,
+		load: () => Promise<{ services: typeof import('./src/lib/server/services'); ws: typeof import('./src/lib/server/ws') }>
+	) => {
 		server.httpServer?.on('upgrade', (req, socket, head) => {
 			if (!req.url?.startsWith('/ws')) return;
 			// As server/index.js guards production: a failure here is logged and the socket closed,

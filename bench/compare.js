@@ -54,7 +54,8 @@ for (const engine of ['postgres', 'pglite']) {
 	if (columns.every((c) => !c)) continue;
 	console.log(`\n| ${engine} | ${labels.join(' | ')} |\n|---|${labels.map(() => '---:').join('|')}|`);
 	for (const key of new Set(columns.flatMap((c) => Object.keys(c ?? {})))) {
-		const show = (v) => (v === Infinity ? 'saturated' : f(v, key.includes('(ms)') || key.includes('msg/s') ? 0 : key.includes('CPU') ? 3 : 2));
+		const show = (v) =>
+			v === Infinity ? 'saturated' : f(v, key.includes('(ms)') || key.includes('msg/s') ? 0 : key.includes('CPU') ? 3 : 2);
 		console.log(`| ${key} | ${columns.map((c) => show(c?.[key])).join(' | ')} |`);
 	}
 }

@@ -41,7 +41,10 @@ for (const file of files) {
 	}
 	const print = (title, map) => {
 		console.log(`\n${title} (${file}, ${total} samples)`);
-		const rows = [...map].filter(([k]) => !args.filter || k.includes(args.filter)).sort((a, b) => b[1] - a[1]).slice(0, top);
+		const rows = [...map]
+			.filter(([k]) => !args.filter || k.includes(args.filter))
+			.sort((a, b) => b[1] - a[1])
+			.slice(0, top);
 		for (const [key, ticks] of rows) console.log(`${((ticks / total) * 100).toFixed(1).padStart(6)}%  ${key}`);
 	};
 	print('Self time', self);
@@ -58,6 +61,7 @@ for (const file of files) {
 			paths.set(key, (paths.get(key) ?? 0) + ticks);
 		}
 		console.log(`\nCall paths into "${args.callers}"`);
-		for (const [key, ticks] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${((ticks / total) * 100).toFixed(1).padStart(6)}%  ${key}`);
+		for (const [key, ticks] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, 15))
+			console.log(`${((ticks / total) * 100).toFixed(1).padStart(6)}%  ${key}`);
 	}
 }

@@ -152,7 +152,9 @@ async function loadGenerators(mode, origin, pairs) {
 	const parts = splitPairs(pairs, P.loadChildren);
 	const children = parts.map(() => forkChild(path.join(ROOT, 'bench/load/chat-load.js')));
 	const connected = await Promise.all(children.map((c, k) => c.call('connect', { mode, origin, ...parts[k] })));
-	log(`  ${mode}: ${connected.reduce((a, c) => a + c.opened, 0)} connections open in ${(Math.max(...connected.map((c) => c.ms)) / 1000).toFixed(1)} s`);
+	log(
+		`  ${mode}: ${connected.reduce((a, c) => a + c.opened, 0)} connections open in ${(Math.max(...connected.map((c) => c.ms)) / 1000).toFixed(1)} s`
+	);
 	return {
 		async step(rate, durationMs, { pid, dbCpu, drainMs = P.drainMs } = {}) {
 			const cpu0 = pid ? cpuSeconds(pid) : 0;
@@ -319,7 +321,14 @@ async function idleScenario(kind, start, cookies, count, heartbeatMs) {
 		const t0 = now();
 		const opened = await Promise.all(
 			children.map((c, k) =>
-				c.call('open', { kind, origin: app.origin, cookies, count: Math.min(perChild, count - k * perChild), offset: k * perChild, concurrency: 50 })
+				c.call('open', {
+					kind,
+					origin: app.origin,
+					cookies,
+					count: Math.min(perChild, count - k * perChild),
+					offset: k * perChild,
+					concurrency: 50
+				})
 			)
 		);
 		const openMs = now() - t0;
@@ -400,7 +409,12 @@ async function enginePass(engine) {
 		const historyPair = makePair(h1, h2);
 		const catchupPair = makePair(c1, c2);
 		let sql = await openSql(target);
-		await seedUsers(sql, [...loadUsers, ...idleUsers, h1, h2, c1, c2], [...loadPairs, ...idlePairs, historyPair, catchupPair], passwordHash);
+		await seedUsers(
+			sql,
+			[...loadUsers, ...idleUsers, h1, h2, c1, c2],
+			[...loadPairs, ...idlePairs, historyPair, catchupPair],
+			passwordHash
+		);
 		if (wants('history')) {
 			log(`  seeding ${P.historyMessages} messages of history…`);
 			await seedHistory(sql, historyPair, P.historyMessages, { readUpTo: P.historyMessages - 20 });
@@ -423,7 +437,9 @@ async function enginePass(engine) {
 			for (const transport of ['ws', 'sse']) {
 				const runs = [];
 				for (let i = 0; i < P.repeats; i++) {
-					runs.push(await probe.call('catchup', { origin: app.origin, cookie: c1.cookie, cursor: '0', expect: P.catchupEvents, transport }));
+					runs.push(
+						await probe.call('catchup', { origin: app.origin, cookie: c1.cookie, cursor: '0', expect: P.catchupEvents, transport })
+					);
 				}
 				const ms = median(runs.map((r) => r.ms));
 				out.catchup[transport] = {
@@ -443,7 +459,13 @@ async function enginePass(engine) {
 			const paths = [`${base}?limit=50`];
 			for (let i = 0; i < 99; i++) paths.push(`${base}?limit=50&before=${51 + Math.floor(Math.random() * (P.historyMessages - 50))}`);
 			const page = await probe.call('requests', { origin: app.origin, cookie: h1.cookie, paths, count: P.historyRequests });
-			const ssr = await probe.call('requests', { origin: app.origin, cookie: h1.cookie, paths: [`/c/${historyPair.id}`], count: P.ssrRequests, warmup: 5 });
+			const ssr = await probe.call('requests', {
+				origin: app.origin,
+				cookie: h1.cookie,
+				paths: [`/c/${historyPair.id}`],
+				count: P.ssrRequests,
+				warmup: 5
+			});
 			const home = await probe.call('requests', { origin: app.origin, cookie: h1.cookie, paths: ['/'], count: P.ssrRequests, warmup: 5 });
 			await probe.stop();
 			out.history = {
@@ -456,7 +478,9 @@ async function enginePass(engine) {
 				home: summary(merge([home.firstByte])),
 				homeStatuses: home.statuses
 			};
-			log(`  history page p50 ${out.history.page.p50} p99 ${out.history.page.p99} ms; SSR /c/<id> TTFB p50 ${out.history.ssr.p50} p99 ${out.history.ssr.p99} ms ${JSON.stringify(ssr.statuses)}`);
+			log(
+				`  history page p50 ${out.history.page.p50} p99 ${out.history.page.p99} ms; SSR /c/<id> TTFB p50 ${out.history.ssr.p50} p99 ${out.history.ssr.p99} ms ${JSON.stringify(ssr.statuses)}`
+			);
 		}
 		await app.stop();
 
@@ -506,8 +530,20 @@ async function enginePass(engine) {
 async function idleBaselines() {
 	const env = { WS_HEARTBEAT_MS: String(P.heartbeatMs), SSE_KEEPALIVE_MS: String(P.heartbeatMs) };
 	return {
-		ws: await idleScenario('bare-ws', () => startProcess({ script: 'bench/baselines/ws-relay.js', readyPath: '/readyz', env, label: 'bare ws' }), [], P.idleWs, P.heartbeatMs),
-		sse: await idleScenario('bare-sse', () => startProcess({ script: 'bench/baselines/sse-server.js', readyPath: '/readyz', env, label: 'bare sse' }), [], P.idleSse, P.heartbeatMs)
+		ws: await idleScenario(
+			'bare-ws',
+			() => startProcess({ script: 'bench/baselines/ws-relay.js', readyPath: '/readyz', env, label: 'bare ws' }),
+			[],
+			P.idleWs,
+			P.heartbeatMs
+		),
+		sse: await idleScenario(
+			'bare-sse',
+			() => startProcess({ script: 'bench/baselines/sse-server.js', readyPath: '/readyz', env, label: 'bare sse' }),
+			[],
+			P.idleSse,
+			P.heartbeatMs
+		)
 	};
 }
 
@@ -531,7 +567,9 @@ function machineInfo() {
 		/* psql missing: leave it out */
 	}
 	try {
-		info.pglite = JSON.parse(execFileSync('npm', ['ls', '@electric-sql/pglite', '--json'], { cwd: ROOT }).toString()).dependencies['@electric-sql/pglite'].version;
+		info.pglite = JSON.parse(execFileSync('npm', ['ls', '@electric-sql/pglite', '--json'], { cwd: ROOT }).toString()).dependencies[
+			'@electric-sql/pglite'
+		].version;
 	} catch {
 		/* not critical */
 	}

@@ -72,7 +72,9 @@ async function pageData(request: Request, url: URL): Promise<Response> {
 		// fall through
 	}
 	const wanted = url.searchParams.get('x-sveltekit-invalidated') ?? '111';
-	const nodes = [...wanted].map((bit) => (bit === '1' ? { type: 'data', data: [{ offline: 1 }, true], uses: { url: 1 } } : { type: 'skip' }));
+	const nodes = [...wanted].map((bit) =>
+		bit === '1' ? { type: 'data', data: [{ offline: 1 }, true], uses: { url: 1 } } : { type: 'skip' }
+	);
 	return new Response(JSON.stringify({ type: 'data', nodes }) + '\n', {
 		headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }
 	});

@@ -3,7 +3,8 @@
  */
 
 const n = (v, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(digits));
-const ms = (v) => (v === null || v === undefined ? '–' : v < 10 ? Number(v).toFixed(2) : v < 100 ? Number(v).toFixed(1) : Number(v).toFixed(0));
+const ms = (v) =>
+	v === null || v === undefined ? '–' : v < 10 ? Number(v).toFixed(2) : v < 100 ? Number(v).toFixed(1) : Number(v).toFixed(0);
 const ratio = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${Number(v).toFixed(2)}×`);
 const mib = (bytes) => n(bytes / 1048576, 0);
 const kib = (bytes) => n(bytes / 1024, 1);
@@ -26,9 +27,14 @@ function stepTable(steps, { relay } = {}) {
 }
 
 function relayTable(steps) {
-	const lines = ['| offered msg/s | achieved msg/s | e2e p50 | e2e p99 | e2e p99.9 | e2e max | relay CPU s per 1k msgs |', '|---:|---:|---:|---:|---:|---:|---:|'];
+	const lines = [
+		'| offered msg/s | achieved msg/s | e2e p50 | e2e p99 | e2e p99.9 | e2e max | relay CPU s per 1k msgs |',
+		'|---:|---:|---:|---:|---:|---:|---:|'
+	];
 	for (const s of steps) {
-		lines.push(`| ${s.rate} | ${n(s.achieved)} | ${ms(s.e2e?.p50)} | ${ms(s.e2e?.p99)} | ${ms(s.e2e?.p999)} | ${ms(s.e2e?.max)} | ${n(s.serverCpuPer1k, 3)} |`);
+		lines.push(
+			`| ${s.rate} | ${n(s.achieved)} | ${ms(s.e2e?.p50)} | ${ms(s.e2e?.p99)} | ${ms(s.e2e?.p999)} | ${ms(s.e2e?.max)} | ${n(s.serverCpuPer1k, 3)} |`
+		);
 	}
 	return lines.join('\n');
 }
@@ -44,7 +50,11 @@ export function saturation(kind) {
 	return { rate: best.rate, achieved: best.achieved };
 }
 
-const ENGINE_TITLES = { postgres: 'PostgreSQL', pglite: 'PGlite (embedded, durable)', 'pglite-unsafe': 'PGlite with PGLITE_UNSAFE_NO_FSYNC=1' };
+const ENGINE_TITLES = {
+	postgres: 'PostgreSQL',
+	pglite: 'PGlite (embedded, durable)',
+	'pglite-unsafe': 'PGlite with PGLITE_UNSAFE_NO_FSYNC=1'
+};
 const LOOP_NAMES = { postgres: 'postgres.js', pglite: 'PGlite (durable)', 'pglite-unsafe': 'PGlite (PGLITE_UNSAFE_NO_FSYNC=1)' };
 
 const check = (ok) => (ok === undefined || ok === null ? '–' : ok ? 'met' : 'not met');
@@ -56,12 +66,24 @@ export function goals(result) {
 		const sat = saturation(r.ws);
 		if (sat && baseline) {
 			const f = sat.achieved / baseline.perSecond;
-			rows.push([engine, 'WS saturation throughput vs bare insert loop (b), 16 in flight', `${n(sat.achieved)} vs ${n(baseline.perSecond)} msg/s = ${ratio(f)}`, '≥ 1.0×', check(f >= 1)]);
+			rows.push([
+				engine,
+				'WS saturation throughput vs bare insert loop (b), 16 in flight',
+				`${n(sat.achieved)} vs ${n(baseline.perSecond)} msg/s = ${ratio(f)}`,
+				'≥ 1.0×',
+				check(f >= 1)
+			]);
 		}
 		const unsafeSat = engine === 'pglite' ? saturation(result.engines['pglite-unsafe']?.ws) : null;
 		if (sat && unsafeSat) {
 			const f = sat.achieved / unsafeSat.achieved;
-			rows.push([engine, 'WS saturation, durable vs PGLITE_UNSAFE_NO_FSYNC=1', `${n(sat.achieved)} vs ${n(unsafeSat.achieved)} msg/s = ${ratio(f)}`, '(the price of durability)', '–']);
+			rows.push([
+				engine,
+				'WS saturation, durable vs PGLITE_UNSAFE_NO_FSYNC=1',
+				`${n(sat.achieved)} vs ${n(unsafeSat.achieved)} msg/s = ${ratio(f)}`,
+				'(the price of durability)',
+				'–'
+			]);
 		}
 		const ssat = saturation(r.sse);
 		if (ssat && baseline) {
@@ -87,18 +109,48 @@ export function goals(result) {
 		}
 		if (r.idle?.ws && result.baselines.idle?.ws) {
 			const f = r.idle.ws.perConnection / result.baselines.idle.ws.perConnection;
-			rows.push([engine, `Idle WebSocket RSS per connection (${r.idle.ws.connections})`, `${kib(r.idle.ws.perConnection)} KiB vs bare ${kib(result.baselines.idle.ws.perConnection)} KiB = ${ratio(f)}`, '≤ 2×', check(f <= 2)]);
-			rows.push([engine, `Idle CPU with ${r.idle.ws.connections} WebSockets`, `${n(r.idle.ws.cpuPercent, 2)}% of one core`, '≤ 5%', check(r.idle.ws.cpuPercent <= 5)]);
+			rows.push([
+				engine,
+				`Idle WebSocket RSS per connection (${r.idle.ws.connections})`,
+				`${kib(r.idle.ws.perConnection)} KiB vs bare ${kib(result.baselines.idle.ws.perConnection)} KiB = ${ratio(f)}`,
+				'≤ 2×',
+				check(f <= 2)
+			]);
+			rows.push([
+				engine,
+				`Idle CPU with ${r.idle.ws.connections} WebSockets`,
+				`${n(r.idle.ws.cpuPercent, 2)}% of one core`,
+				'≤ 5%',
+				check(r.idle.ws.cpuPercent <= 5)
+			]);
 		}
 		if (r.idle?.sse && result.baselines.idle?.sse) {
 			const f = r.idle.sse.perConnection / result.baselines.idle.sse.perConnection;
-			rows.push([engine, `Idle SSE RSS per connection (${r.idle.sse.connections})`, `${kib(r.idle.sse.perConnection)} KiB vs bare ${kib(result.baselines.idle.sse.perConnection)} KiB = ${ratio(f)}`, '≤ 2×', check(f <= 2)]);
+			rows.push([
+				engine,
+				`Idle SSE RSS per connection (${r.idle.sse.connections})`,
+				`${kib(r.idle.sse.perConnection)} KiB vs bare ${kib(result.baselines.idle.sse.perConnection)} KiB = ${ratio(f)}`,
+				'≤ 2×',
+				check(f <= 2)
+			]);
 		}
 		if (r.catchup?.ws) {
-			rows.push([engine, `Catch-up of ${r.catchup.events} events over WebSocket`, `${ms(r.catchup.ws.ms)} ms (${n(r.catchup.ws.perSecond)} events/s)`, '≤ 2,000 ms', check(r.catchup.ws.ms <= 2000)]);
+			rows.push([
+				engine,
+				`Catch-up of ${r.catchup.events} events over WebSocket`,
+				`${ms(r.catchup.ws.ms)} ms (${n(r.catchup.ws.perSecond)} events/s)`,
+				'≤ 2,000 ms',
+				check(r.catchup.ws.ms <= 2000)
+			]);
 		}
 		if (r.history?.page) {
-			rows.push([engine, `History page (50 of ${r.history.messages}) p99`, `${ms(r.history.page.p99)} ms (p50 ${ms(r.history.page.p50)})`, '≤ 10 ms', check(r.history.page.p99 <= 10)]);
+			rows.push([
+				engine,
+				`History page (50 of ${r.history.messages}) p99`,
+				`${ms(r.history.page.p99)} ms (p50 ${ms(r.history.page.p50)})`,
+				'≤ 10 ms',
+				check(r.history.page.p99 <= 10)
+			]);
 		}
 	}
 	const lines = ['| engine | figure | measured | goal | |', '|---|---|---|---|---|'];
@@ -145,22 +197,32 @@ export function markdown(result) {
 		const other = [];
 		if (r.idle?.ws) {
 			const i = r.idle.ws;
-			other.push(`| Idle WebSocket | ${i.connections} open (${i.failed} failed) in ${n(i.openMs / 1000, 1)} s; RSS +${mib(i.rssDelta)} MiB = ${kib(i.perConnection)} KiB/connection; idle CPU ${n(i.cpuPercent, 2)}% of a core over ${n(i.windowMs / 1000)} s (heartbeat every ${n(i.heartbeatMs / 1000)} s) |`);
+			other.push(
+				`| Idle WebSocket | ${i.connections} open (${i.failed} failed) in ${n(i.openMs / 1000, 1)} s; RSS +${mib(i.rssDelta)} MiB = ${kib(i.perConnection)} KiB/connection; idle CPU ${n(i.cpuPercent, 2)}% of a core over ${n(i.windowMs / 1000)} s (heartbeat every ${n(i.heartbeatMs / 1000)} s) |`
+			);
 		}
 		if (r.idle?.sse) {
 			const i = r.idle.sse;
-			other.push(`| Idle SSE | ${i.connections} open (${i.failed} failed) in ${n(i.openMs / 1000, 1)} s; RSS +${mib(i.rssDelta)} MiB = ${kib(i.perConnection)} KiB/connection; idle CPU ${n(i.cpuPercent, 2)}% of a core (keepalive every ${n(i.heartbeatMs / 1000)} s) |`);
+			other.push(
+				`| Idle SSE | ${i.connections} open (${i.failed} failed) in ${n(i.openMs / 1000, 1)} s; RSS +${mib(i.rssDelta)} MiB = ${kib(i.perConnection)} KiB/connection; idle CPU ${n(i.cpuPercent, 2)}% of a core (keepalive every ${n(i.heartbeatMs / 1000)} s) |`
+			);
 		}
 		if (r.catchup) {
 			for (const t of ['ws', 'sse']) {
 				const c = r.catchup[t];
-				if (c) other.push(`| Catch-up, ${t === 'ws' ? 'WebSocket' : 'SSE'} | ${r.catchup.events} events from cursor 0: ${ms(c.ms)} ms (median of ${c.runs}), ${n(c.perSecond)} events/s; first event after ${ms(c.firstEventMs)} ms |`);
+				if (c)
+					other.push(
+						`| Catch-up, ${t === 'ws' ? 'WebSocket' : 'SSE'} | ${r.catchup.events} events from cursor 0: ${ms(c.ms)} ms (median of ${c.runs}), ${n(c.perSecond)} events/s; first event after ${ms(c.firstEventMs)} ms |`
+					);
 			}
 		}
 		if (r.history) {
 			const h = r.history;
-			other.push(`| History page | 50 messages of ${h.messages}: p50 ${ms(h.page.p50)} ms, p99 ${ms(h.page.p99)} ms, max ${ms(h.page.max)} ms (${h.page.count} requests) |`);
-			if (h.ssr) other.push(`| SSR /c/<id> | time to first byte p50 ${ms(h.ssr.p50)} ms, p99 ${ms(h.ssr.p99)} ms (${h.ssr.count} requests) |`);
+			other.push(
+				`| History page | 50 messages of ${h.messages}: p50 ${ms(h.page.p50)} ms, p99 ${ms(h.page.p99)} ms, max ${ms(h.page.max)} ms (${h.page.count} requests) |`
+			);
+			if (h.ssr)
+				other.push(`| SSR /c/<id> | time to first byte p50 ${ms(h.ssr.p50)} ms, p99 ${ms(h.ssr.p99)} ms (${h.ssr.count} requests) |`);
 			if (h.home) other.push(`| SSR / | time to first byte p50 ${ms(h.home.p50)} ms, p99 ${ms(h.home.p99)} ms |`);
 		}
 		if (r.startup) {
@@ -184,7 +246,9 @@ export function markdown(result) {
 			b.loopCpuPer1k === undefined
 				? ''
 				: ` CPU s per 1k rows: the loop ${n(b.loopCpuPer1k, 3)}${b.dbCpuPer1k === null || b.dbCpuPer1k === undefined ? ' (PGlite runs inside it)' : `, PostgreSQL ${n(b.dbCpuPer1k, 3)}`}.`;
-		out.push(`- (b) bare ${LOOP_NAMES[engine] ?? engine} loop, one-row INSERT transactions into \`messages\`, ${b.inFlight} in flight: **${n(b.perSecond)} rows/s** (p99 ${ms(b.latency?.p99)} ms).${cpu}`);
+		out.push(
+			`- (b) bare ${LOOP_NAMES[engine] ?? engine} loop, one-row INSERT transactions into \`messages\`, ${b.inFlight} in flight: **${n(b.perSecond)} rows/s** (p99 ${ms(b.latency?.p99)} ms).${cpu}`
+		);
 		if (b.unsafe) {
 			out.push(
 				`- (b′) the same PGlite loop with PGLITE_UNSAFE_NO_FSYNC=1, right after: ${n(b.unsafe.perSecond)} rows/s (p99 ${ms(b.unsafe.latency?.p99)} ms); ` +
@@ -192,8 +256,14 @@ export function markdown(result) {
 			);
 		}
 	}
-	if (result.baselines.idle?.ws) out.push(`- Bare \`ws\` server, ${result.baselines.idle.ws.connections} idle sockets: ${kib(result.baselines.idle.ws.perConnection)} KiB/connection, idle CPU ${n(result.baselines.idle.ws.cpuPercent, 2)}%.`);
-	if (result.baselines.idle?.sse) out.push(`- Bare node:http SSE, ${result.baselines.idle.sse.connections} idle streams: ${kib(result.baselines.idle.sse.perConnection)} KiB/connection.`);
+	if (result.baselines.idle?.ws)
+		out.push(
+			`- Bare \`ws\` server, ${result.baselines.idle.ws.connections} idle sockets: ${kib(result.baselines.idle.ws.perConnection)} KiB/connection, idle CPU ${n(result.baselines.idle.ws.cpuPercent, 2)}%.`
+		);
+	if (result.baselines.idle?.sse)
+		out.push(
+			`- Bare node:http SSE, ${result.baselines.idle.sse.connections} idle streams: ${kib(result.baselines.idle.sse.perConnection)} KiB/connection.`
+		);
 	if (result.baselines.wsRelay?.steps?.length) {
 		out.push('- (a) bare `ws` relay, no auth, no database, same load generator and offered loads:');
 		out.push('');

@@ -169,7 +169,11 @@ function openSse(conn) {
 }
 
 function post(conn, body) {
-	return postPool.post('/api/messages', { cookie: conn.user.cookie, origin: config.origin, 'content-type': 'application/json' }, JSON.stringify(body));
+	return postPool.post(
+		'/api/messages',
+		{ cookie: conn.user.cookie, origin: config.origin, 'content-type': 'application/json' },
+		JSON.stringify(body)
+	);
 }
 
 const BODY = 'Benchmark message: the quick brown fox jumps over the lazy dog. '.repeat(2).slice(0, 100);

@@ -54,20 +54,24 @@ serve({
 					done();
 				};
 			} else {
-				const req = http.get(`${origin}/api/events?cursor=${cursor}`, { agent: false, headers: { cookie, accept: 'text/event-stream' } }, (res) => {
-					res.setEncoding('utf8');
-					let buffer = '';
-					res.on('data', (chunk) => {
-						buffer += chunk;
-						let end;
-						while ((end = buffer.indexOf('\n\n')) !== -1) {
-							const block = buffer.slice(0, end);
-							buffer = buffer.slice(end + 2);
-							const at = block.indexOf('data: ');
-							if (at !== -1) onEvent(JSON.parse(block.slice(at + 6)));
-						}
-					});
-				});
+				const req = http.get(
+					`${origin}/api/events?cursor=${cursor}`,
+					{ agent: false, headers: { cookie, accept: 'text/event-stream' } },
+					(res) => {
+						res.setEncoding('utf8');
+						let buffer = '';
+						res.on('data', (chunk) => {
+							buffer += chunk;
+							let end;
+							while ((end = buffer.indexOf('\n\n')) !== -1) {
+								const block = buffer.slice(0, end);
+								buffer = buffer.slice(end + 2);
+								const at = block.indexOf('data: ');
+								if (at !== -1) onEvent(JSON.parse(block.slice(at + 6)));
+							}
+						});
+					}
+				);
 				req.on('error', reject);
 				const done = resolve;
 				resolve = () => {

@@ -39,7 +39,11 @@ export const sendSchema = z.object({
 	id: uuid,
 	conversationId: uuid,
 	clientId: uuid,
-	clientSeq: z.number().int().min(1).max(2 ** 31 - 1),
+	clientSeq: z
+		.number()
+		.int()
+		.min(1)
+		.max(2 ** 31 - 1),
 	body: messageBodySchema
 });
 export type SendInput = z.infer<typeof sendSchema>;
@@ -67,7 +71,12 @@ function queryInt(name: string, min: number, max: number) {
 		.string()
 		.regex(/^(0|[1-9]\d{0,15})$/, `${name} must be a whole number from ${min} to ${max}.`)
 		.transform(Number)
-		.pipe(z.number().min(min, `${name} must be a whole number from ${min} to ${max}.`).max(max, `${name} must be a whole number from ${min} to ${max}.`));
+		.pipe(
+			z
+				.number()
+				.min(min, `${name} must be a whole number from ${min} to ${max}.`)
+				.max(max, `${name} must be a whole number from ${min} to ${max}.`)
+		);
 }
 
 export const historyQuerySchema = z.object({

@@ -39,7 +39,9 @@ async function exchange(alice: Person, bob: Person, tag: string) {
 	await expect(messageWith(alice.page, `${tag}: from bob`)).toBeVisible();
 }
 
-test('upgrades refused: both chat in real time over SSE + POST, then move back to WebSocket losing and doubling nothing', async ({ browser }) => {
+test('upgrades refused: both chat in real time over SSE + POST, then move back to WebSocket losing and doubling nothing', async ({
+	browser
+}) => {
 	test.setTimeout(150_000);
 	const { proxy, alice, bob, id } = await pairBehind(browser, 'refuse');
 	await alice.page.goto(`${proxy.origin}/c/${id}`);
@@ -70,7 +72,10 @@ test('upgrades refused: both chat in real time over SSE + POST, then move back t
 	proxy.mode = 'pass';
 	let round = 0;
 	const deadline = Date.now() + 60_000;
-	while ((await badge(alice.page).getAttribute('data-state')) !== 'websocket' || (await badge(bob.page).getAttribute('data-state')) !== 'websocket') {
+	while (
+		(await badge(alice.page).getAttribute('data-state')) !== 'websocket' ||
+		(await badge(bob.page).getAttribute('data-state')) !== 'websocket'
+	) {
 		expect(Date.now(), 'both clients back on WebSocket within a minute').toBeLessThan(deadline);
 		await exchange(alice, bob, `switch ${++round}`);
 	}

@@ -19,7 +19,12 @@ export interface Person {
 export async function signUp(
 	browser: Browser,
 	prefix: string,
-	options: { javaScriptEnabled?: boolean; baseURL?: string; viewport?: { width: number; height: number }; serviceWorkers?: 'allow' | 'block' } = {}
+	options: {
+		javaScriptEnabled?: boolean;
+		baseURL?: string;
+		viewport?: { width: number; height: number };
+		serviceWorkers?: 'allow' | 'block';
+	} = {}
 ): Promise<Person> {
 	const context = await browser.newContext({ baseURL: E2E_ORIGIN, ...options });
 	const name = username(prefix);
@@ -96,7 +101,13 @@ export function localMessages(page: Page, who: { id: string }, conversationId: s
 						type Row = { body: string; senderId: string; seq?: number; clientSeq: number; status: string };
 						const conv = (conversation.result ?? {}) as { peerReadSeq?: number; peerDeliveredSeq?: number };
 						const rows = (messages.result as Row[]).sort((a, b) =>
-							a.seq !== undefined && b.seq !== undefined ? a.seq - b.seq : a.seq !== undefined ? -1 : b.seq !== undefined ? 1 : a.clientSeq - b.clientSeq
+							a.seq !== undefined && b.seq !== undefined
+								? a.seq - b.seq
+								: a.seq !== undefined
+									? -1
+									: b.seq !== undefined
+										? 1
+										: a.clientSeq - b.clientSeq
 						);
 						const status = (m: Row) => {
 							if (m.senderId !== userId) return null;

@@ -31,7 +31,10 @@ function controlled(page: Page) {
 }
 
 function statuses(page: Page) {
-	return page.getByTestId('messages').locator('[data-mine="true"]').evaluateAll((items) => items.map((i) => i.getAttribute('data-status')));
+	return page
+		.getByTestId('messages')
+		.locator('[data-mine="true"]')
+		.evaluateAll((items) => items.map((i) => i.getAttribute('data-status')));
 }
 
 test('the first visit registers the service worker; the manifest is linked and valid', async ({ browser }) => {
@@ -62,7 +65,7 @@ test('the first visit registers the service worker; the manifest is linked and v
 	await alice.context.close();
 });
 
-test('installable by Chromium\'s own criteria (CDP Page.getInstallabilityErrors is empty)', async ({ baseURL }) => {
+test("installable by Chromium's own criteria (CDP Page.getInstallabilityErrors is empty)", async ({ baseURL }) => {
 	// Playwright's ordinary contexts are incognito, which Chromium never offers to install from;
 	// a persistent profile is what a user has.
 	const profile = await mkdtemp(path.join(tmpdir(), 'duet-pwa-'));
@@ -133,7 +136,16 @@ async function freePort(): Promise<number> {
 /** The production server on a copy of the build, so the test can "deploy" a changed worker. */
 async function startServer(port: number, buildDir: string, dataDir: string): Promise<ChildProcess> {
 	const child = spawn(process.execPath, ['server/index.js'], {
-		env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ORIGIN: `http://127.0.0.1:${port}`, BUILD_DIR: buildDir, PGLITE_DIR: dataDir, DATABASE_URL: '', RATE_LIMIT: 'off' },
+		env: {
+			...process.env,
+			PORT: String(port),
+			HOST: '127.0.0.1',
+			ORIGIN: `http://127.0.0.1:${port}`,
+			BUILD_DIR: buildDir,
+			PGLITE_DIR: dataDir,
+			DATABASE_URL: '',
+			RATE_LIMIT: 'off'
+		},
 		stdio: ['ignore', 'pipe', 'inherit']
 	});
 	await new Promise<void>((resolve, reject) => {
@@ -189,7 +201,10 @@ test('a redeploy with a changed service worker shows the update prompt; reloadin
 		await alice.context.setOffline(true);
 		await send(alice.page, 'queued across the update');
 		await expect(bodies(alice.page)).toHaveText(['queued across the update']);
-		await Promise.all([alice.page.waitForEvent('load'), alice.page.getByTestId('update-prompt').getByRole('button', { name: 'Reload' }).click()]);
+		await Promise.all([
+			alice.page.waitForEvent('load'),
+			alice.page.getByTestId('update-prompt').getByRole('button', { name: 'Reload' }).click()
+		]);
 		await expect(alice.page.getByTestId('update-prompt')).toHaveCount(0);
 		await expect(bodies(alice.page)).toHaveText(['queued across the update']);
 		expect(await alice.page.evaluate(async () => (await navigator.serviceWorker.getRegistration())?.waiting ?? null)).toBeNull();

@@ -33,7 +33,9 @@ async function installed(page: Page) {
 
 async function expectAccessible(page: Page, what: string) {
 	const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
-	const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+	const bad = result.violations
+		.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+		.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 	expect(bad, `${what}: serious or critical axe violations`).toEqual([]);
 }
 
@@ -80,7 +82,9 @@ test('with the server unreachable or failing, signing out is refused the same wa
 	);
 	for (const next of [503, 'pass'] as const) {
 		await signOutButton(alice.page).click();
-		await expect(alice.page.getByTestId('signout-error')).toHaveText(/server can't be reached.*can't sign out until it's back.*still signed in/);
+		await expect(alice.page.getByTestId('signout-error')).toHaveText(
+			/server can't be reached.*can't sign out until it's back.*still signed in/
+		);
 		await expectStillSignedIn(alice);
 		answer = next;
 	}
@@ -109,7 +113,9 @@ test('unsent messages: signing out asks first, and "wait" delivers them, then si
 	await expect(dialog(alice.page)).toBeVisible();
 	await expect(dialog(alice.page).getByTestId('signout-unsent')).toHaveText("2 messages haven't been sent yet.");
 	await expectAccessible(alice.page, 'unsent messages dialog');
-	await dialog(alice.page).getByRole('button', { name: /^Sign out anyway/ }).click();
+	await dialog(alice.page)
+		.getByRole('button', { name: /^Sign out anyway/ })
+		.click();
 	await expect(alice.page.getByTestId('signout-error')).toContainText("can't sign out");
 	await expect(dialog(alice.page)).toBeHidden();
 	await expectStillSignedIn(alice);
@@ -153,7 +159,9 @@ test('unsent messages: "sign out anyway" discards them and signs out every tab',
 
 	await signOutButton(alice.page).click();
 	await expect(dialog(alice.page).getByTestId('signout-unsent')).toHaveText("2 messages haven't been sent yet.");
-	await dialog(alice.page).getByRole('button', { name: /^Sign out anyway/ }).click();
+	await dialog(alice.page)
+		.getByRole('button', { name: /^Sign out anyway/ })
+		.click();
 	await expectSignedOut(alice);
 	await expect(other).toHaveURL(/\/login$/);
 	expect(await serverBodies(bob, id)).toEqual([]);
@@ -161,7 +169,7 @@ test('unsent messages: "sign out anyway" discards them and signs out every tab',
 	await bob.context.close();
 });
 
-test('offline with nothing cached for the dialog, the browser\'s own question stands in for it', async ({ browser }) => {
+test("offline with nothing cached for the dialog, the browser's own question stands in for it", async ({ browser }) => {
 	const alice = await signUp(browser, 'alice', { serviceWorkers: 'block' });
 	const bob = await signUp(browser, 'bob');
 	const id = await conversationWith(alice, bob);

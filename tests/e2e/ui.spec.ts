@@ -215,7 +215,9 @@ test('search finds a message and jumps to it, highlighted', async ({ browser }) 
 	const alice = await signUp(browser, 'alice');
 	const bob = await signUp(browser, 'bob');
 	const id = await conversationWith(alice, bob);
-	const bodies = Array.from({ length: 400 }, (_, i) => (i + 1 === 37 ? 'The zebracorn meeting moved to Thursday' : `filler message ${i + 1}`));
+	const bodies = Array.from({ length: 400 }, (_, i) =>
+		i + 1 === 37 ? 'The zebracorn meeting moved to Thursday' : `filler message ${i + 1}`
+	);
 	await seed(alice.context.request, id, bodies, 1);
 
 	const page = bob.page;

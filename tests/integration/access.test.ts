@@ -40,11 +40,15 @@ describeEngines('access control matrix', (engine) => {
 			['POST', '/api/auth/logout', undefined, -1, -1]
 		];
 		for (const [method, path, body, memberStatus, outsiderStatus] of calls) {
-			const anon = path === '/api/events' ? await SseClient.connect(server.origin, undefined) : await anonymous.request(method, path, body?.());
+			const anon =
+				path === '/api/events' ? await SseClient.connect(server.origin, undefined) : await anonymous.request(method, path, body?.());
 			expect(anon.status, `${method} ${path} signed out`).toBe(401);
 			if (memberStatus < 0) continue;
 			if (path === '/api/events') {
-				for (const [who, expected] of [[member, memberStatus], [outsider, outsiderStatus]] as const) {
+				for (const [who, expected] of [
+					[member, memberStatus],
+					[outsider, outsiderStatus]
+				] as const) {
 					const sse = await SseClient.connect(server.origin, who.client.cookie);
 					expect(sse.status).toBe(expected);
 					sse.close();

@@ -104,10 +104,40 @@ describeEngines('auth API', (engine) => {
 			['wrong types', ['POST', '/api/auth/register', { username: 42, password: ['x'] }], 400, 'bad_request'],
 			['short password', ['POST', '/api/auth/register', { username, password: 'short' }], 400, 'bad_request'],
 			['bad username', ['POST', '/api/auth/register', { username: 'no spaces!', password: PASSWORD }], 400, 'bad_request'],
-			['not JSON', ['POST', '/api/auth/register', undefined, { raw: '{"username":', headers: { 'content-type': 'application/json' } }], 400, 'bad_request'],
-			['form body', ['POST', '/api/auth/register', undefined, { raw: `username=${username}&password=x`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }], 415, 'unsupported_media_type'],
-			['no content type', ['POST', '/api/auth/register', undefined, { raw: JSON.stringify({ username, password: PASSWORD }) }], 415, 'unsupported_media_type'],
-			['1 MB body', ['POST', '/api/auth/register', undefined, { raw: JSON.stringify({ username, password: 'x'.repeat(1024 * 1024) }), headers: { 'content-type': 'application/json' } }], 413, 'too_large']
+			[
+				'not JSON',
+				['POST', '/api/auth/register', undefined, { raw: '{"username":', headers: { 'content-type': 'application/json' } }],
+				400,
+				'bad_request'
+			],
+			[
+				'form body',
+				[
+					'POST',
+					'/api/auth/register',
+					undefined,
+					{ raw: `username=${username}&password=x`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }
+				],
+				415,
+				'unsupported_media_type'
+			],
+			[
+				'no content type',
+				['POST', '/api/auth/register', undefined, { raw: JSON.stringify({ username, password: PASSWORD }) }],
+				415,
+				'unsupported_media_type'
+			],
+			[
+				'1 MB body',
+				[
+					'POST',
+					'/api/auth/register',
+					undefined,
+					{ raw: JSON.stringify({ username, password: 'x'.repeat(1024 * 1024) }), headers: { 'content-type': 'application/json' } }
+				],
+				413,
+				'too_large'
+			]
 		];
 		for (const [name, args, status, code] of cases) {
 			const res = await client.request(...args);

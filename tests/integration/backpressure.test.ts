@@ -255,7 +255,6 @@ describeEngines('a WebSocket client that floods and never reads', (engine) => {
 			watcher.close();
 		}
 	);
-
 });
 
 describeEngines('readers that never read, and readers that do', (engine) => {
@@ -267,89 +266,110 @@ describeEngines('readers that never read, and readers that do', (engine) => {
 	});
 	const pair = setup.pair;
 
-	test('a WebSocket client that never reads while events are pushed to it is closed 1013 at the limit, and can read its way to the close frame', { timeout: 120_000 }, async () => {
-		const { reader, peer, conversationId } = await pair();
-		const sender = await WsClient.connect(server.origin, peer.client.cookie);
-		const baseline = rss(server);
-		const raw = await nonReader(server, upgradeRequest(server, reader.client.cookie!));
-		expect(raw.head).toMatch(/^HTTP\/1.1 101/);
+	test(
+		'a WebSocket client that never reads while events are pushed to it is closed 1013 at the limit, and can read its way to the close frame',
+		{ timeout: 120_000 },
+		async () => {
+			const { reader, peer, conversationId } = await pair();
+			const sender = await WsClient.connect(server.origin, peer.client.cookie);
+			const baseline = rss(server);
+			const raw = await nonReader(server, upgradeRequest(server, reader.client.cookie!));
+			expect(raw.head).toMatch(/^HTTP\/1.1 101/);
 
-		const closing = whenLogged(server, new RegExp(`Closing the WebSocket of user ${reader.user.id}: (\\d+) bytes`));
-		await sendUntil(closing, sender, conversationId);
-		const [, bytes] = await within(closing, 30_000, 'the too-slow close');
-		expect(Number(bytes)).toBeGreaterThan(LIMIT);
-		expect(Number(bytes)).toBeLessThanOrEqual(LIMIT + LARGEST_FRAME);
-		expect(rss(server) - baseline).toBeLessThan(RSS_GROWTH_BOUND);
+			const closing = whenLogged(server, new RegExp(`Closing the WebSocket of user ${reader.user.id}: (\\d+) bytes`));
+			await sendUntil(closing, sender, conversationId);
+			const [, bytes] = await within(closing, 30_000, 'the too-slow close');
+			expect(Number(bytes)).toBeGreaterThan(LIMIT);
+			expect(Number(bytes)).toBeLessThanOrEqual(LIMIT + LARGEST_FRAME);
+			expect(rss(server) - baseline).toBeLessThan(RSS_GROWTH_BOUND);
 
-		// Reading now, within the grace, finds everything that was queued and then the close frame.
-		const data = await within(raw.readRest(), 30_000, 'the server to end the connection');
-		const frames = serverFrames(data);
-		const close = frames.find((f) => f.opcode === 8);
-		expect(close, `no close frame in ${frames.length} frames`).toBeDefined();
-		expect(close!.payload.readUInt16BE(0)).toBe(1013);
-		expect(frames.filter((f) => f.opcode === 1).length).toBeGreaterThan(LIMIT / (BODY.length + 1000));
-		await sender.waitFor((f) => f.type === 'presence' && f.userId === reader.user.id && f.online === false);
-		await expectServed(sender, conversationId);
-		sender.close();
-	});
+			// Reading now, within the grace, finds everything that was queued and then the close frame.
+			const data = await within(raw.readRest(), 30_000, 'the server to end the connection');
+			const frames = serverFrames(data);
+			const close = frames.find((f) => f.opcode === 8);
+			expect(close, `no close frame in ${frames.length} frames`).toBeDefined();
+			expect(close!.payload.readUInt16BE(0)).toBe(1013);
+			expect(frames.filter((f) => f.opcode === 1).length).toBeGreaterThan(LIMIT / (BODY.length + 1000));
+			await sender.waitFor((f) => f.type === 'presence' && f.userId === reader.user.id && f.online === false);
+			await expectServed(sender, conversationId);
+			sender.close();
+		}
+	);
 
 	for (const [path, extraHeaders] of [
 		['the fast path', ''],
 		// GET is not state-changing, so a foreign Origin is served, by the SvelteKit route.
 		['the SvelteKit route', 'Origin: http://elsewhere.example\r\n']
 	] as const) {
-		test(`an SSE client that never reads while events are produced for it is cut at the limit (${path}); others are served`, { timeout: 120_000 }, async () => {
-			const { reader, peer, conversationId } = await pair();
-			const sender = await WsClient.connect(server.origin, peer.client.cookie);
-			const baseline = rss(server);
-			const raw = await nonReader(
-				server,
-				`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nAccept: text/event-stream\r\n${extraHeaders}Cookie: ${reader.client.cookie}\r\n\r\n`
-			);
-			expect(raw.head).toMatch(/^HTTP\/1.1 200/);
-			expect(raw.head).toMatch(/content-type: text\/event-stream/i);
+		test(
+			`an SSE client that never reads while events are produced for it is cut at the limit (${path}); others are served`,
+			{ timeout: 120_000 },
+			async () => {
+				const { reader, peer, conversationId } = await pair();
+				const sender = await WsClient.connect(server.origin, peer.client.cookie);
+				const baseline = rss(server);
+				const raw = await nonReader(
+					server,
+					`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nAccept: text/event-stream\r\n${extraHeaders}Cookie: ${reader.client.cookie}\r\n\r\n`
+				);
+				expect(raw.head).toMatch(/^HTTP\/1.1 200/);
+				expect(raw.head).toMatch(/content-type: text\/event-stream/i);
 
-			const cut = whenLogged(server, new RegExp(`Cutting the event stream of user ${reader.user.id}: (\\d+) bytes`));
-			await sendUntil(cut, sender, conversationId);
-			const [, bytes] = await within(cut, 30_000, 'the too-slow cut');
-			expect(Number(bytes)).toBeGreaterThan(LIMIT);
-			expect(Number(bytes)).toBeLessThanOrEqual(LIMIT + LARGEST_FRAME);
-			expect(rss(server) - baseline).toBeLessThan(RSS_GROWTH_BOUND);
-			await sender.waitFor((f) => f.type === 'presence' && f.userId === reader.user.id && f.online === false);
-			// The connection itself is gone, not just the stream: reading drains what the kernel holds, then the end.
-			await within(raw.readRest(), 30_000, 'the server to drop the connection');
-			await expectServed(sender, conversationId);
-			sender.close();
-		});
+				const cut = whenLogged(server, new RegExp(`Cutting the event stream of user ${reader.user.id}: (\\d+) bytes`));
+				await sendUntil(cut, sender, conversationId);
+				const [, bytes] = await within(cut, 30_000, 'the too-slow cut');
+				expect(Number(bytes)).toBeGreaterThan(LIMIT);
+				expect(Number(bytes)).toBeLessThanOrEqual(LIMIT + LARGEST_FRAME);
+				expect(rss(server) - baseline).toBeLessThan(RSS_GROWTH_BOUND);
+				await sender.waitFor((f) => f.type === 'presence' && f.userId === reader.user.id && f.online === false);
+				// The connection itself is gone, not just the stream: reading drains what the kernel holds, then the end.
+				await within(raw.readRest(), 30_000, 'the server to drop the connection');
+				await expectServed(sender, conversationId);
+				sender.close();
+			}
+		);
 	}
 
-	test('a client that reads is never closed: a replay of several MiB waits for it, and 1,000 pipelined sends are all acked', { timeout: 120_000 }, async () => {
-		const { reader, peer, conversationId } = await pair();
-		const sender = await WsClient.connect(server.origin, peer.client.cookie);
-		// 1,000 events of about 4 KiB: four times the limit, replayed in one go.
-		await sendMany(sender, conversationId, randomUUID(), 1, 1000, 100);
-		const replaying = await WsClient.connect(server.origin, reader.client.cookie, { cursor: '0' });
-		const messages = await replaying.waitForCount((f) => f.type === 'message', 1000, 60_000);
-		expect(new Set(messages.map((f) => f.message.id)).size).toBe(1000);
+	test(
+		'a client that reads is never closed: a replay of several MiB waits for it, and 1,000 pipelined sends are all acked',
+		{ timeout: 120_000 },
+		async () => {
+			const { reader, peer, conversationId } = await pair();
+			const sender = await WsClient.connect(server.origin, peer.client.cookie);
+			// 1,000 events of about 4 KiB: four times the limit, replayed in one go.
+			await sendMany(sender, conversationId, randomUUID(), 1, 1000, 100);
+			const replaying = await WsClient.connect(server.origin, reader.client.cookie, { cursor: '0' });
+			const messages = await replaying.waitForCount((f) => f.type === 'message', 1000, 60_000);
+			expect(new Set(messages.map((f) => f.message.id)).size).toBe(1000);
 
-		// Far more sends at once than a socket may have in flight: reading pauses and resumes, nothing
-		// is lost. Eight client ids, so no key holds more than the sequence buffer's 256 per key.
-		const clientIds = Array.from({ length: 8 }, () => randomUUID());
-		const ids = Array.from({ length: 1000 }, () => randomUUID());
-		ids.forEach((id, i) =>
-			replaying.send({ type: 'send', id, conversationId, clientId: clientIds[i % 8], clientSeq: Math.floor(i / 8) + 1, body: `pipelined ${i}` })
-		);
-		// A set: the predicate runs over every frame on every arrival.
-		const wanted = new Set(ids);
-		const acks = await replaying.waitForCount((f) => f.type === 'ack' && wanted.has(f.id), ids.length, 60_000).catch((error) => {
-			throw new Error(`${error.message}; errors: ${JSON.stringify(replaying.frames.filter((f) => f.type === 'error').slice(0, 3))}`);
-		});
-		expect(acks.map((a) => a.id).sort()).toEqual([...ids].sort());
-		expect(replaying.closed).toBeUndefined();
-		expect(server.output()).not.toContain(`WebSocket of user ${reader.user.id}`);
-		replaying.close();
-		sender.close();
-	});
+			// Far more sends at once than a socket may have in flight: reading pauses and resumes, nothing
+			// is lost. Eight client ids, so no key holds more than the sequence buffer's 256 per key.
+			const clientIds = Array.from({ length: 8 }, () => randomUUID());
+			const ids = Array.from({ length: 1000 }, () => randomUUID());
+			ids.forEach((id, i) =>
+				replaying.send({
+					type: 'send',
+					id,
+					conversationId,
+					clientId: clientIds[i % 8],
+					clientSeq: Math.floor(i / 8) + 1,
+					body: `pipelined ${i}`
+				})
+			);
+			// A set: the predicate runs over every frame on every arrival.
+			const wanted = new Set(ids);
+			const acks = await replaying
+				.waitForCount((f) => f.type === 'ack' && wanted.has(f.id), ids.length, 60_000)
+				.catch((error) => {
+					throw new Error(`${error.message}; errors: ${JSON.stringify(replaying.frames.filter((f) => f.type === 'error').slice(0, 3))}`);
+				});
+			expect(acks.map((a) => a.id).sort()).toEqual([...ids].sort());
+			expect(replaying.closed).toBeUndefined();
+			expect(server.output()).not.toContain(`WebSocket of user ${reader.user.id}`);
+			replaying.close();
+			sender.close();
+		}
+	);
 
 	test('error frames echo a short plain id and never a long or unusual one', async () => {
 		const { reader } = await pair();

@@ -204,7 +204,9 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 		const { alice } = await pair(server);
 		await expect(WsClient.connect(server.origin, undefined)).rejects.toMatchObject({ status: 401 });
 		await expect(WsClient.connect(server.origin, 'session=bogus.token')).rejects.toMatchObject({ status: 401 });
-		await expect(WsClient.connect(server.origin, alice.client.cookie, { origin: 'https://evil.example' })).rejects.toMatchObject({ status: 403 });
+		await expect(WsClient.connect(server.origin, alice.client.cookie, { origin: 'https://evil.example' })).rejects.toMatchObject({
+			status: 403
+		});
 	});
 
 	test("logout closes that session's open WebSocket at once", async () => {

@@ -40,7 +40,10 @@ export async function checkConversation(reader: ApiClient, conversationId: strin
  * every client that sent to the conversation: a message no record accounts for is an invention.
  */
 export function checkStored(stored: any[], records: ClientRecord[]) {
-	expect(stored.map((m) => m.seq), 'seq is gapless 1..N').toEqual(stored.map((_, i) => i + 1));
+	expect(
+		stored.map((m) => m.seq),
+		'seq is gapless 1..N'
+	).toEqual(stored.map((_, i) => i + 1));
 	const ids = stored.map((m) => m.id);
 	expect(new Set(ids).size, 'no duplicate ids').toBe(ids.length);
 	const recordOf = new Map(records.map((r) => [r.clientId, r]));

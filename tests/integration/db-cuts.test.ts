@@ -134,7 +134,13 @@ class WsSender {
 	}
 
 	private enqueue() {
-		const send = { id: randomUUID(), conversationId: this.conversationId, clientId: this.clientId, clientSeq: this.nextClientSeq++, body: `w${this.nextClientSeq}` };
+		const send = {
+			id: randomUUID(),
+			conversationId: this.conversationId,
+			clientId: this.clientId,
+			clientSeq: this.nextClientSeq++,
+			body: `w${this.nextClientSeq}`
+		};
 		this.outbox.set(send.id, { ...send, sentAt: Date.now() });
 		this.record.attempted.add(send.id);
 		this.transmit(send);
@@ -217,7 +223,13 @@ class PostSender {
 				await new Promise((r) => setTimeout(r, 50));
 				continue;
 			}
-			const send = { id: randomUUID(), conversationId: this.conversationId, clientId: this.clientId, clientSeq: this.nextClientSeq++, body: `p${this.nextClientSeq}` };
+			const send = {
+				id: randomUUID(),
+				conversationId: this.conversationId,
+				clientId: this.clientId,
+				clientSeq: this.nextClientSeq++,
+				body: `p${this.nextClientSeq}`
+			};
 			this.record.attempted.add(send.id);
 			this.inFlight++;
 			// Like the outbox: the same id until acked, whatever happens meanwhile.
@@ -249,14 +261,24 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 		const viaProxy = new URL(base);
 		viaProxy.port = String(proxy.port);
 		const server = await startServer({ engine: 'postgres', databaseUrl: viaProxy.toString(), env: { BUS_HEARTBEAT_MS: '1000' } });
-		const figures = { cycles: 0, inFlight: [] as number[], toUnavailable: [] as number[], toNotReady: [] as number[], toReady: [] as number[], toSends: [] as number[] };
+		const figures = {
+			cycles: 0,
+			inFlight: [] as number[],
+			toUnavailable: [] as number[],
+			toNotReady: [] as number[],
+			toReady: [] as number[],
+			toSends: [] as number[]
+		};
 		const senders: { ws: WsSender[]; post: PostSender[]; probes: ClientRecord[]; reader: ApiClient; conversationId: string }[] = [];
 		try {
 			for (let i = 0; i < CONVERSATIONS; i++) {
 				const alice = await signedInClient(server.origin);
 				const bob = await signedInClient(server.origin);
 				const conversationId = (await alice.client.post('/api/conversations', { username: bob.user.username })).body.conversation.id;
-				const ws = [new WsSender(server.origin, alice.client, conversationId, true), new WsSender(server.origin, bob.client, conversationId, false)];
+				const ws = [
+					new WsSender(server.origin, alice.client, conversationId, true),
+					new WsSender(server.origin, bob.client, conversationId, false)
+				];
 				const post = [new PostSender(bob.client, conversationId)];
 				senders.push({ ws, post, probes: [], reader: alice.client, conversationId });
 			}
@@ -270,7 +292,11 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				s.post.forEach((p) => p.start());
 			}
 			const all = () => senders.flatMap((s) => [...s.ws, ...s.post]);
-			await until(() => senders.every((s) => s.post[0].record.acked.size > 5 && s.ws[0].record.acked.size > 5), 30_000, 'load to get going');
+			await until(
+				() => senders.every((s) => s.post[0].record.acked.size > 5 && s.ws[0].record.acked.size > 5),
+				30_000,
+				'load to get going'
+			);
 
 			/** A fresh send (nothing ahead of it to wait for) over POST and over the WebSocket. */
 			const probe = async () => {
@@ -293,7 +319,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				const lead = 200 + Math.floor(random() * 1300);
 				const mode: CutMode = cycle % 2 === 0 ? 'reset' : 'blackhole';
 				const cutMs = cycle % 10 === 7 ? 8000 : 5000;
-				if (probeSocket.closed) probeSocket = await bounded(WsClient.connect(server.origin, prober.client.cookie), 10_000, 'reconnecting the probe socket');
+				if (probeSocket.closed)
+					probeSocket = await bounded(WsClient.connect(server.origin, prober.client.cookie), 10_000, 'reconnecting the probe socket');
 				await new Promise((r) => setTimeout(r, lead));
 				const inFlight = all().reduce((n, s) => n + s.inFlight, 0);
 				lastCutAt = Date.now();
@@ -314,9 +341,13 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				for (const p of [early, later]) {
 					expect(p.post.status, `cycle ${cycle} (${mode}): probe POST during the cut`).toBe(503);
 					expect(p.post.body.error.code).toBe('unavailable');
-					expect(p.ws.frame.type === 'error' && p.ws.frame.code, `cycle ${cycle}: probe frame ${JSON.stringify(p.ws.frame)}`).toBe('unavailable');
+					expect(p.ws.frame.type === 'error' && p.ws.frame.code, `cycle ${cycle}: probe frame ${JSON.stringify(p.ws.frame)}`).toBe(
+						'unavailable'
+					);
 					figures.toUnavailable.push(p.post.ms, p.ws.ms);
-					expect(Math.max(p.post.ms, p.ws.ms), `cycle ${cycle} (${mode}): a send was answered after`).toBeLessThan(UNAVAILABLE_WITHIN + SLACK);
+					expect(Math.max(p.post.ms, p.ws.ms), `cycle ${cycle} (${mode}): a send was answered after`).toBeLessThan(
+						UNAVAILABLE_WITHIN + SLACK
+					);
 				}
 				await until(() => Date.now() - cutAt >= cutMs, cutMs, 'the end of the cut');
 				expect(server.process.exitCode, `the server exited:\n${server.output().slice(-3000)}`).toBeNull();
@@ -334,11 +365,15 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 						s.probes.push(record);
 						const send = { id: randomUUID(), conversationId: s.conversationId, clientId: record.clientId, clientSeq: 1, body: 'after' };
 						record.attempted.add(send.id);
-						await until(async () => {
-							const res = await timed(s.reader, 'POST', '/api/messages', send);
-							if (res.status === 200) record.acked.set(send.id, res.body.seq);
-							return res.status === 200;
-						}, 20_000, `conversation ${s.conversationId} to take sends`);
+						await until(
+							async () => {
+								const res = await timed(s.reader, 'POST', '/api/messages', send);
+								if (res.status === 200) record.acked.set(send.id, res.body.seq);
+								return res.status === 200;
+							},
+							20_000,
+							`conversation ${s.conversationId} to take sends`
+						);
 					})
 				);
 				step('ready');
@@ -369,7 +404,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				}
 			}
 			const unavailable = senders.flatMap((s) => [...s.ws.flatMap((w) => w.unavailableMs), ...s.post.flatMap((p) => p.unavailableMs)]);
-			const stats = (xs: number[]) => `min ${Math.min(...xs)}, median ${xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]}, max ${Math.max(...xs)}`;
+			const stats = (xs: number[]) =>
+				`min ${Math.min(...xs)}, median ${xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]}, max ${Math.max(...xs)}`;
 			console.log(
 				`db-cuts figures (seed ${SEED}): ${figures.cycles} cut cycles; sends in flight per cut ${stats(figures.inFlight)}; ` +
 					`probe sends answered unavailable in ms ${stats(figures.toUnavailable)}; ` +

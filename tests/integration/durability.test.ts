@@ -32,13 +32,23 @@ describe.skipIf(straceSkip)(`the embedded default syncs before it acks${straceNo
 		const conversationId = opened.body.conversation.id as string;
 		const clientId = randomUUID();
 		const statuses: number[] = [];
-		const calls = await syncCalls(server.process.pid!, async () => {
-			// One at a time, so each is a group-commit batch of its own and must be synced on its own.
-			for (let seq = 1; seq <= SENDS; seq++) {
-				const res = await alice.client.post('/api/messages', { id: randomUUID(), conversationId, clientId, clientSeq: seq, body: `durable ${seq}` });
-				statuses.push(res.status);
-			}
-		}, skip);
+		const calls = await syncCalls(
+			server.process.pid!,
+			async () => {
+				// One at a time, so each is a group-commit batch of its own and must be synced on its own.
+				for (let seq = 1; seq <= SENDS; seq++) {
+					const res = await alice.client.post('/api/messages', {
+						id: randomUUID(),
+						conversationId,
+						clientId,
+						clientSeq: seq,
+						body: `durable ${seq}`
+					});
+					statuses.push(res.status);
+				}
+			},
+			skip
+		);
 		expect(statuses).toEqual(Array(SENDS).fill(200));
 		expect(walSyncs(calls).length, calls.join('\n')).toBeGreaterThanOrEqual(SENDS);
 	});

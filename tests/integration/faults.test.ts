@@ -10,7 +10,16 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
 import { checkConversation, fetchAll, type ClientRecord } from './checker';
-import { ApiClient, createPostgresDatabase, describeEngines, freePort, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import {
+	ApiClient,
+	createPostgresDatabase,
+	describeEngines,
+	freePort,
+	signedInClient,
+	startServer,
+	WsClient,
+	type TestServer
+} from './harness';
 import { startLossyWsProxy, startTcpProxy } from './proxies';
 
 /**
@@ -157,13 +166,15 @@ describeEngines('server killed with SIGKILL mid-burst', (engine) => {
 		expect(a.pending + b.pending).toBeGreaterThanOrEqual(total);
 		server = await startServer({ engine, port, databaseUrl, env });
 		await until(() => a.pending === 0 && b.pending === 0, 60_000, 'outboxes to drain');
-		await until(() => a.record.view!.size === 2 * total && b.record.view!.size === 2 * total, 30_000, 'both views complete').catch((error) => {
-			const missing = (view: Map<number, string>) => Array.from({ length: 2 * total }, (_, i) => i + 1).filter((seq) => !view.has(seq));
-			throw new Error(
-				`${error.message}: views ${a.record.view!.size}/${b.record.view!.size}, resets ${a.resets}/${b.resets}, ` +
-					`missing a=${missing(a.record.view!)} b=${missing(b.record.view!)}, log:\n${b.log.slice(-30).join('\n')}`
-			);
-		});
+		await until(() => a.record.view!.size === 2 * total && b.record.view!.size === 2 * total, 30_000, 'both views complete').catch(
+			(error) => {
+				const missing = (view: Map<number, string>) => Array.from({ length: 2 * total }, (_, i) => i + 1).filter((seq) => !view.has(seq));
+				throw new Error(
+					`${error.message}: views ${a.record.view!.size}/${b.record.view!.size}, resets ${a.resets}/${b.resets}, ` +
+						`missing a=${missing(a.record.view!)} b=${missing(b.record.view!)}, log:\n${b.log.slice(-30).join('\n')}`
+				);
+			}
+		);
 		a.stop();
 		b.stop();
 		const { stored, byClient } = await checkConversation(alice.client, conversationId, [a.record, b.record]);
@@ -211,7 +222,13 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL going away under loa
 			for (let i = 0; i < 10; i++) await sendOne();
 			proxy.cut();
 			const during = Date.now();
-			const outage = await alice.client.post('/api/messages', { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'y' });
+			const outage = await alice.client.post('/api/messages', {
+				id: randomUUID(),
+				conversationId,
+				clientId: randomUUID(),
+				clientSeq: 1,
+				body: 'y'
+			});
 			expect(outage.status).toBe(503);
 			expect(outage.body.error.code).toBe('unavailable');
 			expect(Date.now() - during).toBeLessThan(15_000);
@@ -253,7 +270,8 @@ describeEngines('reconnect storms, lossy networks and clock skew', (engine) => {
 		const clientId = randomUUID();
 		for (let i = 1; i <= 100; i++) {
 			const ws = await WsClient.connect(server.origin, bob.client.cookie, { cursor });
-			if (i % 10 === 0) await alice.client.post('/api/messages', { id: randomUUID(), conversationId, clientId, clientSeq: i / 10, body: `m${i}` });
+			if (i % 10 === 0)
+				await alice.client.post('/api/messages', { id: randomUUID(), conversationId, clientId, clientSeq: i / 10, body: `m${i}` });
 			if (i % 10 === 0) await ws.waitFor((f) => f.type === 'message' && f.message.clientSeq === i / 10);
 			for (const f of ws.frames) {
 				if (f.type === 'message') seen.push(f.message.seq);
@@ -264,11 +282,15 @@ describeEngines('reconnect storms, lossy networks and clock skew', (engine) => {
 		}
 		expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
 		// Every one of those connections was released: the per-user cap still admits a full set.
-		await until(async () => {
-			const sockets = await Promise.allSettled(Array.from({ length: 5 }, () => WsClient.connect(server.origin, bob.client.cookie)));
-			sockets.forEach((s) => s.status === 'fulfilled' && s.value.close());
-			return sockets.every((s) => s.status === 'fulfilled');
-		}, 10_000, 'connection slots to be free');
+		await until(
+			async () => {
+				const sockets = await Promise.allSettled(Array.from({ length: 5 }, () => WsClient.connect(server.origin, bob.client.cookie)));
+				sockets.forEach((s) => s.status === 'fulfilled' && s.value.close());
+				return sockets.every((s) => s.status === 'fulfilled');
+			},
+			10_000,
+			'connection slots to be free'
+		);
 		expect((await bob.client.get('/healthz')).status).toBe(200);
 	});
 
@@ -318,7 +340,14 @@ describeEngines('reconnect storms, lossy networks and clock skew', (engine) => {
 			''
 		];
 		const clientId = randomUUID();
-		const sends = claimed.map((createdAt, i) => ({ id: randomUUID(), conversationId, clientId, clientSeq: i + 1, body: `sent ${i + 1}`, createdAt }));
+		const sends = claimed.map((createdAt, i) => ({
+			id: randomUUID(),
+			conversationId,
+			clientId,
+			clientSeq: i + 1,
+			body: `sent ${i + 1}`,
+			createdAt
+		}));
 		const before = Date.now();
 		for (const send of sends) sender.send({ type: 'send', ...send });
 		const replies = await sender.waitForCount((f) => sends.some((s) => s.id === f.id), sends.length);
@@ -338,7 +367,11 @@ describeEngines('reconnect storms, lossy networks and clock skew', (engine) => {
 		expect(delivered.map((m) => [m.seq, m.body])).toEqual(sends.map((s, i) => [i + 1, s.body]));
 		expect(delivered.map((m) => m.createdAt)).toEqual(acks.map((ack) => ack.createdAt));
 
-		const record: ClientRecord = { clientId, acked: new Map(acks.map((ack) => [ack.id, ack.seq])), attempted: new Set(sends.map((s) => s.id)) };
+		const record: ClientRecord = {
+			clientId,
+			acked: new Map(acks.map((ack) => [ack.id, ack.seq])),
+			attempted: new Set(sends.map((s) => s.id))
+		};
 		const { stored } = await checkConversation(bob.client, conversationId, [record]);
 		expect(stored.map((m) => [m.seq, m.body, m.createdAt])).toEqual(delivered.map((m) => [m.seq, m.body, m.createdAt]));
 		sender.close();

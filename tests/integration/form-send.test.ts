@@ -34,7 +34,13 @@ describeEngines('no-JavaScript form sends', (engine) => {
 		const results = await Promise.all([...Array.from({ length: 8 }, (_, i) => post(randomUUID(), `tab ${i}`)), post(first, 'one')]);
 		expect(results.map((r) => r.status)).toEqual(Array(9).fill(303));
 		// A send of the same user through the API is numbered by its own client, untouched.
-		const api = await alice.client.post('/api/messages', { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'api' });
+		const api = await alice.client.post('/api/messages', {
+			id: randomUUID(),
+			conversationId,
+			clientId: randomUUID(),
+			clientSeq: 1,
+			body: 'api'
+		});
 		expect(api.status).toBe(200);
 
 		const stored = await fetchAll(alice.client, conversationId);

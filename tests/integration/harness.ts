@@ -67,8 +67,7 @@ export async function createPostgresDatabase(): Promise<string> {
 
 export async function startServer(options: StartOptions): Promise<TestServer> {
 	const port = options.port ?? (await freePort());
-	const databaseUrl =
-		options.databaseUrl ?? (options.engine === 'postgres' ? await createPostgresDatabase() : 'memory://');
+	const databaseUrl = options.databaseUrl ?? (options.engine === 'postgres' ? await createPostgresDatabase() : 'memory://');
 	const origin = `http://127.0.0.1:${port}`;
 	const child = spawn(process.execPath, ['server/index.js'], {
 		env: {
@@ -207,7 +206,9 @@ export class WsClient {
 		const client = new WsClient(socket);
 		await new Promise<void>((resolve, reject) => {
 			socket.once('open', () => resolve());
-			socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
+			socket.once('unexpected-response', (_req, res) =>
+				reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode }))
+			);
 			socket.once('error', reject);
 		});
 		await client.waitFor((f) => f.type === 'ready');

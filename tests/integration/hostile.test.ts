@@ -10,7 +10,16 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ApiClient, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
-const DOCUMENTED = new Set(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'too_large', 'unsupported_media_type', 'rate_limited']);
+const DOCUMENTED = new Set([
+	'bad_request',
+	'unauthorized',
+	'forbidden',
+	'not_found',
+	'conflict',
+	'too_large',
+	'unsupported_media_type',
+	'rate_limited'
+]);
 
 /** Bodies that are wrong in every way we could think of, plus whatever fast-check invents. */
 function hostileBody(validish: Record<string, fc.Arbitrary<unknown>>) {
@@ -23,10 +32,7 @@ function hostileBody(validish: Record<string, fc.Arbitrary<unknown>>) {
 		fc.constant(null),
 		fc.array(fc.anything(), { maxLength: 5 })
 	);
-	const record = fc.record(
-		Object.fromEntries(Object.entries(validish).map(([k, v]) => [k, fc.oneof(v, weird)])),
-		{ requiredKeys: [] }
-	);
+	const record = fc.record(Object.fromEntries(Object.entries(validish).map(([k, v]) => [k, fc.oneof(v, weird)])), { requiredKeys: [] });
 	return fc.oneof(
 		record.map((r) => JSON.stringify(r)),
 		fc.anything().map((v) => JSON.stringify(v) ?? 'undefined'),
@@ -113,8 +119,26 @@ describeEngines('hostile input', (engine) => {
 		const before = await messageCount();
 		const ws = await WsClient.connect(server.origin, alice.client.cookie);
 		const frame = fc.oneof(
-			hostileBody({ type: fc.constantFrom('send', 'receipt', 'typing', 'ping', 'nope'), id: fc.string(), conversationId: uuid, clientId: uuid, clientSeq: fc.integer(), body: fc.string(), seq: fc.integer(), status: fc.string() }).filter((s) => s.length < 60_000),
-			fc.record({ type: fc.constant('send'), id: fc.string(), conversationId: fc.constant(conversationId), clientId: uuid, clientSeq: fc.integer({ max: 0 }), body: fc.string() }).map((r) => JSON.stringify(r))
+			hostileBody({
+				type: fc.constantFrom('send', 'receipt', 'typing', 'ping', 'nope'),
+				id: fc.string(),
+				conversationId: uuid,
+				clientId: uuid,
+				clientSeq: fc.integer(),
+				body: fc.string(),
+				seq: fc.integer(),
+				status: fc.string()
+			}).filter((s) => s.length < 60_000),
+			fc
+				.record({
+					type: fc.constant('send'),
+					id: fc.string(),
+					conversationId: fc.constant(conversationId),
+					clientId: uuid,
+					clientSeq: fc.integer({ max: 0 }),
+					body: fc.string()
+				})
+				.map((r) => JSON.stringify(r))
 		);
 		let sent = 0;
 		await fc.assert(
@@ -136,7 +160,13 @@ describeEngines('hostile input', (engine) => {
 	});
 
 	test('a message body with a NUL character is refused, not altered', async () => {
-		const res = await alice.client.post('/api/messages', { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'a\u0000b' });
+		const res = await alice.client.post('/api/messages', {
+			id: randomUUID(),
+			conversationId,
+			clientId: randomUUID(),
+			clientSeq: 1,
+			body: 'a\u0000b'
+		});
 		expect(res.status).toBe(400);
 		expect(res.body.error.code).toBe('bad_request');
 	});
@@ -196,7 +226,17 @@ async function rawSocket(server: TestServer, cookie: string) {
 	}
 
 	/** `headerOnly` sends just the header, for frames the server must refuse on their length alone. */
-	function frame(opcode: number, payload: Buffer, { fin = true, mask = true, rsv = 0, declaredLength, headerOnly = false }: { fin?: boolean; mask?: boolean; rsv?: number; declaredLength?: number; headerOnly?: boolean } = {}) {
+	function frame(
+		opcode: number,
+		payload: Buffer,
+		{
+			fin = true,
+			mask = true,
+			rsv = 0,
+			declaredLength,
+			headerOnly = false
+		}: { fin?: boolean; mask?: boolean; rsv?: number; declaredLength?: number; headerOnly?: boolean } = {}
+	) {
 		const length = declaredLength ?? payload.length;
 		const header: number[] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode];
 		const maskBit = mask ? 0x80 : 0;
@@ -275,7 +315,15 @@ describeEngines('WebSocket protocol violations (raw frames)', (engine) => {
 		['invalid UTF-8 in a text frame', (r) => [r.frame(1, Buffer.from([0xc3, 0x28, 0xa0, 0xa1]))], 1007],
 		['a close frame with a reserved code', (r) => [r.frame(8, Buffer.from([0x03, 0xe7]))], 1002],
 		['a frame declaring more than 64 KiB', (r) => [r.frame(1, Buffer.alloc(0), { declaredLength: 70_000, headerOnly: true })], 1009],
-		['a flood of fragments adding up past 64 KiB', (r) => [r.frame(1, Buffer.alloc(1000, 0x61), { fin: false }), ...Array.from({ length: 64 }, () => r.frame(0, Buffer.alloc(1000, 0x61), { fin: false })), r.frame(0, Buffer.alloc(0), { fin: false, declaredLength: 1000, headerOnly: true })], 1009],
+		[
+			'a flood of fragments adding up past 64 KiB',
+			(r) => [
+				r.frame(1, Buffer.alloc(1000, 0x61), { fin: false }),
+				...Array.from({ length: 64 }, () => r.frame(0, Buffer.alloc(1000, 0x61), { fin: false })),
+				r.frame(0, Buffer.alloc(0), { fin: false, declaredLength: 1000, headerOnly: true })
+			],
+			1009
+		],
 		['a control frame that is fragmented', (r) => [r.frame(9, text('ping'), { fin: false })], 1002]
 	];
 

@@ -12,9 +12,7 @@ import { ApiClient, createPostgresDatabase, signedInClient, startServer, WsClien
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL);
 const suite = enabled ? describe : describe.skip;
-const title = enabled
-	? 'two instances on one PostgreSQL'
-	: 'two instances on one PostgreSQL (skipped: TEST_DATABASE_URL not set)';
+const title = enabled ? 'two instances on one PostgreSQL' : 'two instances on one PostgreSQL (skipped: TEST_DATABASE_URL not set)';
 
 // Long enough that one client's sends hopping between instances meet again by re-reading the
 // database (every 500 ms) rather than by giving up on the gap.
@@ -149,7 +147,7 @@ suite(title, () => {
 		bobWs.close();
 	});
 
-	test('signing out on one instance closes that session\'s sockets on the other, and the other refuses it at once', async () => {
+	test("signing out on one instance closes that session's sockets on the other, and the other refuses it at once", async () => {
 		const { alice, conversationId } = await pair();
 		const aliceWs = await WsClient.connect(one.origin, alice.client.cookie);
 		// Instance one has just proved this cookie, and keeps the session in its cache.
@@ -166,9 +164,7 @@ suite(title, () => {
 		const clientId = randomUUID();
 		const order = [5, 2, 8, 1, 7, 3, 6, 4];
 		const messages = new Map(order.map((n) => [n, send(conversationId, clientId, n)]));
-		const responses = await Promise.all(
-			order.map((n, i) => on(i % 2 === 0 ? one : two, alice).post('/api/messages', messages.get(n)))
-		);
+		const responses = await Promise.all(order.map((n, i) => on(i % 2 === 0 ? one : two, alice).post('/api/messages', messages.get(n))));
 		for (const response of responses) expect(response.status).toBe(200);
 		const history = await on(two, alice).get(`/api/conversations/${conversationId}/messages`);
 		expect(history.body.messages.map((m: any) => m.clientSeq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -199,7 +195,12 @@ suite(title, () => {
 		aliceOnTwo.close();
 		await bobWs.waitFor((f) => f.type === 'presence' && f.userId === alice.user.id && f.online === false);
 		const isAlice = (f: any) => f.type === 'presence' && f.userId === alice.user.id;
-		expect(bobWs.frames.slice(0, beforeLastClose).filter(isAlice).every((f) => f.online)).toBe(true);
+		expect(
+			bobWs.frames
+				.slice(0, beforeLastClose)
+				.filter(isAlice)
+				.every((f) => f.online)
+		).toBe(true);
 		bobWs.close();
 	});
 
@@ -359,7 +360,10 @@ async function cuttableProxy(target: URL) {
 	const server = net.createServer((client) => {
 		if (!open) return void client.destroy();
 		const upstream = net.connect(Number(target.port || 5432), target.hostname);
-		for (const [a, b] of [[client, upstream], [upstream, client]]) {
+		for (const [a, b] of [
+			[client, upstream],
+			[upstream, client]
+		]) {
 			sockets.add(a);
 			a.on('error', () => b.destroy()).on('close', () => (b.destroy(), sockets.delete(a)));
 			a.pipe(b);

@@ -48,7 +48,10 @@ describeEngines('fast path parity with SvelteKit', (engine) => {
 	beforeAll(async () => {
 		const env = { MAX_CONNECTIONS_PER_USER: '3' };
 		const [fast, kit] = await Promise.all([startServer({ engine, env }), startServer({ engine, env: { ...env, FAST_PATH: 'off' } })]);
-		for (const [key, server] of [['fast', fast], ['kit', kit]] as const) {
+		for (const [key, server] of [
+			['fast', fast],
+			['kit', kit]
+		] as const) {
 			const alice = await signedInClient(server.origin, names.alice);
 			const bob = await signedInClient(server.origin, names.bob);
 			const conversationId = (await alice.client.post('/api/conversations', { username: names.bob })).body.conversation.id;
@@ -81,44 +84,134 @@ describeEngines('fast path parity with SvelteKit', (engine) => {
 	];
 	const message = (side: Side, overrides: Record<string, unknown> = {}) =>
 		JSON.stringify({ id: ids[0], conversationId: side.conversationId, clientId, clientSeq: 1, body: 'hello', ...overrides });
-	const post = (body: (side: Side) => string | Buffer, extra: (side: Side) => Array<[string, string]> = () => []) => (side: Side): RawRequest => ({
-		method: 'POST',
-		path: '/api/messages',
-		headers: json(side, body(side), extra(side)),
-		body: body(side)
-	});
-	const events = (query = '', headers: (side: Side) => Array<[string, string]> = (side) => [['cookie', side.cookie]]) => (side: Side): RawRequest => ({
-		method: 'GET',
-		path: `/api/events${query}`,
-		headers: headers(side),
-		until: (body) => READY.test(body)
-	});
+	const post =
+		(body: (side: Side) => string | Buffer, extra: (side: Side) => Array<[string, string]> = () => []) =>
+		(side: Side): RawRequest => ({
+			method: 'POST',
+			path: '/api/messages',
+			headers: json(side, body(side), extra(side)),
+			body: body(side)
+		});
+	const events =
+		(query = '', headers: (side: Side) => Array<[string, string]> = (side) => [['cookie', side.cookie]]) =>
+		(side: Side): RawRequest => ({
+			method: 'GET',
+			path: `/api/events${query}`,
+			headers: headers(side),
+			until: (body) => READY.test(body)
+		});
 	const big = (side: Side) => message(side, { id: ids[7], body: 'x'.repeat(65 * 1024) });
 
 	const cases: Case[] = [
 		{ name: 'a send', fast: true, request: post((s) => message(s)) },
 		{ name: 'its resend (same ack)', fast: true, request: post((s) => message(s)) },
 		{ name: 'its id with another body (409)', fast: true, request: post((s) => message(s, { body: 'other' })) },
-		{ name: 'the next send, chunked', fast: true, request: (s) => ({ method: 'POST', path: '/api/messages', headers: [['cookie', s.cookie], ['origin', s.server.origin], ['content-type', 'application/json; charset=utf-8'], ['transfer-encoding', 'chunked']], body: chunked(message(s, { id: ids[1], clientSeq: 2, body: '  trimmed  ' }), 5) }) },
+		{
+			name: 'the next send, chunked',
+			fast: true,
+			request: (s) => ({
+				method: 'POST',
+				path: '/api/messages',
+				headers: [
+					['cookie', s.cookie],
+					['origin', s.server.origin],
+					['content-type', 'application/json; charset=utf-8'],
+					['transfer-encoding', 'chunked']
+				],
+				body: chunked(message(s, { id: ids[1], clientSeq: 2, body: '  trimmed  ' }), 5)
+			})
+		},
 		{ name: 'not JSON', fast: true, request: post(() => '{"id":') },
 		{ name: 'an empty body', fast: true, request: post(() => '') },
 		{ name: 'a schema violation', fast: true, request: post((s) => message(s, { id: ids[2], clientSeq: 0 })) },
 		{ name: 'a lone surrogate', fast: true, request: post((s) => message(s, { id: ids[2], body: '\ud800' })) },
-		{ name: 'bytes that are not UTF-8', fast: true, request: post((s) => Buffer.concat([Buffer.from(message(s, { id: ids[2] }).slice(0, -2)), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])) },
+		{
+			name: 'bytes that are not UTF-8',
+			fast: true,
+			request: post((s) =>
+				Buffer.concat([Buffer.from(message(s, { id: ids[2] }).slice(0, -2)), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])
+			)
+		},
 		{ name: 'over 64 KiB, declared', fast: true, request: post(big) },
-		{ name: 'over 64 KiB, chunked', fast: true, request: (s) => ({ method: 'POST', path: '/api/messages', headers: [['cookie', s.cookie], ['origin', s.server.origin], ['content-type', 'application/json'], ['transfer-encoding', 'chunked']], body: chunked(big(s)) }) },
+		{
+			name: 'over 64 KiB, chunked',
+			fast: true,
+			request: (s) => ({
+				method: 'POST',
+				path: '/api/messages',
+				headers: [
+					['cookie', s.cookie],
+					['origin', s.server.origin],
+					['content-type', 'application/json'],
+					['transfer-encoding', 'chunked']
+				],
+				body: chunked(big(s))
+			})
+		},
 		{ name: 'a conversation one is not in', fast: true, request: post((s) => message(s, { id: ids[3], conversationId: randomUUID() })) },
-		{ name: 'a JSON charset parameter', fast: true, request: post((s) => message(s, { id: ids[4], clientSeq: 3 }), () => [['content-type', 'application/json;charset=UTF-8']]) },
-		{ name: 'text/plain (415)', request: (s) => ({ ...post((x) => message(x, { id: ids[5] }))(s), headers: json(s, message(s, { id: ids[5] })).map(([n, v]) => [n, n === 'content-type' ? 'text/plain' : v] as [string, string]) }) },
-		{ name: 'a foreign Origin (403)', request: (s) => ({ ...post((x) => message(x, { id: ids[5] }))(s), headers: json(s, message(s, { id: ids[5] })).map(([n, v]) => [n, n === 'origin' ? 'http://evil.example' : v] as [string, string]) }) },
-		{ name: 'Sec-Fetch-Site: cross-site (403)', request: post((s) => message(s, { id: ids[5] }), () => [['sec-fetch-site', 'cross-site']]) },
-		{ name: 'no session (401)', request: (s) => ({ ...post((x) => message(x, { id: ids[5] }))(s), headers: json(s, message(s, { id: ids[5] })).filter(([n]) => n !== 'cookie') }) },
-		{ name: 'session=% (401)', request: (s) => ({ ...post((x) => message(x, { id: ids[5] }))(s), headers: json(s, message(s, { id: ids[5] })).map(([n, v]) => [n, n === 'cookie' ? 'session=%' : v] as [string, string]) }) },
-		{ name: 'a session that does not exist (401, cookie cleared)', request: (s) => ({ ...post((x) => message(x, { id: ids[5] }))(s), headers: json(s, message(s, { id: ids[5] })).map(([n, v]) => [n, n === 'cookie' ? 'session=aaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' : v] as [string, string]) }) },
+		{
+			name: 'a JSON charset parameter',
+			fast: true,
+			request: post(
+				(s) => message(s, { id: ids[4], clientSeq: 3 }),
+				() => [['content-type', 'application/json;charset=UTF-8']]
+			)
+		},
+		{
+			name: 'text/plain (415)',
+			request: (s) => ({
+				...post((x) => message(x, { id: ids[5] }))(s),
+				headers: json(s, message(s, { id: ids[5] })).map(([n, v]) => [n, n === 'content-type' ? 'text/plain' : v] as [string, string])
+			})
+		},
+		{
+			name: 'a foreign Origin (403)',
+			request: (s) => ({
+				...post((x) => message(x, { id: ids[5] }))(s),
+				headers: json(s, message(s, { id: ids[5] })).map(([n, v]) => [n, n === 'origin' ? 'http://evil.example' : v] as [string, string])
+			})
+		},
+		{
+			name: 'Sec-Fetch-Site: cross-site (403)',
+			request: post(
+				(s) => message(s, { id: ids[5] }),
+				() => [['sec-fetch-site', 'cross-site']]
+			)
+		},
+		{
+			name: 'no session (401)',
+			request: (s) => ({
+				...post((x) => message(x, { id: ids[5] }))(s),
+				headers: json(s, message(s, { id: ids[5] })).filter(([n]) => n !== 'cookie')
+			})
+		},
+		{
+			name: 'session=% (401)',
+			request: (s) => ({
+				...post((x) => message(x, { id: ids[5] }))(s),
+				headers: json(s, message(s, { id: ids[5] })).map(([n, v]) => [n, n === 'cookie' ? 'session=%' : v] as [string, string])
+			})
+		},
+		{
+			name: 'a session that does not exist (401, cookie cleared)',
+			request: (s) => ({
+				...post((x) => message(x, { id: ids[5] }))(s),
+				headers: json(s, message(s, { id: ids[5] })).map(
+					([n, v]) => [n, n === 'cookie' ? 'session=aaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' : v] as [string, string]
+				)
+			})
+		},
 		{ name: 'the event stream', fast: true, request: events() },
 		{ name: 'the event stream from cursor 0', fast: true, request: events('?cursor=0') },
 		{ name: 'the event stream from a cursor it cannot serve (reset)', fast: true, request: events('?cursor=99999999999999999999') },
-		{ name: 'Last-Event-ID over ?cursor=', fast: true, request: events('?cursor=x', (s) => [['cookie', s.cookie], ['last-event-id', '1']]) },
+		{
+			name: 'Last-Event-ID over ?cursor=',
+			fast: true,
+			request: events('?cursor=x', (s) => [
+				['cookie', s.cookie],
+				['last-event-id', '1']
+			])
+		},
 		{ name: 'the event stream without a session (401)', request: events('', () => []) },
 		{ name: 'the event stream with session=% (401)', request: events('', () => [['cookie', 'session=%']]) }
 	];

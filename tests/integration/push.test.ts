@@ -30,7 +30,29 @@ async function pushEndpoint() {
 	const dir = mkdtempSync(path.join(tmpdir(), 'duet-push-'));
 	const certFile = path.join(dir, 'cert.pem');
 	const keyFile = path.join(dir, 'key.pem');
-	execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+	execFileSync(
+		'openssl',
+		[
+			'req',
+			'-x509',
+			'-newkey',
+			'ec',
+			'-pkeyopt',
+			'ec_paramgen_curve:prime256v1',
+			'-nodes',
+			'-keyout',
+			keyFile,
+			'-out',
+			certFile,
+			'-days',
+			'1',
+			'-subj',
+			'/CN=127.0.0.1',
+			'-addext',
+			'subjectAltName=IP:127.0.0.1'
+		],
+		{ stdio: 'ignore' }
+	);
 	const cert = readFileSync(certFile);
 	const ecdh = createECDH('prime256v1');
 	ecdh.generateKeys();
@@ -101,7 +123,9 @@ describeEngines('web push', (engine) => {
 		expect(Buffer.from(publicKey, 'base64url')).toHaveLength(65);
 
 		const id = randomUUID();
-		const subscribed = await bob.client.post('/api/push/subscription', { subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys } });
+		const subscribed = await bob.client.post('/api/push/subscription', {
+			subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys }
+		});
 		expect(subscribed.status).toBe(204);
 
 		const before = endpoint.received.length;
@@ -114,7 +138,10 @@ describeEngines('web push', (engine) => {
 		expect(JSON.stringify(push.payload)).not.toContain('top secret');
 
 		// Opting in to previews: sender and text come along.
-		await bob.client.post('/api/push/subscription', { subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys }, previews: true });
+		await bob.client.post('/api/push/subscription', {
+			subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys },
+			previews: true
+		});
 		await send('hello with preview');
 		const preview = await endpoint.next(before + 2);
 		expect(preview.payload).toEqual({ type: 'message', conversationId, from: alice.user.username, body: 'hello with preview' });
@@ -132,7 +159,10 @@ describeEngines('web push', (engine) => {
 		// Alice's socket tells us when the server has noticed Bob leave (presence offline).
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		// Previews on, so each push names its message.
-		await bob.client.post('/api/push/subscription', { subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys }, previews: true });
+		await bob.client.post('/api/push/subscription', {
+			subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys },
+			previews: true
+		});
 		const ws = await WsClient.connect(server.origin, bob.client.cookie);
 		const before = endpoint.received.length;
 		await send('while connected');

@@ -56,7 +56,10 @@ export function rawRequest(port: number, request: RawRequest): Promise<RawRespon
 		const socket = net.connect(port, '127.0.0.1');
 		let received = Buffer.alloc(0);
 		let done = false;
-		const timer = setTimeout(() => finish(new Error(`no complete response within ${request.timeoutMs ?? 10_000} ms`)), request.timeoutMs ?? 10_000);
+		const timer = setTimeout(
+			() => finish(new Error(`no complete response within ${request.timeoutMs ?? 10_000} ms`)),
+			request.timeoutMs ?? 10_000
+		);
 		const finish = (outcome: Error | RawResponse) => {
 			if (done) return;
 			done = true;
@@ -79,7 +82,11 @@ export function rawRequest(port: number, request: RawRequest): Promise<RawRespon
 		socket.on('error', () => {});
 		socket.on('close', () => {
 			const parsed = parse(received, true);
-			finish(parsed?.complete ? parsed.response : new Error(`connection closed without a complete response: ${JSON.stringify(received.toString().slice(0, 300))}`));
+			finish(
+				parsed?.complete
+					? parsed.response
+					: new Error(`connection closed without a complete response: ${JSON.stringify(received.toString().slice(0, 300))}`)
+			);
 		});
 	});
 }

@@ -73,9 +73,7 @@ describeEngines('Server-Sent Events and POST', (engine) => {
 		const clientId = randomUUID();
 		const writer = (async () => {
 			for (let i = 1; i <= total; i += 10) {
-				await Promise.all(
-					Array.from({ length: 10 }, (_, k) => alice.client.post('/api/messages', send(conversationId, clientId, i + k)))
-				);
+				await Promise.all(Array.from({ length: 10 }, (_, k) => alice.client.post('/api/messages', send(conversationId, clientId, i + k))));
 			}
 		})();
 		await first.waitUntil(() => first.events.filter((e) => e.event === 'message').length >= 30);

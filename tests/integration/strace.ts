@@ -52,7 +52,9 @@ export async function syncCalls(pid: number, fn: () => Promise<void>, skip: (not
 		await exited;
 	}
 	const pattern = new RegExp(`\\b(${SYNCS.join('|')})\\(`);
-	const calls = readFileSync(out, 'utf8').split('\n').filter((line) => pattern.test(line));
+	const calls = readFileSync(out, 'utf8')
+		.split('\n')
+		.filter((line) => pattern.test(line));
 	rmSync(dir, { recursive: true, force: true });
 	return calls;
 }

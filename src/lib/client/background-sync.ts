@@ -10,7 +10,9 @@ import type { DuetDb } from './db';
 type Register = (tag: string) => Promise<void>;
 
 async function registerWithWorker(tag: string): Promise<void> {
-	const registration = (await navigator.serviceWorker.ready) as ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } };
+	const registration = (await navigator.serviceWorker.ready) as ServiceWorkerRegistration & {
+		sync?: { register(tag: string): Promise<void> };
+	};
 	await registration.sync?.register(tag);
 }
 

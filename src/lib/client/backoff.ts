@@ -18,10 +18,6 @@ export function backoffCeiling(attempt: number, policy: BackoffPolicy = DEFAULT_
 }
 
 /** A full-jitter wait for retry number `attempt`; `random` is injectable so tests are exact. */
-export function fullJitter(
-	attempt: number,
-	policy: BackoffPolicy = DEFAULT_BACKOFF,
-	random: () => number = Math.random
-): number {
+export function fullJitter(attempt: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
 	return Math.floor(random() * backoffCeiling(attempt, policy));
 }

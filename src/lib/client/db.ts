@@ -67,7 +67,6 @@ export type DuetDb = Dexie & {
 	meta: EntityTable<MetaRow, 'key'>;
 };
 
-
 export function openUserDb(userId: string): DuetDb {
 	const db = new Dexie(dbName(userId)) as DuetDb;
 	db.version(1).stores({

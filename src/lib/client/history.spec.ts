@@ -15,11 +15,29 @@ const C = '00000000-0000-4000-8000-0000000000c1';
 
 function message(seq: number): Message {
 	const id = `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`;
-	return { id, conversationId: C, seq, senderId: PEER.id, clientId: 'x', clientSeq: seq, body: `m${seq}`, createdAt: new Date(seq * 1000).toISOString() };
+	return {
+		id,
+		conversationId: C,
+		seq,
+		senderId: PEER.id,
+		clientId: 'x',
+		clientSeq: seq,
+		body: `m${seq}`,
+		createdAt: new Date(seq * 1000).toISOString()
+	};
 }
 
 function conversation(lastSeq: number): Conversation {
-	return { id: C, peer: PEER, lastSeq, lastMessage: message(lastSeq), unreadCount: 0, myReadSeq: lastSeq, peerDeliveredSeq: 0, peerReadSeq: 0 };
+	return {
+		id: C,
+		peer: PEER,
+		lastSeq,
+		lastMessage: message(lastSeq),
+		unreadCount: 0,
+		myReadSeq: lastSeq,
+		peerDeliveredSeq: 0,
+		peerReadSeq: 0
+	};
 }
 
 /** A client whose server holds `count` messages; `fail` makes the next history call throw. */
@@ -38,7 +56,13 @@ function source(count: number) {
 		}
 	} as unknown as Api;
 	const db = freshDb();
-	const engine = new SyncEngine(db, api, ME, { delivered() {}, ephemeral() {}, ack: async () => {}, sendError: async () => {}, ready() {} });
+	const engine = new SyncEngine(db, api, ME, {
+		delivered() {},
+		ephemeral() {},
+		ack: async () => {},
+		sendError: async () => {},
+		ready() {}
+	});
 	const client: HistorySource = {
 		db,
 		async seed(c, messages) {

@@ -36,7 +36,10 @@ export class HistoryReader {
 	 * rendered and the newest page (and, for `at`, everything back to that message). Around-`at`
 	 * pages are not seeded: the local history stays one unbroken run up to the newest.
 	 */
-	async open(source: HistorySource, view: { conversation: Conversation; messages: Message[]; hasMore: boolean; at: number | null }): Promise<void> {
+	async open(
+		source: HistorySource,
+		view: { conversation: Conversation; messages: Message[]; hasMore: boolean; at: number | null }
+	): Promise<void> {
 		const { conversation, at } = view;
 		this.source = source;
 		this.conversationId = conversation.id;

@@ -8,7 +8,11 @@
  * Runs `lead` while this tab holds the lock named `name`; `lead` returns its own stop function.
  * The returned function gives up leadership (or the wait for it).
  */
-export function electLeader(name: string, lead: () => () => void, locks: LockManager | undefined = globalThis.navigator?.locks): () => void {
+export function electLeader(
+	name: string,
+	lead: () => () => void,
+	locks: LockManager | undefined = globalThis.navigator?.locks
+): () => void {
 	if (!locks) {
 		// Without Web Locks (old browsers, insecure origins) every tab connects on its own.
 		const stop = lead();

@@ -11,7 +11,11 @@ describe('people search as you type', () => {
 	it('asks once typing pauses, lower-cased, and clears on an empty box', async () => {
 		const asked: string[] = [];
 		const shown: (User[] | null)[] = [];
-		const people = peopleSearch(async (q) => (asked.push(q), { users: [user(q)] }), (u) => shown.push(u), 200);
+		const people = peopleSearch(
+			async (q) => (asked.push(q), { users: [user(q)] }),
+			(u) => shown.push(u),
+			200
+		);
 		people.input('A');
 		people.input('Al');
 		await vi.advanceTimersByTimeAsync(200);

@@ -7,7 +7,11 @@ import type { User } from '$lib/types';
 export const PEOPLE_SEARCH_DELAY_MS = 200;
 
 /** `show(null)` clears the results (empty box); `show([])` is "nobody found", failures included. */
-export function peopleSearch(search: (query: string) => Promise<{ users: User[] }>, show: (users: User[] | null) => void, delayMs = PEOPLE_SEARCH_DELAY_MS) {
+export function peopleSearch(
+	search: (query: string) => Promise<{ users: User[] }>,
+	show: (users: User[] | null) => void,
+	delayMs = PEOPLE_SEARCH_DELAY_MS
+) {
 	let timer: ReturnType<typeof setTimeout> | undefined;
 	let latest = 0;
 	return {

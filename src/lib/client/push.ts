@@ -3,7 +3,10 @@ import { AppError } from '$lib/errors';
 import { createApi, UnreachableError, type Api, type PushSubscriptionInput } from './api';
 
 function base64UrlToBytes(value: string): Uint8Array<ArrayBuffer> {
-	const base64 = value.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(value.length / 4) * 4, '=');
+	const base64 = value
+		.replace(/-/g, '+')
+		.replace(/_/g, '/')
+		.padEnd(Math.ceil(value.length / 4) * 4, '=');
 	return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 

@@ -22,18 +22,13 @@ export async function conversationMessages(db: DuetDb, conversationId: string, l
 		.where('[conversationId+clientSeq]')
 		.between([conversationId, 0], [conversationId, Infinity])
 		.primaryKeys();
-	const pending = (await db.messages.bulkGet(pendingIds)).filter(
-		(m): m is LocalMessage => m !== undefined && m.seq === undefined
-	);
+	const pending = (await db.messages.bulkGet(pendingIds)).filter((m): m is LocalMessage => m !== undefined && m.seq === undefined);
 	return [...confirmed, ...pending];
 }
 
 /** The lowest seq held locally for a conversation (0 when none), to page further back. */
 export async function oldestSeq(db: DuetDb, conversationId: string): Promise<number> {
-	const first = await db.messages
-		.where('[conversationId+seq]')
-		.between([conversationId, 0], [conversationId, Infinity])
-		.first();
+	const first = await db.messages.where('[conversationId+seq]').between([conversationId, 0], [conversationId, Infinity]).first();
 	return first?.seq ?? 0;
 }
 

@@ -10,14 +10,28 @@ const PEER = { id: 'peer', username: 'peer_user' };
 describe('message search', () => {
 	it("uses the server's results when it answers", async () => {
 		const db = freshDb();
-		const hit = { message: { id: 'm', conversationId: 'c', seq: 1, senderId: PEER.id, clientId: 'x', clientSeq: 1, body: 'hello', createdAt: '' }, peer: PEER };
+		const hit = {
+			message: { id: 'm', conversationId: 'c', seq: 1, senderId: PEER.id, clientId: 'x', clientSeq: 1, body: 'hello', createdAt: '' },
+			peer: PEER
+		};
 		const api = { search: async () => ({ results: [hit] }) } as Pick<Api, 'search'>;
 		expect(await searchMessages({ api, db }, 'hel')).toEqual({ hits: [hit], offline: false });
 	});
 
 	it('falls back to confirmed messages on this device, with the peer of their conversation', async () => {
 		const db = freshDb();
-		await db.conversations.put({ id: 'c', peer: PEER, lastSeq: 1, lastMessage: null, unreadCount: 0, myReadSeq: 0, myDeliveredSeq: 0, peerDeliveredSeq: 0, peerReadSeq: 0, activity: '' });
+		await db.conversations.put({
+			id: 'c',
+			peer: PEER,
+			lastSeq: 1,
+			lastMessage: null,
+			unreadCount: 0,
+			myReadSeq: 0,
+			myDeliveredSeq: 0,
+			peerDeliveredSeq: 0,
+			peerReadSeq: 0,
+			activity: ''
+		});
 		const base = { conversationId: 'c', senderId: PEER.id, clientId: 'x', createdAt: new Date(0).toISOString(), status: 'sent' as const };
 		await db.messages.bulkPut([
 			{ ...base, id: 'a', seq: 1, clientSeq: 1, body: 'Hello there' },

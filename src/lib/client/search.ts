@@ -10,7 +10,10 @@ import { searchLocal } from './queries';
 
 export type Hit = { message: Message; peer: User };
 
-export async function searchMessages(client: { api: Pick<Api, 'search'>; db: DuetDb }, q: string): Promise<{ hits: Hit[]; offline: boolean }> {
+export async function searchMessages(
+	client: { api: Pick<Api, 'search'>; db: DuetDb },
+	q: string
+): Promise<{ hits: Hit[]; offline: boolean }> {
 	try {
 		return { hits: (await client.api.search(q)).results, offline: false };
 	} catch {

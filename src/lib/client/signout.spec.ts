@@ -19,9 +19,19 @@ describe('endServerSession', () => {
 		expect(await endServerSession(unreachable, () => false)).toEqual({ ok: false, reason: 'offline' });
 		expect(await endServerSession(unreachable, () => true)).toEqual({ ok: false, reason: 'unreachable' });
 		for (const code of ['internal', 'unavailable', 'rate_limited', 'forbidden'] as const) {
-			expect(await endServerSession(() => Promise.reject(new AppError(code, code)), () => true)).toEqual({ ok: false, reason: 'unreachable' });
+			expect(
+				await endServerSession(
+					() => Promise.reject(new AppError(code, code)),
+					() => true
+				)
+			).toEqual({ ok: false, reason: 'unreachable' });
 		}
-		expect(await endServerSession(() => Promise.reject(new TypeError('Failed to fetch')), () => true)).toEqual({ ok: false, reason: 'unreachable' });
+		expect(
+			await endServerSession(
+				() => Promise.reject(new TypeError('Failed to fetch')),
+				() => true
+			)
+		).toEqual({ ok: false, reason: 'unreachable' });
 	});
 
 	it('says the user is still signed in', () => {

@@ -63,7 +63,10 @@ export type SignOutResult = { ok: true } | { ok: false; reason: SignOutRefusal }
  * Ends the session on the server. A 401 means it has already ended (signed out elsewhere), which
  * is as good; a failed fetch or any other error leaves it valid, so signing out is refused.
  */
-export async function endServerSession(logout: () => Promise<void>, online: () => boolean = () => navigator.onLine): Promise<SignOutResult> {
+export async function endServerSession(
+	logout: () => Promise<void>,
+	online: () => boolean = () => navigator.onLine
+): Promise<SignOutResult> {
 	try {
 		await logout();
 		return { ok: true };

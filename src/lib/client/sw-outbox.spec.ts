@@ -27,7 +27,9 @@ describe('background sync without a tab (sendQueued)', () => {
 		await sendQueued(user, async (_url, init) => {
 			const send = JSON.parse(String(init?.body));
 			posted.push({ conversationId: send.conversationId, clientSeq: send.clientSeq, body: send.body });
-			return new Response(JSON.stringify({ id: send.id, conversationId: send.conversationId, seq: ++seq, createdAt: new Date().toISOString() }));
+			return new Response(
+				JSON.stringify({ id: send.id, conversationId: send.conversationId, seq: ++seq, createdAt: new Date().toISOString() })
+			);
 		});
 		expect(posted.filter((p) => p.conversationId === A).map((p) => [p.clientSeq, p.body])).toEqual([
 			[1, 'a1'],
@@ -59,7 +61,10 @@ describe('background sync without a tab (sendQueued)', () => {
 	it("leaves a server's own 503 to the tab instead of asking the browser to retry", async () => {
 		const user = `sw-${Math.random()}`;
 		const db = await queue(user, [[A, 'a1']]);
-		await sendQueued(user, async () => new Response(JSON.stringify({ error: { code: 'unavailable', message: 'database away' } }), { status: 503 }));
+		await sendQueued(
+			user,
+			async () => new Response(JSON.stringify({ error: { code: 'unavailable', message: 'database away' } }), { status: 503 })
+		);
 		expect(await db.outbox.count()).toBe(1);
 	});
 
@@ -72,7 +77,9 @@ describe('background sync without a tab (sendQueued)', () => {
 		await sendQueued(user, async (_url, init) => {
 			const send = JSON.parse(String(init?.body));
 			if (send.conversationId === A) return new Response(JSON.stringify({ error: { code: 'forbidden', message: 'no' } }), { status: 403 });
-			return new Response(JSON.stringify({ id: send.id, conversationId: send.conversationId, seq: 1, createdAt: new Date().toISOString() }));
+			return new Response(
+				JSON.stringify({ id: send.id, conversationId: send.conversationId, seq: 1, createdAt: new Date().toISOString() })
+			);
 		});
 		expect((await db.outbox.toArray()).map((o) => o.conversationId)).toEqual([A]);
 	});

@@ -13,11 +13,30 @@ const PEER = { id: 'peer', username: 'peer_user' };
 const C = '00000000-0000-4000-8000-0000000000c1';
 
 function message(seq: number, senderId = PEER.id, id = `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`): Message {
-	return { id, conversationId: C, seq, senderId, clientId: 'x', clientSeq: seq, body: `m${seq}`, createdAt: new Date(seq * 1000).toISOString() };
+	return {
+		id,
+		conversationId: C,
+		seq,
+		senderId,
+		clientId: 'x',
+		clientSeq: seq,
+		body: `m${seq}`,
+		createdAt: new Date(seq * 1000).toISOString()
+	};
 }
 
 function conversation(lastSeq: number, extra: Partial<Conversation> = {}): Conversation {
-	return { id: C, peer: PEER, lastSeq, lastMessage: lastSeq ? message(lastSeq) : null, unreadCount: 0, myReadSeq: 0, peerDeliveredSeq: 0, peerReadSeq: 0, ...extra };
+	return {
+		id: C,
+		peer: PEER,
+		lastSeq,
+		lastMessage: lastSeq ? message(lastSeq) : null,
+		unreadCount: 0,
+		myReadSeq: 0,
+		peerDeliveredSeq: 0,
+		peerReadSeq: 0,
+		...extra
+	};
 }
 
 /** A fake server holding one conversation's messages; it records the history queries made. */

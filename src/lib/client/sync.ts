@@ -237,7 +237,9 @@ export class SyncEngine {
 				const existing = await this.db.conversations.get(conversation.id);
 				// The server's snapshot is the truth now, except that our own clock is kept for sorting.
 				const merged = mergeConversation(undefined, conversation);
-				await this.db.conversations.put(existing ? { ...merged, activity: conversation.lastMessage?.createdAt ?? existing.activity } : merged);
+				await this.db.conversations.put(
+					existing ? { ...merged, activity: conversation.lastMessage?.createdAt ?? existing.activity } : merged
+				);
 			}
 			await this.db.meta.put({ key: META.cursor, value: cursor });
 			await this.db.meta.put({ key: META.bootstrapped, value: 1 });
@@ -261,10 +263,7 @@ export class SyncEngine {
 	}
 
 	private async newestSeq(conversationId: string): Promise<number> {
-		const last = await this.db.messages
-			.where('[conversationId+seq]')
-			.between([conversationId, 0], [conversationId, Infinity])
-			.last();
+		const last = await this.db.messages.where('[conversationId+seq]').between([conversationId, 0], [conversationId, Infinity]).last();
 		return last?.seq ?? 0;
 	}
 

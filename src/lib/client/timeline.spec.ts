@@ -13,7 +13,17 @@ function message(seq: number, senderId: string, at: string): Message {
 }
 
 function conversation(extra: Partial<Conversation> = {}): Conversation {
-	return { id: C, peer: { id: PEER, username: 'peer_user' }, lastSeq: 0, lastMessage: null, unreadCount: 0, myReadSeq: 0, peerDeliveredSeq: 0, peerReadSeq: 0, ...extra };
+	return {
+		id: C,
+		peer: { id: PEER, username: 'peer_user' },
+		lastSeq: 0,
+		lastMessage: null,
+		unreadCount: 0,
+		myReadSeq: 0,
+		peerDeliveredSeq: 0,
+		peerReadSeq: 0,
+		...extra
+	};
 }
 
 describe('timeline rows', () => {

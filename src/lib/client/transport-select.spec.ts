@@ -105,7 +105,16 @@ function started(search = '') {
 const message = (cursor: string): ServerFrame => ({
 	type: 'message',
 	cursor,
-	message: { id: `m${cursor}`, conversationId: 'c', seq: Number(cursor), senderId: 'p', clientId: 'x', clientSeq: 1, body: 'hi', createdAt: '' }
+	message: {
+		id: `m${cursor}`,
+		conversationId: 'c',
+		seq: Number(cursor),
+		senderId: 'p',
+		clientId: 'x',
+		clientSeq: 1,
+		body: 'hi',
+		createdAt: ''
+	}
 });
 
 describe('SelectingTransport', () => {

@@ -38,7 +38,10 @@ describe('unread alerts', () => {
 			['a', 2],
 			['b', 3]
 		]);
-		expect(newlyUnread(previous, [conv('a', 3), conv('b', 3), conv('c', 1), conv('d', 1, 'me')], 'me').map((c) => c.id)).toEqual(['a', 'c']);
+		expect(newlyUnread(previous, [conv('a', 3), conv('b', 3), conv('c', 1), conv('d', 1, 'me')], 'me').map((c) => c.id)).toEqual([
+			'a',
+			'c'
+		]);
 	});
 
 	it('badges every change but notifies only arrivals after the first look, and not while quiet', async () => {

@@ -11,7 +11,11 @@ export function unreadTotal(conversations: readonly LocalConversation[]): number
 }
 
 /** Conversations whose unread count grew since `previous` with a peer message last. */
-export function newlyUnread(previous: ReadonlyMap<string, number>, conversations: readonly LocalConversation[], me: string): LocalConversation[] {
+export function newlyUnread(
+	previous: ReadonlyMap<string, number>,
+	conversations: readonly LocalConversation[],
+	me: string
+): LocalConversation[] {
 	return conversations.filter((conv) => (conv.unreadCount ?? 0) > (previous.get(conv.id) ?? 0) && conv.lastMessage?.senderId !== me);
 }
 
@@ -46,7 +50,12 @@ export function showBadge(total: number): void {
 /** Through the service worker where there is one (the only way on Android), else the page's own. */
 export async function notifyArrival(conversationId: string, from: string): Promise<void> {
 	const registration = await navigator.serviceWorker?.getRegistration();
-	const options = { body: 'Open Duet to read it.', tag: conversationId, icon: '/icons/icon-192.png', data: { url: `/c/${conversationId}` } };
+	const options = {
+		body: 'Open Duet to read it.',
+		tag: conversationId,
+		icon: '/icons/icon-192.png',
+		data: { url: `/c/${conversationId}` }
+	};
 	if (registration) await registration.showNotification(`New message from ${from}`, options);
 	else new Notification(`New message from ${from}`, options);
 }

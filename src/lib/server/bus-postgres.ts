@@ -294,7 +294,7 @@ export class PostgresBus implements EventBus {
 	private pump(): Promise<void> {
 		this.pumping ??= (async () => {
 			try {
-				for (let failures = 0; this.outbox.length && !this.closed; ) {
+				for (let failures = 0; this.outbox.length && !this.closed;) {
 					const items = this.outbox;
 					this.outbox = [];
 					this.queued = 0;

@@ -66,7 +66,12 @@ describe('loadConfig', () => {
 	});
 
 	it('reads switches and derived values', () => {
-		const config = loadConfig({ RATE_LIMIT: 'off', FAST_PATH: 'on', ORIGIN: 'https://chat.example.com/', DATABASE_STATEMENT_TIMEOUT_MS: '2000' });
+		const config = loadConfig({
+			RATE_LIMIT: 'off',
+			FAST_PATH: 'on',
+			ORIGIN: 'https://chat.example.com/',
+			DATABASE_STATEMENT_TIMEOUT_MS: '2000'
+		});
 		expect(config.rateLimit).toBe(false);
 		expect(config.fastPath).toBe(true);
 		expect(config.origin).toBe('https://chat.example.com');
@@ -93,7 +98,9 @@ describe('process.env', () => {
 	it('is read under src/ only by the config module', () => {
 		const readers = sources(path.join(root, 'src'))
 			.map((file) => path.relative(root, file).split(path.sep).join('/'))
-			.filter((file) => !MAY_READ_ENV.has(file) && /process\.env|import\.meta\.env|\$env\//.test(readFileSync(path.join(root, file), 'utf8')));
+			.filter(
+				(file) => !MAY_READ_ENV.has(file) && /process\.env|import\.meta\.env|\$env\//.test(readFileSync(path.join(root, file), 'utf8'))
+			);
 		expect(readers).toEqual([]);
 	});
 

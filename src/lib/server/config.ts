@@ -4,7 +4,6 @@
  */
 import { ConfigError, read } from '../../../server/settings.js';
 
-
 // The one module that reads process.env; everything else is handed what it needs from here.
 type Env = Record<string, string | undefined>;
 

@@ -86,10 +86,17 @@ describe('body limits', () => {
 				}
 			});
 		const request = (stream: ReadableStream<Uint8Array>, declared?: number) =>
-			new Request('http://x/', { method: 'POST', body: stream, duplex: 'half', headers: declared ? { 'content-length': String(declared) } : {} } as RequestInit);
+			new Request('http://x/', {
+				method: 'POST',
+				body: stream,
+				duplex: 'half',
+				headers: declared ? { 'content-length': String(declared) } : {}
+			} as RequestInit);
 		await expect(readWebBody(request(body(['x']), 11), 10)).rejects.toMatchObject({ code: 'too_large' });
 		await expect(readWebBody(request(body(['123456', '789012'])), 10)).rejects.toMatchObject({ code: 'too_large' });
-		await expect(readWebBody(request(body(['12'], Object.assign(new Error('limit'), { status: 413 }))), 10)).rejects.toMatchObject({ code: 'too_large' });
+		await expect(readWebBody(request(body(['12'], Object.assign(new Error('limit'), { status: 413 }))), 10)).rejects.toMatchObject({
+			code: 'too_large'
+		});
 		await expect(readWebBody(request(body(['12'], new Error('aborted'))), 10)).rejects.toMatchObject({ code: 'bad_request' });
 		await expect(readWebBody(request(body(['12', '34'])), 10)).resolves.toBe('1234');
 	});

@@ -14,8 +14,18 @@ describe('guard', () => {
 	test('a handler that succeeds is neither logged nor closed', async () => {
 		const log = logged();
 		const failures: string[] = [];
-		guard('a test', () => ({ user: 'u1' }), () => failures.push('closed'), () => 42);
-		guard('a test', () => ({ user: 'u1' }), () => failures.push('closed'), async () => 42);
+		guard(
+			'a test',
+			() => ({ user: 'u1' }),
+			() => failures.push('closed'),
+			() => 42
+		);
+		guard(
+			'a test',
+			() => ({ user: 'u1' }),
+			() => failures.push('closed'),
+			async () => 42
+		);
 		await new Promise((resolve) => setImmediate(resolve));
 		expect(failures).toEqual([]);
 		expect(log).not.toHaveBeenCalled();
@@ -25,9 +35,14 @@ describe('guard', () => {
 		const log = logged();
 		const failures: string[] = [];
 		const error = new Error('boom');
-		guard('a WebSocket frame', () => ({ user: 'u1', frame: 'send', skipped: undefined }), () => failures.push('closed'), () => {
-			throw error;
-		});
+		guard(
+			'a WebSocket frame',
+			() => ({ user: 'u1', frame: 'send', skipped: undefined }),
+			() => failures.push('closed'),
+			() => {
+				throw error;
+			}
+		);
 		expect(failures).toEqual(['closed']);
 		expect(log).toHaveBeenCalledWith('Unexpected error in a WebSocket frame (user=u1 frame=send):', error);
 	});
@@ -40,11 +55,16 @@ describe('guard', () => {
 			const context = { user: 'u1', frame: undefined as string | undefined };
 			let closed!: () => void;
 			const done = new Promise<void>((resolve) => (closed = resolve));
-			guard('a WebSocket frame', () => context, closed, async () => {
-				context.frame = 'ping';
-				await Promise.resolve();
-				throw new Error('later');
-			});
+			guard(
+				'a WebSocket frame',
+				() => context,
+				closed,
+				async () => {
+					context.frame = 'ping';
+					await Promise.resolve();
+					throw new Error('later');
+				}
+			);
 			await done;
 			await new Promise((resolve) => setImmediate(resolve));
 			expect(log.mock.calls[0][0]).toBe('Unexpected error in a WebSocket frame (user=u1 frame=ping):');

@@ -4,7 +4,11 @@ import { OUTGOING_LIMIT_BYTES, Outgoing } from './outgoing';
 function gate(limit = 1000) {
 	let queued = 0;
 	const overflows: number[] = [];
-	const outgoing = new Outgoing(() => queued, (bytes) => overflows.push(bytes), limit);
+	const outgoing = new Outgoing(
+		() => queued,
+		(bytes) => overflows.push(bytes),
+		limit
+	);
 	return {
 		outgoing,
 		overflows,
@@ -62,6 +66,11 @@ describe('Outgoing', () => {
 
 	test('the limit is one mebibyte unless told otherwise', () => {
 		expect(OUTGOING_LIMIT_BYTES).toBe(1024 * 1024);
-		expect(new Outgoing(() => 0, () => {}).limit).toBe(OUTGOING_LIMIT_BYTES);
+		expect(
+			new Outgoing(
+				() => 0,
+				() => {}
+			).limit
+		).toBe(OUTGOING_LIMIT_BYTES);
 	});
 });

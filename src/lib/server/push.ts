@@ -27,7 +27,10 @@ export async function loadVapidKeys(db: Db, configured?: VapidKeys): Promise<Vap
 	if (configured) return configured;
 	const generated = webpush.generateVAPIDKeys();
 	// Instances starting together race here; the first insert wins and everyone reads it back.
-	await db.insert(pushKeys).values({ id: 1, ...generated }).onConflictDoNothing();
+	await db
+		.insert(pushKeys)
+		.values({ id: 1, ...generated })
+		.onConflictDoNothing();
 	const [row] = await db.select().from(pushKeys).where(eq(pushKeys.id, 1));
 	return { publicKey: row.publicKey, privateKey: row.privateKey };
 }
@@ -61,7 +64,10 @@ export class PushService {
 		await this.db
 			.insert(pushSubscriptions)
 			.values({ userId, ...input })
-			.onConflictDoUpdate({ target: pushSubscriptions.endpoint, set: { userId, p256dh: input.p256dh, auth: input.auth, previews: input.previews } });
+			.onConflictDoUpdate({
+				target: pushSubscriptions.endpoint,
+				set: { userId, p256dh: input.p256dh, auth: input.auth, previews: input.previews }
+			});
 	}
 
 	async unsubscribe(userId: string, endpoint: string): Promise<void> {
@@ -91,7 +97,10 @@ export class PushService {
 		if (subscriptions.length === 0) return;
 		let from: string | undefined;
 		if (subscriptions.some((s) => s.previews)) {
-			[{ username: from } = { username: undefined }] = await this.db.select({ username: users.username }).from(users).where(eq(users.id, senderId));
+			[{ username: from } = { username: undefined }] = await this.db
+				.select({ username: users.username })
+				.from(users)
+				.where(eq(users.id, senderId));
 		}
 		await Promise.all(
 			subscriptions.map(async (s) => {

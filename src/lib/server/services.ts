@@ -62,10 +62,11 @@ async function create(): Promise<Services> {
 	);
 	const auth = new Auth(database.db, config.rateLimit);
 	// Several instances on one PostgreSQL fan out through LISTEN/NOTIFY; PGlite is one process.
-	const bus: EventBus =
-		database.notifyUrl
-			? await (await import('./bus-postgres')).PostgresBus.start(database.notifyUrl, { heartbeatMs: config.busHeartbeatMs, timeouts: config.database })
-			: new InProcessBus();
+	const bus: EventBus = database.notifyUrl
+		? await (
+				await import('./bus-postgres')
+			).PostgresBus.start(database.notifyUrl, { heartbeatMs: config.busHeartbeatMs, timeouts: config.database })
+		: new InProcessBus();
 	// Logout on any instance reaches every instance's session cache through the bus.
 	bus.onRevoked(({ userId, sessionIds }) => sessions.cache.forgetUser(userId, sessionIds));
 	const chat = new ChatService(database.db, database.batch, bus, config);

@@ -44,8 +44,9 @@ describe('formatEvent', () => {
 describe('nodeOutput', () => {
 	test('runs its head before every write, so the fast path can send headers first', () => {
 		const order: string[] = [];
-		const out = nodeOutput({ write: (text: string) => order.push(`write ${text}`), writableLength: 0, end() {}, destroy() {}, on() {} }, () =>
-			order.push('head')
+		const out = nodeOutput(
+			{ write: (text: string) => order.push(`write ${text}`), writableLength: 0, end() {}, destroy() {}, on() {} },
+			() => order.push('head')
 		);
 		out.write('a');
 		expect(order).toEqual(['head', 'write a']);

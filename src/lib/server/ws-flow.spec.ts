@@ -20,7 +20,11 @@ class FakeSocket extends EventEmitter {
 function setup(maxInFlight = 3) {
 	const ws = new FakeSocket();
 	let queued = 0;
-	const outgoing = new Outgoing(() => queued, () => {}, 1000);
+	const outgoing = new Outgoing(
+		() => queued,
+		() => {},
+		1000
+	);
 	let release!: () => void;
 	const drained = () => new Promise<void>((resolve) => (release = resolve));
 	const reading = readControl(ws, outgoing, drained, maxInFlight);
@@ -96,7 +100,15 @@ describe('readControl', () => {
 describe('whenDrained', () => {
 	test('resolves at once when already below the drained mark', async () => {
 		const ws = new FakeSocket();
-		await whenDrained(ws, new EventEmitter(), new Outgoing(() => 249, () => {}, 1000));
+		await whenDrained(
+			ws,
+			new EventEmitter(),
+			new Outgoing(
+				() => 249,
+				() => {},
+				1000
+			)
+		);
 	});
 
 	test("waits for the socket's drain, and ignores one that leaves too much queued", async () => {
@@ -104,7 +116,15 @@ describe('whenDrained', () => {
 		const socket = new EventEmitter();
 		let queued = 800;
 		let done = false;
-		const waiting = whenDrained(ws, socket, new Outgoing(() => queued, () => {}, 1000)).then(() => (done = true));
+		const waiting = whenDrained(
+			ws,
+			socket,
+			new Outgoing(
+				() => queued,
+				() => {},
+				1000
+			)
+		).then(() => (done = true));
 		socket.emit('drain');
 		await turn();
 		expect(done).toBe(false);
@@ -117,7 +137,15 @@ describe('whenDrained', () => {
 
 	test('resolves when the WebSocket closes', async () => {
 		const ws = new FakeSocket();
-		const waiting = whenDrained(ws, new EventEmitter(), new Outgoing(() => 800, () => {}, 1000));
+		const waiting = whenDrained(
+			ws,
+			new EventEmitter(),
+			new Outgoing(
+				() => 800,
+				() => {},
+				1000
+			)
+		);
 		ws.readyState = 3;
 		ws.emit('close');
 		await waiting;

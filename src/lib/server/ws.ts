@@ -113,7 +113,14 @@ export class WebSocketTransport implements StreamTransport {
 			listener();
 			return;
 		}
-		this.ws.once('close', () => guard('a WebSocket close', () => ({ user: this.user.id }), () => {}, listener));
+		this.ws.once('close', () =>
+			guard(
+				'a WebSocket close',
+				() => ({ user: this.user.id }),
+				() => {},
+				listener
+			)
+		);
 	}
 }
 
@@ -222,7 +229,12 @@ function attach(app: WebSocketDeps, ws: WebSocket, user: User): WebSocketTranspo
 		if (ws.readyState !== ws.OPEN) return;
 		const context: FrameContext = { user: user.id, frame: undefined };
 		transport.reading.started();
-		guard('a WebSocket frame', () => context, fail, () => handleFrame(app, user, data, isBinary, write, context).finally(transport.reading.settled));
+		guard(
+			'a WebSocket frame',
+			() => context,
+			fail,
+			() => handleFrame(app, user, data, isBinary, write, context).finally(transport.reading.settled)
+		);
 	});
 	// ws closes the connection itself after an error: with the violation's close code for a bad
 	// frame (1009 for one over 64 KiB), then ends the socket once that close frame is written.

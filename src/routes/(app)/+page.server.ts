@@ -12,7 +12,9 @@ export const actions: Actions = {
 	open: async (event) => {
 		const user = event.locals.user;
 		if (!user) redirect(303, '/login');
-		const username = String((await event.request.formData()).get('username') ?? '').trim().toLowerCase();
+		const username = String((await event.request.formData()).get('username') ?? '')
+			.trim()
+			.toLowerCase();
 		let id: string;
 		try {
 			id = (await event.locals.services.chat.openConversation(user.id, username)).id;

@@ -75,12 +75,16 @@ export async function startProxy(target: string, initial: ProxyMode): Promise<Te
 		const mode = proxy.mode;
 		proxy.upgrades[mode]++;
 		if (mode === 'refuse') {
-			socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 25\r\nconnection: close\r\n\r\nWebSockets are not allowed');
+			socket.end(
+				'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 25\r\nconnection: close\r\n\r\nWebSockets are not allowed'
+			);
 			return;
 		}
 		if (mode === 'blackhole' || mode === 'close') {
 			const key = String(req.headers['sec-websocket-key'] ?? '');
-			const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
+			const accept = createHash('sha1')
+				.update(key + WS_GUID)
+				.digest('base64');
 			socket.write(
 				`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`
 			);

@@ -89,4 +89,3 @@ export async function readEvents(db: Executor, userId: string, after: number, li
 	}
 	return { events: out, lastSeq: rows.at(-1)?.event.seq, rowCount: rows.length };
 }
-

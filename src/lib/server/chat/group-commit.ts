@@ -240,7 +240,9 @@ export class GroupCommit<S extends BatchSend> {
 					reject(error);
 				};
 				timer = setTimeout(() => {
-					const error = Object.assign(new Error(`A batch of ${sends.length} sends took longer than ${this.writer.deadlineMs} ms`), { code: 'ETIMEDOUT' });
+					const error = Object.assign(new Error(`A batch of ${sends.length} sends took longer than ${this.writer.deadlineMs} ms`), {
+						code: 'ETIMEDOUT'
+					});
 					giveUp(error);
 					this.writer.gaveUp(error);
 				}, this.writer.deadlineMs);

@@ -21,7 +21,11 @@ export const SEARCH_LIMIT = 50;
  * the tsquery from such tokens means no input can be a tsquery syntax error.
  */
 export function toPrefixQuery(q: string): string | null {
-	const words = q.toLowerCase().match(/[\p{L}\p{N}]+/gu)?.slice(0, 8) ?? [];
+	const words =
+		q
+			.toLowerCase()
+			.match(/[\p{L}\p{N}]+/gu)
+			?.slice(0, 8) ?? [];
 	return words.length ? words.map((w) => `${w.slice(0, 64)}:*`).join(' & ') : null;
 }
 

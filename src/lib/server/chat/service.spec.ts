@@ -159,7 +159,9 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		expect(await codeOf(chat.getConversation(stranger.id, conversationId))).toBe('not_found');
 		expect(await codeOf(chat.receipt(stranger.id, { conversationId, seq: 1, status: 'read' }))).toBe('not_found');
 		expect(await codeOf(chat.typing(stranger.id, conversationId))).toBe('not_found');
-		expect(await codeOf(chat.sendFromForm(stranger, 'their-session', { id: crypto.randomUUID(), conversationId, body: 'x' }))).toBe('not_found');
+		expect(await codeOf(chat.sendFromForm(stranger, 'their-session', { id: crypto.randomUUID(), conversationId, body: 'x' }))).toBe(
+			'not_found'
+		);
 		// A conversation that does not exist is answered the same: its existence is never revealed.
 		expect(await codeOf(chat.history(a.id, crypto.randomUUID(), { limit: 50 }))).toBe('not_found');
 		expect(published).toEqual([]);
@@ -170,7 +172,8 @@ describe.each(engines)('ChatService on %s', (engine) => {
 	test("one client's sends commit in clientSeq order, whatever order they arrive in", async () => {
 		const { a, conversationId } = await pair();
 		const clientId = crypto.randomUUID();
-		const send = (clientSeq: number, body: string) => chat.send(a.id, { id: crypto.randomUUID(), conversationId, clientId, clientSeq, body });
+		const send = (clientSeq: number, body: string) =>
+			chat.send(a.id, { id: crypto.randomUUID(), conversationId, clientId, clientSeq, body });
 		const second = send(2, 'second');
 		const first = send(1, 'first');
 		const [ack1, ack2] = await Promise.all([first, second]);
@@ -258,7 +261,8 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		const limited = chatService(database, limitedBus, { rateLimit: true, sendBurst: 2, sendPerMinute: 1 });
 		const { a, conversationId } = await pair();
 		const clientId = crypto.randomUUID();
-		const send = (clientSeq: number) => limited.send(a.id, { id: crypto.randomUUID(), conversationId, clientId, clientSeq, body: `n${clientSeq}` });
+		const send = (clientSeq: number) =>
+			limited.send(a.id, { id: crypto.randomUUID(), conversationId, clientId, clientSeq, body: `n${clientSeq}` });
 		await send(1);
 		await send(2);
 		const refused = await send(3).catch((e: AppError) => e);
@@ -271,7 +275,9 @@ describe.each(engines)('ChatService on %s', (engine) => {
 	test('presence: the first connection announces online to peers, the last one offline with the time', async () => {
 		const { a, b } = await pair();
 		await chat.connected(a.id);
-		expect(published).toEqual([{ kind: 'ephemeral', userId: b.id, event: { type: 'presence', userId: a.id, online: true, lastSeenAt: null } }]);
+		expect(published).toEqual([
+			{ kind: 'ephemeral', userId: b.id, event: { type: 'presence', userId: a.id, online: true, lastSeenAt: null } }
+		]);
 		published = [];
 		await chat.connected(a.id);
 		await chat.disconnected(a.id);

@@ -108,10 +108,7 @@ export class ChatService {
 			this.publish(created.appended.map(({ userId: u, seq }) => ({ kind: 'event', userId: u, seq })));
 			return this.getConversation(userId, created.id);
 		}
-		const [existing] = await this.db
-			.select({ id: conversations.id })
-			.from(conversations)
-			.where(eq(conversations.pairKey, pairKey));
+		const [existing] = await this.db.select({ id: conversations.id }).from(conversations).where(eq(conversations.pairKey, pairKey));
 		return this.getConversation(userId, existing.id);
 	}
 
@@ -205,7 +202,9 @@ export class ChatService {
 	}
 
 	private publishMessage(message: Message, appended: Appended[]) {
-		this.publish(appended.map(({ userId, seq }) => ({ kind: 'event', userId, seq, event: { type: 'message', cursor: String(seq), message } })));
+		this.publish(
+			appended.map(({ userId, seq }) => ({ kind: 'event', userId, seq, event: { type: 'message', cursor: String(seq), message } }))
+		);
 	}
 
 	// ── receipts, typing, presence ─────────────────────────────────────────────────────────────

@@ -108,7 +108,8 @@ function send(body: string) {
 	return chat.send(alice.id, { id: crypto.randomUUID(), conversationId, clientId: conversationId, clientSeq: ++clientSeq, body });
 }
 
-const cursors = (events: PushEvent[]) => events.filter((e) => e.type !== 'ready' && 'cursor' in e).map((e) => Number((e as { cursor: string }).cursor));
+const cursors = (events: PushEvent[]) =>
+	events.filter((e) => e.type !== 'ready' && 'cursor' in e).map((e) => Number((e as { cursor: string }).cursor));
 
 beforeAll(async () => {
 	database = await openDatabase('memory://', '');
@@ -156,7 +157,7 @@ describe('Streams', () => {
 		expect(again.transport.events[0]).toMatchObject({ type: 'ready' });
 	});
 
-	test("tells a peer once that a user came online across two streams, and once that they left after the last", async () => {
+	test('tells a peer once that a user came online across two streams, and once that they left after the last', async () => {
 		const watcher = await open(bob);
 		await watcher.stream.started;
 		// Its own start told it alice was offline; what matters is what it is told after.
@@ -172,7 +173,10 @@ describe('Streams', () => {
 		expect(chat.connectionCount(alice.id)).toBe(1);
 		second.transport.end();
 		const ofAlice = () =>
-			watcher.transport.events.slice(start).filter((e) => e.type === 'presence' && e.userId === alice.id) as Extract<PushEvent, { type: 'presence' }>[];
+			watcher.transport.events.slice(start).filter((e) => e.type === 'presence' && e.userId === alice.id) as Extract<
+				PushEvent,
+				{ type: 'presence' }
+			>[];
 		await watcher.transport.until(() => ofAlice().some((p) => !p.online));
 		const seen = ofAlice();
 		expect(seen.map((p) => p.online)).toEqual([true, false]);

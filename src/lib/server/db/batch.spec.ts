@@ -109,14 +109,18 @@ describe('each Database carries the writer of its engine', () => {
 		}
 	}, 120_000);
 
-	test.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL: batches in parallel, and LISTEN/NOTIFY on the same database [postgres]', async () => {
-		const url = await createPostgresDatabase();
-		const database = await openDatabase(url, '');
-		try {
-			expect(database.batch.parallel).toBe(true);
-			expect(database.notifyUrl).toBe(url);
-		} finally {
-			await database.close();
-		}
-	}, 120_000);
+	test.skipIf(!process.env.TEST_DATABASE_URL)(
+		'PostgreSQL: batches in parallel, and LISTEN/NOTIFY on the same database [postgres]',
+		async () => {
+			const url = await createPostgresDatabase();
+			const database = await openDatabase(url, '');
+			try {
+				expect(database.batch.parallel).toBe(true);
+				expect(database.notifyUrl).toBe(url);
+			} finally {
+				await database.close();
+			}
+		},
+		120_000
+	);
 });

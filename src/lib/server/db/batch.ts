@@ -147,6 +147,10 @@ async function reserveWithin(client: PostgresJsLike, ms: number) {
 		]);
 	} finally {
 		clearTimeout(timer);
-		if (timedOut) reserving.then((late) => late.release(), () => {});
+		if (timedOut)
+			reserving.then(
+				(late) => late.release(),
+				() => {}
+			);
 	}
 }

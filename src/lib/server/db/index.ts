@@ -60,16 +60,20 @@ async function openPostgres(url: string, timeouts: DatabaseTimeouts, options: Op
 	const client = createPostgresClient(url, timeouts, { max: options.poolSize ?? 10 });
 	const { Reachability } = await import('./reachability');
 	const { drizzleClient } = await import('./postgres-drizzle');
-	const reachability = new Reachability(() => within(timeouts.answerMs, 'The database did not answer the probe', () => client`select 1`), PROBE_MS);
+	const reachability = new Reachability(
+		() => within(timeouts.answerMs, 'The database did not answer the probe', () => client`select 1`),
+		PROBE_MS
+	);
 	// drizzle types its client as the whole of postgres.js; it calls only what DrizzleClient has.
 	const db = drizzle({ client: drizzleClient(client, timeouts.answerMs, reachability) as unknown as PostgresSql, schema });
 	return {
 		db: db as unknown as Db,
 		batch: postgresBatchWriter(client, timeouts, reachability),
 		notifyUrl: url,
-		ping: () => within(timeouts.answerMs, 'The database did not answer the readiness probe', async () => {
-			await db.execute(sql`select 1`);
-		}),
+		ping: () =>
+			within(timeouts.answerMs, 'The database did not answer the readiness probe', async () => {
+				await db.execute(sql`select 1`);
+			}),
 		close: () => {
 			reachability.close();
 			return client.end({ timeout: 5 });

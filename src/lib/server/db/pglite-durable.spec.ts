@@ -58,7 +58,12 @@ describe('PGLITE_UNSAFE_NO_FSYNC', () => {
 	test('is off unless set to 1, and a typo fails at start', () => {
 		const saved = process.env.PGLITE_UNSAFE_NO_FSYNC;
 		try {
-			for (const [raw, expected] of [[undefined, false], ['', false], ['0', false], ['1', true]] as const) {
+			for (const [raw, expected] of [
+				[undefined, false],
+				['', false],
+				['0', false],
+				['1', true]
+			] as const) {
 				if (raw === undefined) delete process.env.PGLITE_UNSAFE_NO_FSYNC;
 				else process.env.PGLITE_UNSAFE_NO_FSYNC = raw;
 				expect(loadConfig().pgliteUnsafeNoFsync).toBe(expected);

@@ -4,7 +4,14 @@ import { startTcpProxy } from '../../../../tests/integration/proxies';
 import type { DatabaseTimeouts } from '../config';
 import { createPostgresClient, FrameScanner } from './postgres-client';
 
-const timeouts: DatabaseTimeouts = { statementMs: 300, idleInTransactionMs: 1000, answerMs: 500, connectMs: 500, retryMaxMs: 50, acquireMs: 500 };
+const timeouts: DatabaseTimeouts = {
+	statementMs: 300,
+	idleInTransactionMs: 1000,
+	answerMs: 500,
+	connectMs: 500,
+	retryMaxMs: 50,
+	acquireMs: 500
+};
 
 describe('FrameScanner', () => {
 	test('finds message types across chunk boundaries, the untyped startup message first', () => {
@@ -14,7 +21,8 @@ describe('FrameScanner', () => {
 		const all = Buffer.concat([startup, query, sync]);
 		const types: string[] = [];
 		const scanner = new FrameScanner(true);
-		for (let i = 0; i < all.length; i += 3) scanner.scan(all.subarray(i, i + 3), (t) => types.push(t === 0 ? 'startup' : String.fromCharCode(t)));
+		for (let i = 0; i < all.length; i += 3)
+			scanner.scan(all.subarray(i, i + 3), (t) => types.push(t === 0 ? 'startup' : String.fromCharCode(t)));
 		expect(types).toEqual(['startup', 'Q', 'S']);
 	});
 });

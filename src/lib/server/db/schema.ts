@@ -121,7 +121,9 @@ export const userEvents = pgTable(
 		messageId: uuid('message_id'),
 		/** Receipt figures at the time of the event; null for other types. */
 		data: jsonb('data').$type<{ userId: string; deliveredSeq: number; readSeq: number }>(),
-		createdAt: tstz('created_at').notNull().default(sql`now()`)
+		createdAt: tstz('created_at')
+			.notNull()
+			.default(sql`now()`)
 	},
 	(t) => [primaryKey({ columns: [t.userId, t.seq] })]
 );

@@ -19,7 +19,9 @@ export const load: PageServerLoad = async ({ locals, params, url }) => {
 		// `?at=SEQ` (a search result): the page around that message instead of the newest one.
 		const at = Number(url.searchParams.get('at'));
 		const target = Number.isInteger(at) && at >= 1 && at <= conversation.lastSeq ? at : null;
-		const query = target ? { before: Math.min(target + HISTORY_PAGE / 2, conversation.lastSeq + 1), limit: HISTORY_PAGE } : { limit: HISTORY_PAGE };
+		const query = target
+			? { before: Math.min(target + HISTORY_PAGE / 2, conversation.lastSeq + 1), limit: HISTORY_PAGE }
+			: { limit: HISTORY_PAGE };
 		const page = await chat.history(locals.user.id, params.id, query);
 		// A fresh id per render makes the no-JS form idempotent: a resubmitted form repeats the id.
 		return { conversation, messages: page.messages, hasMore: page.hasMore, at: target, formId: crypto.randomUUID() };
