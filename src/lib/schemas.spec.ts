@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { historyQuerySchema, MAX_SEQ, messageBodySchema } from './schemas';
+import { historyQuerySchema, MAX_SEQ, messageBodySchema, messageContentSchema, sendOf, sendSchema } from './schemas';
 
 describe('historyQuerySchema', () => {
 	const ok = (query: Record<string, string>) => historyQuerySchema.safeParse(query).success;
@@ -39,5 +39,28 @@ describe('messageBodySchema', () => {
 		for (const body of ['\ud800', 'a\udfff', '\udc00\ud800'])
 			expect(messageBodySchema.safeParse(body).success, JSON.stringify(body)).toBe(false);
 		expect(messageBodySchema.parse(' \ud83d\ude00 ')).toBe('\ud83d\ude00');
+	});
+});
+
+describe('sendOf', () => {
+	const stored = {
+		id: '0b7f4b5e-7c1a-4d3e-9d52-8f1d7a6c2b10',
+		conversationId: '1c8e5a2d-3b4f-4e6a-8c9d-0e1f2a3b4c5d',
+		clientId: '2d9f6b3e-4c5a-4f7b-9d0e-1f2a3b4c5d6e',
+		clientSeq: 7,
+		body: 'hello',
+		senderId: '3e0a7c4f-5d6b-4a8c-8e1f-2a3b4c5d6e7f',
+		createdAt: '2026-12-01T12:00:00.000Z',
+		status: 'sending'
+	};
+
+	it('takes exactly the fields of a send from a stored message, and the server accepts it', () => {
+		const send = sendOf(stored);
+		expect(Object.keys(send).sort()).toEqual(Object.keys(sendSchema.shape).sort());
+		expect(sendSchema.parse(send)).toEqual(send);
+	});
+
+	it('carries every content field the sender writes', () => {
+		for (const field of Object.keys(messageContentSchema.shape)) expect(Object.keys(sendOf(stored))).toContain(field);
 	});
 });

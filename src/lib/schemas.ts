@@ -35,6 +35,12 @@ export const messageBodySchema = z
 			.refine((s) => s.isWellFormed(), 'A message cannot contain half of a surrogate pair.')
 	);
 
+/** What the sender writes: a field added here travels in every send, from the outbox to the row. */
+export const messageContentSchema = z.object({
+	body: messageBodySchema
+});
+export type MessageContent = z.infer<typeof messageContentSchema>;
+
 export const sendSchema = z.object({
 	id: uuid,
 	conversationId: uuid,
@@ -44,9 +50,16 @@ export const sendSchema = z.object({
 		.int()
 		.min(1)
 		.max(2 ** 31 - 1),
-	body: messageBodySchema
+	...messageContentSchema.shape
 });
 export type SendInput = z.infer<typeof sendSchema>;
+
+const SEND_FIELDS = Object.keys(sendSchema.shape) as (keyof SendInput)[];
+
+/** The send of a stored message: the protocol's fields of a send, taken from the row. */
+export function sendOf(message: SendInput): SendInput {
+	return Object.fromEntries(SEND_FIELDS.map((field) => [field, message[field]])) as SendInput;
+}
 
 export const receiptSchema = z.object({
 	conversationId: uuid,

@@ -7,7 +7,7 @@
  */
 import { liveQuery } from 'dexie';
 import { AppError } from '$lib/errors';
-import type { ReceiptInput } from '$lib/schemas';
+import type { MessageContent, ReceiptInput } from '$lib/schemas';
 import type { Conversation, EphemeralEvent, Message, User } from '$lib/types';
 import { createApi, type Api } from './api';
 import { openTabChannel, type TabChannel, type TabMessage } from './channel';
@@ -67,8 +67,8 @@ export class DuetClient {
 
 	// ---- actions any tab can take -------------------------------------------------------------
 
-	async send(conversationId: string, body: string): Promise<void> {
-		await enqueueMessage(this.db, { conversationId, senderId: this.user.id, body });
+	async send(conversationId: string, content: MessageContent): Promise<void> {
+		await enqueueMessage(this.db, { ...content, conversationId, senderId: this.user.id });
 		this.kickOutbox();
 	}
 

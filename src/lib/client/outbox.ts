@@ -12,7 +12,7 @@
  */
 import { isPermanent, type ErrorCode } from '$lib/protocol';
 import type { Ack } from '$lib/types';
-import type { SendInput } from '$lib/schemas';
+import { sendOf, type MessageContent, type SendInput } from '$lib/schemas';
 import { DEFAULT_BACKOFF, fullJitter, type BackoffPolicy } from './backoff';
 import { ensureClientId, META, uuid, type DuetDb, type LocalMessage } from './db';
 
@@ -25,7 +25,7 @@ export const ACK_TIMEOUT_MS = 15_000;
  */
 export async function enqueueMessage(
 	db: DuetDb,
-	input: { conversationId: string; senderId: string; body: string; id?: string },
+	input: MessageContent & { conversationId: string; senderId: string; id?: string },
 	now: () => number = Date.now
 ): Promise<LocalMessage> {
 	const clientId = await ensureClientId(db);
@@ -34,12 +34,10 @@ export async function enqueueMessage(
 		const clientSeq = (((await db.meta.get(key))?.value as number | undefined) ?? 0) + 1;
 		await db.meta.put({ key, value: clientSeq });
 		const message: LocalMessage = {
+			...input,
 			id: input.id ?? uuid(),
-			conversationId: input.conversationId,
-			senderId: input.senderId,
 			clientId,
 			clientSeq,
-			body: input.body,
 			createdAt: new Date(now()).toISOString(),
 			status: 'sending'
 		};
@@ -206,13 +204,7 @@ export class OutboxScheduler {
 				await this.db.outbox.delete(item.id);
 				continue;
 			}
-			const sent = this.deps.send({
-				id: message.id,
-				conversationId: message.conversationId,
-				clientId: message.clientId,
-				clientSeq: message.clientSeq,
-				body: message.body
-			});
+			const sent = this.deps.send(sendOf(message));
 			if (!sent) {
 				this.connected = false;
 				this.inflight.clear();

@@ -5,6 +5,7 @@
  * exactly as a tab would; anything that is not a clean ack stops that conversation and is left for
  * the tab's own scheduler (retry budget, failed state) the next time the app opens.
  */
+import { sendOf } from '$lib/schemas';
 import type { Ack } from '$lib/types';
 import { createApi, UnreachableError, type Fetch } from './api';
 import { openUserDb } from './db';
@@ -25,13 +26,7 @@ export async function sendQueued(userId: string, fetcher?: Fetch): Promise<void>
 				if (!message) break;
 				let ack: Ack;
 				try {
-					ack = await api.send({
-						id: message.id,
-						conversationId: message.conversationId,
-						clientId: message.clientId,
-						clientSeq: message.clientSeq,
-						body: message.body
-					});
+					ack = await api.send(sendOf(message));
 				} catch (error) {
 					if (error instanceof UnreachableError) unreachable = true;
 					break;
