@@ -5,7 +5,9 @@
  * and drops its one connection, and reports back how that connection went.
  */
 import { fullJitter } from './backoff';
-import { Emitter, type ConnectionState, type TransportEvents } from './transport';
+import type { ClientFrame } from '$lib/schemas';
+import type { ServerFrame } from '$lib/types';
+import { Emitter, type ConnectionState, type Transport, type TransportEvents } from './transport';
 
 /** What a transport knows about its own connection; the lifecycle decides when to call it. */
 export interface Wire {
@@ -135,4 +137,57 @@ export class ConnectionLifecycle {
 			void this.open();
 		}
 	};
+}
+
+/**
+ * A transport over one kind of connection: what the sync engine and the outbox call, handed to
+ * the lifecycle, with the carrier's own parts (the Wire and `send`) left to the subclass.
+ */
+export abstract class LifecycleTransport implements Transport {
+	protected readonly lifecycle: ConnectionLifecycle;
+
+	constructor(options: LifecycleOptions) {
+		this.lifecycle = new ConnectionLifecycle(
+			{ held: () => this.held(), open: (cursor) => this.open(cursor), drop: () => this.drop(), check: () => this.check() },
+			options
+		);
+	}
+
+	get state(): ConnectionState {
+		return this.lifecycle.state;
+	}
+
+	on<K extends keyof TransportEvents>(event: K, listener: (value: TransportEvents[K]) => void): () => void {
+		return this.lifecycle.on(event, listener);
+	}
+
+	connect(cursor: () => Promise<string | null>): void {
+		this.lifecycle.start(cursor);
+	}
+
+	close(): void {
+		this.lifecycle.stop();
+	}
+
+	abstract send(frame: ClientFrame): boolean;
+	protected abstract held(): boolean;
+	protected abstract open(cursor: string | null): void;
+	protected abstract drop(): void;
+	/** See Wire.check; a carrier whose browser API watches the link itself has nothing to do. */
+	protected check(): void {}
+
+	/**
+	 * A frame as it arrived, or null for one that is not JSON (skipped: the next `ready` or resume
+	 * makes up for it). `ready` makes the stream live before anyone hears of it.
+	 */
+	protected receive(data: unknown): ServerFrame | null {
+		let frame: ServerFrame;
+		try {
+			frame = JSON.parse(String(data)) as ServerFrame;
+		} catch {
+			return null;
+		}
+		if (frame.type === 'ready') this.lifecycle.live();
+		return frame;
+	}
 }

@@ -12,10 +12,8 @@
 import { AppError } from '$lib/errors';
 import { CLOSE, EVENT_TYPES } from '$lib/protocol';
 import type { ClientFrame } from '$lib/schemas';
-import type { ServerFrame } from '$lib/types';
 import { createApi, type Api } from './api';
-import type { ConnectionState, Transport, TransportEvents } from './transport';
-import { ConnectionLifecycle } from './transport-lifecycle';
+import { LifecycleTransport } from './transport-lifecycle';
 
 export interface SseTransportOptions {
 	url?: (cursor: string | null) => string;
@@ -27,31 +25,15 @@ function defaultUrl(cursor: string | null): string {
 	return cursor ? `/api/events?cursor=${encodeURIComponent(cursor)}` : '/api/events';
 }
 
-export class SseTransport implements Transport {
+export class SseTransport extends LifecycleTransport {
 	private readonly url: (cursor: string | null) => string;
 	private readonly api: Pick<Api, 'send' | 'receipt' | 'typing'>;
-	private readonly lifecycle: ConnectionLifecycle;
 	private source: EventSource | null = null;
 
 	constructor(options: SseTransportOptions = {}) {
+		super({ random: options.random });
 		this.url = options.url ?? defaultUrl;
 		this.api = options.api ?? createApi();
-		this.lifecycle = new ConnectionLifecycle(
-			{ held: () => this.source !== null, open: (cursor) => this.open(cursor), drop: () => this.drop() },
-			{ random: options.random }
-		);
-	}
-
-	get state(): ConnectionState {
-		return this.lifecycle.state;
-	}
-
-	on<K extends keyof TransportEvents>(event: K, listener: (value: TransportEvents[K]) => void): () => void {
-		return this.lifecycle.on(event, listener);
-	}
-
-	connect(cursor: () => Promise<string | null>): void {
-		this.lifecycle.start(cursor);
 	}
 
 	send(frame: ClientFrame): boolean {
@@ -82,26 +64,19 @@ export class SseTransport implements Transport {
 		}
 	}
 
-	close(): void {
-		this.lifecycle.stop();
+	protected held(): boolean {
+		return this.source !== null;
 	}
 
-	private open(cursor: string | null): void {
+	protected open(cursor: string | null): void {
 		const source = new EventSource(this.url(cursor));
 		this.source = source;
 		let live = false;
 		const onEvent = (event: MessageEvent) => {
 			if (this.source !== source) return;
-			let frame: ServerFrame;
-			try {
-				frame = JSON.parse(String(event.data)) as ServerFrame;
-			} catch {
-				return;
-			}
-			if (frame.type === 'ready') {
-				live = true;
-				this.lifecycle.live();
-			}
+			const frame = this.receive(event.data);
+			if (!frame) return;
+			if (frame.type === 'ready') live = true;
 			this.lifecycle.emit('frame', frame);
 		};
 		// Every push event type, from the one list; `close` is the server's goodbye, not a push event.
@@ -135,7 +110,7 @@ export class SseTransport implements Transport {
 		};
 	}
 
-	private drop(): void {
+	protected drop(): void {
 		const source = this.source;
 		this.source = null;
 		source?.close();

@@ -5,9 +5,7 @@
  */
 import { CLOSE } from '$lib/protocol';
 import type { ClientFrame } from '$lib/schemas';
-import type { ServerFrame } from '$lib/types';
-import type { ConnectionState, Transport, TransportEvents } from './transport';
-import { ConnectionLifecycle } from './transport-lifecycle';
+import { LifecycleTransport } from './transport-lifecycle';
 
 export const PING_INTERVAL_MS = 20_000;
 export const PONG_TIMEOUT_MS = 10_000;
@@ -23,37 +21,16 @@ function defaultUrl(cursor: string | null): string {
 	return `${scheme}://${location.host}/ws${query}`;
 }
 
-export class WsTransport implements Transport {
+export class WsTransport extends LifecycleTransport {
 	private readonly url: (cursor: string | null) => string;
-	private readonly lifecycle: ConnectionLifecycle;
 	private socket: WebSocket | null = null;
 	private pingTimer: ReturnType<typeof setInterval> | undefined;
 	private pongTimer: ReturnType<typeof setTimeout> | undefined;
 
 	constructor(options: WsTransportOptions = {}) {
+		// A hidden tab's socket may have died while timers were throttled: look at once on return.
+		super({ random: options.random, reconnectOnVisible: true });
 		this.url = options.url ?? defaultUrl;
-		this.lifecycle = new ConnectionLifecycle(
-			{
-				held: () => this.socket !== null,
-				open: (cursor) => this.open(cursor),
-				drop: () => this.drop(),
-				check: () => this.ping()
-			},
-			// A hidden tab's socket may have died while timers were throttled: look at once on return.
-			{ random: options.random, reconnectOnVisible: true }
-		);
-	}
-
-	get state(): ConnectionState {
-		return this.lifecycle.state;
-	}
-
-	on<K extends keyof TransportEvents>(event: K, listener: (value: TransportEvents[K]) => void): () => void {
-		return this.lifecycle.on(event, listener);
-	}
-
-	connect(cursor: () => Promise<string | null>): void {
-		this.lifecycle.start(cursor);
 	}
 
 	send(frame: ClientFrame): boolean {
@@ -62,11 +39,15 @@ export class WsTransport implements Transport {
 		return true;
 	}
 
-	close(): void {
-		this.lifecycle.stop();
+	protected held(): boolean {
+		return this.socket !== null;
 	}
 
-	private open(cursor: string | null): void {
+	protected check(): void {
+		this.ping();
+	}
+
+	protected open(cursor: string | null): void {
 		let socket: WebSocket;
 		try {
 			socket = new WebSocket(this.url(cursor));
@@ -78,17 +59,10 @@ export class WsTransport implements Transport {
 		let live = false;
 		socket.onmessage = (event) => {
 			if (this.socket !== socket) return;
-			let frame: ServerFrame;
-			try {
-				frame = JSON.parse(String(event.data)) as ServerFrame;
-			} catch {
-				return;
-			}
+			const frame = this.receive(event.data);
+			if (!frame) return;
 			this.heard();
-			if (frame.type === 'ready') {
-				live = true;
-				this.lifecycle.live();
-			}
+			if (frame.type === 'ready') live = true;
 			if (frame.type !== 'pong') this.lifecycle.emit('frame', frame);
 		};
 		socket.onopen = () => {
@@ -124,7 +98,7 @@ export class WsTransport implements Transport {
 		}, PONG_TIMEOUT_MS);
 	}
 
-	private drop(): void {
+	protected drop(): void {
 		clearInterval(this.pingTimer);
 		clearTimeout(this.pongTimer);
 		this.pongTimer = undefined;
