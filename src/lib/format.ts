@@ -11,7 +11,7 @@ export function shortTime(iso: string, now = new Date()): string {
 	return date.toLocaleDateString([], { day: 'numeric', month: 'short' });
 }
 
-export function clockTime(iso: string): string {
+function clockTime(iso: string): string {
 	const date = new Date(iso);
 	return Number.isNaN(date.getTime()) ? '' : date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }

@@ -7,7 +7,7 @@ export function loadDraft(db: DuetDb, conversationId: string): Promise<string> {
 	return db.drafts.get(conversationId).then((d) => d?.body ?? '');
 }
 
-export async function saveDraft(db: DuetDb, conversationId: string, body: string, now = Date.now()): Promise<void> {
+async function saveDraft(db: DuetDb, conversationId: string, body: string, now = Date.now()): Promise<void> {
 	if (body.trim() === '') await db.drafts.delete(conversationId);
 	else await db.drafts.put({ conversationId, body, updatedAt: now });
 }

@@ -31,13 +31,3 @@ export async function enablePush(previews = false, api: Api = createApi()): Prom
 		throw error;
 	}
 }
-
-export async function disablePush(api: Api = createApi()): Promise<void> {
-	const registration = await navigator.serviceWorker?.getRegistration();
-	const subscription = await registration?.pushManager.getSubscription();
-	if (!subscription) return;
-	await api.unsubscribePush(subscription.endpoint).catch((error) => {
-		if (!refused(error)) throw error;
-	});
-	await subscription.unsubscribe();
-}

@@ -56,7 +56,7 @@ function asKind(value: string | null | undefined): TransportKind | null {
  * The carrier forced for diagnosis, if any: `?transport=ws|sse` (remembered for the tab;
  * `?transport=auto` clears it), else the persistent localStorage setting `duet:transport`.
  */
-export function forcedTransport(search: string, session: StorageLike | null, storage: StorageLike | null): TransportKind | null {
+function forcedTransport(search: string, session: StorageLike | null, storage: StorageLike | null): TransportKind | null {
 	const flag = new URLSearchParams(search).get('transport');
 	try {
 		if (flag === 'auto') session?.removeItem(FORCE_KEY);

@@ -78,7 +78,7 @@ export type OriginSettings = Pick<Config, 'origin' | 'protocolHeader' | 'hostHea
  * The app's own origin, as adapter-node decides it: ORIGIN when set, else the PROTOCOL_HEADER and
  * HOST_HEADER of a trusted proxy, else the Host the request was addressed to (dev server).
  */
-export function appOrigin(get: HeaderGet, encrypted: boolean, { origin, protocolHeader, hostHeader }: OriginSettings): string {
+function appOrigin(get: HeaderGet, encrypted: boolean, { origin, protocolHeader, hostHeader }: OriginSettings): string {
 	if (origin) return origin;
 	const protocol = (protocolHeader && get(protocolHeader)) || (encrypted ? 'https' : 'http');
 	const host = (hostHeader && get(hostHeader)) || get('host');

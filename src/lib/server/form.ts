@@ -6,7 +6,7 @@ import { toAppError } from './failures';
 import { clientAddress } from './http';
 import { startSession } from './signin';
 
-export function readCredentials(data: FormData) {
+function readCredentials(data: FormData) {
 	const parsed = credentialsSchema.safeParse({
 		username: String(data.get('username') ?? ''),
 		password: String(data.get('password') ?? '')

@@ -10,7 +10,7 @@ import { isUnavailable } from './failures';
 
 export type GuardContext = Record<string, string | number | undefined>;
 
-export function logUnexpected(where: string, context: GuardContext, error: unknown): void {
+function logUnexpected(where: string, context: GuardContext, error: unknown): void {
 	console.error(`Unexpected error in ${where} (${describe(context)}):`, error);
 }
 

@@ -161,8 +161,3 @@ export class Sessions {
 		return { session: { id, userId, createdAt, lastVerifiedAt }, username: row.username };
 	}
 }
-
-/** The session id part of a token, for matching open connections to a session. */
-export function sessionIdOf(token: string): string {
-	return token.split('.')[0] ?? '';
-}

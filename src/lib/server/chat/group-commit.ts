@@ -22,7 +22,7 @@ import type { BatchWriter, Statement } from '../db/batch';
 import type { Appended } from './events';
 import type { ConversationMembers } from './members';
 import { COLUMN_NAMES, RECORD_DEFINITION, fromRecord, toRecord } from './message-columns';
-import { toMessage, type MessageRow } from './views';
+import { toAck, toMessage, type MessageRow } from './views';
 
 /**
  * A message as its sender gives it: every column but those the commit assigns, so a column added
@@ -420,8 +420,4 @@ function attempt(fn: () => Committed): Outcome {
 	} catch (error) {
 		return { ok: false, error };
 	}
-}
-
-function toAck(row: MessageRow): Ack {
-	return { id: row.id, conversationId: row.conversationId, seq: row.seq, createdAt: row.createdAt.toISOString() };
 }

@@ -20,7 +20,7 @@ export const SEARCH_LIMIT = 50;
  * Letters and digits only, each as a prefix match ("hel" finds "hello"), all required. Building
  * the tsquery from such tokens means no input can be a tsquery syntax error.
  */
-export function toPrefixQuery(q: string): string | null {
+function toPrefixQuery(q: string): string | null {
 	const words =
 		q
 			.toLowerCase()

@@ -19,7 +19,7 @@ import { GroupCommit, type BatchSend } from './group-commit';
 import { sameContent } from './message-columns';
 import { ConversationMembers } from './members';
 import { SequenceBuffer } from './sequence-buffer';
-import { conversationViews, historyPage, type HistoryQuery, type MessageRow } from './views';
+import { conversationViews, historyPage, toAck, type HistoryQuery, type MessageRow } from './views';
 
 export interface SendCommand extends SendInput {
 	senderId: string;
@@ -331,12 +331,8 @@ export class ChatService {
 	}
 }
 
-export function toAck(row: MessageRow): Ack {
-	return { id: row.id, conversationId: row.conversationId, seq: row.seq, createdAt: row.createdAt.toISOString() };
-}
-
 /** A stable UUID-shaped client id for one session's no-JavaScript sends. */
-export function formClientId(sessionId: string): string {
+function formClientId(sessionId: string): string {
 	const hex = Buffer.from(sha256(new TextEncoder().encode(`form:${sessionId}`))).toString('hex');
 	return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

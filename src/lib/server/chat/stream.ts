@@ -27,7 +27,7 @@ const REPLAY_BATCH = 500;
 /** While the database is away, the log is tried again this often (the connection stays open). */
 const PULL_RETRY_MS = 500;
 
-export function parseCursor(cursor: string): number | null {
+function parseCursor(cursor: string): number | null {
 	return /^(0|[1-9]\d{0,15})$/.test(cursor) ? Number(cursor) : null;
 }
 

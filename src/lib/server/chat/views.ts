@@ -1,7 +1,7 @@
 /** Reads shaped as the protocol's `message` and `conversation`, from rows of the schema. */
 import { and, asc, desc, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import type { Conversation, Message } from '$lib/types';
+import type { Ack, Conversation, Message } from '$lib/types';
 import type { Executor } from '../db';
 import { conversations, members, messages, users } from '../db/schema';
 
@@ -18,6 +18,11 @@ export function toMessage(row: MessageRow): Message {
 		body: row.body,
 		createdAt: row.createdAt.toISOString()
 	};
+}
+
+/** What the sender is told of a stored message: where it landed and when. */
+export function toAck(row: MessageRow): Ack {
+	return { id: row.id, conversationId: row.conversationId, seq: row.seq, createdAt: row.createdAt.toISOString() };
 }
 
 const peer = alias(members, 'peer');

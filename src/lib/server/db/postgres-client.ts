@@ -55,7 +55,7 @@ function usesTls(url: string): boolean {
  * each Sync and each simple Query) against the ReadyForQuery messages received; a Flush owes some
  * answer too. statement_timeout makes a live server answer sooner, so only a dead link trips it.
  */
-export function watchedSocket(to: { host: string; port: number } | { path: string }, answerMs: number): net.Socket {
+function watchedSocket(to: { host: string; port: number } | { path: string }, answerMs: number): net.Socket {
 	const socket = net.connect(to as net.NetConnectOpts);
 	const sent = new FrameScanner(true);
 	const received = new FrameScanner(false);

@@ -54,7 +54,7 @@ function unsafe(sql: Sql, ms: number, reachability: Reachability): Queries['unsa
  * so the deadline starts there; and a query is not even tried while the database is known to be
  * unreachable.
  */
-export class DeadlineQuery implements PromiseLike<unknown> {
+class DeadlineQuery implements PromiseLike<unknown> {
 	private answer?: Promise<unknown>;
 
 	constructor(
