@@ -4,7 +4,7 @@
  * and reading them back after a cursor for replay.
  */
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
-import type { DurableEvent } from '$lib/types';
+import type { Conversation, DurableEvent } from '$lib/types';
 import type { Executor, Tx } from '../db';
 import { messages, userEvents, users, type EventType } from '../db/schema';
 import { conversationViews, toMessage } from './views';
@@ -76,16 +76,33 @@ export async function readEvents(db: Executor, userId: string, after: number, li
 	const views = conversationIds.length ? await conversationViews(db, userId, conversationIds) : [];
 	const viewById = new Map(views.map((v) => [v.id, v]));
 	const out: DurableEvent[] = [];
-	for (const { event, message } of rows) {
-		const cursor = String(event.seq);
-		if (event.type === 'message' && message) {
-			out.push({ type: 'message', cursor, message: toMessage(message) });
-		} else if (event.type === 'receipt' && event.data) {
-			out.push({ type: 'receipt', cursor, conversationId: event.conversationId, ...event.data });
-		} else if (event.type === 'conversation') {
-			const conversation = viewById.get(event.conversationId);
-			if (conversation) out.push({ type: 'conversation', cursor, conversation });
-		}
+	for (const row of rows) {
+		const rendered = render(row, viewById);
+		if (rendered) out.push(rendered);
 	}
 	return { events: out, lastSeq: rows.at(-1)?.event.seq, rowCount: rows.length };
+}
+
+type LogRow = { event: typeof userEvents.$inferSelect; message: typeof messages.$inferSelect | null };
+
+/**
+ * A logged event as the wire carries it, or null when what it points at is gone. Every event type
+ * needs a case (the default does not compile otherwise): a type delivered live but not rendered
+ * here would be skipped on replay while the cursor moves past it.
+ */
+function render({ event, message }: LogRow, viewById: Map<string, Conversation>): DurableEvent | null {
+	const cursor = String(event.seq);
+	const type = event.type;
+	switch (type) {
+		case 'message':
+			return message ? { type, cursor, message: toMessage(message) } : null;
+		case 'receipt':
+			return event.data ? { type, cursor, conversationId: event.conversationId, ...event.data } : null;
+		case 'conversation': {
+			const conversation = viewById.get(event.conversationId);
+			return conversation ? { type, cursor, conversation } : null;
+		}
+		default:
+			throw new Error(`No rendering for logged event type ${type satisfies never}`);
+	}
 }
