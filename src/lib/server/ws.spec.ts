@@ -4,44 +4,8 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import { CLOSE } from '$lib/protocol';
 import type { PushEvent } from '$lib/types';
 import { OUTGOING_LIMIT_BYTES } from './outgoing';
-import { SHUTDOWN_GRACE_MS, SLOW_CLOSE_GRACE_MS, WebSocketTransport, type SocketLike } from './ws';
-
-/** Just enough of a `ws` WebSocket: what was sent and closed, and a `bufferedAmount` the test sets. */
-class FakeWs extends EventEmitter implements SocketLike {
-	readonly CONNECTING = 0;
-	readonly OPEN = 1;
-	readonly CLOSING = 2;
-	readonly CLOSED = 3;
-	readyState = 1;
-	isPaused = false;
-	bufferedAmount = 0;
-	readonly sent: string[] = [];
-	readonly closes: { code?: number; reason?: string }[] = [];
-	terminated = 0;
-	pause() {
-		this.isPaused = true;
-	}
-	resume() {
-		this.isPaused = false;
-	}
-	send(text: string) {
-		this.sent.push(text);
-	}
-	close(code?: number, reason?: string) {
-		this.closes.push({ code, reason });
-		if (this.readyState === this.OPEN) this.readyState = this.CLOSING;
-	}
-	terminate() {
-		this.terminated++;
-		this.closed();
-	}
-	/** The closing handshake is over (or the socket was destroyed): ws emits 'close' once. */
-	closed() {
-		if (this.readyState === this.CLOSED) return;
-		this.readyState = this.CLOSED;
-		this.emit('close');
-	}
-}
+import { FakeWs } from './test-ws';
+import { SHUTDOWN_GRACE_MS, SLOW_CLOSE_GRACE_MS, WebSocketTransport } from './ws';
 
 /** The TCP socket under it: only cork/uncork and 'drain' are used. */
 class FakeRaw extends EventEmitter {

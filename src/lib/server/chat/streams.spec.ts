@@ -6,8 +6,8 @@ import { InProcessBus } from '../bus';
 import { loadConfig } from '../config';
 import { openDatabase, type Database } from '../db';
 import { users } from '../db/schema';
-import { EventEmitter } from 'node:events';
 import { openEventStream } from '../sse';
+import { FakeWs } from '../test-ws';
 import { WebSocketTransport } from '../ws';
 import { ChatService } from './service';
 import { Streams, type OpenStream, type StreamTransport } from './streams';
@@ -272,41 +272,15 @@ describe('Streams', () => {
 	});
 });
 
-/** A `ws` WebSocket stand-in that answers a close frame at once. */
-class AnsweringWs extends EventEmitter {
-	readonly OPEN = 1;
-	readonly CLOSED = 3;
-	readyState = 1;
-	isPaused = false;
-	bufferedAmount = 0;
-	readonly frames: PushEvent[] = [];
-	readonly closes: number[] = [];
-	pause() {}
-	resume() {}
-	send(text: string) {
-		this.frames.push(JSON.parse(text));
-		this.emit('sent');
-	}
-	close(code: number) {
-		this.closes.push(code);
-		queueMicrotask(() => this.terminate());
-	}
-	terminate() {
-		if (this.readyState === this.CLOSED) return;
-		this.readyState = this.CLOSED;
-		this.emit('close');
-	}
-}
-
 describe('the transports on the lifecycle', () => {
 	test('a WebSocket gets its replay as frames, and 1001 at shutdown, which releases it', async () => {
-		const ws = new AnsweringWs();
+		const ws = new FakeWs(true);
 		const handle = await streams.open(bob, crypto.randomUUID(), '0', new WebSocketTransport(ws, bob));
 		await handle.started;
 		expect(ws.frames.map((f) => f.type)).toEqual(['ready', 'presence', 'conversation']);
 		expect(chat.connectionCount(bob.id)).toBe(1);
 		await streams.shutdown();
-		expect(ws.closes).toEqual([CLOSE.goingAway]);
+		expect(ws.closes.map((c) => c.code)).toEqual([CLOSE.goingAway]);
 		expect(chat.connectionCount(bob.id)).toBe(0);
 		expect(streams.size).toBe(0);
 	});
