@@ -419,6 +419,11 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 			// held behind an earlier send of their client when the database went away.
 			expect(Math.max(...unavailable), 'the slowest unavailable answer to a load send').toBeLessThan(UNAVAILABLE_WITHIN + SLACK);
 			expect(server.output()).not.toContain("reading 'write'");
+		} catch (error) {
+			// What the server was doing when the run went wrong is most of the diagnosis.
+			const exit = server.process.exitCode === null ? 'still running' : `exited with ${server.process.exitCode}`;
+			console.error(`db-cuts failed (seed ${SEED}); the server ${exit}; its output (tail):\n${server.output().slice(-6000)}`);
+			throw error;
 		} finally {
 			proxy.restore();
 			for (const s of senders) {
