@@ -11,6 +11,7 @@ import type { DurableEvents, EphemeralEvents, EventType, StreamEvents } from './
  */
 export const EVENT_KINDS = {
 	message: 'durable',
+	message_updated: 'durable',
 	receipt: 'durable',
 	conversation: 'durable',
 	typing: 'ephemeral',

@@ -37,7 +37,9 @@ export const messageBodySchema = z
 
 /** What the sender writes: a field added here travels in every send, from the outbox to the row. */
 export const messageContentSchema = z.object({
-	body: messageBodySchema
+	body: messageBodySchema,
+	/** The message this one answers: one of the same conversation, stored by the time this one commits. */
+	replyTo: uuid.nullable().default(null)
 });
 export type MessageContent = z.infer<typeof messageContentSchema>;
 
@@ -60,6 +62,37 @@ const SEND_FIELDS = Object.keys(sendSchema.shape) as (keyof SendInput)[];
 export function sendOf(message: SendInput): SendInput {
 	return Object.fromEntries(SEND_FIELDS.map((field) => [field, message[field]])) as SendInput;
 }
+
+const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
+/** Fully qualified emoji (keycaps, flags, ZWJ sequences and skin tones included), as pickers give them. */
+const RGI_EMOJI = /^\p{RGI_Emoji}$/v;
+/** Emoji without their variation selector (❤ as well as ❤️), which keyboards still type. */
+const PICTOGRAPH = /\p{Extended_Pictographic}/u;
+
+/** Exactly one emoji: one grapheme that is one. */
+export function isSingleEmoji(text: string): boolean {
+	if (text.length === 0 || text.length > 64) return false;
+	const [first, second] = graphemes.segment(text);
+	if (!first || second) return false;
+	return RGI_EMOJI.test(text) || PICTOGRAPH.test(text);
+}
+
+export const emojiSchema = z.string().refine(isSingleEmoji, 'A reaction is exactly one emoji.');
+
+/** Body of PATCH /api/messages/:id. */
+export const editSchema = z.object({ body: messageBodySchema });
+
+/**
+ * A change to a stored message, as the chat service takes it from either transport: edit and delete
+ * by its sender only, reactions by any member. Each one that changes something is a `message_updated` event.
+ */
+export const messageChangeSchema = z.discriminatedUnion('op', [
+	z.object({ op: z.literal('edit'), messageId: uuid, ...editSchema.shape }),
+	z.object({ op: z.literal('delete'), messageId: uuid }),
+	z.object({ op: z.literal('react'), messageId: uuid, emoji: emojiSchema }),
+	z.object({ op: z.literal('unreact'), messageId: uuid, emoji: emojiSchema })
+]);
+export type MessageChange = z.infer<typeof messageChangeSchema>;
 
 export const receiptSchema = z.object({
 	conversationId: uuid,
@@ -102,6 +135,8 @@ export const clientFrameSchema = z.discriminatedUnion('type', [
 	sendSchema.extend({ type: z.literal('send') }),
 	receiptSchema.extend({ type: z.literal('receipt') }),
 	typingSchema.extend({ type: z.literal('typing') }),
+	// Answered by `{type: "changed", id, message}` or an error frame with this id.
+	z.object({ type: z.literal('change'), id: uuid, change: messageChangeSchema }),
 	z.object({ type: z.literal('ping') })
 ]);
 export type ClientFrame = z.infer<typeof clientFrameSchema>;

@@ -6,6 +6,24 @@ export interface User {
 	username: string;
 }
 
+/** One emoji on a message and who chose it, in the order they chose it. */
+export interface Reaction {
+	emoji: string;
+	userIds: string[];
+}
+
+/** A file sent with a message (PROTOCOL.md "Attachments"). */
+export interface Attachment {
+	id: string;
+	name: string;
+	type: string;
+	size: number;
+	width: number | null;
+	height: number | null;
+	url: string;
+	thumbnailUrl: string | null;
+}
+
 export interface Message {
 	id: string;
 	conversationId: string;
@@ -13,8 +31,27 @@ export interface Message {
 	senderId: string;
 	clientId: string;
 	clientSeq: number;
+	/** "" once deleted. */
 	body: string;
 	createdAt: string;
+	/** A message of the same conversation this one answers, or null. */
+	replyTo: string | null;
+	editedAt: string | null;
+	/** Set when the sender deleted it for everyone: body, reactions and attachments are then empty. */
+	deletedAt: string | null;
+	/** One entry per emoji chosen by at least one member, in the order each emoji was first chosen. */
+	reactions: Reaction[];
+	attachments: Attachment[];
+	/**
+	 * 0 as sent, +1 for every change that changed something (an addition to the protocol): of two
+	 * copies of a message the higher version is the newer, whichever way each arrived.
+	 */
+	version: number;
+}
+
+/** What a change (PATCH/DELETE /api/messages/:id, reactions) did: the message as it now is. */
+export interface Changed {
+	message: Message;
 }
 
 export interface Conversation {
@@ -38,6 +75,8 @@ export interface Ack {
 /** Durable events: in the user's log, each with a cursor, replayed exactly once on resume. */
 export interface DurableEvents {
 	message: { cursor: string; message: Message };
+	/** An edit, delete or reaction: the whole message as it now is. */
+	message_updated: { cursor: string; message: Message };
 	receipt: { cursor: string; conversationId: string; userId: string; deliveredSeq: number; readSeq: number };
 	conversation: { cursor: string; conversation: Conversation };
 }
@@ -73,5 +112,7 @@ export type PushEvent = Tagged<Events>;
 export type ServerFrame =
 	| PushEvent
 	| ({ type: 'ack' } & Ack)
+	/** The answer to a `change` frame; `id` echoes the frame's id. */
+	| { type: 'changed'; id: string; message: Message }
 	| { type: 'pong' }
 	| { type: 'error'; code: ErrorCode; message: string; id?: string; retryAfter?: number };

@@ -1,13 +1,14 @@
 /** Reads shaped as the protocol's `message` and `conversation`, from rows of the schema. */
 import { and, asc, desc, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import type { Ack, Conversation, Message } from '$lib/types';
+import type { Ack, Conversation, Message, Reaction } from '$lib/types';
 import type { Executor } from '../db';
 import { conversations, members, messages, users } from '../db/schema';
 
 export type MessageRow = typeof messages.$inferSelect;
 
-export function toMessage(row: MessageRow): Message {
+/** A row as the wire shows it; `reactions` as chat/reactions.ts reads them (none for a new message). */
+export function toMessage(row: MessageRow, reactions: Reaction[] = []): Message {
 	return {
 		id: row.id,
 		conversationId: row.conversationId,
@@ -16,7 +17,13 @@ export function toMessage(row: MessageRow): Message {
 		clientId: row.clientId,
 		clientSeq: row.clientSeq,
 		body: row.body,
-		createdAt: row.createdAt.toISOString()
+		createdAt: row.createdAt.toISOString(),
+		replyTo: row.replyTo,
+		editedAt: row.editedAt?.toISOString() ?? null,
+		deletedAt: row.deletedAt?.toISOString() ?? null,
+		reactions,
+		attachments: [],
+		version: row.version
 	};
 }
 

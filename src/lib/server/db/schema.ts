@@ -91,7 +91,13 @@ export const messages = pgTable(
 		clientId: uuid('client_id').notNull(),
 		clientSeq: integer('client_seq').notNull(),
 		body: text('body').notNull(),
-		createdAt: tstz('created_at').notNull().defaultNow()
+		createdAt: tstz('created_at').notNull().defaultNow(),
+		/** Checked at commit to be a stored message of the same conversation; no FK, a deleted one keeps its row. */
+		replyTo: uuid('reply_to'),
+		editedAt: tstz('edited_at'),
+		deletedAt: tstz('deleted_at'),
+		/** Bumped by every change under the row's lock, so it orders changes by commit (see types.ts Message.version). */
+		version: integer('version').notNull().default(0)
 	},
 	(t) => [
 		uniqueIndex('messages_conversation_seq_idx').on(t.conversationId, t.seq),
@@ -100,6 +106,25 @@ export const messages = pgTable(
 		// rows small; 'simple' does no stemming, so it treats every language alike.
 		index('messages_body_search_idx').using('gin', sql`to_tsvector('simple', ${t.body})`)
 	]
+);
+
+/**
+ * One row per (message, emoji, member). `version` is the message's version the reaction was added
+ * at: commit-ordered under the message's row lock, it orders emojis by when each was first chosen.
+ */
+export const reactions = pgTable(
+	'message_reactions',
+	{
+		messageId: uuid('message_id')
+			.notNull()
+			.references(() => messages.id, { onDelete: 'cascade' }),
+		emoji: text('emoji').notNull(),
+		userId: uuid('user_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		version: integer('version').notNull()
+	},
+	(t) => [primaryKey({ columns: [t.messageId, t.emoji, t.userId] })]
 );
 
 /** The log stores durable events only. */
