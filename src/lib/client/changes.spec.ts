@@ -59,7 +59,8 @@ async function put(db: DuetDb, message: Message): Promise<LocalMessage> {
 }
 
 /** What the server answers to `change` of `message`. */
-function answer(message: Message, change: MessageChange): Message {
+function answer(local: LocalMessage, change: MessageChange): Message {
+	const { status: _status, ...message } = { ...local, seq: local.seq ?? 0 };
 	const version = message.version + 1;
 	if (change.op === 'edit') return { ...message, body: change.body, editedAt: new Date(1).toISOString(), version };
 	if (change.op === 'delete') return { ...message, body: '', reactions: [], deletedAt: new Date(1).toISOString(), version };
