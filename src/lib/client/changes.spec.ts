@@ -19,7 +19,7 @@ type ChangeFrame = Extract<ClientFrame, { type: 'change' }>;
 function setup(db: DuetDb = freshDb()) {
 	const clock = new ManualClock();
 	const sent: ChangeFrame[] = [];
-	const scheduler = new ChangeScheduler(db, ME, {
+	const scheduler = new ChangeScheduler(db, {
 		send: (frame) => {
 			sent.push(frame);
 			return true;
@@ -190,7 +190,7 @@ describe('deleting an unsent message', () => {
 
 		// Its send had reached the server after all: the message event brings it back.
 		await db.transaction('rw', [db.messages, db.outbox, db.changes, db.conversations, db.meta], () =>
-			storeServerCopy(db, { ...stored(), id: m.id, body: 'oops' }, ME)
+			storeServerCopy(db, { ...stored(), id: m.id, body: 'oops' })
 		);
 		expect((await shown(db, m.id)).deletedAt).not.toBeNull();
 		await scheduler.setConnected(true);
@@ -212,7 +212,7 @@ describe('storeServerCopy', () => {
 		const db = freshDb();
 		const m = stored();
 		const store = (copy: Message) =>
-			db.transaction('rw', [db.messages, db.outbox, db.changes, db.conversations, db.meta], () => storeServerCopy(db, copy, ME));
+			db.transaction('rw', [db.messages, db.outbox, db.changes, db.conversations, db.meta], () => storeServerCopy(db, copy));
 		expect(await store({ ...m, body: 'second', version: 2 })).toBe(true);
 		expect(await store({ ...m, body: 'first', version: 1 })).toBe(false);
 		expect((await db.messages.get(m.id))?.body).toBe('second');
@@ -234,7 +234,7 @@ describe('storeServerCopy', () => {
 			activity: m.createdAt
 		});
 		await db.transaction('rw', [db.messages, db.outbox, db.changes, db.conversations, db.meta], () =>
-			storeServerCopy(db, { ...m, body: '', deletedAt: new Date(1).toISOString(), version: 1 }, ME)
+			storeServerCopy(db, { ...m, body: '', deletedAt: new Date(1).toISOString(), version: 1 })
 		);
 		expect((await db.conversations.get(C))?.lastMessage?.deletedAt).not.toBeNull();
 	});

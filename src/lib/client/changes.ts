@@ -53,7 +53,7 @@ async function addChange(db: DuetDb, message: Pick<Message, 'id' | 'conversation
  * did. Call inside a transaction over messages, outbox, changes, conversations and meta. A message this device
  * discarded before it was acked is deleted on the server now that it turned out to be stored.
  */
-export async function storeServerCopy(db: DuetDb, message: Message, me: string): Promise<boolean> {
+export async function storeServerCopy(db: DuetDb, message: Message): Promise<boolean> {
 	const existing = await db.messages.get(message.id);
 	if (existing && (existing.version ?? 0) > message.version) return false;
 	await db.messages.put({ ...message, status: 'sent' });
@@ -61,11 +61,19 @@ export async function storeServerCopy(db: DuetDb, message: Message, me: string):
 	// An edit or delete of the last message shows in the conversation list too.
 	const conv = await db.conversations.get(message.conversationId);
 	if (conv?.lastMessage?.id === message.id) await db.conversations.put({ ...conv, lastMessage: message });
-	if (!existing && message.senderId === me && !message.deletedAt && (await getMeta(db, META.discarded(message.id)))) {
+	if (!existing && !message.deletedAt && (await getMeta(db, META.discarded(message.id)))) {
 		await db.meta.delete(META.discarded(message.id));
 		await addChange(db, message, { op: 'delete', messageId: message.id });
 	}
 	return true;
+}
+
+/** The server answered change `id` with `message`: the change is done, its result stored. */
+export async function applyChanged(db: DuetDb, id: string, message: Message): Promise<void> {
+	await db.transaction('rw', [db.messages, db.outbox, db.changes, db.meta, db.conversations], async () => {
+		await db.changes.delete(id);
+		await storeServerCopy(db, message);
+	});
 }
 
 /** The user has read why a change failed: it leaves the queue (it was never applied). */
@@ -103,18 +111,12 @@ function changeQueue(db: DuetDb): DeliveryQueue<PendingChange, ChangeFrame> {
 export class ChangeScheduler extends DeliveryScheduler<PendingChange, ChangeFrame> {
 	constructor(
 		private readonly db: DuetDb,
-		private readonly me: string,
 		deps: DeliveryDeps<ChangeFrame>
 	) {
 		super(changeQueue(db), deps);
 	}
 
 	onChanged(id: string, message: Message): Promise<void> {
-		return this.answered(id, () =>
-			this.db.transaction('rw', [this.db.messages, this.db.outbox, this.db.changes, this.db.meta, this.db.conversations], async () => {
-				await this.db.changes.delete(id);
-				await storeServerCopy(this.db, message, this.me);
-			})
-		);
+		return this.answered(id, () => applyChanged(this.db, id, message));
 	}
 }

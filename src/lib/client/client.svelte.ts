@@ -196,7 +196,7 @@ export class DuetClient {
 				if (at !== null) wakeTimer = setTimeout(() => void scheduler.run(), Math.max(0, at - Date.now()));
 			}
 		});
-		const changes: ChangeScheduler = new ChangeScheduler(this.db, this.user.id, {
+		const changes: ChangeScheduler = new ChangeScheduler(this.db, {
 			send: (frame) => transport.send(frame),
 			wakeAt: (at) => {
 				clearTimeout(changeTimer);

@@ -149,7 +149,7 @@ export class SyncEngine {
 		const tables = [this.db.messages, this.db.conversations, this.db.outbox, this.db.changes, this.db.meta];
 		await this.db.transaction('rw', tables, async () => {
 			for (const message of messages) {
-				await storeServerCopy(this.db, message, this.me.id);
+				await storeServerCopy(this.db, message);
 				const conv = await this.db.conversations.get(message.conversationId);
 				if (!conv) {
 					unknown = true;
