@@ -15,6 +15,8 @@ export interface OriginalSource {
 export class Originals {
 	/** id → the message, or null when there is none; absent while being looked up. */
 	private found = $state<Record<string, Message | LocalMessage | null>>({});
+	// Not reactive on purpose: it only stops a second lookup, and reads of it must not re-run the view.
+	// eslint-disable-next-line svelte/prefer-svelte-reactivity
 	private readonly asked = new Set<string>();
 
 	constructor(private readonly source: OriginalSource) {}
