@@ -5,7 +5,8 @@
  *
  * The subset, and nothing else:
  * - `**bold**` / `__bold__` → strong, `*italic*` / `_italic_` → em, `~~strike~~` → s
- * - `` `inline code` `` → code, ``` fenced ``` blocks → pre > code (the info string is dropped)
+ * - `` `inline code` `` → code, blocks fenced by ``` or ~~~ lines → pre > code (the info string is
+ *   dropped; a fence never closed runs to the end of the message)
  * - `>` block quotes (nested too) → blockquote
  * - http(s) and mailto URLs and e-mail addresses → links, shown exactly as typed (a bare domain like
  *   `notes.md` stays text: linkify-it's default, which needs a scheme)
@@ -34,6 +35,7 @@ md.validateLink = (url) => ALLOWED_SCHEME.test(url.trim());
 md.normalizeLinkText = (url) => url;
 
 const rules = md.renderer.rules;
+// A hard break (two trailing spaces, or `\` ending a line) looks the same as any newline.
 rules.softbreak = () => '\n';
 rules.hardbreak = () => '\n';
 
