@@ -21,6 +21,8 @@ export interface FloatingOptions {
 	trigger?: HTMLElement | null;
 	/** A press, or focus, outside the popover. */
 	ondismiss: () => void;
+	/** Shown and placed: the moment focus can move in (a hidden popover cannot take it). */
+	onopen?: (node: HTMLElement) => void;
 }
 
 const MARGIN = 8;
@@ -49,7 +51,7 @@ export function place(
 
 export function floating(options: FloatingOptions): Attachment<HTMLElement> {
 	return (node) => {
-		const { anchor, point, alignEnd = false, trigger, ondismiss } = options;
+		const { anchor, point, alignEnd = false, trigger, ondismiss, onopen } = options;
 		// A point is kept relative to the anchor, so it scrolls with the message.
 		const start = anchor.getBoundingClientRect();
 		const offset = point ? { x: point.x - start.left, y: point.y - start.top } : null;
@@ -79,7 +81,9 @@ export function floating(options: FloatingOptions): Attachment<HTMLElement> {
 			if (outside(event.relatedTarget)) ondismiss();
 		};
 
-		node.showPopover();
+		// Without the Popover API (old browsers, jsdom) it still works as a fixed-position box.
+		const popover = typeof node.showPopover === 'function';
+		if (popover) node.showPopover();
 		update();
 		const resized = new ResizeObserver(update);
 		resized.observe(node);
@@ -87,13 +91,14 @@ export function floating(options: FloatingOptions): Attachment<HTMLElement> {
 		window.addEventListener('resize', update);
 		document.addEventListener('pointerdown', onpointerdown, true);
 		node.addEventListener('focusout', onfocusout);
+		onopen?.(node);
 		return () => {
 			resized.disconnect();
 			document.removeEventListener('scroll', update, { capture: true });
 			window.removeEventListener('resize', update);
 			document.removeEventListener('pointerdown', onpointerdown, true);
 			node.removeEventListener('focusout', onfocusout);
-			if (node.matches(':popover-open')) node.hidePopover();
+			if (popover && node.matches(':popover-open')) node.hidePopover();
 		};
 	};
 }
