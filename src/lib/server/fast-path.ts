@@ -8,6 +8,8 @@
  * renewal, no expiry). Anything else is decided before the body is read and goes on to the
  * SvelteKit routes, which apply the same checks in full. Both sides check and answer through
  * edge.ts, so the answers are the routes' (status, body, headers): parity.test.ts compares them.
+ * It also answers an /api path that cannot be percent-decoded, which SvelteKit would refuse before
+ * any route or hook could give the protocol's error shape.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendSchema } from '$lib/schemas';
