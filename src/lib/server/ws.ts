@@ -280,6 +280,11 @@ async function handleFrame(
 				write({ type: 'ack', ...ack });
 				return;
 			}
+			case 'change': {
+				const message = await app.chat.change(user.id, input.change);
+				write({ type: 'changed', id: input.id, message });
+				return;
+			}
 			case 'receipt':
 				await app.chat.receipt(user.id, input);
 				return;

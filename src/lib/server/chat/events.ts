@@ -4,9 +4,10 @@
  * and reading them back after a cursor for replay.
  */
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
-import type { Conversation, DurableEvent } from '$lib/types';
+import type { Conversation, DurableEvent, Reaction } from '$lib/types';
 import type { Executor, Tx } from '../db';
 import { messages, userEvents, users, type EventType } from '../db/schema';
+import { loadReactions } from './reactions';
 import { conversationViews, toMessage } from './views';
 
 export interface NewEvent {
@@ -75,9 +76,13 @@ export async function readEvents(db: Executor, userId: string, after: number, li
 	const conversationIds = [...new Set(rows.filter((r) => r.event.type === 'conversation').map((r) => r.event.conversationId))];
 	const views = conversationIds.length ? await conversationViews(db, userId, conversationIds) : [];
 	const viewById = new Map(views.map((v) => [v.id, v]));
+	const reactionsById = await loadReactions(
+		db,
+		rows.flatMap((r) => (r.message && !r.message.deletedAt ? [r.message.id] : []))
+	);
 	const out: DurableEvent[] = [];
 	for (const row of rows) {
-		const rendered = render(row, viewById);
+		const rendered = render(row, viewById, reactionsById);
 		if (rendered) out.push(rendered);
 	}
 	return { events: out, lastSeq: rows.at(-1)?.event.seq, rowCount: rows.length };
@@ -90,12 +95,19 @@ type LogRow = { event: typeof userEvents.$inferSelect; message: typeof messages.
  * needs a case (the default does not compile otherwise): a type delivered live but not rendered
  * here would be skipped on replay while the cursor moves past it.
  */
-function render({ event, message }: LogRow, viewById: Map<string, Conversation>): DurableEvent | null {
+function render(
+	{ event, message }: LogRow,
+	viewById: Map<string, Conversation>,
+	reactionsById: Map<string, Reaction[]>
+): DurableEvent | null {
 	const cursor = String(event.seq);
 	const type = event.type;
 	switch (type) {
+		// Both render the message as it is now: a replayed `message` already shows later changes,
+		// and its `message_updated` events then repeat that state (same version), which clients ignore.
 		case 'message':
-			return message ? { type, cursor, message: toMessage(message) } : null;
+		case 'message_updated':
+			return message ? { type, cursor, message: toMessage(message, reactionsById.get(message.id) ?? []) } : null;
 		case 'receipt':
 			return event.data ? { type, cursor, conversationId: event.conversationId, ...event.data } : null;
 		case 'conversation': {

@@ -50,7 +50,8 @@ const send = (conversationId: string, n: number): BatchSend => ({
 	senderId: TABLE[conversationId][0],
 	clientId: 'c',
 	clientSeq: n,
-	body: 'x'
+	body: 'x',
+	replyTo: null
 });
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -99,7 +100,7 @@ describe('GroupCommit deadlines', () => {
 			maxInFlight: 1,
 			maxBatch: 256,
 			resend: () => ({}) as never,
-			published: (stored) => published.push(...stored.map((s) => s.ack.id)),
+			published: (events) => published.push(...events.map((e) => e.message.id)),
 			uncertain: (userIds) => uncertain.push(userIds)
 		});
 		const started = Date.now();
@@ -151,7 +152,7 @@ describe('GroupCommit fallback', () => {
 			maxInFlight: 1,
 			maxBatch: 256,
 			resend: () => ({}) as never,
-			published: (stored) => published.push(...stored.map((s) => s.ack.id)),
+			published: (events) => published.push(...events.map((e) => e.message.id)),
 			uncertain: () => {}
 		});
 		const committed = await Promise.all([group.submit(send('A', 1)), group.submit(send('B', 2))]);

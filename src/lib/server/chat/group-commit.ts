@@ -1,6 +1,6 @@
 /**
- * Group commit of sends. Every send that arrives while a transaction is writing joins the next
- * one, so under load one transaction of a few round trips stores many messages, and with no load a
+ * Group commit of sends and of changes to stored messages (edit, delete, react). Every item that
+ * arrives while a transaction is writing joins the next one, so under load one transaction of a few round trips stores many messages, and with no load a
  * send is written at once, alone. Inside a batch the rules of a single send hold: conversations,
  * then users, are locked in id order (the order every other writer uses, so no deadlock); each
  * conversation's seq and each member's event cursor are handed out in arrival order under those
@@ -14,30 +14,54 @@
  * frees its rows and its slot and answers its sends `unavailable` (clients resend the same ids,
  * and a resend of a stored id is answered from the stored row). Nothing of a batch outlives it:
  * seqs and cursors are read under the locks by every batch.
+ * A change takes the same path, so it has the same deadline, the same `unavailable` and the same
+ * late publication or resync: under its conversation's lock its message row is locked (after the
+ * conversations, before the users, the order every batch takes), read with its reactions, and the
+ * change decided from the row as it is then (chat/change.ts). So changes apply in commit order
+ * and the last commit wins; a change that changes nothing writes nothing and publishes nothing.
  */
 import { AppError } from '$lib/errors';
+import type { MessageChange } from '$lib/schemas';
 import { isUnavailable } from '../failures';
 import type { Ack, Message } from '$lib/types';
 import type { BatchWriter, Statement } from '../db/batch';
 import type { Appended } from './events';
+import { NO_SUCH_MESSAGE, applyChange, reactionDiff, type MessageState } from './change';
 import type { ConversationMembers } from './members';
-import { COLUMN_NAMES, RECORD_DEFINITION, fromRecord, toRecord } from './message-columns';
+import { ASSIGNED_BY_COMMIT, COLUMN_NAMES, RECORD_DEFINITION, fromRecord, toRecord } from './message-columns';
+import { groupReactions, type ReactionRow } from './reactions';
 import { toAck, toMessage, type MessageRow } from './views';
 
 /**
  * A message as its sender gives it: every column but those the commit assigns, so a column added
  * to `messages` must be given by every send (the type checker lists the places).
  */
-export type BatchSend = Omit<MessageRow, 'seq' | 'createdAt' | 'clientSeq'> & {
+export type BatchSend = Omit<MessageRow, (typeof ASSIGNED_BY_COMMIT)[number] | 'clientSeq'> & {
 	/** null: the next one for (conversation, client), taken under the conversation's lock (form sends). */
 	clientSeq: number | null;
 };
+
+/** A change by `userId`; `conversationId` is the message's, read before, so the batch knows what it locks. */
+export type BatchChange = MessageChange & { userId: string; conversationId: string };
 
 /** A stored send; `message` and `appended` only when this call stored it (not for a resend). */
 export interface Committed {
 	ack: Ack;
 	message?: Message;
 	appended?: Appended[];
+}
+
+/** A decided change: the message as it now is; `appended` only when the change changed something. */
+export interface ChangeCommitted {
+	message: Message;
+	appended?: Appended[];
+}
+
+/** One committed event to publish: a stored send or a change that changed something. */
+export interface Published {
+	type: 'message' | 'message_updated';
+	message: Message;
+	appended: Appended[];
 }
 
 export interface GroupCommitOptions<S extends BatchSend> {
@@ -49,8 +73,8 @@ export interface GroupCommitOptions<S extends BatchSend> {
 	maxBatch: number;
 	/** Answers a send whose id is already stored (same ack, or a conflict). */
 	resend(existing: MessageRow, send: S): Ack;
-	/** Called once per committed batch with what it stored, in commit (seq and cursor) order. */
-	published(stored: Committed[]): void;
+	/** Called once per committed batch with what it stored or changed, in commit (seq and cursor) order. */
+	published(events: Published[]): void;
 	/**
 	 * A batch whose COMMIT was sent but never answered may be stored: these users' streams must
 	 * re-read their logs rather than wait for events that nobody will publish.
@@ -58,13 +82,18 @@ export interface GroupCommitOptions<S extends BatchSend> {
 	uncertain(userIds: string[]): void;
 }
 
-type Outcome = { ok: true; value: Committed } | { ok: false; error: unknown };
+/** What a batch is made of: sends and changes, in arrival order. */
+type Item<S> = { kind: 'send'; send: S } | { kind: 'change'; change: BatchChange };
+
+type Outcome = { ok: true; value: Committed | ChangeCommitted; event?: Published } | { ok: false; error: unknown };
 
 interface Queued<S> {
-	send: S;
-	resolve(value: Committed): void;
+	item: Item<S>;
+	resolve(value: Committed | ChangeCommitted): void;
 	reject(error: unknown): void;
 }
+
+const conversationOf = (item: Item<BatchSend>) => (item.kind === 'send' ? item.send.conversationId : item.change.conversationId);
 
 const NOT_FOUND = () => new AppError('not_found', 'There is no such conversation.');
 const UNAVAILABLE = (cause?: unknown) =>
@@ -99,8 +128,17 @@ export class GroupCommit<S extends BatchSend> {
 	}
 
 	submit(send: S): Promise<Committed> {
+		return this.enqueue({ kind: 'send', send }) as Promise<Committed>;
+	}
+
+	/** Applies a change in the next batch; resolves with the message as that batch left it. */
+	change(change: BatchChange): Promise<ChangeCommitted> {
+		return this.enqueue({ kind: 'change', change }) as Promise<ChangeCommitted>;
+	}
+
+	private enqueue(item: Item<S>): Promise<Committed | ChangeCommitted> {
 		return new Promise((resolve, reject) => {
-			this.queue.push({ send, resolve, reject });
+			this.queue.push({ item, resolve, reject });
 			this.schedule();
 		});
 	}
@@ -147,26 +185,27 @@ export class GroupCommit<S extends BatchSend> {
 		const taken: Queued<S>[] = [];
 		const kept: Queued<S>[] = [];
 		for (const item of this.queue) {
-			if (taken.length < this.options.maxBatch && this.isFree(item.send)) taken.push(item);
+			if (taken.length < this.options.maxBatch && this.isFree(item.item)) taken.push(item);
 			else kept.push(item);
 		}
 		this.queue = kept;
 		return taken;
 	}
 
-	private isFree(send: S): boolean {
-		if (this.busy.has(send.conversationId)) return false;
-		// Members not read yet (the service reads them before a send gets here) cannot be checked;
+	private isFree(item: Item<S>): boolean {
+		const conversationId = conversationOf(item);
+		if (this.busy.has(conversationId)) return false;
+		// Members not read yet (the service reads them before an item gets here) cannot be checked;
 		// the worst that follows is a wait on a lock, never a deadlock: every batch locks in id order.
-		return (this.members.get(send.conversationId) ?? []).every((userId) => !this.busy.has(userId));
+		return (this.members.get(conversationId) ?? []).every((userId) => !this.busy.has(userId));
 	}
 
 	/** The conversations and users a batch will lock. */
 	private rowsLockedBy(batch: Queued<S>[]): Set<string> {
 		const rows = new Set<string>();
-		for (const { send } of batch) {
-			rows.add(send.conversationId);
-			for (const userId of this.members.get(send.conversationId) ?? []) rows.add(userId);
+		for (const { item } of batch) {
+			rows.add(conversationOf(item));
+			for (const userId of this.members.get(conversationOf(item)) ?? []) rows.add(userId);
 		}
 		return rows;
 	}
@@ -174,7 +213,7 @@ export class GroupCommit<S extends BatchSend> {
 	private async run(batch: Queued<S>[]): Promise<void> {
 		let outcomes: Outcome[];
 		try {
-			outcomes = await this.attempt(batch.map((b) => b.send));
+			outcomes = await this.attempt(batch.map((b) => b.item));
 		} catch (error) {
 			if (isUnavailable(error)) {
 				// The database is away: sends queued meanwhile would only wait for the same failure.
@@ -182,11 +221,11 @@ export class GroupCommit<S extends BatchSend> {
 				for (const item of [...batch, ...this.queue.splice(0)]) item.reject(answer);
 				return;
 			}
-			// Something in the batch broke it (an id raced in elsewhere): each send alone, in order.
+			// Something in the batch broke it (an id raced in elsewhere): each item alone, in order.
 			outcomes = [];
-			for (const { send } of batch) {
+			for (const { item } of batch) {
 				try {
-					outcomes.push(...(await this.attempt([send], true)));
+					outcomes.push(...(await this.attempt([item], true)));
 				} catch (failure) {
 					outcomes.push({ ok: false, error: isUnavailable(failure) ? UNAVAILABLE(failure) : failure });
 				}
@@ -200,20 +239,20 @@ export class GroupCommit<S extends BatchSend> {
 	}
 
 	/**
-	 * One transaction for `sends`, given up after the writer's deadline (a connection error then,
+	 * One transaction for `items`, given up after the writer's deadline (a connection error then,
 	 * so the caller answers `unavailable`). A transaction given up may still commit later: what it
 	 * stored is published then, and when its outcome is never known, its users resync.
 	 */
-	private attempt(sends: S[], retryRace = false): Promise<Outcome[]> {
+	private attempt(items: Item<S>[], retryRace = false): Promise<Outcome[]> {
 		let committing = false;
-		const work = this.write(sends, () => (committing = true)).catch(async (error) => {
+		const work = this.write(items, () => (committing = true)).catch(async (error) => {
 			// The same id stored meanwhile through another instance: the read now finds it.
-			if (retryRace && isUniqueViolation(error)) return this.write(sends, () => (committing = true));
+			if (retryRace && isUniqueViolation(error)) return this.write(items, () => (committing = true));
 			throw error;
 		});
 		let timedOut = false;
 		const report = (outcomes: Outcome[]) => {
-			const stored = outcomes.flatMap((o) => (o.ok && o.value.message ? [o.value] : []));
+			const stored = outcomes.flatMap((o) => (o.ok && o.event ? [o.event] : []));
 			// Committed: a failure to publish must not turn into a retry (the stream re-reads the log).
 			try {
 				if (stored.length) this.options.published(stored);
@@ -224,7 +263,7 @@ export class GroupCommit<S extends BatchSend> {
 		work.then(
 			(outcomes) => timedOut && report(outcomes),
 			(error) => {
-				if (committing && isUnavailable(error)) this.options.uncertain(this.usersOf(sends));
+				if (committing && isUnavailable(error)) this.options.uncertain(this.usersOf(items));
 			}
 		);
 		let timer: ReturnType<typeof setTimeout> | undefined;
@@ -240,7 +279,7 @@ export class GroupCommit<S extends BatchSend> {
 					reject(error);
 				};
 				timer = setTimeout(() => {
-					const error = Object.assign(new Error(`A batch of ${sends.length} sends took longer than ${this.writer.deadlineMs} ms`), {
+					const error = Object.assign(new Error(`A batch of ${items.length} items took longer than ${this.writer.deadlineMs} ms`), {
 						code: 'ETIMEDOUT'
 					});
 					giveUp(error);
@@ -255,27 +294,38 @@ export class GroupCommit<S extends BatchSend> {
 		});
 	}
 
-	private usersOf(sends: S[]): string[] {
-		return [...new Set(sends.flatMap((s) => this.members.get(s.conversationId) ?? [s.senderId]))];
+	private usersOf(items: Item<S>[]): string[] {
+		return [
+			...new Set(items.flatMap((i) => this.members.get(conversationOf(i)) ?? [i.kind === 'send' ? i.send.senderId : i.change.userId]))
+		];
 	}
 
-	private async write(sends: S[], committing: () => void): Promise<Outcome[]> {
-		const conversationIds = [...new Set(sends.map((s) => s.conversationId))].sort();
+	private async write(items: Item<S>[], committing: () => void): Promise<Outcome[]> {
+		const sends = items.flatMap((i) => (i.kind === 'send' ? [i.send] : []));
+		const changed = [...new Set(items.flatMap((i) => (i.kind === 'change' ? [i.change.messageId] : [])))].sort();
+		const conversationIds = [...new Set(items.map(conversationOf))].sort();
 		await this.members.load(conversationIds);
 		const userIds = [...new Set(conversationIds.flatMap((id) => this.members.get(id) ?? []))].sort();
-		const ids = [...new Set(sends.map((s) => s.id))];
+		// The sends' own ids (resends) and the messages they reply to.
+		const ids = [...new Set(sends.flatMap((s) => (s.replyTo ? [s.id, s.replyTo] : [s.id])))];
 		const unnumbered = [...new Map(sends.filter((s) => s.clientSeq === null).map((s) => [clientKey(s), s])).values()];
 		let outcomes: Outcome[] = [];
 		await this.writer.transact(
 			{
-				// Conversations, then users, each in id order (UNION ALL runs its branches in turn),
-				// then any of the batch's ids already stored and the last clientSeq of each form
-				// sender, read under those locks.
+				// Conversations, then changed messages, then users, each in id order (UNION ALL runs
+				// its branches in turn), then the changed messages' reactions, any of the batch's ids
+				// already stored and the last clientSeq of each form sender, read under those locks.
 				text: `select 'c' as kind, id, last_seq::bigint as n, null::text as stored
 					from (select id, last_seq from conversations where id = any($1::uuid[]) order by id for no key update) c
 					union all
+					select 'x', id, null, row_to_json(x)::text
+					from (select * from messages where id = any($6::uuid[]) order by id for no key update) x
+					union all
 					select 'u', id, event_seq, null
 					from (select id, event_seq from users where id = any($2::uuid[]) order by id for no key update) u
+					union all
+					select 'r', message_id, version::bigint, json_build_object('emoji', emoji, 'userId', user_id)::text
+					from message_reactions where message_id = any($6::uuid[])
 					union all
 					select 'm', id, null, row_to_json(m)::text
 					from messages m where id = any($3::uuid[])
@@ -288,11 +338,12 @@ export class GroupCommit<S extends BatchSend> {
 					pgArray(userIds),
 					pgArray(ids),
 					pgArray(unnumbered.map((s) => s.conversationId)),
-					pgArray(unnumbered.map((s) => s.clientId))
+					pgArray(unnumbered.map((s) => s.clientId)),
+					pgArray(changed)
 				]
 			},
 			(rows) => {
-				const decided = this.decide(sends, rows as ReadRow[]);
+				const decided = this.decide(items, rows as ReadRow[]);
 				outcomes = decided.outcomes;
 				return decided.write;
 			},
@@ -301,23 +352,68 @@ export class GroupCommit<S extends BatchSend> {
 		return outcomes;
 	}
 
-	/** Assigns seqs and cursors under the locks just taken; returns the outcomes and the writes. */
-	private decide(sends: S[], rows: ReadRow[]): { outcomes: Outcome[]; write: Statement | null } {
+	/** Assigns seqs and cursors and decides changes under the locks just taken; returns the outcomes and the writes. */
+	private decide(items: Item<S>[], rows: ReadRow[]): { outcomes: Outcome[]; write: Statement | null } {
 		const lastSeq = new Map<string, number>();
 		const eventSeq = new Map<string, number>();
 		const stored = new Map<string, MessageRow>();
 		const lastClientSeq = new Map<string, number>();
+		const states = new Map<string, MessageState>();
 		for (const row of rows) {
 			if (row.kind === 'c') lastSeq.set(row.id, Number(row.n));
 			else if (row.kind === 'u') eventSeq.set(row.id, Number(row.n));
 			else if (row.kind === 's') lastClientSeq.set(`${row.id}:${row.stored}`, Number(row.n ?? 0));
-			else stored.set(row.id, fromRecord(JSON.parse(row.stored!)));
+			else if (row.kind === 'r') {
+				const { emoji, userId } = JSON.parse(row.stored!) as { emoji: string; userId: string };
+				states.get(row.id)?.reactions.push({ messageId: row.id, emoji, userId, version: Number(row.n) });
+			} else {
+				const message = fromRecord(JSON.parse(row.stored!));
+				stored.set(row.id, message);
+				if (row.kind === 'x') states.set(row.id, { row: message, reactions: [] });
+			}
 		}
+		const before = new Map([...states].map(([id, state]) => [id, state.reactions]));
+		const changedIds = new Set<string>();
 		const now = new Date();
 		const outcomes: Outcome[] = [];
 		const written: MessageRow[] = [];
-		const events: { user_id: string; seq: number; conversation_id: string; message_id: string }[] = [];
-		for (const send of sends) {
+		const events: LoggedEvent[] = [];
+		const append = (conversationId: string, messageId: string, type: Published['type'], members: string[]) =>
+			members.map((userId) => {
+				const cursor = eventSeq.get(userId);
+				if (cursor === undefined) throw new Error(`member ${userId} of ${conversationId} has no user row`);
+				eventSeq.set(userId, cursor + 1);
+				events.push({ user_id: userId, seq: cursor + 1, type, conversation_id: conversationId, message_id: messageId });
+				return { userId, seq: cursor + 1 };
+			});
+		for (const item of items) {
+			if (item.kind === 'change') {
+				const { change } = item;
+				const state = states.get(change.messageId);
+				const members = this.members.get(change.conversationId);
+				if (!state || state.row.conversationId !== change.conversationId || !members?.includes(change.userId)) {
+					outcomes.push({ ok: false, error: NO_SUCH_MESSAGE() });
+					continue;
+				}
+				let next: MessageState | null;
+				try {
+					next = applyChange(state, change, change.userId, now);
+				} catch (error) {
+					outcomes.push({ ok: false, error });
+					continue;
+				}
+				if (!next) {
+					outcomes.push({ ok: true, value: { message: shown(state) } });
+					continue;
+				}
+				states.set(change.messageId, next);
+				changedIds.add(change.messageId);
+				const appended = append(change.conversationId, change.messageId, 'message_updated', members);
+				const message = shown(next);
+				outcomes.push({ ok: true, value: { message, appended }, event: { type: 'message_updated', message, appended } });
+				continue;
+			}
+			const send = item.send;
 			const existing = stored.get(send.id);
 			if (existing) {
 				outcomes.push(attempt(() => ({ ack: this.options.resend(existing, send) })));
@@ -329,38 +425,69 @@ export class GroupCommit<S extends BatchSend> {
 				outcomes.push({ ok: false, error: NOT_FOUND() });
 				continue;
 			}
+			// Stored before this batch or earlier in it: the sequence buffer commits a client's sends in
+			// order, so a reply to one's own message still held there finds it here.
+			if (send.replyTo !== null && stored.get(send.replyTo)?.conversationId !== send.conversationId) {
+				outcomes.push({ ok: false, error: NO_REPLY_TARGET() });
+				continue;
+			}
 			let clientSeq = send.clientSeq;
 			if (clientSeq === null) {
 				clientSeq = (lastClientSeq.get(clientKey(send)) ?? 0) + 1;
 				lastClientSeq.set(clientKey(send), clientSeq);
 			}
-			const row: MessageRow = { ...send, clientSeq, seq: seq + 1, createdAt: now };
+			const row: MessageRow = { ...send, clientSeq, seq: seq + 1, createdAt: now, editedAt: null, deletedAt: null, version: 0 };
 			lastSeq.set(send.conversationId, row.seq);
 			// A second send of the same id in this batch is a resend of the first.
 			stored.set(send.id, row);
 			written.push(row);
-			const appended = members.map((userId) => {
-				const cursor = eventSeq.get(userId);
-				if (cursor === undefined) throw new Error(`member ${userId} of ${send.conversationId} has no user row`);
-				eventSeq.set(userId, cursor + 1);
-				events.push({ user_id: userId, seq: cursor + 1, conversation_id: send.conversationId, message_id: send.id });
-				return { userId, seq: cursor + 1 };
-			});
-			outcomes.push({ ok: true, value: { ack: toAck(row), message: toMessage(row), appended } });
+			const appended = append(send.conversationId, send.id, 'message', members);
+			const message = toMessage(row);
+			outcomes.push({ ok: true, value: { ack: toAck(row), message, appended }, event: { type: 'message', message, appended } });
 		}
-		return { outcomes, write: written.length ? writeStatement(now, written, events, lastSeq, eventSeq) : null };
+		const changedRows = [...changedIds].map((id) => states.get(id)!);
+		const diffs = changedRows.map((state) => reactionDiff(before.get(state.row.id) ?? [], state.reactions));
+		const anything = written.length > 0 || changedRows.length > 0;
+		return {
+			outcomes,
+			write: anything
+				? writeStatement(now, {
+						written,
+						events,
+						lastSeq,
+						eventSeq,
+						changed: changedRows.map((s) => s.row),
+						upserted: diffs.flatMap((d) => d.upserted),
+						removed: diffs.flatMap((d) => d.removed)
+					})
+				: null
+		};
 	}
 }
 
+/** A message with its reactions as the wire shows it. */
+const shown = (state: MessageState) => toMessage(state.row, groupReactions(state.reactions).get(state.row.id) ?? []);
+
+const NO_REPLY_TARGET = () => new AppError('bad_request', 'The message this one replies to is not in this conversation.');
+
 /**
- * A locked conversation ('c', n = last seq), a locked user ('u', n = event cursor), a stored
- * message ('m') or a form sender's last clientSeq ('s', id = conversation, stored = client id).
+ * A locked conversation ('c', n = last seq), a locked changed message ('x'), a locked user ('u',
+ * n = event cursor), a changed message's reaction ('r', n = its version, stored = emoji and user),
+ * a stored message ('m') or a form sender's last clientSeq ('s', id = conversation, stored = client id).
  */
 interface ReadRow {
-	kind: 'c' | 'u' | 'm' | 's';
+	kind: 'c' | 'x' | 'u' | 'r' | 'm' | 's';
 	id: string;
 	n: number | string | null;
 	stored: string | null;
+}
+
+interface LoggedEvent {
+	user_id: string;
+	seq: number;
+	type: Published['type'];
+	conversation_id: string;
+	message_id: string;
 }
 
 const clientKey = (send: BatchSend) => `${send.conversationId}:${send.clientId}`;
@@ -373,32 +500,54 @@ function isUniqueViolation(error: unknown): boolean {
 	return false;
 }
 
+interface Writes {
+	written: MessageRow[];
+	events: LoggedEvent[];
+	lastSeq: Map<string, number>;
+	eventSeq: Map<string, number>;
+	/** Changed messages as the batch leaves them (one row each, however many changes it applied). */
+	changed: MessageRow[];
+	upserted: ReactionRow[];
+	removed: ReactionRow[];
+}
+
 /**
  * The batch's rows in one statement: each table written by one part of it (WITH parts that write
- * run exactly once, referenced or not). JSON and array parameters keep the text the same for
- * every batch size, so it is prepared once. unnest, unlike json_to_recordset, tells the planner
- * how few rows it joins: against a recordset it guesses 100 and scans the whole table.
+ * run exactly once, referenced or not, and all see the snapshot from before the statement, which is
+ * why each message is updated once and reactions come as a difference). JSON and array parameters
+ * keep the text the same for every batch size, so it is prepared once. unnest, unlike
+ * json_to_recordset, tells the planner how few rows it joins: against a recordset it guesses 100 and
+ * scans the whole table, so the updates and deletes that join one also match an id array.
  */
-function writeStatement(
-	now: Date,
-	written: MessageRow[],
-	events: { user_id: string; seq: number; conversation_id: string; message_id: string }[],
-	lastSeq: Map<string, number>,
-	eventSeq: Map<string, number>
-): Statement {
+function writeStatement(now: Date, writes: Writes): Statement {
+	const { written, events, lastSeq, eventSeq, changed, upserted, removed } = writes;
 	const conversationIds = [...new Set(written.map((m) => m.conversationId))];
 	const userIds = [...new Set(events.map((e) => e.user_id))];
+	const changedIds = changed.map((m) => m.id);
 	return {
 		text: `with new_messages as (
 				insert into messages (${COLUMN_NAMES})
 				select ${COLUMN_NAMES} from json_to_recordset($1::text::json) as x(${RECORD_DEFINITION})
 			), new_events as (
 				insert into user_events (user_id, seq, type, conversation_id, message_id)
-				select user_id, seq, 'message', conversation_id, message_id
-				from json_to_recordset($2::text::json) as x(user_id uuid, seq bigint, conversation_id uuid, message_id uuid)
+				select user_id, seq, type, conversation_id, message_id
+				from json_to_recordset($2::text::json) as x(user_id uuid, seq bigint, type text, conversation_id uuid, message_id uuid)
 			), cursors as (
 				update users u set event_seq = x.seq
 				from unnest($3::uuid[], $4::bigint[]) as x(id, seq) where u.id = x.id
+			), changed as (
+				update messages m set body = x.body, edited_at = x.edited_at, deleted_at = x.deleted_at, version = x.version
+				from json_to_recordset($8::text::json) as x(id uuid, body text, edited_at timestamptz, deleted_at timestamptz, version integer)
+				where m.id = x.id and m.id = any($11::uuid[])
+			), unreacted as (
+				delete from message_reactions r
+				using json_to_recordset($9::text::json) as x(message_id uuid, emoji text, user_id uuid)
+				where r.message_id = any($11::uuid[]) and r.message_id = x.message_id and r.emoji = x.emoji and r.user_id = x.user_id
+			), reacted as (
+				insert into message_reactions (message_id, emoji, user_id, version)
+				select message_id, emoji, user_id, version
+				from json_to_recordset($10::text::json) as x(message_id uuid, emoji text, user_id uuid, version integer)
+				on conflict (message_id, emoji, user_id) do update set version = excluded.version
 			)
 			update conversations c set last_seq = x.seq, last_activity_at = $7::timestamptz
 			from unnest($5::uuid[], $6::integer[]) as x(id, seq) where c.id = x.id`,
@@ -409,7 +558,19 @@ function writeStatement(
 			pgArray(userIds.map((id) => eventSeq.get(id)!)),
 			pgArray(conversationIds),
 			pgArray(conversationIds.map((id) => lastSeq.get(id)!)),
-			now.toISOString()
+			now.toISOString(),
+			JSON.stringify(
+				changed.map((m) => ({
+					id: m.id,
+					body: m.body,
+					edited_at: m.editedAt?.toISOString() ?? null,
+					deleted_at: m.deletedAt?.toISOString() ?? null,
+					version: m.version
+				}))
+			),
+			JSON.stringify(removed.map((r) => ({ message_id: r.messageId, emoji: r.emoji, user_id: r.userId }))),
+			JSON.stringify(upserted.map((r) => ({ message_id: r.messageId, emoji: r.emoji, user_id: r.userId, version: r.version }))),
+			pgArray(changedIds)
 		]
 	};
 }

@@ -12,8 +12,14 @@ type Key = keyof MessageRow;
 
 const columns = Object.entries(getTableColumns(messages)) as [Key, PgColumn][];
 
-/** Given by the commit, not by the send: a resend may differ in these and still be the same message. */
-const ASSIGNED: ReadonlySet<Key> = new Set(['id', 'seq', 'createdAt', 'clientId', 'clientSeq']);
+/** Columns the commit (or a later change) assigns: no send gives them (see group-commit.ts BatchSend). */
+export const ASSIGNED_BY_COMMIT = ['seq', 'createdAt', 'editedAt', 'deletedAt', 'version'] as const satisfies readonly Key[];
+
+/** A resend may differ in these and still be the same message. */
+const ASSIGNED: ReadonlySet<Key> = new Set([...ASSIGNED_BY_COMMIT, 'id', 'clientId', 'clientSeq']);
+
+/** Columns a change may have moved on since the send: compared only while the message is as sent. */
+const CHANGEABLE: ReadonlySet<Key> = new Set(['body']);
 
 /** `name, …` in schema order, for an INSERT's column list and its SELECT. */
 export const COLUMN_NAMES = columns.map(([, column]) => column.name).join(', ');
@@ -38,9 +44,17 @@ export function fromRecord(record: Record<string, unknown>): MessageRow {
 	return row as MessageRow;
 }
 
-/** Whether a send with a stored message's id says the same thing (else its id is a conflict). */
+/**
+ * Whether a send with a stored message's id says the same thing (else its id is a conflict). A
+ * message edited or deleted since is still the one a client resends (its outbox may hold the send
+ * past the change): only what no change touches is compared then.
+ */
 export function sameContent(stored: MessageRow, send: Partial<Record<Key, unknown>>): boolean {
-	return columns.every(([key, column]) => ASSIGNED.has(key) || toDriver(column, send[key]) === toDriver(column, stored[key]));
+	const changed = stored.editedAt !== null || stored.deletedAt !== null;
+	return columns.every(
+		([key, column]) =>
+			ASSIGNED.has(key) || (changed && CHANGEABLE.has(key)) || toDriver(column, send[key]) === toDriver(column, stored[key])
+	);
 }
 
 const toDriver = (column: PgColumn, value: unknown) => (value === null || value === undefined ? null : column.mapToDriverValue(value));

@@ -2,12 +2,12 @@
  * Full-text search over the messages of the caller's conversations only. The membership join is
  * the authorization: a message of a conversation the caller is not in can never match.
  */
-import { and, desc, eq, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, ne, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Message, User } from '$lib/types';
 import type { Executor } from '../db';
 import { members, messages, users } from '../db/schema';
-import { toMessage } from './views';
+import { withReactions } from './reactions';
 
 export interface SearchHit {
 	message: Message;
@@ -42,8 +42,13 @@ export async function searchMessages(db: Executor, userId: string, q: string, li
 		.innerJoin(members, and(eq(members.conversationId, messages.conversationId), eq(members.userId, userId)))
 		.innerJoin(peer, and(eq(peer.conversationId, messages.conversationId), ne(peer.userId, userId)))
 		.innerJoin(peerUser, eq(peerUser.id, peer.userId))
-		.where(sql`to_tsvector('simple', ${messages.body}) @@ to_tsquery('simple', ${query})`)
+		// A deleted message's body is '' and matches nothing; the condition says so for the reader.
+		.where(and(sql`to_tsvector('simple', ${messages.body}) @@ to_tsquery('simple', ${query})`, isNull(messages.deletedAt)))
 		.orderBy(desc(messages.createdAt), desc(messages.seq))
 		.limit(limit);
-	return rows.map((r) => ({ message: toMessage(r.message), peer: { id: r.peerId, username: r.peerUsername } }));
+	const shown = await withReactions(
+		db,
+		rows.map((r) => r.message)
+	);
+	return rows.map((r, i) => ({ message: shown[i], peer: { id: r.peerId, username: r.peerUsername } }));
 }

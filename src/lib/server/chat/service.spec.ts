@@ -70,7 +70,7 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		const clientId = crypto.randomUUID();
 		let clientSeq = 0;
 		return (body: string, id: string = crypto.randomUUID()) => {
-			const input = { id, conversationId, clientId, clientSeq: ++clientSeq, body };
+			const input = { id, conversationId, clientId, clientSeq: ++clientSeq, body, replyTo: null };
 			return { input, ack: chat.send(user.id, input) };
 		};
 	}
@@ -173,7 +173,7 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		const { a, conversationId } = await pair();
 		const clientId = crypto.randomUUID();
 		const send = (clientSeq: number, body: string) =>
-			chat.send(a.id, { id: crypto.randomUUID(), conversationId, clientId, clientSeq, body });
+			chat.send(a.id, { id: crypto.randomUUID(), conversationId, clientId, clientSeq, body, replyTo: null });
 		const second = send(2, 'second');
 		const first = send(1, 'first');
 		const [ack1, ack2] = await Promise.all([first, second]);
@@ -262,7 +262,7 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		const { a, conversationId } = await pair();
 		const clientId = crypto.randomUUID();
 		const send = (clientSeq: number) =>
-			limited.send(a.id, { id: crypto.randomUUID(), conversationId, clientId, clientSeq, body: `n${clientSeq}` });
+			limited.send(a.id, { id: crypto.randomUUID(), conversationId, clientId, clientSeq, body: `n${clientSeq}`, replyTo: null });
 		await send(1);
 		await send(2);
 		const refused = await send(3).catch((e: AppError) => e);

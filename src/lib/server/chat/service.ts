@@ -6,7 +6,7 @@
 import { sha256 } from '@oslojs/crypto/sha2';
 import { and, eq, like, max, ne, sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
-import type { SendInput, ReceiptInput } from '$lib/schemas';
+import type { MessageChange, SendInput, ReceiptInput } from '$lib/schemas';
 import type { Ack, Conversation, DurableEvent, Message, User } from '$lib/types';
 import { resyncNote, type EventBus, type Note } from '../bus';
 import type { Config } from '../config';
@@ -14,10 +14,12 @@ import type { Db } from '../db';
 import type { BatchWriter } from '../db/batch';
 import { conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
-import { appendEvent, type Appended } from './events';
-import { GroupCommit, type BatchSend } from './group-commit';
+import { appendEvent } from './events';
+import { NO_SUCH_MESSAGE } from './change';
+import { GroupCommit, type BatchSend, type Published } from './group-commit';
 import { sameContent } from './message-columns';
 import { ConversationMembers } from './members';
+import { withReactions } from './reactions';
 import { SequenceBuffer } from './sequence-buffer';
 import { conversationViews, historyPage, toAck, type HistoryQuery, type MessageRow } from './views';
 
@@ -62,8 +64,8 @@ export class ChatService {
 			maxInFlight: 2,
 			maxBatch: 256,
 			resend: (existing, send) => this.ackForResend(existing, send.senderId, send),
-			published: (stored) => {
-				for (const { message, appended } of stored) this.publishMessage(message!, appended!);
+			published: (events) => {
+				for (const event of events) this.publishMessage(event);
 			},
 			uncertain: (userIds) => this.publish(userIds.map(resyncNote))
 		});
@@ -164,13 +166,40 @@ export class ChatService {
 	 * A send from the no-JavaScript form: the server stands in for the client, with one clientId per
 	 * session and the next clientSeq taken at commit time. The form's id keeps a resubmit idempotent.
 	 */
-	async sendFromForm(user: { id: string }, sessionId: string, input: { id: string; conversationId: string; body: string }): Promise<Ack> {
+	async sendFromForm(user: { id: string }, sessionId: string, form: { id: string; conversationId: string; body: string }): Promise<Ack> {
+		const input = { ...form, replyTo: null };
 		const existing = await this.findMessage(input.id);
 		const clientId = formClientId(sessionId);
 		if (existing) return this.ackForResend(existing, user.id, input);
 		await this.requireMember(user.id, input.conversationId);
 		this.rateLimitSend(user.id);
 		return (await this.group.submit({ ...input, senderId: user.id, clientId, clientSeq: null })).ack;
+	}
+
+	/** A stored message as a member sees it now (not a member, or no such id: not_found). */
+	async getMessage(userId: string, messageId: string): Promise<Message> {
+		const row = await this.memberMessage(userId, messageId);
+		const [message] = await withReactions(this.db, [row]);
+		return message;
+	}
+
+	/**
+	 * Edits, deletes or reacts to a stored message, for either transport. Decided and written by
+	 * group commit under the message's locks (its rules are in change.ts); resolves with the message
+	 * as that commit left it, after which every member's stream gets it as `message_updated`.
+	 */
+	async change(userId: string, change: MessageChange): Promise<Message> {
+		const row = await this.memberMessage(userId, change.messageId);
+		this.rateLimitSend(userId);
+		if (!this.group.reachable) throw UNAVAILABLE();
+		return (await this.group.change({ ...change, userId, conversationId: row.conversationId })).message;
+	}
+
+	/** The row of a message of one of the user's conversations; anything else is not found (never reveal which). */
+	private async memberMessage(userId: string, messageId: string): Promise<MessageRow> {
+		const row = await this.findMessage(messageId);
+		if (!row || !(await this.members.of(row.conversationId)).includes(userId)) throw NO_SUCH_MESSAGE();
+		return row;
 	}
 
 	private rateLimitSend(userId: string) {
@@ -201,10 +230,8 @@ export class ChatService {
 		return (row?.last ?? 0) + 1;
 	}
 
-	private publishMessage(message: Message, appended: Appended[]) {
-		this.publish(
-			appended.map(({ userId, seq }) => ({ kind: 'event', userId, seq, event: { type: 'message', cursor: String(seq), message } }))
-		);
+	private publishMessage({ type, message, appended }: Published) {
+		this.publish(appended.map(({ userId, seq }) => ({ kind: 'event', userId, seq, event: { type, cursor: String(seq), message } })));
 	}
 
 	// ── receipts, typing, presence ─────────────────────────────────────────────────────────────

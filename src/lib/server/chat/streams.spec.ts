@@ -105,7 +105,14 @@ async function open(user: User, cursor?: string, transport = new FakeTransport()
 }
 
 function send(body: string) {
-	return chat.send(alice.id, { id: crypto.randomUUID(), conversationId, clientId: conversationId, clientSeq: ++clientSeq, body });
+	return chat.send(alice.id, {
+		id: crypto.randomUUID(),
+		conversationId,
+		clientId: conversationId,
+		clientSeq: ++clientSeq,
+		body,
+		replyTo: null
+	});
 }
 
 const cursors = (events: PushEvent[]) =>

@@ -4,6 +4,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import type { Ack, Conversation, Message, Reaction } from '$lib/types';
 import type { Executor } from '../db';
 import { conversations, members, messages, users } from '../db/schema';
+import { withReactions } from './reactions';
 
 export type MessageRow = typeof messages.$inferSelect;
 
@@ -57,11 +58,13 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 		.leftJoin(last, and(eq(last.conversationId, conversations.id), eq(last.seq, conversations.lastSeq)))
 		.where(ids ? and(eq(members.userId, userId), inArray(members.conversationId, ids)) : eq(members.userId, userId))
 		.orderBy(desc(conversations.lastActivityAt), desc(conversations.id));
+	const lastRows = rows.flatMap((r) => (r.last ? [r.last] : []));
+	const lastById = new Map((await withReactions(db, lastRows)).map((m) => [m.id, m]));
 	return rows.map((r) => ({
 		id: r.id,
 		peer: { id: r.peerId, username: r.peerUsername },
 		lastSeq: r.lastSeq,
-		lastMessage: r.last ? toMessage(r.last) : null,
+		lastMessage: r.last ? lastById.get(r.last.id)! : null,
 		unreadCount: Number(r.unreadCount),
 		myReadSeq: r.myReadSeq,
 		peerDeliveredSeq: r.peerDeliveredSeq,
@@ -91,5 +94,5 @@ export async function historyPage(db: Executor, conversationId: string, query: H
 	const hasMore = rows.length > limit;
 	const page = rows.slice(0, limit);
 	if (!forward) page.reverse();
-	return { messages: page.map(toMessage), hasMore };
+	return { messages: await withReactions(db, page), hasMore };
 }

@@ -1,0 +1,18 @@
+import { api, json, requireUser } from '$lib/server/http';
+import { emojiParam, messageIdParam } from '$lib/server/message-params';
+
+/** Adds the caller's reaction (idempotent). */
+export const PUT = api(async (event) => {
+	const user = requireUser(event);
+	const messageId = messageIdParam(event);
+	const emoji = emojiParam(event);
+	return json({ message: await event.locals.services.chat.change(user.id, { op: 'react', messageId, emoji }) });
+});
+
+/** Removes the caller's reaction (idempotent). */
+export const DELETE = api(async (event) => {
+	const user = requireUser(event);
+	const messageId = messageIdParam(event);
+	const emoji = emojiParam(event);
+	return json({ message: await event.locals.services.chat.change(user.id, { op: 'unreact', messageId, emoji }) });
+});
