@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { changeHolds, checkChanges, fetchAll, updatesByMessage, type ChangeRecord } from './checker';
+import { changeHolds, checkChanges, checkVersionsRise, fetchAll, updatesByMessage, type ChangeRecord } from './checker';
 import {
 	changeOverHttp,
 	changeOverWs,
@@ -132,7 +132,7 @@ describeEngines('message changes with the server killed (SIGKILL) mid-burst', (e
 			const workers = members.flatMap((member, i) =>
 				(['http', 'ws'] as const).flatMap((transport) => Array.from({ length: WORKERS }, () => worker(member, transport, sockets[i])))
 			);
-			return { state, done: Promise.all(workers) };
+			return { state, sockets, done: Promise.all(workers) };
 		}
 
 		/** After a restart: the server serves, and what it shows is exactly what the changes account for. */
@@ -203,8 +203,8 @@ describeEngines('message changes with the server killed (SIGKILL) mid-burst', (e
 
 		try {
 			for (let round = 0; round < ROUNDS; round++) {
-				const killAfter = 20 + Math.floor(random() * 100);
-				const { state, done } = await burst();
+				const killAfter = 30 + Math.floor(random() * 170);
+				const { state, sockets, done } = await burst();
 				// A worker that fails stops the wait at once rather than at its timeout.
 				await Promise.race([until(() => state.acked >= killAfter, 90_000, `${killAfter} acknowledged changes`), done]);
 				const inFlight = state.inFlight;
@@ -212,6 +212,8 @@ describeEngines('message changes with the server killed (SIGKILL) mid-burst', (e
 				await server.kill();
 				await done;
 				expect(inFlight, 'changes were in flight at the kill').toBeGreaterThan(0);
+				// What the live streams showed up to the kill: each message's versions rising, none twice.
+				sockets.forEach((ws, i) => checkVersionsRise(ws.frames, `member ${i}'s live stream in round ${round}`));
 				server = await startServer({ engine, port, databaseUrl, env });
 				await verify(round);
 			}
