@@ -578,28 +578,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				const toReady = await until(async () => (await timed(prober.client, 'GET', '/readyz')).status === 200, 20_000, '/readyz 200');
 				figures.toReady.push(toReady);
 				expect(toReady, `cycle ${cycle} (${mode}): /readyz said 200 after`).toBeLessThan(READY_WITHIN + SLACK);
-				// Every conversation takes a fresh send again, whatever its senders left in flight.
-				await Promise.all(
-					senders.map(async (s) => {
-						const record: ClientRecord = { clientId: randomUUID(), acked: new Map(), attempted: new Set() };
-						s.probes.push(record);
-						const send = { id: randomUUID(), conversationId: s.conversationId, clientId: record.clientId, clientSeq: 1, body: 'after' };
-						record.attempted.add(send.id);
-						await until(
-							async () => {
-								const res = await timed(s.reader, 'POST', '/api/messages', send);
-								if (res.status === 200) record.acked.set(send.id, res.body.seq);
-								return res.status === 200;
-							},
-							20_000,
-							`conversation ${s.conversationId} to take sends`
-						);
-					})
-				);
-				step('ready');
-				const toSends = Date.now() - restoredAt;
-				// And changes: one over HTTP in every conversation, one over the probe's socket.
-				await Promise.all([
+				// Changes too, at the same time: one over HTTP in every conversation, one over the probe's socket.
+				const changesTaken = Promise.all([
 					...senders.map(async (s) => {
 						const [alice] = s.members;
 						const record: ChangeRecord = {
@@ -630,8 +610,29 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 						20_000,
 						'the probe socket to take changes'
 					)
-				]);
-				const toChanges = Date.now() - restoredAt;
+				]).then(() => Date.now() - restoredAt);
+				changesTaken.catch(() => {}); // awaited below; a failing send must not leave it unhandled
+				// Every conversation takes a fresh send again, whatever its senders left in flight.
+				await Promise.all(
+					senders.map(async (s) => {
+						const record: ClientRecord = { clientId: randomUUID(), acked: new Map(), attempted: new Set() };
+						s.probes.push(record);
+						const send = { id: randomUUID(), conversationId: s.conversationId, clientId: record.clientId, clientSeq: 1, body: 'after' };
+						record.attempted.add(send.id);
+						await until(
+							async () => {
+								const res = await timed(s.reader, 'POST', '/api/messages', send);
+								if (res.status === 200) record.acked.set(send.id, res.body.seq);
+								return res.status === 200;
+							},
+							20_000,
+							`conversation ${s.conversationId} to take sends`
+						);
+					})
+				);
+				step('ready');
+				const toSends = Date.now() - restoredAt;
+				const toChanges = await changesTaken;
 				figures.toChanges.push(toChanges);
 				expect(toChanges, `cycle ${cycle} (${mode}): changes taken again after`).toBeLessThan(SENDS_AGAIN_WITHIN + SLACK);
 				figures.toSends.push(toSends);
