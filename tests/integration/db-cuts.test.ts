@@ -249,10 +249,10 @@ class WsSender {
 		if (frame.type === 'ack') {
 			this.outbox.delete(frame.id);
 			this.record.acked.set(frame.id, frame.seq);
-		} else if (frame.type === 'changed' && frame.id === this.change?.frame.id) {
+		} else if (frame.type === 'changed' && this.change && frame.id === this.change.frame.id) {
 			this.change.record.acked = frame.message;
 			this.change = undefined;
-		} else if (frame.type === 'error' && frame.id && frame.id === this.change?.frame.id) {
+		} else if (frame.type === 'error' && this.change && frame.id === this.change.frame.id) {
 			expect(frame.code, `error frame for a change: ${JSON.stringify(frame)}`).toBe('unavailable');
 			this.changeUnavailableMs.push(unavailableAfter(this.change.sentAt));
 			const pending = this.change;
