@@ -192,6 +192,27 @@ describeEngines('web push', (engine) => {
 		expect(removed.status).toBe(204);
 	});
 
+	it('pushes nothing for a change to a message: edits, reactions and deletes are message_updated, not new messages', async () => {
+		const { alice, bob, conversationId, send } = await pair();
+		const id = randomUUID();
+		await bob.client.post('/api/push/subscription', {
+			subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys },
+			previews: true
+		});
+		const before = endpoint.received.length;
+		await send('original');
+		expect((await endpoint.next(before + 1)).payload.body).toBe('original');
+		const history = await alice.client.get(`/api/conversations/${conversationId}/messages`);
+		const messageId = history.body.messages.at(-1).id as string;
+		expect((await alice.client.request('PATCH', `/api/messages/${messageId}`, { body: 'edited' })).status).toBe(200);
+		expect((await alice.client.request('PUT', `/api/messages/${messageId}/reactions/${encodeURIComponent('👍')}`)).status).toBe(200);
+		expect((await alice.client.request('DELETE', `/api/messages/${messageId}`)).status).toBe(200);
+		// The next push is the next message: the three changes before it pushed nothing.
+		await send('witness');
+		expect((await endpoint.next(before + 2)).payload.body).toBe('witness');
+		expect(endpoint.received.filter((r) => r.path === `/push/${id}`).map((r) => r.payload.body)).toEqual(['original', 'witness']);
+	});
+
 	it('refuses non-https endpoints and anonymous callers', async () => {
 		const anonymous = await fetch(`${server.origin}/api/push/subscription`);
 		expect(anonymous.status).toBe(401);

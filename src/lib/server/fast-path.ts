@@ -8,6 +8,8 @@
  * renewal, no expiry). Anything else is decided before the body is read and goes on to the
  * SvelteKit routes, which apply the same checks in full. Both sides check and answer through
  * edge.ts, so the answers are the routes' (status, body, headers): parity.test.ts compares them.
+ * It also answers an /api path that cannot be percent-decoded, which SvelteKit would refuse before
+ * any route or hook could give the protocol's error shape.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendSchema } from '$lib/schemas';
@@ -24,6 +26,7 @@ import {
 	sessionToken,
 	writeReply
 } from './edge';
+import { AppError } from '$lib/errors';
 import { toAppError } from './failures';
 import { logIfUnexpected } from './guard';
 import type { Services } from './services';
@@ -36,6 +39,12 @@ export type FastPathDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'stre
 /** Returns false (synchronously) for requests this does not take; SvelteKit serves those. */
 export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: ServerResponse): false | Promise<boolean> {
 	const url = req.url ?? '';
+	if (url.startsWith('/api/') && !decodablePath(url)) {
+		// SvelteKit answers a path it cannot decode before any hook runs, and not in the protocol's
+		// shape; an API client (say, a reaction's emoji badly escaped) gets the protocol's 400.
+		writeReply(res, errorReply(new AppError('bad_request', 'The URL is not valid percent-encoded UTF-8.')));
+		return Promise.resolve(true);
+	}
 	const send = req.method === 'POST' && url === '/api/messages';
 	const events = req.method === 'GET' && (url === '/api/events' || url.startsWith('/api/events?'));
 	if (!send && !events) return false;
@@ -54,6 +63,15 @@ export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: Server
 	const token = sessionToken(headers);
 	if (!token) return false;
 	return send ? serve(app, req, res, token) : serveEvents(app, req, res, token);
+}
+
+function decodablePath(url: string): boolean {
+	try {
+		decodeURI(url.split('?')[0]);
+		return true;
+	} catch {
+		return false;
+	}
 }
 
 /** The session when it is valid and needs nothing done; else null, and SvelteKit takes the request. */

@@ -17,7 +17,8 @@ export function messageIdParam(event: RequestEvent): string {
  * this route's 400 like any other text that is not one emoji.
  */
 export function emojiParam(event: RequestEvent): string {
-	const raw = event.url.pathname.split('/').at(-1) ?? '';
+	// The segment after /reactions (optional in the route, so that an empty one is answered here too).
+	const raw = /\/reactions(?:\/([^/]*))?\/?$/.exec(event.url.pathname)?.[1] ?? '';
 	let text: string;
 	try {
 		text = decodeURIComponent(raw);

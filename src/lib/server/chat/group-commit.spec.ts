@@ -2,10 +2,13 @@ import { describe, expect, test } from 'vitest';
 import { postgresBatchWriter } from '../db/batch';
 import { GroupCommit, type BatchSend } from './group-commit';
 import type { ConversationMembers } from './members';
+import { toRecord } from './message-columns';
+import type { MessageRow } from './views';
 
 /** A postgres.js stand-in: answers the lock read from the ids it is given; each COMMIT waits for its entry in `commits`. */
-function fakeDatabase(options: { autoCommit?: boolean; failWrites?: unknown[] } = {}) {
+function fakeDatabase(options: { autoCommit?: boolean; failWrites?: unknown[]; stored?: Record<string, MessageRow> } = {}) {
 	const batches: string[][] = [];
+	const writes: unknown[][] = [];
 	const commits: Array<(error?: unknown) => void> = [];
 	const connection = {
 		async unsafe(text: string, params: string[] = []) {
@@ -17,14 +20,25 @@ function fakeDatabase(options: { autoCommit?: boolean; failWrites?: unknown[] } 
 			if (text.includes('for no key update')) {
 				const ids = (list: string) => (list === '{}' ? [] : list.slice(1, -1).split(','));
 				batches.push(ids(params[0]));
-				return [...ids(params[0]).map((id) => ({ kind: 'c', id, n: 0 })), ...ids(params[1]).map((id) => ({ kind: 'u', id, n: 0 }))];
+				const locked = ids(params[5] ?? '{}').map((id) => ({
+					kind: 'x',
+					id,
+					n: null,
+					stored: JSON.stringify(toRecord(options.stored![id]))
+				}));
+				return [
+					...ids(params[0]).map((id) => ({ kind: 'c', id, n: 0 })),
+					...locked,
+					...ids(params[1]).map((id) => ({ kind: 'u', id, n: 0 }))
+				];
 			}
+			if (text.includes('insert into messages')) writes.push(params);
 			return [];
 		},
 		release() {}
 	};
 	const client = { reserve: async () => connection };
-	return { client, batches, commits };
+	return { client, batches, commits, writes };
 }
 
 /** Deadlines no test here comes near. */
@@ -159,5 +173,45 @@ describe('GroupCommit fallback', () => {
 		expect(committed.map((c) => c.ack.conversationId)).toEqual(['A', 'B']);
 		expect(batches).toEqual([['A', 'B'], ['A'], ['B']]);
 		expect(published).toEqual([send('A', 1).id, send('B', 2).id]);
+	});
+});
+
+describe('GroupCommit changes', () => {
+	test('a change joins the batch of the sends that arrive with it, locks its message, and is published after them in commit order', async () => {
+		const stored: MessageRow = {
+			...send('A', 9),
+			clientSeq: 9,
+			seq: 1,
+			createdAt: new Date('2026-01-01T00:00:00.000Z'),
+			editedAt: null,
+			deletedAt: null,
+			version: 0
+		};
+		const { client, batches, writes } = fakeDatabase({ autoCommit: true, stored: { [stored.id]: stored } });
+		const published: string[] = [];
+		const group = new GroupCommit(postgresBatchWriter(client, TIMEOUTS, alwaysThere), members(TABLE), {
+			maxInFlight: 1,
+			maxBatch: 256,
+			resend: () => ({}) as never,
+			published: (events) => published.push(...events.map((e) => `${e.type} ${e.message.id} v${e.message.version}`)),
+			uncertain: () => {}
+		});
+		const [sent, changed, repeated] = await Promise.all([
+			group.submit(send('A', 1)),
+			group.change({ op: 'edit', messageId: stored.id, body: 'edited', userId: 'u1', conversationId: 'A' }),
+			group.change({ op: 'edit', messageId: stored.id, body: 'edited', userId: 'u1', conversationId: 'A' })
+		]);
+		expect(batches).toEqual([['A']]);
+		expect(sent.ack.seq).toBe(1);
+		expect(changed.message).toMatchObject({ body: 'edited', version: 1 });
+		expect(changed.appended?.map((a) => a.userId)).toEqual(['u1', 'u2']);
+		// The second, the same body again, changed nothing: no event, and the message as the first left it.
+		expect(repeated).toEqual({ message: changed.message });
+		expect(published).toEqual([`message ${send('A', 1).id} v0`, `message_updated ${stored.id} v1`]);
+		// One write: the new message, two events per item that changed something, the changed row once.
+		expect(writes).toHaveLength(1);
+		const events = JSON.parse(writes[0][1] as string) as { type: string; seq: number }[];
+		expect(events.map((e) => `${e.type} ${e.seq}`)).toEqual(['message 1', 'message 1', 'message_updated 2', 'message_updated 2']);
+		expect(JSON.parse(writes[0][7] as string)).toEqual([expect.objectContaining({ id: stored.id, body: 'edited', version: 1 })]);
 	});
 });

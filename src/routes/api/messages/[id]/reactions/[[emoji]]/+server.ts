@@ -1,6 +1,9 @@
 import { api, json, requireUser } from '$lib/server/http';
 import { emojiParam, messageIdParam } from '$lib/server/message-params';
 
+/** An empty emoji (".../reactions/") reaches this route's 400 instead of a redirect to ".../reactions". */
+export const trailingSlash = 'ignore';
+
 /** Adds the caller's reaction (idempotent). */
 export const PUT = api(async (event) => {
 	const user = requireUser(event);
