@@ -36,7 +36,13 @@ export function pwaOptions(): SvelteKitPWAOptions {
 			]
 		},
 		injectManifest: {
-			globPatterns: ['client/**/*.{js,css,ico,png,svg,webp,woff2,webmanifest}', 'prerendered/**/*.html']
+			// The emoji picker's data is a hashed JSON asset: precached, the full picker works offline
+			// too. Only immutable assets: `_app/version.json` must always come from the network.
+			globPatterns: [
+				'client/**/*.{js,css,ico,png,svg,webp,woff2,webmanifest}',
+				'client/_app/immutable/assets/*.json',
+				'prerendered/**/*.html'
+			]
 		},
 		devOptions: { enabled: false }
 	};

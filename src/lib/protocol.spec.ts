@@ -28,9 +28,18 @@ describe('protocol', () => {
 	});
 
 	it('names the push events of the contract, durable ones apart', () => {
-		expect([...EVENT_TYPES].sort()).toEqual(['conversation', 'message', 'presence', 'ready', 'receipt', 'reset', 'typing']);
+		expect([...EVENT_TYPES].sort()).toEqual([
+			'conversation',
+			'message',
+			'message_updated',
+			'presence',
+			'ready',
+			'receipt',
+			'reset',
+			'typing'
+		]);
 		const durable = EVENT_TYPES.filter((type) => EVENT_KINDS[type] === 'durable');
-		expect(durable.sort()).toEqual(['conversation', 'message', 'receipt']);
+		expect(durable.sort()).toEqual(['conversation', 'message', 'message_updated', 'receipt']);
 	});
 
 	it('maps every error code to the status of the contract', () => {

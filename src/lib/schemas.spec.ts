@@ -49,6 +49,7 @@ describe('sendOf', () => {
 		clientId: '2d9f6b3e-4c5a-4f7b-9d0e-1f2a3b4c5d6e',
 		clientSeq: 7,
 		body: 'hello',
+		replyTo: null,
 		senderId: '3e0a7c4f-5d6b-4a8c-8e1f-2a3b4c5d6e7f',
 		createdAt: '2026-12-01T12:00:00.000Z',
 		status: 'sending'

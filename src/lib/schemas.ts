@@ -42,6 +42,8 @@ export const messageContentSchema = z.object({
 	replyTo: uuid.nullable().default(null)
 });
 export type MessageContent = z.infer<typeof messageContentSchema>;
+/** As a caller gives it: `replyTo` may be left out. */
+export type MessageContentInput = z.input<typeof messageContentSchema>;
 
 export const sendSchema = z.object({
 	id: uuid,

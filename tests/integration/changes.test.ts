@@ -54,7 +54,8 @@ const updatesOf = (frames: any[], id: string) => frames.filter((f) => f.type ===
 describeEngines('message changes', (engine) => {
 	let server: TestServer;
 	beforeAll(async () => {
-		server = await startServer({ engine, env: { GAP_TIMEOUT_MS: '3000' } });
+		// Long enough that a send held for its gap never commits ahead of it on a slow machine.
+		server = await startServer({ engine, env: { GAP_TIMEOUT_MS: '30000' } });
 	});
 	afterAll(async () => {
 		await server?.stop();

@@ -4,8 +4,8 @@
  */
 import { AppError } from '$lib/errors';
 import { isErrorCode } from '$lib/protocol';
-import type { Ack, Conversation, Message, User } from '$lib/types';
-import type { ReceiptInput, SendInput } from '$lib/schemas';
+import type { Ack, Changed, Conversation, Message, User } from '$lib/types';
+import type { MessageChange, ReceiptInput, SendInput } from '$lib/schemas';
 
 export type Fetch = typeof fetch;
 
@@ -66,6 +66,24 @@ export function createApi(fetchFn: Fetch = (...args) => fetch(...args)) {
 		},
 		search: (q: string) => call<{ results: { message: Message; peer: User }[] }>(fetchFn, `/api/search?q=${encodeURIComponent(q)}`),
 		send: (input: SendInput) => call<Ack>(fetchFn, '/api/messages', { method: 'POST', body: input }),
+		message: (id: string) => call<Changed>(fetchFn, `/api/messages/${encodeURIComponent(id)}`),
+		/** One change of a stored message, by its HTTP endpoint (docs/protocol.md "Changing messages"). */
+		change(change: MessageChange) {
+			const path = `/api/messages/${encodeURIComponent(change.messageId)}`;
+			switch (change.op) {
+				case 'edit':
+					return call<Changed>(fetchFn, path, { method: 'PATCH', body: { body: change.body } });
+				case 'delete':
+					return call<Changed>(fetchFn, path, { method: 'DELETE' });
+				case 'react':
+				case 'unreact':
+					return call<Changed>(fetchFn, `${path}/reactions/${encodeURIComponent(change.emoji)}`, {
+						method: change.op === 'react' ? 'PUT' : 'DELETE'
+					});
+				default:
+					return change satisfies never;
+			}
+		},
 		receipt: (input: ReceiptInput) => call<void>(fetchFn, '/api/receipts', { method: 'POST', body: input }),
 		typing: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'POST', body: { conversationId } }),
 		logout: () => call<void>(fetchFn, '/api/auth/logout', { method: 'POST' }),

@@ -1,5 +1,5 @@
 /**
- * The page's half of background sync. Queued sends register the user's sync tag, so they go out
+ * The page's half of background sync. Queued sends and changes register the user's sync tag, so they go out
  * when connectivity returns even if every tab has been closed by then (where the browser supports
  * it); when the sync fires with a tab open, the worker asks that tab to flush instead.
  */
@@ -20,7 +20,9 @@ async function registerWithWorker(tag: string): Promise<void> {
 export function registerOutboxSync(db: DuetDb, userId: string, register?: Register): () => void {
 	const send = register ?? ('serviceWorker' in navigator ? registerWithWorker : null);
 	if (!send) return () => {};
-	const sub = liveQuery(() => db.outbox.where('state').equals('queued').count()).subscribe({
+	const queuedWrites = async () =>
+		(await db.outbox.where('state').equals('queued').count()) + (await db.changes.where('state').equals('queued').count());
+	const sub = liveQuery(queuedWrites).subscribe({
 		next(queued) {
 			if (queued === 0) return;
 			void send(OUTBOX_SYNC_PREFIX + userId).catch(() => {});

@@ -7,9 +7,10 @@
  */
 import { liveQuery } from 'dexie';
 import { AppError } from '$lib/errors';
-import type { MessageContent, ReceiptInput } from '$lib/schemas';
+import type { MessageChange, MessageContentInput, ReceiptInput } from '$lib/schemas';
 import type { Conversation, EphemeralEvent, Message, User } from '$lib/types';
 import { createApi, type Api } from './api';
+import { ChangeRefused, ChangeScheduler, dismissChange, queueChange } from './changes';
 import { openTabChannel, type TabChannel, type TabMessage } from './channel';
 import { deleteUserDb, META, openUserDb, setMeta, type DuetDb } from './db';
 import { electLeader } from './leader';
@@ -28,6 +29,7 @@ interface LeaderParts {
 	sync: SyncEngine;
 	receipts: ReceiptQueue;
 	scheduler: OutboxScheduler;
+	changes: ChangeScheduler;
 }
 
 export class DuetClient {
@@ -59,6 +61,7 @@ export class DuetClient {
 			ephemeral: () => {},
 			ack: async () => {},
 			sendError: async () => {},
+			changed: async () => {},
 			ready: () => {}
 		});
 		this.resign = electLeader(`duet:leader:${user.id}`, () => this.lead());
@@ -67,9 +70,35 @@ export class DuetClient {
 
 	// ---- actions any tab can take -------------------------------------------------------------
 
-	async send(conversationId: string, content: MessageContent): Promise<void> {
+	async send(conversationId: string, content: MessageContentInput): Promise<void> {
 		await enqueueMessage(this.db, { ...content, conversationId, senderId: this.user.id });
 		this.kickOutbox();
+	}
+
+	/**
+	 * Edits, deletes for everyone, or reacts to a message: shown at once, delivered by the leader.
+	 * Throws ChangeRefused (with a sentence for the user) when the change cannot be made at all.
+	 */
+	async change(change: MessageChange): Promise<void> {
+		const message = await this.db.messages.get(change.messageId);
+		if (!message) throw new ChangeRefused('This message is not on this device any more.');
+		await queueChange(this.db, this.user.id, message, change);
+		this.kickOutbox();
+	}
+
+	/** Why a change failed has been read: it goes (it was never applied). */
+	dismissChange(id: string): Promise<void> {
+		return dismissChange(this.db, id);
+	}
+
+	/** A message that is not stored here (the original of an old reply), from the server. */
+	async fetchMessage(id: string): Promise<Message | null> {
+		try {
+			return (await this.api.message(id)).message;
+		} catch (error) {
+			if (error instanceof AppError && error.code === 'not_found') return null;
+			throw error;
+		}
 	}
 
 	async retry(id: string): Promise<void> {
@@ -158,12 +187,20 @@ export class DuetClient {
 		const transport = new SelectingTransport();
 		const receipts = new ReceiptQueue();
 		let wakeTimer: ReturnType<typeof setTimeout> | undefined;
+		let changeTimer: ReturnType<typeof setTimeout> | undefined;
 		const scheduler: OutboxScheduler = new OutboxScheduler({
 			db: this.db,
 			send: (frame) => transport.send({ type: 'send', ...frame }),
 			wakeAt: (at) => {
 				clearTimeout(wakeTimer);
 				if (at !== null) wakeTimer = setTimeout(() => void scheduler.run(), Math.max(0, at - Date.now()));
+			}
+		});
+		const changes: ChangeScheduler = new ChangeScheduler(this.db, {
+			send: (frame) => transport.send(frame),
+			wakeAt: (at) => {
+				clearTimeout(changeTimer);
+				if (at !== null) changeTimer = setTimeout(() => void changes.run(), Math.max(0, at - Date.now()));
 			}
 		});
 		const flushReceipts = () => receipts.flush((r) => transport.send({ type: 'receipt', ...r }));
@@ -178,14 +215,24 @@ export class DuetClient {
 				this.onEphemeral(event);
 				this.channel.post({ type: 'ephemeral', event });
 			},
-			ack: (ack) => scheduler.onAck(ack),
-			sendError: (id, code, message, retryAfter) => scheduler.onError(id, code, message, retryAfter),
+			ack: async (ack) => {
+				await scheduler.onAck(ack);
+				// Changes made while it was being sent were waiting for this.
+				void changes.run();
+			},
+			// Each scheduler ignores ids it has not sent.
+			sendError: async (id, code, message, retryAfter) => {
+				await scheduler.onError(id, code, message, retryAfter);
+				await changes.onError(id, code, message, retryAfter);
+			},
+			changed: (id, message) => changes.onChanged(id, message),
 			ready: () => {
 				void scheduler.setConnected(true);
+				void changes.setConnected(true);
 				flushReceipts();
 			}
 		});
-		this.parts = { transport, sync, receipts, scheduler };
+		this.parts = { transport, sync, receipts, scheduler, changes };
 		this.isLeader = true;
 
 		const offs = [
@@ -193,7 +240,10 @@ export class DuetClient {
 			transport.on('state', (state) => {
 				this.connection = state;
 				this.channel.post({ type: 'connection', state, transport: transport.kind });
-				if (state !== 'live') void scheduler.setConnected(false);
+				if (state !== 'live') {
+					void scheduler.setConnected(false);
+					void changes.setConnected(false);
+				}
 			}),
 			transport.on('kind', (kind) => {
 				this.transport = kind;
@@ -207,6 +257,10 @@ export class DuetClient {
 			next: () => void scheduler.run(),
 			error: (error) => console.error(error)
 		});
+		const changeQueue = liveQuery(() => this.db.changes.where('state').equals('queued').primaryKeys()).subscribe({
+			next: () => void changes.run(),
+			error: (error) => console.error(error)
+		});
 		transport.connect(() => sync.cursor());
 		this.connection = transport.state;
 		this.transport = transport.kind;
@@ -215,7 +269,9 @@ export class DuetClient {
 		return () => {
 			offs.forEach((off) => off());
 			outbox.unsubscribe();
+			changeQueue.unsubscribe();
 			clearTimeout(wakeTimer);
+			clearTimeout(changeTimer);
 			transport.close();
 			this.parts = null;
 			this.isLeader = false;
@@ -223,8 +279,10 @@ export class DuetClient {
 	}
 
 	private kickOutbox(): void {
-		if (this.parts) void this.parts.scheduler.run();
-		else this.channel.post({ type: 'outbox' });
+		if (this.parts) {
+			void this.parts.scheduler.run();
+			void this.parts.changes.run();
+		} else this.channel.post({ type: 'outbox' });
 	}
 
 	private receipt(receipt: ReceiptInput): void {
@@ -239,7 +297,7 @@ export class DuetClient {
 	private onTabMessage(message: TabMessage): void {
 		switch (message.type) {
 			case 'outbox':
-				if (this.parts) void this.parts.scheduler.run();
+				this.kickOutbox();
 				return;
 			case 'typing':
 				this.parts?.transport.send({ type: 'typing', conversationId: message.conversationId });

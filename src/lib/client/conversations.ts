@@ -33,5 +33,7 @@ export function mergeConversation(
 function newerMessage(a: Message | null, b: Message | null): Message | null {
 	if (!a) return b;
 	if (!b) return a;
-	return b.seq >= a.seq ? b : a;
+	if (b.seq !== a.seq) return b.seq > a.seq ? b : a;
+	// The same message: the copy with more changes applied.
+	return b.version >= a.version ? b : a;
 }

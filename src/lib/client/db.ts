@@ -4,6 +4,7 @@
  * browser opens a different database and never sees the first one's rows.
  */
 import Dexie, { type EntityTable } from 'dexie';
+import type { MessageChange } from '$lib/schemas';
 import type { Conversation, Message } from '$lib/types';
 import { dbName } from './db-name';
 
@@ -41,6 +42,25 @@ export interface OutboxItem {
 	lastError?: string;
 }
 
+/**
+ * An edit, delete or reaction made here and not yet answered by the server. The UI shows the
+ * message with its pending changes applied on top (pending.ts), so a refused change rolls back by
+ * itself when its row leaves; a `failed` one stays, unapplied, until the user has seen why.
+ */
+export interface PendingChange {
+	/** The change frame's id, which the server's answer echoes. */
+	id: string;
+	/** Write order: a message's changes leave in this order. */
+	order: number;
+	messageId: string;
+	conversationId: string;
+	change: MessageChange;
+	state: 'queued' | 'failed';
+	attempts: number;
+	nextAttemptAt: number;
+	lastError?: string;
+}
+
 export interface Draft {
 	conversationId: string;
 	body: string;
@@ -62,6 +82,7 @@ export type DuetDb = Dexie & {
 	messages: EntityTable<LocalMessage, 'id'>;
 	conversations: EntityTable<LocalConversation, 'id'>;
 	outbox: EntityTable<OutboxItem, 'id'>;
+	changes: EntityTable<PendingChange, 'id'>;
 	drafts: EntityTable<Draft, 'conversationId'>;
 	presence: EntityTable<Presence, 'userId'>;
 	meta: EntityTable<MetaRow, 'key'>;
@@ -77,6 +98,7 @@ export function openUserDb(userId: string): DuetDb {
 		presence: 'userId',
 		meta: 'key'
 	});
+	db.version(2).stores({ changes: 'id, order, messageId, conversationId, state' });
 	return db;
 }
 
@@ -90,7 +112,11 @@ export const META = {
 	userId: 'userId',
 	/** Set once a full fetch of conversations and recent history has succeeded. */
 	bootstrapped: 'bootstrapped',
-	clientSeq: (conversationId: string) => `clientSeq:${conversationId}`
+	clientSeq: (conversationId: string) => `clientSeq:${conversationId}`,
+	/** Order of the last change written here (PendingChange.order). */
+	changeOrder: 'changeOrder',
+	/** An unsent message the user deleted: should the server have stored it after all, it is deleted there too. */
+	discarded: (messageId: string) => `discarded:${messageId}`
 } as const;
 
 export async function getMeta<T extends string | number>(db: DuetDb, key: string): Promise<T | undefined> {

@@ -1,5 +1,6 @@
 // @vitest-environment node
 import 'fake-indexeddb/auto';
+import { UNCHANGED } from '$lib/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import type { Conversation, Message } from '$lib/types';
 import type { Api } from './api';
@@ -23,7 +24,8 @@ function message(seq: number): Message {
 		clientId: 'x',
 		clientSeq: seq,
 		body: `m${seq}`,
-		createdAt: new Date(seq * 1000).toISOString()
+		createdAt: new Date(seq * 1000).toISOString(),
+		...UNCHANGED
 	};
 }
 
@@ -61,6 +63,7 @@ function source(count: number) {
 		ephemeral() {},
 		ack: async () => {},
 		sendError: async () => {},
+		changed: async () => {},
 		ready() {}
 	});
 	const client: HistorySource = {

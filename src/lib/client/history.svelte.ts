@@ -79,6 +79,15 @@ export class HistoryReader {
 		}
 	}
 
+	/** Shows every row from `at` down (a reply's original), loading older pages first if needed. */
+	async reveal(at: number): Promise<void> {
+		const source = this.source;
+		if (!source) return;
+		const limit = this.limit;
+		await this.loadBackTo(source, this.conversationId, at);
+		this.limit = Math.max(limit, this.limit);
+	}
+
 	private async loadBackTo(source: HistorySource, id: string, at: number): Promise<void> {
 		let oldest = await oldestSeq(source.db, id);
 		while (oldest > at && oldest > 1) {

@@ -50,6 +50,7 @@ export async function searchLocal(db: DuetDb, q: string, limit = 50): Promise<Lo
 	if (words.length === 0) return [];
 	const found = await db.messages
 		.filter((m) => {
+			if (m.deletedAt) return false;
 			const tokens = m.body.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 			return words.every((w) => tokens.some((t) => t.startsWith(w)));
 		})

@@ -1,5 +1,6 @@
 // @vitest-environment node
 import 'fake-indexeddb/auto';
+import { UNCHANGED } from '$lib/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import type { Api } from './api';
 import { highlightParts, searchMessages, searchWords } from './search';
@@ -11,7 +12,17 @@ describe('message search', () => {
 	it("uses the server's results when it answers", async () => {
 		const db = freshDb();
 		const hit = {
-			message: { id: 'm', conversationId: 'c', seq: 1, senderId: PEER.id, clientId: 'x', clientSeq: 1, body: 'hello', createdAt: '' },
+			message: {
+				id: 'm',
+				conversationId: 'c',
+				seq: 1,
+				senderId: PEER.id,
+				clientId: 'x',
+				clientSeq: 1,
+				body: 'hello',
+				createdAt: '',
+				...UNCHANGED
+			},
 			peer: PEER
 		};
 		const api = { search: async () => ({ results: [hit] }) } as Pick<Api, 'search'>;
@@ -32,7 +43,14 @@ describe('message search', () => {
 			peerReadSeq: 0,
 			activity: ''
 		});
-		const base = { conversationId: 'c', senderId: PEER.id, clientId: 'x', createdAt: new Date(0).toISOString(), status: 'sent' as const };
+		const base = {
+			conversationId: 'c',
+			senderId: PEER.id,
+			clientId: 'x',
+			createdAt: new Date(0).toISOString(),
+			status: 'sent' as const,
+			...UNCHANGED
+		};
 		await db.messages.bulkPut([
 			{ ...base, id: 'a', seq: 1, clientSeq: 1, body: 'Hello there' },
 			{ ...base, id: 'b', clientSeq: 2, body: 'hello, unsent', status: 'sending' },

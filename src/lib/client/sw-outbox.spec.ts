@@ -2,6 +2,7 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { openUserDb } from './db';
+import { queueChange } from './changes';
 import { enqueueMessage } from './outbox';
 import { sendQueued } from './sw-outbox';
 
@@ -82,5 +83,25 @@ describe('background sync without a tab (sendQueued)', () => {
 			);
 		});
 		expect((await db.outbox.toArray()).map((o) => o.conversationId)).toEqual([A]);
+	});
+
+	it('then sends each acked message’s queued changes in order, and applies the answers', async () => {
+		const user = `sw-${Math.random()}`;
+		const db = await queue(user, [[A, 'typo']]);
+		const [m] = await db.messages.toArray();
+		await queueChange(db, user, m, { op: 'edit', messageId: m.id, body: 'fixed' });
+		await queueChange(db, user, m, { op: 'react', messageId: m.id, emoji: '👍' });
+		const calls: string[] = [];
+		let version = 0;
+		await sendQueued(user, async (url, init) => {
+			calls.push(`${init?.method} ${decodeURIComponent(String(url))}`);
+			if (String(url) === '/api/messages')
+				return new Response(JSON.stringify({ id: m.id, conversationId: A, seq: 1, createdAt: m.createdAt }));
+			const body = init?.method === 'PATCH' ? JSON.parse(String(init.body)).body : 'fixed';
+			return new Response(JSON.stringify({ message: { ...m, seq: 1, body, version: ++version } }));
+		});
+		expect(calls).toEqual(['POST /api/messages', `PATCH /api/messages/${m.id}`, `PUT /api/messages/${m.id}/reactions/👍`]);
+		expect(await db.changes.count()).toBe(0);
+		expect((await db.messages.get(m.id))?.version).toBe(2);
 	});
 });

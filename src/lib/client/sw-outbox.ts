@@ -1,5 +1,6 @@
 /**
- * Background sync with no tab open: the service worker sends the user's queued messages itself,
+ * Background sync with no tab open: the service worker sends the user's queued messages (then
+ * their queued changes: edits, deletes, reactions) itself,
  * through the same api.ts `send` (POST /api/messages) a tab on SSE uses, with the session cookie
  * the browser attaches. Deliberately small: in clientSeq order per conversation, each ack applied
  * exactly as a tab would; anything that is not a clean ack stops that conversation and is left for
@@ -8,7 +9,8 @@
 import { sendOf } from '$lib/schemas';
 import type { Ack } from '$lib/types';
 import { createApi, UnreachableError, type Fetch } from './api';
-import { openUserDb } from './db';
+import { applyChanged } from './changes';
+import { openUserDb, type DuetDb } from './db';
 import { applyAck } from './outbox';
 
 export async function sendQueued(userId: string, fetcher?: Fetch): Promise<void> {
@@ -34,9 +36,30 @@ export async function sendQueued(userId: string, fetcher?: Fetch): Promise<void>
 				await applyAck(db, ack);
 			}
 		}
+		if (!unreachable) unreachable = await sendChanges(db, api);
 	} finally {
 		db.close();
 	}
 	// Rejecting asks the browser to fire the sync again later.
 	if (unreachable) throw new Error('still offline');
+}
+
+/** Each message's changes in order, while the message is acked; returns whether the server was unreachable. */
+async function sendChanges(db: DuetDb, api: ReturnType<typeof createApi>): Promise<boolean> {
+	const stopped = new Set<string>();
+	for (const item of await db.changes.orderBy('order').toArray()) {
+		if (item.state !== 'queued' || stopped.has(item.messageId)) continue;
+		const message = await db.messages.get(item.messageId);
+		if (message?.seq === undefined) {
+			stopped.add(item.messageId);
+			continue;
+		}
+		try {
+			await applyChanged(db, item.id, (await api.change(item.change)).message);
+		} catch (error) {
+			if (error instanceof UnreachableError) return true;
+			stopped.add(item.messageId);
+		}
+	}
+	return false;
 }

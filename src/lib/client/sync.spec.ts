@@ -1,5 +1,6 @@
 // @vitest-environment node
 import 'fake-indexeddb/auto';
+import { UNCHANGED } from '$lib/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import type { Conversation, Message } from '$lib/types';
 import type { Api } from './api';
@@ -21,7 +22,8 @@ function message(seq: number, senderId = PEER.id, id = `00000000-0000-4000-8000-
 		clientId: 'x',
 		clientSeq: seq,
 		body: `m${seq}`,
-		createdAt: new Date(seq * 1000).toISOString()
+		createdAt: new Date(seq * 1000).toISOString(),
+		...UNCHANGED
 	};
 }
 
@@ -65,6 +67,7 @@ function engine(db: DuetDb, api: Api) {
 		ephemeral: () => {},
 		ack: async () => {},
 		sendError: async () => {},
+		changed: async () => {},
 		ready: () => readies++
 	});
 	return { sync, delivered, readies: () => readies };

@@ -8,7 +8,8 @@ import type { ErrorCode } from '$lib/protocol';
 import type { Ack, Conversation, EphemeralEvent, Message, ServerFrame, User } from '$lib/types';
 import type { Api } from './api';
 import { mergeConversation } from './conversations';
-import { getMeta, META, type DuetDb, type LocalMessage } from './db';
+import { storeServerCopy } from './changes';
+import { getMeta, META, type DuetDb } from './db';
 
 export const HISTORY_PAGE = 50;
 /** Conversations whose recent history a rebuild fetches eagerly; the rest load when opened. */
@@ -20,6 +21,8 @@ export interface SyncHooks {
 	ephemeral(event: EphemeralEvent): void;
 	ack(ack: Ack): Promise<void>;
 	sendError(id: string, code: ErrorCode, message: string, retryAfter?: number): Promise<void>;
+	/** The server's answer to one of our change frames. */
+	changed(id: string, message: Message): Promise<void>;
 	/** The stream is live (after any rebuild). */
 	ready(): void;
 }
@@ -68,7 +71,7 @@ export class SyncEngine {
 				this.hooks.ready();
 				return;
 			case 'reset':
-				await this.rebuild(frame.cursor);
+				await this.rebuild(frame.cursor, { stale: true });
 				return;
 			case 'message': {
 				const { gaps, unknown } = await this.storeMessages([frame.message], { cursor: frame.cursor, live: true });
@@ -76,6 +79,14 @@ export class SyncEngine {
 				for (const gap of gaps) await this.fillGap(gap);
 				return;
 			}
+			case 'message_updated': {
+				const { unknown } = await this.storeMessages([frame.message], { cursor: frame.cursor });
+				if (unknown) await this.refreshConversations();
+				return;
+			}
+			case 'changed':
+				await this.hooks.changed(frame.id, frame.message);
+				return;
 			case 'receipt':
 				await this.db.transaction('rw', [this.db.conversations, this.db.messages, this.db.meta], async () => {
 					const conv = await this.db.conversations.get(frame.conversationId);
@@ -135,11 +146,10 @@ export class SyncEngine {
 		const gaps: Gap[] = [];
 		let unknown = false;
 		const delivered = new Map<string, number>();
-		await this.db.transaction('rw', [this.db.messages, this.db.conversations, this.db.outbox, this.db.meta], async () => {
+		const tables = [this.db.messages, this.db.conversations, this.db.outbox, this.db.changes, this.db.meta];
+		await this.db.transaction('rw', tables, async () => {
 			for (const message of messages) {
-				const row: LocalMessage = { ...message, status: 'sent' };
-				await this.db.messages.put(row);
-				await this.db.outbox.delete(message.id);
+				await storeServerCopy(this.db, message);
 				const conv = await this.db.conversations.get(message.conversationId);
 				if (!conv) {
 					unknown = true;
@@ -214,9 +224,11 @@ export class SyncEngine {
 
 	/**
 	 * After `reset` (or on first start): the server's conversations replace ours, recent history
-	 * is fetched again, and nothing in the outbox is touched.
+	 * is fetched again, and nothing in the outbox is touched. After a reset the events missed may
+	 * have edited or deleted any message held here, so held messages go (`stale`) and load again
+	 * as they are shown.
 	 */
-	private async rebuild(cursor: string): Promise<void> {
+	private async rebuild(cursor: string, options: { stale?: boolean } = {}): Promise<void> {
 		const { conversations } = await this.api.conversations();
 		const pages = await mapLimit(conversations.slice(0, REBUILD_CONVERSATIONS), 4, (c) =>
 			c.lastSeq > 0 ? this.api.history(c.id, { limit: HISTORY_PAGE }) : Promise.resolve({ messages: [], hasMore: false })
@@ -224,9 +236,12 @@ export class SyncEngine {
 		const keep = new Set(conversations.map((c) => c.id));
 		await this.db.transaction('rw', [this.db.conversations, this.db.messages, this.db.outbox, this.db.meta], async () => {
 			const pending = new Set(await this.db.outbox.toCollection().primaryKeys());
-			const gone = (await this.db.conversations.toCollection().primaryKeys()).filter((id) => !keep.has(id));
+			const held = await this.db.conversations.toCollection().primaryKeys();
+			const gone = held.filter((id) => !keep.has(id));
 			await this.db.conversations.bulkDelete(gone);
-			if (gone.length) {
+			if (options.stale) {
+				await this.db.messages.filter((m) => !pending.has(m.id)).delete();
+			} else if (gone.length) {
 				await this.db.messages
 					.where('conversationId')
 					.anyOf(gone)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { UNCHANGED } from '$lib/test-fixtures';
 import type { Conversation, Message } from '$lib/types';
 import type { LocalMessage } from './db';
 import { arrivals, displayStatus, readTarget, timelineRows } from './timeline';
@@ -9,7 +10,7 @@ const C = 'c1';
 const NOW = new Date('2026-11-20T12:00:00Z');
 
 function message(seq: number, senderId: string, at: string): Message {
-	return { id: `m${seq}`, conversationId: C, seq, senderId, clientId: 'x', clientSeq: seq, body: `m${seq}`, createdAt: at };
+	return { id: `m${seq}`, conversationId: C, seq, senderId, clientId: 'x', clientSeq: seq, body: `m${seq}`, createdAt: at, ...UNCHANGED };
 }
 
 function conversation(extra: Partial<Conversation> = {}): Conversation {

@@ -1,5 +1,6 @@
 // @vitest-environment node
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { UNCHANGED } from '$lib/test-fixtures';
 import type { ClientFrame } from '$lib/schemas';
 import type { ServerFrame } from '$lib/types';
 import { Emitter, type ConnectionState, type Transport, type TransportEvents, type TransportKind } from './transport';
@@ -113,7 +114,8 @@ const message = (cursor: string): ServerFrame => ({
 		clientId: 'x',
 		clientSeq: 1,
 		body: 'hi',
-		createdAt: ''
+		createdAt: '',
+		...UNCHANGED
 	}
 });
 

@@ -73,7 +73,7 @@ async function started(api: SseTransportOptions['api']) {
 	return { transport, frames, states, events, setCursor: (c: string) => (cursor = c), source: () => FakeEventSource.all.at(-1)! };
 }
 
-const noApi = { send: vi.fn(), receipt: vi.fn(), typing: vi.fn() };
+const noApi = { send: vi.fn(), change: vi.fn(), receipt: vi.fn(), typing: vi.fn() };
 
 describe('SseTransport', () => {
 	it('is live only after `ready` and passes named events on as frames', async () => {
@@ -96,6 +96,26 @@ describe('SseTransport', () => {
 		t.transport.close();
 	});
 
+	it('turns a change frame into its HTTP call, and the answer into a changed or error frame', async () => {
+		const message = { id: 'm', body: 'fixed' };
+		const change = vi
+			.fn()
+			.mockResolvedValueOnce({ message })
+			.mockRejectedValueOnce(new AppError('forbidden', 'Only the sender can edit a message.'));
+		const t = await started({ ...noApi, change });
+		t.source().frame(READY);
+		const edit = { op: 'edit' as const, messageId: 'm', body: 'fixed' };
+		expect(t.transport.send({ type: 'change', id: 'c1', change: edit })).toBe(true);
+		t.transport.send({ type: 'change', id: 'c2', change: edit });
+		await vi.advanceTimersByTimeAsync(0);
+		expect(change).toHaveBeenCalledWith(edit);
+		expect(t.frames.slice(-2)).toEqual([
+			{ type: 'changed', id: 'c1', message },
+			{ type: 'error', code: 'forbidden', message: 'Only the sender can edit a message.', id: 'c2', retryAfter: undefined }
+		]);
+		t.transport.close();
+	});
+
 	it('turns POST answers into ack and error frames, as the WebSocket would send them', async () => {
 		const send = vi
 			.fn()
@@ -104,12 +124,12 @@ describe('SseTransport', () => {
 			.mockRejectedValueOnce(new TypeError('network'));
 		const t = await started({ ...noApi, send });
 		t.source().frame(READY);
-		const frame = { type: 'send' as const, conversationId: 'c', clientId: 'x', clientSeq: 1, body: 'hi' };
+		const frame = { type: 'send' as const, conversationId: 'c', clientId: 'x', clientSeq: 1, body: 'hi', replyTo: null };
 		expect(t.transport.send({ ...frame, id: 'a' })).toBe(true);
 		t.transport.send({ ...frame, id: 'b' });
 		t.transport.send({ ...frame, id: 'd' });
 		await vi.advanceTimersByTimeAsync(0);
-		expect(send).toHaveBeenCalledWith({ id: 'a', conversationId: 'c', clientId: 'x', clientSeq: 1, body: 'hi' });
+		expect(send).toHaveBeenCalledWith({ id: 'a', conversationId: 'c', clientId: 'x', clientSeq: 1, body: 'hi', replyTo: null });
 		expect(t.frames.slice(1)).toEqual([
 			{ type: 'ack', id: 'a', conversationId: 'c', seq: 1, createdAt: 't' },
 			{ type: 'error', code: 'rate_limited', message: 'Slow down.', id: 'b', retryAfter: 3 },

@@ -17,7 +17,7 @@ import { LifecycleTransport } from './transport-lifecycle';
 
 export interface SseTransportOptions {
 	url?: (cursor: string | null) => string;
-	api?: Pick<Api, 'send' | 'receipt' | 'typing'>;
+	api?: Pick<Api, 'send' | 'change' | 'receipt' | 'typing'>;
 	random?: () => number;
 }
 
@@ -27,7 +27,7 @@ function defaultUrl(cursor: string | null): string {
 
 export class SseTransport extends LifecycleTransport {
 	private readonly url: (cursor: string | null) => string;
-	private readonly api: Pick<Api, 'send' | 'receipt' | 'typing'>;
+	private readonly api: Pick<Api, 'send' | 'change' | 'receipt' | 'typing'>;
 	private source: EventSource | null = null;
 
 	constructor(options: SseTransportOptions = {}) {
@@ -41,15 +41,14 @@ export class SseTransport extends LifecycleTransport {
 		switch (frame.type) {
 			case 'send': {
 				const { type: _type, ...input } = frame;
-				this.api.send(input).then(
-					(ack) => this.lifecycle.emit('frame', { type: 'ack', ...ack }),
-					(error: unknown) => {
-						const e = error instanceof AppError ? error : new AppError('unavailable', 'The server cannot be reached.');
-						this.lifecycle.emit('frame', { type: 'error', code: e.code, message: e.message, id: input.id, retryAfter: e.retryAfter });
-					}
-				);
+				this.api.send(input).then((ack) => this.lifecycle.emit('frame', { type: 'ack', ...ack }), this.errorFrame(input.id));
 				return true;
 			}
+			case 'change':
+				this.api
+					.change(frame.change)
+					.then(({ message }) => this.lifecycle.emit('frame', { type: 'changed', id: frame.id, message }), this.errorFrame(frame.id));
+				return true;
 			case 'receipt': {
 				const { type: _type, ...input } = frame;
 				// Receipts are cumulative: a lost one is covered by the next, and `ready` re-sends what is owed.
@@ -62,6 +61,14 @@ export class SseTransport extends LifecycleTransport {
 			case 'ping':
 				return true;
 		}
+	}
+
+	/** An HTTP failure as the error frame the WebSocket would have sent, naming the request's id. */
+	private errorFrame(id: string) {
+		return (error: unknown) => {
+			const e = error instanceof AppError ? error : new AppError('unavailable', 'The server cannot be reached.');
+			this.lifecycle.emit('frame', { type: 'error', code: e.code, message: e.message, id, retryAfter: e.retryAfter });
+		};
 	}
 
 	protected held(): boolean {

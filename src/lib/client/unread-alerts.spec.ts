@@ -1,5 +1,6 @@
 // @vitest-environment node
 import 'fake-indexeddb/auto';
+import { UNCHANGED } from '$lib/test-fixtures';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '$lib/types';
 import type { LocalConversation } from './db';
@@ -9,7 +10,17 @@ import { newlyUnread, unreadTotal, watchUnread } from './unread-alerts';
 const PEER = { id: 'peer', username: 'peer_user' };
 
 function last(senderId: string): Message {
-	return { id: 'm', conversationId: 'a', seq: 1, senderId, clientId: 'x', clientSeq: 1, body: 'hi', createdAt: new Date(0).toISOString() };
+	return {
+		id: 'm',
+		conversationId: 'a',
+		seq: 1,
+		senderId,
+		clientId: 'x',
+		clientSeq: 1,
+		body: 'hi',
+		createdAt: new Date(0).toISOString(),
+		...UNCHANGED
+	};
 }
 
 function conv(id: string, unreadCount: number, senderId = PEER.id): LocalConversation {
