@@ -555,21 +555,58 @@ describeEngines('hostile input on message changes', (engine) => {
 		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
 	});
 
-	test('emoji segments the URL resolves away (empty, . and ..): an error, never a redirect onto the message', async () => {
+	test('segments the URL resolves away (. and .., raw or percent-encoded): 400, never a redirect onto the message', async () => {
 		const id = await message();
 		expect((await alice.client.request('PUT', `/api/messages/${id}/reactions/${encodeURIComponent('👍')}`)).status).toBe(200);
 		const before = await state(id);
-		// Segments the URL itself resolves away get an error: a redirect to where they resolve sends a client that
-		// follows it (method kept, as 308 says) from DELETE …/reactions/.. to DELETE /api/messages/:id.
-		for (const segment of ['', '..', '%2E%2E', '.', '%2e']) {
-			for (const method of ['PUT', 'DELETE']) {
-				const res = await raw(method, `/api/messages/${id}/reactions/${segment}`);
-				const context = `${method} reactions/${segment}`;
-				expectProtocolAnswer(res, context);
-				expect(res.status, `${context}: ${res.status} ${res.text().slice(0, 200)}`).toBeGreaterThanOrEqual(400);
+		// A redirect to where they resolve would send a client that follows it (method kept, as 308
+		// says) from DELETE …/reactions/.. to DELETE /api/messages/:id: the protocol's 400 instead,
+		// as the emoji segment and anywhere else in an /api path.
+		const dots = ['..', '.', '%2E%2E', '%2e%2e', '%2e', '%2E', '.%2E', '%2e.'];
+		for (const segment of dots) {
+			const paths: Array<[string, string, string | undefined]> = [
+				...requests(segment),
+				['PUT', `/api/messages/${id}/reactions/${segment}`, undefined],
+				['DELETE', `/api/messages/${id}/reactions/${segment}`, undefined],
+				['DELETE', `/api/messages/${id}/${segment}/reactions/${encodeURIComponent('👍')}`, undefined],
+				['GET', `/api/${segment}/api/messages/${id}`, undefined]
+			];
+			for (const [method, path, body] of paths) {
+				expectError(await raw(method, path, { body }), 'bad_request', `${method} ${path}`);
 			}
 		}
+		// An empty emoji segment is no emoji: an error too, never a redirect.
+		for (const method of ['PUT', 'DELETE']) {
+			const res = await raw(method, `/api/messages/${id}/reactions/`);
+			expectProtocolAnswer(res, `${method} reactions/`);
+			expect(res.status, `${method} reactions/: ${res.status} ${res.text().slice(0, 200)}`).toBeGreaterThanOrEqual(400);
+		}
+		// Segments that only look like dots are routed as usual: here, emoji that are not one.
+		for (const segment of ['...', '%2E%2E%2E', '%252E', '.a']) {
+			expectError(await raw('PUT', `/api/messages/${id}/reactions/${segment}`), 'bad_request', `PUT reactions/${segment}`);
+		}
 		expect(await state(id), 'the message, its reaction and version as they were').toEqual(before);
+	});
+
+	test('with FAST_PATH=off too, undecodable and dot-segment /api paths get the protocol 400 (SvelteKit never sees them)', async () => {
+		const off = await startServer({ engine, env: { FAST_PATH: 'off' } });
+		try {
+			const id = randomUUID();
+			for (const path of [
+				`/api/messages/${id}/reactions/..`,
+				`/api/messages/${id}/reactions/%2e%2E`,
+				`/api/messages/${id}/reactions/.`,
+				`/api/messages/%ZZ`,
+				`/api/messages/${id}/reactions/%F0%9F%91`
+			]) {
+				for (const method of ['GET', 'PUT', 'DELETE']) {
+					const res = await rawRequest(off.port, { method, path, headers: [['origin', off.origin]] });
+					expectError(res, 'bad_request', `FAST_PATH=off: ${method} ${path}`);
+				}
+			}
+		} finally {
+			await off.stop();
+		}
 	});
 
 	test('WebSocket change frames with wrong fields: error frames with the right code and id, the socket open, nothing changed', async () => {
