@@ -425,8 +425,24 @@ export interface Replay {
 	events(): any[];
 	/** Resolves once `condition` holds on the events received (past or future); bounded by `timeoutMs`. */
 	waitUntil(condition: (events: any[]) => boolean, timeoutMs?: number): Promise<void>;
+	/**
+	 * Resolves once every event the log held when this was called has arrived: the whole log, when
+	 * nothing renders to nothing. Waiting for a message's latest state is not enough: a read of the
+	 * log shows every event of a message as the message now is, long before its last event.
+	 */
+	complete(timeoutMs?: number): Promise<void>;
 	close(): void;
 }
+
+/** The head of the user's log: the cursor a stream opened without one starts from. */
+export async function headCursor(origin: string, cookie: string | undefined): Promise<number> {
+	const ws = await WsClient.connect(origin, cookie);
+	ws.close();
+	return Number(ws.frames.find((f) => f.type === 'ready').cursor);
+}
+
+/** Whether `events` reach `head` (the last event's cursor is at or past it). */
+export const reaches = (events: any[], head: number) => head === 0 || Number(events.at(-1)?.cursor ?? 0) >= head;
 
 export async function openReplay(origin: string, cookie: string | undefined, transport: Transport): Promise<Replay> {
 	if (transport === 'ws') {
@@ -438,6 +454,10 @@ export async function openReplay(origin: string, cookie: string | undefined, tra
 			waitUntil: async (condition, timeoutMs = 30_000) => {
 				await ws.waitFor(() => condition(events()), timeoutMs);
 			},
+			complete: async (timeoutMs = 30_000) => {
+				const head = await headCursor(origin, cookie);
+				await ws.waitFor(() => reaches(events(), head), timeoutMs);
+			},
 			close: () => ws.close()
 		};
 	}
@@ -447,6 +467,10 @@ export async function openReplay(origin: string, cookie: string | undefined, tra
 		transport,
 		events,
 		waitUntil: (condition, timeoutMs = 30_000) => sse.waitUntil(() => condition(events()), timeoutMs),
+		complete: async (timeoutMs = 30_000) => {
+			const head = await headCursor(origin, cookie);
+			await sse.waitUntil(() => reaches(events(), head), timeoutMs);
+		},
 		close: () => sse.close()
 	};
 }
