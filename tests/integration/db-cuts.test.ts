@@ -408,7 +408,9 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 			toChanges: [] as number[],
 			/** Acknowledged changes shown to hold in the final state, and those a later or unsettled change may have undone. */
 			held: 0,
-			excused: 0
+			excused: 0,
+			/** Live streams (no reset) checked as whole logs. */
+			liveLogs: 0
 		};
 		type Member = Awaited<ReturnType<typeof signedInClient>>;
 		const senders: {
@@ -523,6 +525,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 						const head = await headCursor(server.origin, member.client.cookie);
 						await until(() => w.streamCursor >= head, 30_000, `the live stream of ${w.userId} to reach its head`);
 						checkWholeLog(w.events, finals, `the live stream of ${w.userId}, a whole log`);
+						figures.liveLogs++;
 					}
 					await Promise.all(replays.map((r) => r.complete()));
 					replays.forEach((r, i) => checkWholeLog(ofConversation(r.events()), finals, `member ${i}'s log replayed over ${r.transport}`));
@@ -702,6 +705,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 					`changes in flight per cut ${stats(figures.changesInFlight)}, ${changes.filter((c) => c.acked).length} of ${changes.length} acknowledged, ` +
 					`answered unavailable ${changeUnavailable.length} times, in ms ${stats(changeUnavailable)}; ` +
 					`${figures.held} shown to hold in the final state, ${figures.excused} possibly undone later; ` +
+					`${figures.liveLogs} of ${senders.length * 2} live streams counted as whole logs; ` +
 					`changes taken after restore in ms ${stats(figures.toChanges)}; ` +
 					`messages stored ${(await Promise.all(senders.map((s) => fetchAll(s.reader, s.conversationId)))).reduce((n, m) => n + m.length, 0)}`
 			);
