@@ -21,7 +21,8 @@ export const init: ServerInit = async () => {
 	const app = await initServices();
 	registerRuntime({
 		upgrade: (req, socket, head) => handleUpgrade(app, req, socket, head),
-		request: app.config.fastPath ? (req, res) => fastRequest(app, req, res) : undefined,
+		// Always: with FAST_PATH=off it still refuses the /api paths SvelteKit would not route (fast-path.ts).
+		request: (req, res) => fastRequest(app, req, res),
 		shutdown: () => app.shutdown(),
 		replyUnexpected,
 		replyClientError

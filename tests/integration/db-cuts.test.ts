@@ -5,13 +5,37 @@
  * cut: the process is up, sends were answered `unavailable` quickly, /readyz followed the database
  * both ways, every conversation took sends again soon after the restore; at the end every acked
  * message is stored once, seqs are gapless, and each client saw each message exactly once.
+ * Changes (edits and reactions, over frames and over HTTP) are in flight at every cut too: they
+ * are answered `unavailable` as quickly, work again after the restore, and at the end (checker.ts
+ * says what the replay rule leaves provable) both members' whole logs, replayed and as the clients
+ * were shown them live, hold exactly one `message_updated` per effective change and end on the
+ * final state; no stream's versions fall; every acknowledged change that nothing could undo holds.
  * DB_CUTS_SEED replays a run; DB_CUTS_CYCLES changes the number of cuts.
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
-import { checkConversation, fetchAll, type ClientRecord } from './checker';
-import { ApiClient, createPostgresDatabase, signedInClient, startServer, WsClient } from './harness';
+import {
+	checkChanges,
+	checkConversation,
+	checkStreamVersions,
+	checkWholeLog,
+	fetchAll,
+	type ChangeRecord,
+	type ClientRecord
+} from './checker';
+import {
+	ApiClient,
+	changeFrame,
+	changeRequest,
+	createPostgresDatabase,
+	headCursor,
+	openReplay,
+	signedInClient,
+	startServer,
+	WsClient,
+	type MessageChangeInput
+} from './harness';
 import { seededRandom, startTcpProxy, type CutMode } from './proxies';
 
 /** The requirements (ms), and what a loaded two-core machine may add to each before it counts as failed. */
@@ -42,6 +66,21 @@ function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 type Send = { id: string; conversationId: string; clientId: string; clientSeq: number; body: string };
+
+const EMOJI = ['👍', '❤️', '🎉'];
+let edits = 0;
+/**
+ * A change by `userId`: an edit of one of `own` (the first few messages it sent), else a reaction
+ * added or taken back on one of `shown`; undefined while there is nothing to change yet.
+ */
+function chooseChange(userId: string, own: string[], shown: string[]): MessageChangeInput | undefined {
+	const targets = shown.slice(0, 4);
+	if (own.length && Math.random() < 0.4)
+		return { op: 'edit', messageId: own[Math.floor(Math.random() * Math.min(3, own.length))], body: `edit ${++edits}` };
+	if (!targets.length) return undefined;
+	const emoji = EMOJI[Math.floor(Math.random() * EMOJI.length)];
+	return { op: Math.random() < 0.6 ? 'react' : 'unreact', messageId: targets[Math.floor(Math.random() * targets.length)], emoji };
+}
 
 /** Waits for `condition` to hold, checking often, for at most `timeoutMs`; returns how long it took. */
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
@@ -98,6 +137,19 @@ class WsSender {
 	readonly shown = new Map<number, number>();
 	/** Time from a send to its `unavailable` error frame. */
 	readonly unavailableMs: number[] = [];
+	/** Every change this client made, with its answer once `changed`; and the same timings for changes. */
+	readonly changes: ChangeRecord[] = [];
+	readonly changeUnavailableMs: number[] = [];
+	/**
+	 * The `message` and `message_updated` events of its conversation this client was shown, and how
+	 * many resets (after which a gap is fair). Without one, its stream is its user's whole log.
+	 */
+	readonly events: any[] = [];
+	resets = 0;
+	/** id → the body it was sent with. */
+	readonly bodies = new Map<string, string>();
+	/** One change at a time, sent again (same frame) after an error and on reconnect until `changed`. */
+	private change?: { frame: ReturnType<typeof changeFrame>; record: ChangeRecord; sentAt: number };
 	private socket?: WebSocket;
 	private cursor = '0';
 	private nextClientSeq = 1;
@@ -108,6 +160,7 @@ class WsSender {
 	constructor(
 		private readonly origin: string,
 		readonly api: ApiClient,
+		readonly userId: string,
 		readonly conversationId: string,
 		private readonly sending: boolean
 	) {}
@@ -116,6 +169,7 @@ class WsSender {
 		this.connect();
 		this.timer = setInterval(() => {
 			if (this.sending && !this.paused && this.outbox.size < 16) this.enqueue();
+			if (!this.paused && !this.change) this.nextChange();
 		}, 40);
 		this.resender = setInterval(() => this.flush(), 1000);
 	}
@@ -133,6 +187,31 @@ class WsSender {
 		return this.outbox.size;
 	}
 
+	get changesInFlight() {
+		return this.change ? 1 : 0;
+	}
+
+	/** The cursor of the last event it was shown. */
+	get streamCursor() {
+		return Number(this.cursor);
+	}
+
+	private nextChange() {
+		const shown = [...this.record.view!.entries()].sort((a, b) => a[0] - b[0]).map(([, id]) => id);
+		const change = chooseChange(this.userId, [...this.record.acked.keys()], shown);
+		if (!change) return;
+		const record: ChangeRecord = { userId: this.userId, change, sentAt: performance.now() };
+		this.changes.push(record);
+		this.change = { frame: changeFrame(change), record, sentAt: Date.now() };
+		this.transmitChange();
+	}
+
+	private transmitChange() {
+		if (!this.change || this.socket?.readyState !== WebSocket.OPEN) return;
+		this.change.sentAt = Date.now();
+		this.socket.send(JSON.stringify(this.change.frame));
+	}
+
 	private enqueue() {
 		const send = {
 			id: randomUUID(),
@@ -143,6 +222,7 @@ class WsSender {
 		};
 		this.outbox.set(send.id, { ...send, sentAt: Date.now() });
 		this.record.attempted.add(send.id);
+		this.bodies.set(send.id, send.body);
 		this.transmit(send);
 	}
 
@@ -163,7 +243,10 @@ class WsSender {
 		const socket = new WebSocket(url, { headers: { cookie: this.api.cookie!, origin: this.origin } });
 		this.socket = socket;
 		socket.on('message', (data) => this.onFrame(JSON.parse(data.toString())));
-		socket.on('open', () => this.flush());
+		socket.on('open', () => {
+			this.flush();
+			this.transmitChange();
+		});
 		socket.on('close', () => {
 			if (this.socket !== socket || this.stopped) return;
 			this.socket = undefined;
@@ -177,14 +260,27 @@ class WsSender {
 		if (frame.type === 'ack') {
 			this.outbox.delete(frame.id);
 			this.record.acked.set(frame.id, frame.seq);
+		} else if (frame.type === 'changed' && this.change && frame.id === this.change.frame.id) {
+			this.change.record.acked = frame.message;
+			this.change.record.settledAt = performance.now();
+			this.change = undefined;
+		} else if (frame.type === 'error' && this.change && frame.id === this.change.frame.id) {
+			expect(frame.code, `error frame for a change: ${JSON.stringify(frame)}`).toBe('unavailable');
+			this.changeUnavailableMs.push(unavailableAfter(this.change.sentAt));
+			const pending = this.change;
+			setTimeout(() => this.change === pending && this.transmitChange(), 100 + Math.random() * 100);
 		} else if (frame.type === 'error' && frame.id) {
 			const send = this.outbox.get(frame.id);
 			expect(frame.code, `error frame for a send: ${JSON.stringify(frame)}`).toBe('unavailable');
 			if (send) this.unavailableMs.push(unavailableAfter(send.sentAt));
+		} else if (frame.type === 'message_updated' && frame.message.conversationId === this.conversationId) {
+			this.events.push(frame);
 		} else if (frame.type === 'message' && frame.message.conversationId === this.conversationId) {
+			this.events.push(frame);
 			this.shown.set(frame.message.seq, (this.shown.get(frame.message.seq) ?? 0) + 1);
 			this.record.view!.set(frame.message.seq, frame.message.id);
 		} else if (frame.type === 'reset') {
+			this.resets++;
 			// The browser refetches over HTTP, then goes on from the fresh cursor.
 			void fetchAll(this.api, this.conversationId).then((all) => all.forEach((m) => this.record.view!.set(m.seq, m.id)));
 		}
@@ -197,7 +293,13 @@ class PostSender {
 	readonly clientId = randomUUID();
 	readonly record: ClientRecord = { clientId: this.clientId, acked: new Map(), attempted: new Set() };
 	readonly unavailableMs: number[] = [];
+	readonly changes: ChangeRecord[] = [];
+	readonly changeUnavailableMs: number[] = [];
+	readonly bodies = new Map<string, string>();
+	/** Messages of the conversation to react to, besides its own. */
+	shown: () => string[] = () => [];
 	inFlight = 0;
+	changesInFlight = 0;
 	paused = false;
 	private nextClientSeq = 1;
 	private stopped = false;
@@ -205,11 +307,44 @@ class PostSender {
 
 	constructor(
 		readonly api: ApiClient,
+		readonly userId: string,
 		readonly conversationId: string
 	) {}
 
 	start(concurrency = 6) {
 		for (let i = 0; i < concurrency; i++) this.workers.push(this.work());
+		this.workers.push(this.changeWork());
+	}
+
+	/** One change at a time, each retried until answered 200, as the client's change queue does. */
+	private async changeWork() {
+		while (!this.stopped) {
+			const own = [...this.record.acked.keys()];
+			const change = this.paused ? undefined : chooseChange(this.userId, own, [...this.shown().slice(0, 2), ...own.slice(0, 2)]);
+			if (!change) {
+				await new Promise((r) => setTimeout(r, 50));
+				continue;
+			}
+			const record: ChangeRecord = { userId: this.userId, change, sentAt: performance.now() };
+			this.changes.push(record);
+			this.changesInFlight++;
+			const { method, path, body } = changeRequest(change);
+			while (!this.stopped) {
+				const res = await timed(this.api, method, path, body);
+				if (res.status === 200) {
+					record.acked = res.body.message;
+					record.settledAt = performance.now();
+					break;
+				}
+				// A request that got no answer at all counts as one that hung until it failed.
+				expect([0, 503], `a change answered ${res.status} ${JSON.stringify(res.body)}`).toContain(res.status);
+				if (res.status === 503) expect(res.body.error.code).toBe('unavailable');
+				this.changeUnavailableMs.push(unavailableAfter(Date.now() - res.ms));
+				await new Promise((r) => setTimeout(r, 100 + Math.random() * 100));
+			}
+			this.changesInFlight--;
+			await new Promise((r) => setTimeout(r, 40));
+		}
 	}
 
 	async stop() {
@@ -231,6 +366,7 @@ class PostSender {
 				body: `p${this.nextClientSeq}`
 			};
 			this.record.attempted.add(send.id);
+			this.bodies.set(send.id, send.body);
 			this.inFlight++;
 			// Like the outbox: the same id until acked, whatever happens meanwhile.
 			while (!this.stopped) {
@@ -267,26 +403,53 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 			toUnavailable: [] as number[],
 			toNotReady: [] as number[],
 			toReady: [] as number[],
-			toSends: [] as number[]
+			toSends: [] as number[],
+			changesInFlight: [] as number[],
+			toChanges: [] as number[],
+			/** Acknowledged changes shown to hold in the final state, and those a later or unsettled change may have undone. */
+			held: 0,
+			excused: 0,
+			/** Live streams (no reset) checked as whole logs. */
+			liveLogs: 0
 		};
-		const senders: { ws: WsSender[]; post: PostSender[]; probes: ClientRecord[]; reader: ApiClient; conversationId: string }[] = [];
+		type Member = Awaited<ReturnType<typeof signedInClient>>;
+		const senders: {
+			ws: WsSender[];
+			post: PostSender[];
+			probes: ClientRecord[];
+			/** Changes made after each restore, to see the conversation take changes again. */
+			probeChanges: ChangeRecord[];
+			members: Member[];
+			reader: ApiClient;
+			conversationId: string;
+		}[] = [];
 		try {
 			for (let i = 0; i < CONVERSATIONS; i++) {
 				const alice = await signedInClient(server.origin);
 				const bob = await signedInClient(server.origin);
 				const conversationId = (await alice.client.post('/api/conversations', { username: bob.user.username })).body.conversation.id;
 				const ws = [
-					new WsSender(server.origin, alice.client, conversationId, true),
-					new WsSender(server.origin, bob.client, conversationId, false)
+					new WsSender(server.origin, alice.client, alice.user.id, conversationId, true),
+					new WsSender(server.origin, bob.client, bob.user.id, conversationId, false)
 				];
-				const post = [new PostSender(bob.client, conversationId)];
-				senders.push({ ws, post, probes: [], reader: alice.client, conversationId });
+				const post = [new PostSender(bob.client, bob.user.id, conversationId)];
+				post[0].shown = () => [...ws[0].record.acked.keys()];
+				senders.push({ ws, post, probes: [], probeChanges: [], members: [alice, bob], reader: alice.client, conversationId });
 			}
 			// A user of its own to probe with, so its sends wait for nothing but the database.
 			const prober = await signedInClient(server.origin);
 			const peer = await signedInClient(server.origin);
 			const probeConversation = (await prober.client.post('/api/conversations', { username: peer.user.username })).body.conversation.id;
 			let probeSocket = await WsClient.connect(server.origin, prober.client.cookie);
+			// The probe's changes go to a message of its own conversation: one edit over the socket, one reaction over HTTP.
+			const probeTarget = { id: randomUUID(), conversationId: probeConversation, clientId: randomUUID(), clientSeq: 1, body: 'target' };
+			expect((await prober.client.post('/api/messages', probeTarget)).status).toBe(200);
+			const probeChanges: ChangeRecord[] = [];
+			const recordProbeChange = (change: MessageChangeInput) => {
+				// Answered `unavailable` during a cut, it may still have committed: unsettled unless acknowledged.
+				probeChanges.push({ userId: prober.user.id, change, sentAt: performance.now() });
+				return change;
+			};
 			for (const s of senders) {
 				s.ws.forEach((w) => w.start());
 				s.post.forEach((p) => p.start());
@@ -313,6 +476,72 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				);
 				return { post: res, ws: { frame, ms: Date.now() - started } };
 			};
+			/** A change over HTTP and one over the WebSocket, each to a message that nothing else holds up. */
+			const changeProbe = async () => {
+				const frame = changeFrame(recordProbeChange({ op: 'edit', messageId: probeTarget.id, body: `probe edit ${++edits}` }));
+				const started = Date.now();
+				probeSocket.send(frame);
+				const { method, path } = changeRequest(
+					recordProbeChange({ op: 'react', messageId: probeTarget.id, emoji: EMOJI[edits % EMOJI.length] })
+				);
+				const [res, answer] = await bounded(
+					Promise.all([timed(prober.client, method, path), probeSocket.waitFor((f) => f.id === frame.id, 10_000)]),
+					12_000,
+					'a probe change'
+				);
+				return { post: res, ws: { frame: answer, ms: Date.now() - started } };
+			};
+
+			/**
+			 * Both members' whole logs, replayed from the start (one over WebSocket, one over SSE) and as
+			 * the `live` clients were shown them (those without a reset: they too began at cursor 0),
+			 * each read to its head, against GET, history and what the changes account for.
+			 */
+			const checkChangesOf = async (
+				members: Member[],
+				conversationId: string,
+				bodies: Map<string, string>,
+				changes: ChangeRecord[],
+				live: WsSender[] = []
+			) => {
+				const finals = new Map<string, any>();
+				const originals = new Map<string, any>();
+				for (const id of new Set(changes.map((c) => c.change.messageId))) {
+					const res = await timed(members[0].client, 'GET', `/api/messages/${id}`);
+					expect(res.status, JSON.stringify(res.body)).toBe(200);
+					finals.set(id, res.body.message);
+					// As it was sent: the changes above must lead from here to the final state.
+					originals.set(id, { ...res.body.message, body: bodies.get(id), editedAt: null, reactions: [], version: 0 });
+				}
+				for (const m of await fetchAll(members[1].client, conversationId)) {
+					if (finals.has(m.id)) expect(m, 'history shows a message as GET does').toEqual(finals.get(m.id));
+				}
+				const replays = await Promise.all(members.map((m, i) => openReplay(server.origin, m.client.cookie, i === 0 ? 'ws' : 'sse')));
+				try {
+					const ofConversation = (events: any[]) => events.filter((e) => e.message?.conversationId === conversationId);
+					for (const w of live) checkStreamVersions(w.events, finals, `the live stream of ${w.userId} (${w.resets} resets)`);
+					for (const w of live.filter((w) => w.resets === 0)) {
+						const member = members.find((m) => m.user.id === w.userId)!;
+						const head = await headCursor(server.origin, member.client.cookie);
+						await until(() => w.streamCursor >= head, 30_000, `the live stream of ${w.userId} to reach its head`);
+						checkWholeLog(w.events, finals, `the live stream of ${w.userId}, a whole log`);
+						figures.liveLogs++;
+					}
+					await Promise.all(replays.map((r) => r.complete()));
+					replays.forEach((r, i) => checkWholeLog(ofConversation(r.events()), finals, `member ${i}'s log replayed over ${r.transport}`));
+					return checkChanges({ finals, originals, changes });
+				} finally {
+					replays.forEach((r) => r.close());
+				}
+			};
+			const checkConversationChanges = (s: (typeof senders)[number]) =>
+				checkChangesOf(
+					s.members,
+					s.conversationId,
+					new Map([...s.ws.flatMap((w) => [...w.bodies]), ...s.post.flatMap((p) => [...p.bodies])]),
+					[...s.ws.flatMap((w) => w.changes), ...s.post.flatMap((p) => p.changes), ...s.probeChanges],
+					s.ws
+				);
 
 			for (let cycle = 0; cycle < CYCLES; cycle++) {
 				// Load runs a random while first, so the cut lands at any point of a batch's life.
@@ -322,6 +551,10 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				if (probeSocket.closed)
 					probeSocket = await bounded(WsClient.connect(server.origin, prober.client.cookie), 10_000, 'reconnecting the probe socket');
 				await new Promise((r) => setTimeout(r, lead));
+				// Changes as well as sends in flight at every cut (a client picks its next change within 40 ms).
+				const changesInFlight = () => all().reduce((n, s) => n + s.changesInFlight, 0);
+				await until(() => changesInFlight() > 0, 5_000, 'a change in flight');
+				figures.changesInFlight.push(changesInFlight());
 				const inFlight = all().reduce((n, s) => n + s.inFlight, 0);
 				lastCutAt = Date.now();
 				proxy.cut(mode);
@@ -330,15 +563,17 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				figures.inFlight.push(inFlight);
 
 				// A send right at the cut meets the failure first hand (nothing yet knows the database is away).
-				const [toNotReady, early] = await Promise.all([
+				const [toNotReady, early, earlyChange] = await Promise.all([
 					until(async () => (await timed(prober.client, 'GET', '/readyz')).status === 503, 10_000, '/readyz 503'),
-					probe()
+					probe(),
+					changeProbe()
 				]);
 				step('not ready, early probe answered');
 				figures.toNotReady.push(toNotReady);
 				expect(toNotReady, `cycle ${cycle} (${mode}): /readyz said 503 after`).toBeLessThan(NOT_READY_WITHIN + SLACK);
 				const later = await until(() => Date.now() - cutAt > cutMs / 2, cutMs, 'mid-cut').then(probe);
-				for (const p of [early, later]) {
+				const laterChange = await changeProbe();
+				for (const p of [early, later, earlyChange, laterChange]) {
 					expect(p.post.status, `cycle ${cycle} (${mode}): probe POST during the cut`).toBe(503);
 					expect(p.post.body.error.code).toBe('unavailable');
 					expect(p.ws.frame.type === 'error' && p.ws.frame.code, `cycle ${cycle}: probe frame ${JSON.stringify(p.ws.frame)}`).toBe(
@@ -358,6 +593,41 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				const toReady = await until(async () => (await timed(prober.client, 'GET', '/readyz')).status === 200, 20_000, '/readyz 200');
 				figures.toReady.push(toReady);
 				expect(toReady, `cycle ${cycle} (${mode}): /readyz said 200 after`).toBeLessThan(READY_WITHIN + SLACK);
+				// Changes too, at the same time: one over HTTP in every conversation, one over the probe's socket.
+				const changesTaken = Promise.all([
+					...senders.map(async (s) => {
+						const [alice] = s.members;
+						const record: ChangeRecord = {
+							userId: alice.user.id,
+							change: { op: cycle % 2 ? 'unreact' : 'react', messageId: s.ws[0].record.acked.keys().next().value!, emoji: '✅' },
+							sentAt: performance.now()
+						};
+						s.probeChanges.push(record);
+						const { method, path } = changeRequest(record.change);
+						await until(
+							async () => {
+								const res = await timed(alice.client, method, path);
+								if (res.status === 200) Object.assign(record, { acked: res.body.message, settledAt: performance.now() });
+								return res.status === 200;
+							},
+							20_000,
+							`conversation ${s.conversationId} to take changes`
+						);
+					}),
+					until(
+						async () => {
+							if (probeSocket.closed) probeSocket = await WsClient.connect(server.origin, prober.client.cookie);
+							const frame = changeFrame(recordProbeChange({ op: 'edit', messageId: probeTarget.id, body: `after ${++edits}` }));
+							probeSocket.send(frame);
+							const answer = await probeSocket.waitFor((f) => f.id === frame.id, 10_000);
+							if (answer.type === 'changed') Object.assign(probeChanges.at(-1)!, { acked: answer.message, settledAt: performance.now() });
+							return answer.type === 'changed';
+						},
+						20_000,
+						'the probe socket to take changes'
+					)
+				]).then(() => Date.now() - restoredAt);
+				changesTaken.catch(() => {}); // awaited below; a failing send must not leave it unhandled
 				// Every conversation takes a fresh send again, whatever its senders left in flight.
 				await Promise.all(
 					senders.map(async (s) => {
@@ -378,22 +648,29 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 				);
 				step('ready');
 				const toSends = Date.now() - restoredAt;
+				const toChanges = await changesTaken;
+				figures.toChanges.push(toChanges);
+				expect(toChanges, `cycle ${cycle} (${mode}): changes taken again after`).toBeLessThan(SENDS_AGAIN_WITHIN + SLACK);
 				figures.toSends.push(toSends);
 				expect(toSends, `cycle ${cycle} (${mode}): every conversation took sends again after`).toBeLessThan(SENDS_AGAIN_WITHIN + SLACK);
 				figures.cycles++;
 				console.log(
 					`db-cuts: cycle ${cycle} ${mode} ${cutMs} ms after ${lead} ms of load: ${inFlight} sends in flight, ` +
 						`503 in ${toNotReady} ms, sends unavailable in ≤ ${Math.max(early.post.ms, early.ws.ms, later.post.ms, later.ws.ms)} ms, ` +
-						`ready in ${toReady} ms, all conversations sending in ${toSends} ms`
+						`ready in ${toReady} ms, all conversations sending in ${toSends} ms and changing in ${toChanges} ms`
 				);
 			}
 
 			// Stop typing, let every outbox drain, then compare what was promised with what is stored.
 			for (const s of all()) s.paused = true;
-			await until(() => all().every((s) => s.inFlight === 0), 60_000, 'every outbox to drain');
+			await until(() => all().every((s) => s.inFlight === 0 && s.changesInFlight === 0), 60_000, 'every outbox to drain');
 			for (const s of senders) {
 				const stored = await fetchAll(s.reader, s.conversationId);
 				await until(() => s.ws.every((w) => w.record.view!.size >= stored.length), 30_000, 'every client to be shown everything');
+				// While the clients still listen: the last changes may still be on their way to them.
+				const counts = await checkConversationChanges(s);
+				figures.held += counts.held;
+				figures.excused += counts.excused;
 				s.ws.forEach((w) => w.stop());
 				await Promise.all(s.post.map((p) => p.stop()));
 				await checkConversation(s.reader, s.conversationId, [...s.ws.map((w) => w.record), ...s.post.map((p) => p.record), ...s.probes]);
@@ -403,7 +680,20 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 					expect(w.shown.size, 'every message shown through the stream (or its reset)').toBeGreaterThan(0);
 				}
 			}
+			const probeCounts = await checkChangesOf(
+				[prober, peer],
+				probeConversation,
+				new Map([[probeTarget.id, probeTarget.body]]),
+				probeChanges
+			);
+			figures.held += probeCounts.held;
+			figures.excused += probeCounts.excused;
 			const unavailable = senders.flatMap((s) => [...s.ws.flatMap((w) => w.unavailableMs), ...s.post.flatMap((p) => p.unavailableMs)]);
+			const changeUnavailable = senders.flatMap((s) => [
+				...s.ws.flatMap((w) => w.changeUnavailableMs),
+				...s.post.flatMap((p) => p.changeUnavailableMs)
+			]);
+			const changes = senders.flatMap((s) => [...s.ws.flatMap((w) => w.changes), ...s.post.flatMap((p) => p.changes)]);
 			const stats = (xs: number[]) =>
 				`min ${Math.min(...xs)}, median ${xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]}, max ${Math.max(...xs)}`;
 			console.log(
@@ -412,12 +702,20 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('PostgreSQL cut while sends are 
 					`load sends answered unavailable ${unavailable.length} times, in ms after the cut (or the send) ${stats(unavailable)}; ` +
 					`/readyz 503 after cut in ms ${stats(figures.toNotReady)}; /readyz 200 after restore in ms ${stats(figures.toReady)}; ` +
 					`every conversation sending after restore in ms ${stats(figures.toSends)}; ` +
+					`changes in flight per cut ${stats(figures.changesInFlight)}, ${changes.filter((c) => c.acked).length} of ${changes.length} acknowledged, ` +
+					`answered unavailable ${changeUnavailable.length} times, in ms ${stats(changeUnavailable)}; ` +
+					`${figures.held} shown to hold in the final state, ${figures.excused} possibly undone later; ` +
+					`${figures.liveLogs} of ${senders.length * 2} live streams counted as whole logs; ` +
+					`changes taken after restore in ms ${stats(figures.toChanges)}; ` +
 					`messages stored ${(await Promise.all(senders.map((s) => fetchAll(s.reader, s.conversationId)))).reduce((n, m) => n + m.length, 0)}`
 			);
 			expect(figures.cycles).toBe(CYCLES);
 			// Every send refused during a cut, not only the probes: also those already in flight or
 			// held behind an earlier send of their client when the database went away.
 			expect(Math.max(...unavailable), 'the slowest unavailable answer to a load send').toBeLessThan(UNAVAILABLE_WITHIN + SLACK);
+			expect(changeUnavailable.length, 'load changes were refused during cuts').toBeGreaterThan(0);
+			expect(Math.max(...changeUnavailable), 'the slowest unavailable answer to a load change').toBeLessThan(UNAVAILABLE_WITHIN + SLACK);
+			expect(Math.min(...figures.changesInFlight), 'changes in flight at every cut').toBeGreaterThan(0);
 			expect(server.output()).not.toContain("reading 'write'");
 		} catch (error) {
 			// What the server was doing when the run went wrong is most of the diagnosis.

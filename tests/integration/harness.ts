@@ -369,3 +369,108 @@ export class SseClient {
 		this.abort.abort();
 	}
 }
+
+// ---------------------------------------------------------------------------------------------
+// Message changes (issue 16): one change over either transport, and a member's stream replayed
+// from the start of their log. Kept as one block so merges with other additions stay trivial.
+// ---------------------------------------------------------------------------------------------
+
+/** A change as the `change` frame carries it (PROTOCOL.md "Changing messages"). */
+export interface MessageChangeInput {
+	op: 'edit' | 'delete' | 'react' | 'unreact';
+	messageId: string;
+	body?: string;
+	emoji?: string;
+}
+
+/** The HTTP request that makes `change`: PATCH/DELETE on the message, PUT/DELETE on one reaction. */
+export function changeRequest(change: MessageChangeInput): { method: string; path: string; body?: unknown } {
+	const message = `/api/messages/${change.messageId}`;
+	switch (change.op) {
+		case 'edit':
+			return { method: 'PATCH', path: message, body: { body: change.body } };
+		case 'delete':
+			return { method: 'DELETE', path: message };
+		case 'react':
+			return { method: 'PUT', path: `${message}/reactions/${encodeURIComponent(change.emoji!)}` };
+		case 'unreact':
+			return { method: 'DELETE', path: `${message}/reactions/${encodeURIComponent(change.emoji!)}` };
+	}
+}
+
+/** Makes `change` over HTTP; a request that never got an answer (server gone) is status 0. */
+export async function changeOverHttp(client: ApiClient, change: MessageChangeInput): Promise<ApiResponse> {
+	const { method, path, body } = changeRequest(change);
+	return client.request(method, path, body).catch(() => ({ status: 0, headers: new Headers(), body: null }));
+}
+
+/** The WebSocket frame that makes `change`, answered by `changed` or `error` with the same id. */
+export function changeFrame(change: MessageChangeInput, id: string = globalThis.crypto.randomUUID()) {
+	return { type: 'change' as const, id, change };
+}
+
+/** Sends `change` as a frame and resolves with its answer (`changed` or `error`); rejects if the socket closes first. */
+export async function changeOverWs(ws: WsClient, change: MessageChangeInput, timeoutMs = 15_000): Promise<any> {
+	const frame = changeFrame(change);
+	ws.send(frame);
+	return ws.waitFor((f) => f.id === frame.id && (f.type === 'changed' || f.type === 'error'), timeoutMs);
+}
+
+export type Transport = 'ws' | 'sse';
+
+/** A member's push stream opened at the very start of their log (cursor 0), over either transport. */
+export interface Replay {
+	transport: Transport;
+	/** Every durable event received so far, in stream order, as the event objects of the protocol. */
+	events(): any[];
+	/** Resolves once `condition` holds on the events received (past or future); bounded by `timeoutMs`. */
+	waitUntil(condition: (events: any[]) => boolean, timeoutMs?: number): Promise<void>;
+	/**
+	 * Resolves once every event the log held when this was called has arrived: the whole log, when
+	 * nothing renders to nothing. Waiting for a message's latest state is not enough: a read of the
+	 * log shows every event of a message as the message now is, long before its last event.
+	 */
+	complete(timeoutMs?: number): Promise<void>;
+	close(): void;
+}
+
+/** The head of the user's log: the cursor a stream opened without one starts from. */
+export async function headCursor(origin: string, cookie: string | undefined): Promise<number> {
+	const ws = await WsClient.connect(origin, cookie);
+	ws.close();
+	return Number(ws.frames.find((f) => f.type === 'ready').cursor);
+}
+
+/** Whether `events` reach `head` (the last event's cursor is at or past it). */
+export const reaches = (events: any[], head: number) => head === 0 || Number(events.at(-1)?.cursor ?? 0) >= head;
+
+export async function openReplay(origin: string, cookie: string | undefined, transport: Transport): Promise<Replay> {
+	if (transport === 'ws') {
+		const ws = await WsClient.connect(origin, cookie, { cursor: '0' });
+		const events = () => ws.frames.filter((f) => typeof f.cursor === 'string' && f.type !== 'ready' && f.type !== 'reset');
+		return {
+			transport,
+			events,
+			waitUntil: async (condition, timeoutMs = 30_000) => {
+				await ws.waitFor(() => condition(events()), timeoutMs);
+			},
+			complete: async (timeoutMs = 30_000) => {
+				const head = await headCursor(origin, cookie);
+				await ws.waitFor(() => reaches(events(), head), timeoutMs);
+			},
+			close: () => ws.close()
+		};
+	}
+	const sse = await SseClient.connect(origin, cookie, { cursor: '0' });
+	const events = () => sse.events.filter((e) => e.id !== undefined && e.event !== 'ready' && e.event !== 'reset').map((e) => e.data);
+	return {
+		transport,
+		events,
+		waitUntil: (condition, timeoutMs = 30_000) => sse.waitUntil(() => condition(events()), timeoutMs),
+		complete: async (timeoutMs = 30_000) => {
+			const head = await headCursor(origin, cookie);
+			await sse.waitUntil(() => reaches(events(), head), timeoutMs);
+		},
+		close: () => sse.close()
+	};
+}

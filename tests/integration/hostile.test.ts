@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { ApiClient, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { ApiClient, changeFrame, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { expectProtocolAnswer, rawRequest, type RawResponse } from './raw-http';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
 const DOCUMENTED = new Set([
@@ -349,4 +350,346 @@ describeEngines('WebSocket protocol violations (raw frames)', (engine) => {
 			expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
 		});
 	}
+});
+
+describeEngines('hostile input on message changes', (engine) => {
+	let server: TestServer;
+	let alice: Awaited<ReturnType<typeof signedInClient>>;
+	let bob: Awaited<ReturnType<typeof signedInClient>>;
+	let conversationId: string;
+
+	/** A fresh message (alice's unless said), so a case that wrongly changed one cannot spill into the next. */
+	async function message(from = alice) {
+		const id = randomUUID();
+		const res = await from.client.post('/api/messages', { id, conversationId, clientId: randomUUID(), clientSeq: 1, body: 'original' });
+		expect(res.status).toBe(200);
+		return id;
+	}
+
+	/** The message as both members now see it; a refused change must leave it exactly so. */
+	async function state(id: string) {
+		const res = await alice.client.get(`/api/messages/${id}`);
+		expect(res.status).toBe(200);
+		return res.body.message;
+	}
+
+	const raw = (method: string, path: string, { body, headers = [] }: { body?: string; headers?: Array<[string, string]> } = {}) =>
+		rawRequest(server.port, {
+			method,
+			path,
+			headers: [
+				['cookie', alice.client.cookie!],
+				['origin', server.origin],
+				...(body === undefined
+					? []
+					: ([
+							['content-type', 'application/json'],
+							['content-length', String(Buffer.byteLength(body))]
+						] as Array<[string, string]>)),
+				...headers
+			],
+			body
+		});
+
+	/** The protocol's error shape, with this code and its status. */
+	function expectError(res: RawResponse, code: string, context: string) {
+		expectProtocolAnswer(res, context);
+		expect(res.json().error?.code, `${context}: ${res.status} ${res.text().slice(0, 200)}`).toBe(code);
+	}
+
+	beforeAll(async () => {
+		server = await startServer({ engine });
+		alice = await signedInClient(server.origin);
+		bob = await signedInClient(server.origin);
+		conversationId = (await alice.client.post('/api/conversations', { username: bob.user.username })).body.conversation.id;
+	});
+	afterAll(async () => {
+		await server?.stop();
+	});
+
+	test('PATCH bodies of every wrong shape: 400/413/415/403 in the protocol shape, the message unchanged', async () => {
+		const id = await message();
+		const before = await state(id);
+		const cases: Array<[string, string, Array<[string, string]>, string]> = [
+			['no body field', '{}', [], 'bad_request'],
+			['a number', '{"body":5}', [], 'bad_request'],
+			['null', '{"body":null}', [], 'bad_request'],
+			['an array', '{"body":["x"]}', [], 'bad_request'],
+			['an object', '{"body":{"text":"x"}}', [], 'bad_request'],
+			['only spaces', JSON.stringify({ body: '   \n\t ' }), [], 'bad_request'],
+			['4001 characters', JSON.stringify({ body: 'x'.repeat(4001) }), [], 'bad_request'],
+			['a NUL character', JSON.stringify({ body: 'a\u0000b' }), [], 'bad_request'],
+			['a lone surrogate', '{"body":"a\\ud800b"}', [], 'bad_request'],
+			['a lone low surrogate', '{"body":"\\udc00"}', [], 'bad_request'],
+			['truncated JSON', '{"body":"abc', [], 'bad_request'],
+			['not an object', '"just a string"', [], 'bad_request'],
+			['JSON over 64 KiB', JSON.stringify({ body: 'x'.repeat(70_000) }), [], 'too_large'],
+			['text/plain', JSON.stringify({ body: 'edited' }), [['content-type', 'text/plain']], 'unsupported_media_type'],
+			['a foreign Origin', JSON.stringify({ body: 'edited' }), [['origin', 'https://evil.example']], 'forbidden']
+		];
+		for (const [name, body, headers, code] of cases) {
+			// A header given again replaces the default (the server sees the last one: send only one).
+			const res = await rawRequest(server.port, {
+				method: 'PATCH',
+				path: `/api/messages/${id}`,
+				headers: [
+					['cookie', alice.client.cookie!],
+					['origin', headers.find(([h]) => h === 'origin')?.[1] ?? server.origin],
+					['content-type', headers.find(([h]) => h === 'content-type')?.[1] ?? 'application/json'],
+					['content-length', String(Buffer.byteLength(body))]
+				],
+				body
+			});
+			expectError(res, code, `PATCH with ${name}`);
+		}
+		// And whatever fast-check invents, aimed at bob's message (so even a good body is refused: 403).
+		const bobs = await message(bob);
+		const bobsBefore = await state(bobs);
+		await fc.assert(
+			fc.asyncProperty(hostileBody({ body: fc.string() }), fc.constantFrom('application/json', 'text/plain', ''), async (body, type) => {
+				const res = await alice.client.request('PATCH', `/api/messages/${bobs}`, undefined, {
+					raw: body,
+					headers: type ? { 'content-type': type } : {}
+				});
+				expect(res.status, `${res.status} ${JSON.stringify(res.body)} for ${body.slice(0, 100)}`).toBeGreaterThanOrEqual(400);
+				expect(res.status).toBeLessThan(500);
+				expect(DOCUMENTED.has(res.body?.error?.code), JSON.stringify(res.body)).toBe(true);
+			}),
+			{ numRuns: RUNS }
+		);
+		expect(await state(id), 'the message, version included, is as it was').toEqual(before);
+		expect(await state(bobs)).toEqual(bobsBefore);
+		// The same request with a good body is taken: what was refused above was the input, nothing else.
+		const ok = await alice.client.request('PATCH', `/api/messages/${id}`, { body: 'edited' });
+		expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+		expect(ok.body.message).toMatchObject({ id, body: 'edited', version: before.version + 1 });
+	});
+
+	const requests = (bad: string): Array<[string, string, string | undefined]> => [
+		['GET', `/api/messages/${bad}`, undefined],
+		['PATCH', `/api/messages/${bad}`, JSON.stringify({ body: 'edited' })],
+		['DELETE', `/api/messages/${bad}`, undefined],
+		['PUT', `/api/messages/${bad}/reactions/${encodeURIComponent('👍')}`, undefined],
+		['DELETE', `/api/messages/${bad}/reactions/${encodeURIComponent('👍')}`, undefined]
+	];
+
+	test('message ids that are not UUIDs, very long or odd percent-escapes: 404 in the protocol shape, nothing changed', async () => {
+		const id = await message();
+		const before = await state(id);
+		const bad = [
+			'not-a-uuid',
+			'x'.repeat(5000),
+			'%00',
+			`${id}%00`,
+			`${id}x`,
+			encodeURIComponent(`${id}' OR '1'='1`),
+			'%20',
+			`${id.slice(0, -1)}g`
+		];
+		for (const segment of bad) {
+			for (const [method, path, body] of requests(segment)) {
+				expectError(await raw(method, path, { body }), 'not_found', `${method} ${path.slice(0, 80)}`);
+			}
+		}
+		expect(await state(id)).toEqual(before);
+		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
+	});
+
+	test('percent-garbage that cannot be decoded, as the message id or the emoji: 400 in the protocol shape, nothing changed', async () => {
+		const id = await message();
+		const before = await state(id);
+		// Bad escapes, a truncated one, UTF-8 of lone surrogates (high and low), an overlong '/', a truncated emoji.
+		const garbage = ['%ZZ', '%', '%E0%A4%A', '%ED%A0%80', '%ED%B0%80', '%C0%AF', '%F0%9F%91'];
+		for (const segment of garbage) {
+			const paths: Array<[string, string, string | undefined]> = [
+				...requests(segment),
+				['PUT', `/api/messages/${id}/reactions/${segment}`, undefined],
+				['DELETE', `/api/messages/${id}/reactions/${segment}`, undefined]
+			];
+			for (const [method, path, body] of paths) {
+				expectError(await raw(method, path, { body }), 'bad_request', `${method} ${path.slice(0, 80)}`);
+			}
+		}
+		expect(await state(id)).toEqual(before);
+		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
+	});
+
+	test('emoji path segments that are not one emoji: 400 in the protocol shape, no reaction added or removed', async () => {
+		const id = await message();
+		// A reaction of alice's already there, so a DELETE that wrongly matched something would show.
+		expect((await alice.client.request('PUT', `/api/messages/${id}/reactions/${encodeURIComponent('👍')}`)).status).toBe(200);
+		const before = await state(id);
+		expect(before.reactions).toEqual([{ emoji: '👍', userIds: [alice.user.id] }]);
+		const segments = [
+			encodeURIComponent('👍👍'),
+			encodeURIComponent('👍a'),
+			'abc',
+			'a',
+			'1',
+			encodeURIComponent(' '),
+			encodeURIComponent('x'.repeat(10_000)),
+			encodeURIComponent('👍'.repeat(800)),
+			'%00',
+			encodeURIComponent('👍\u0000'),
+			encodeURIComponent('\u200d'),
+			encodeURIComponent('\ufe0f'),
+			encodeURIComponent('<script>'),
+			'%2F',
+			encodeURIComponent('👍/👍')
+		];
+		for (const segment of segments) {
+			for (const method of ['PUT', 'DELETE']) {
+				const res = await raw(method, `/api/messages/${id}/reactions/${segment}`);
+				expectError(res, 'bad_request', `${method} reactions/${segment.slice(0, 60)}`);
+			}
+		}
+		await fc.assert(
+			fc.asyncProperty(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.constantFrom('PUT', 'DELETE'), async (text, method) => {
+				// A letter in it: never a single emoji, whatever else fast-check puts around it.
+				const res = await raw(method, `/api/messages/${id}/reactions/${encodeURIComponent(`${text}a`)}`);
+				expectError(res, 'bad_request', `${method} reactions/${text}a`);
+			}),
+			{ numRuns: RUNS }
+		);
+		expect(await state(id), 'reactions and version as they were').toEqual(before);
+		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
+	});
+
+	test('segments the URL resolves away (. and .., raw or percent-encoded): 400, never a redirect onto the message', async () => {
+		const id = await message();
+		expect((await alice.client.request('PUT', `/api/messages/${id}/reactions/${encodeURIComponent('👍')}`)).status).toBe(200);
+		const before = await state(id);
+		// A redirect to where they resolve would send a client that follows it (method kept, as 308
+		// says) from DELETE …/reactions/.. to DELETE /api/messages/:id: the protocol's 400 instead,
+		// as the emoji segment and anywhere else in an /api path.
+		const dots = ['..', '.', '%2E%2E', '%2e%2e', '%2e', '%2E', '.%2E', '%2e.'];
+		for (const segment of dots) {
+			const paths: Array<[string, string, string | undefined]> = [
+				...requests(segment),
+				['PUT', `/api/messages/${id}/reactions/${segment}`, undefined],
+				['DELETE', `/api/messages/${id}/reactions/${segment}`, undefined],
+				['DELETE', `/api/messages/${id}/${segment}/reactions/${encodeURIComponent('👍')}`, undefined],
+				['GET', `/api/${segment}/api/messages/${id}`, undefined]
+			];
+			for (const [method, path, body] of paths) {
+				expectError(await raw(method, path, { body }), 'bad_request', `${method} ${path}`);
+			}
+		}
+		// An empty emoji segment is no emoji: an error too, never a redirect.
+		for (const method of ['PUT', 'DELETE']) {
+			const res = await raw(method, `/api/messages/${id}/reactions/`);
+			expectProtocolAnswer(res, `${method} reactions/`);
+			expect(res.status, `${method} reactions/: ${res.status} ${res.text().slice(0, 200)}`).toBeGreaterThanOrEqual(400);
+		}
+		// Segments that only look like dots are routed as usual: here, emoji that are not one.
+		for (const segment of ['...', '%2E%2E%2E', '%252E', '.a']) {
+			expectError(await raw('PUT', `/api/messages/${id}/reactions/${segment}`), 'bad_request', `PUT reactions/${segment}`);
+		}
+		expect(await state(id), 'the message, its reaction and version as they were').toEqual(before);
+	});
+
+	test('with FAST_PATH=off too, undecodable and dot-segment /api paths get the protocol 400 (SvelteKit never sees them)', async () => {
+		const off = await startServer({ engine, env: { FAST_PATH: 'off' } });
+		try {
+			const id = randomUUID();
+			for (const path of [
+				`/api/messages/${id}/reactions/..`,
+				`/api/messages/${id}/reactions/%2e%2E`,
+				`/api/messages/${id}/reactions/.`,
+				`/api/messages/%ZZ`,
+				`/api/messages/${id}/reactions/%F0%9F%91`
+			]) {
+				for (const method of ['GET', 'PUT', 'DELETE']) {
+					const res = await rawRequest(off.port, { method, path, headers: [['origin', off.origin]] });
+					expectError(res, 'bad_request', `FAST_PATH=off: ${method} ${path}`);
+				}
+			}
+		} finally {
+			await off.stop();
+		}
+	});
+
+	test('WebSocket change frames with wrong fields: error frames with the right code and id, the socket open, nothing changed', async () => {
+		const id = await message();
+		const bobs = await message(bob);
+		const [before, bobsBefore] = [await state(id), await state(bobs)];
+		const ws = await WsClient.connect(server.origin, alice.client.cookie);
+		const cases: Array<[string, Record<string, unknown>, string]> = [
+			['no change', {}, 'bad_request'],
+			['change is a string', { change: 'edit' }, 'bad_request'],
+			['an unknown op', { change: { op: 'pin', messageId: id } }, 'bad_request'],
+			['no op', { change: { messageId: id, body: 'x' } }, 'bad_request'],
+			['messageId not a UUID', { change: { op: 'edit', messageId: 'nope', body: 'x' } }, 'bad_request'],
+			['messageId a number', { change: { op: 'delete', messageId: 42 } }, 'bad_request'],
+			['edit without body', { change: { op: 'edit', messageId: id } }, 'bad_request'],
+			['edit with a number body', { change: { op: 'edit', messageId: id, body: 1 } }, 'bad_request'],
+			['edit with 4001 characters', { change: { op: 'edit', messageId: id, body: 'x'.repeat(4001) } }, 'bad_request'],
+			['edit with an empty body', { change: { op: 'edit', messageId: id, body: '  ' } }, 'bad_request'],
+			['edit with NUL', { change: { op: 'edit', messageId: id, body: 'a\u0000' } }, 'bad_request'],
+			['edit with a lone surrogate', { change: { op: 'edit', messageId: id, body: 'a\ud800' } }, 'bad_request'],
+			['react without emoji', { change: { op: 'react', messageId: id } }, 'bad_request'],
+			['react with two emoji', { change: { op: 'react', messageId: id, emoji: '👍👍' } }, 'bad_request'],
+			['react with text', { change: { op: 'react', messageId: id, emoji: 'ok' } }, 'bad_request'],
+			['react with an empty emoji', { change: { op: 'react', messageId: id, emoji: '' } }, 'bad_request'],
+			['unreact with 10 KB', { change: { op: 'unreact', messageId: id, emoji: 'x'.repeat(10_000) } }, 'bad_request'],
+			['react with an array', { change: { op: 'react', messageId: id, emoji: ['👍'] } }, 'bad_request'],
+			['edit of a message of the peer', { change: { op: 'edit', messageId: bobs, body: 'mine now' } }, 'forbidden'],
+			['delete of a message of the peer', { change: { op: 'delete', messageId: bobs } }, 'forbidden'],
+			['edit of an unknown message', { change: { op: 'edit', messageId: randomUUID(), body: 'x' } }, 'not_found'],
+			['react to an unknown message', { change: { op: 'react', messageId: randomUUID(), emoji: '👍' } }, 'not_found']
+		];
+		for (const [name, fields, code] of cases) {
+			const frameId = randomUUID();
+			ws.send({ type: 'change', id: frameId, ...fields });
+			const answer = await ws.waitFor((f) => f.id === frameId);
+			expect(answer, name).toMatchObject({ type: 'error', code, id: frameId });
+			expect(typeof answer.message, name).toBe('string');
+		}
+		// A frame id that is not a UUID makes the frame bad, however good its change (echoed when short and plain).
+		ws.send({ type: 'change', id: 'not-a-uuid', change: { op: 'edit', messageId: id, body: 'by a bad frame' } });
+		expect(await ws.waitFor((f) => f.type === 'error' && f.id === 'not-a-uuid')).toMatchObject({ code: 'bad_request' });
+		const errorsBefore = ws.frames.filter((f) => f.type === 'error').length;
+		for (const frameId of ['', 'x'.repeat(1000), 7, null, undefined]) {
+			ws.send({ type: 'change', id: frameId, change: { op: 'edit', messageId: id, body: 'by a bad frame' } });
+		}
+		const errors = (await ws.waitForCount((f) => f.type === 'error', errorsBefore + 5)).slice(errorsBefore);
+		expect(errors.map((f) => f.code)).toEqual(Array(5).fill('bad_request'));
+		// And fast-check's frames, aimed at messages that do not exist, so none can be a valid change.
+		await fc.assert(
+			fc.asyncProperty(
+				hostileBody({
+					type: fc.constant('change'),
+					id: fc.oneof(fc.uuid(), fc.string()),
+					change: fc.record(
+						{
+							op: fc.constantFrom('edit', 'delete', 'react', 'unreact', 'nope'),
+							messageId: fc.oneof(fc.uuid(), fc.string()),
+							body: fc.string(),
+							emoji: fc.string()
+						},
+						{ requiredKeys: [] }
+					)
+				}).filter((s) => s.length < 60_000),
+				async (frame) => {
+					ws.send(frame);
+				}
+			),
+			{ numRuns: RUNS * 2 }
+		);
+		ws.send({ type: 'ping' });
+		await ws.waitFor((f) => f.type === 'pong');
+		expect(ws.closed).toBeUndefined();
+		for (const error of ws.frames.filter((f) => f.type === 'error')) expect(DOCUMENTED.has(error.code), JSON.stringify(error)).toBe(true);
+		expect(
+			ws.frames.filter((f) => f.type === 'changed'),
+			'no frame above changed anything'
+		).toEqual([]);
+		// The socket still takes a good change, and nothing before it touched either message.
+		const good = changeFrame({ op: 'react', messageId: id, emoji: '🎉' });
+		ws.send(good);
+		expect(await ws.waitFor((f) => f.id === good.id)).toMatchObject({ type: 'changed', message: { id, version: before.version + 1 } });
+		ws.close();
+		expect(await state(bobs)).toEqual(bobsBefore);
+		expect({ ...(await state(id)), reactions: before.reactions, version: before.version }).toEqual(before);
+	});
 });

@@ -41,7 +41,10 @@ export interface Config {
 	/** A key pair of one's own; undefined: generated once and kept in the database. */
 	vapidKeys: { publicKey: string; privateKey: string } | undefined;
 	vapidSubject: string;
-	/** FAST_PATH=off leaves every request to SvelteKit (fast-path.ts); the parity test compares both. */
+	/**
+	 * FAST_PATH=off leaves every request to SvelteKit but the /api paths it would not route
+	 * (fast-path.ts); the parity test compares both.
+	 */
 	fastPath: boolean;
 	database: DatabaseTimeouts;
 }

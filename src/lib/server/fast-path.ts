@@ -8,8 +8,9 @@
  * renewal, no expiry). Anything else is decided before the body is read and goes on to the
  * SvelteKit routes, which apply the same checks in full. Both sides check and answer through
  * edge.ts, so the answers are the routes' (status, body, headers): parity.test.ts compares them.
- * It also answers an /api path that cannot be percent-decoded, which SvelteKit would refuse before
- * any route or hook could give the protocol's error shape.
+ * Ahead of both, and with FAST_PATH=off too, it refuses an /api path that SvelteKit would not route
+ * as sent (see `badApiPath`), which SvelteKit would answer before any route or hook could give the
+ * protocol's error shape.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendSchema } from '$lib/schemas';
@@ -36,15 +37,18 @@ import { attachEventStream, nodeOutput, SSE_HEADERS } from './sse';
 /** What the fast path needs of the services. */
 export type FastPathDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'streams'>;
 
-/** Returns false (synchronously) for requests this does not take; SvelteKit serves those. */
+/**
+ * Returns false (synchronously) for requests this does not take; SvelteKit serves those. Runs for
+ * every request, FAST_PATH=off included: then it only refuses bad /api paths.
+ */
 export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: ServerResponse): false | Promise<boolean> {
 	const url = req.url ?? '';
-	if (url.startsWith('/api/') && !decodablePath(url)) {
-		// SvelteKit answers a path it cannot decode before any hook runs, and not in the protocol's
-		// shape; an API client (say, a reaction's emoji badly escaped) gets the protocol's 400.
-		writeReply(res, errorReply(new AppError('bad_request', 'The URL is not valid percent-encoded UTF-8.')));
+	const refused = badApiPath(url);
+	if (refused) {
+		writeReply(res, errorReply(refused));
 		return Promise.resolve(true);
 	}
+	if (!app.config.fastPath) return false;
 	const send = req.method === 'POST' && url === '/api/messages';
 	const events = req.method === 'GET' && (url === '/api/events' || url.startsWith('/api/events?'));
 	if (!send && !events) return false;
@@ -65,13 +69,33 @@ export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: Server
 	return send ? serve(app, req, res, token) : serveEvents(app, req, res, token);
 }
 
-function decodablePath(url: string): boolean {
+/** `/api/` in a path that cannot be decoded; its letters may come percent-encoded (`/%61pi/`). */
+const API_PREFIX = /^\/(?:a|%61)(?:p|%70)(?:i|%69)\//;
+
+/**
+ * The protocol's 400 for an /api path that SvelteKit answers before any route or hook runs, or
+ * null for any other path:
+ * - one that cannot be percent-decoded, which it refuses in its own shape (an API client, say a
+ *   reaction's emoji badly escaped, gets the protocol's error instead);
+ * - one with a `.` or `..` segment, raw or percent-encoded in either case (`%2e`, `.%2E`), which
+ *   it answers with a 308 to the path resolved: a client that follows it (method kept, as 308
+ *   says) turns DELETE …/reactions/.. into DELETE of the message.
+ */
+export function badApiPath(url: string): AppError | null {
+	const path = url.split('?')[0];
+	// The decoded path is used below: a bare decodeURI() call in a try is dropped by the bundler as pure.
+	let decoded: string;
 	try {
-		decodeURI(url.split('?')[0]);
-		return true;
+		decoded = decodeURI(path);
 	} catch {
-		return false;
+		return API_PREFIX.test(path) ? new AppError('bad_request', 'The URL is not valid percent-encoded UTF-8.') : null;
 	}
+	if (!decoded.startsWith('/api/')) return null;
+	// decodeURI leaves %2F encoded, so these are the segments as the URL parser sees them ("%2e" is ".").
+	if (decoded.split('/').some((segment) => segment === '.' || segment === '..')) {
+		return new AppError('bad_request', 'The URL has a "." or ".." segment.');
+	}
+	return null;
 }
 
 /** The session when it is valid and needs nothing done; else null, and SvelteKit takes the request. */
