@@ -366,18 +366,25 @@ test('keyboard only: menu, reply and reactions from a focused bubble; Escape clo
 	const message = row(page, 'Anyone up for tennis?');
 	const bubble = message.getByTestId('bubble');
 
-	/** Presses Tab (or Shift+Tab) until the focused element is `target`, as a keyboard user would. */
-	async function tabTo(target: ReturnType<Page['locator']>, key = 'Tab') {
+	const messageId = (await message.getAttribute('data-id'))!;
+	const inMessage = (selector: string) => `[data-testid="message"][data-id="${messageId}"] ${selector}`;
+
+	/**
+	 * Presses Tab (or Shift+Tab) until the focused element matches, as a keyboard user would. It
+	 * reads the focused element rather than waiting on a locator: the action bar's buttons are
+	 * hidden (and match no role locator) until focus is in their message.
+	 */
+	async function tabTo(selector: string, key = 'Tab') {
 		for (let i = 0; i < 30; i++) {
 			await page.keyboard.press(key);
-			if (await target.evaluate((el) => el === document.activeElement)) return;
+			if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
 		}
-		throw new Error(`focus never reached ${target}`);
+		throw new Error(`focus never reached ${selector}`);
 	}
 
 	// From the composer back to the message.
 	await page.getByLabel('Message', { exact: true }).focus();
-	await tabTo(bubble, 'Shift+Tab');
+	await tabTo(inMessage('[data-testid="bubble"]'), 'Shift+Tab');
 	await expect(bubble).toBeFocused();
 
 	// Enter opens the menu on its first item; arrows move; Enter on Reply starts a reply.
@@ -426,9 +433,12 @@ test('keyboard only: menu, reply and reactions from a focused bubble; Escape clo
 	await expect(quick).toBeHidden();
 	await expect(chip(message, '❤️')).toHaveAccessibleName('❤️ 1: You');
 	await expect(bubble).toBeFocused();
+	// Still there once the server has confirmed it (the message is re-rendered from its answer).
+	await expect(message.getByTestId('change-pending')).toHaveCount(0);
+	await expect(bubble).toBeFocused();
 
 	// Tab from the bubble reaches its action bar; Escape from its popover returns to the button.
-	await tabTo(message.getByRole('button', { name: 'Add reaction' }));
+	await tabTo(inMessage('button[aria-label="Add reaction"]'));
 	await expect(message.getByTestId('message-actions')).toBeVisible();
 	await page.keyboard.press('Enter');
 	await expect(quick.getByRole('button', { name: 'React 👍' })).toBeFocused();
