@@ -453,6 +453,31 @@ test('keyboard only: menu, reply and reactions from a focused bubble; Escape clo
 	await closeAll(alice, bob);
 });
 
+test('a menu whose code cannot be loaded says so, and opens once it can', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice', { serviceWorkers: 'block' });
+	const bob = await signUp(browser, 'bob');
+	const id = await conversationWith(alice, bob);
+	await post(bob, id, ['Are you around?']);
+	await openChat(alice, id);
+	const message = row(alice.page, 'Are you around?');
+	await expect(message).toBeVisible();
+
+	// The menu's code is loaded on first use: from now on, no script can be fetched.
+	let blocked = true;
+	await alice.page.route('**/_app/immutable/**/*.js', (route) => (blocked ? route.abort() : route.continue()));
+	const bar = await actionBar(message);
+	await bar.getByTestId('message-menu-button').click();
+	await expect(message.getByTestId('message-notice')).toHaveText('Could not open this. Check your connection and try again.');
+	await expect(alice.page.getByTestId('message-menu')).toHaveCount(0);
+	await expect(bar.getByTestId('message-menu-button')).toHaveAttribute('aria-expanded', 'false');
+
+	blocked = false;
+	await bar.getByTestId('message-menu-button').click();
+	await expect(alice.page.getByTestId('message-menu')).toBeVisible();
+	await expect(alice.page.getByTestId('menu-reply')).toBeFocused();
+	await closeAll(alice, bob);
+});
+
 test.describe('over the SSE fallback', () => {
 	let proxy: TestProxy | null = null;
 	test.afterEach(async () => {
