@@ -1,6 +1,6 @@
 /**
- * A message's popovers and its delete dialog, loaded the first time any message is hovered,
- * focused or long-pressed: nobody needs them to read a chat, so the chat's first load skips them.
+ * What a message shows only once the user acts on it (menu, quick reactions, picker, delete
+ * confirmation), loaded on first use so the chat's first load carries none of it.
  */
 export { default as ConfirmDelete } from './ConfirmDelete.svelte';
 export { default as EmojiPicker } from './EmojiPicker.svelte';
