@@ -1,8 +1,9 @@
 /** Zod schemas for every input of the protocol; the server validates with these, the client reuses them. */
 import { z } from 'zod';
 
-export const MAX_BODY_CHARS = 4000;
-export const MAX_JSON_BYTES = 64 * 1024;
+import { isSingleEmoji, MAX_BODY_CHARS } from './message-rules';
+
+export { isSingleEmoji, MAX_BODY_CHARS, MAX_JSON_BYTES, sendOf } from './message-rules';
 
 export const usernameSchema = z
 	.string()
@@ -57,27 +58,6 @@ export const sendSchema = z.object({
 	...messageContentSchema.shape
 });
 export type SendInput = z.infer<typeof sendSchema>;
-
-const SEND_FIELDS = Object.keys(sendSchema.shape) as (keyof SendInput)[];
-
-/** The send of a stored message: the protocol's fields of a send, taken from the row. */
-export function sendOf(message: SendInput): SendInput {
-	return Object.fromEntries(SEND_FIELDS.map((field) => [field, message[field]])) as SendInput;
-}
-
-const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
-/** Fully qualified emoji (keycaps, flags, ZWJ sequences and skin tones included), as pickers give them. */
-const RGI_EMOJI = /^\p{RGI_Emoji}$/v;
-/** Emoji without their variation selector (❤ as well as ❤️), which keyboards still type. */
-const PICTOGRAPH = /\p{Extended_Pictographic}/u;
-
-/** Exactly one emoji: one grapheme that is one. */
-export function isSingleEmoji(text: string): boolean {
-	if (text.length === 0 || text.length > 64) return false;
-	const [first, second] = graphemes.segment(text);
-	if (!first || second) return false;
-	return RGI_EMOJI.test(text) || PICTOGRAPH.test(text);
-}
 
 export const emojiSchema = z.string().refine(isSingleEmoji, 'A reaction is exactly one emoji.');
 

@@ -4,7 +4,8 @@
  * the retry rules). A failed message gets retry and delete in the UI.
  */
 import type { Ack } from '$lib/types';
-import { sendOf, type MessageContentInput, type SendInput } from '$lib/schemas';
+import { sendOf } from '$lib/message-rules';
+import type { MessageContentInput, SendInput } from '$lib/schemas';
 import { ensureClientId, META, uuid, type DuetDb, type LocalMessage, type OutboxItem } from './db';
 import { DeliveryScheduler, type DeliveryDeps, type DeliveryQueue } from './delivery';
 

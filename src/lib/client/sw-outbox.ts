@@ -6,7 +6,7 @@
  * exactly as a tab would; anything that is not a clean ack stops that conversation and is left for
  * the tab's own scheduler (retry budget, failed state) the next time the app opens.
  */
-import { sendOf } from '$lib/schemas';
+import { sendOf } from '$lib/message-rules';
 import type { Ack } from '$lib/types';
 import { createApi, UnreachableError, type Fetch } from './api';
 import { applyChanged } from './changes';

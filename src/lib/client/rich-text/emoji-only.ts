@@ -2,7 +2,7 @@
  * Whether a message is only a few emoji, which the bubble shows larger instead of formatting. Kept
  * apart from the formatter so the check costs the chat route nothing: it reuses the reaction check.
  */
-import { isSingleEmoji } from '$lib/schemas';
+import { isSingleEmoji } from '$lib/message-rules';
 
 const MAX_EMOJI = 3;
 /** Longer than three of the longest emoji sequences (tag flags, ZWJ families) cannot qualify: no need to segment it. */
