@@ -3,6 +3,7 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '$lib/errors';
 import { enqueueMessage, OutboxScheduler } from './outbox';
+import { queueChange } from './changes';
 import { countUnsent, endServerSession, refusalMessage, unsentMessage, whenDelivered } from './signout';
 import { freshDb } from './test-db';
 
@@ -43,19 +44,26 @@ describe('endServerSession', () => {
 describe('unsent messages', () => {
 	it('counts queued and failed outbox items', async () => {
 		const db = freshDb();
-		expect(await countUnsent(db)).toEqual({ queued: 0, failed: 0 });
+		expect(await countUnsent(db)).toEqual({ queued: 0, failed: 0, changes: 0 });
 		const a = await enqueueMessage(db, { conversationId: C, senderId: 'me', body: 'a' });
-		await enqueueMessage(db, { conversationId: C, senderId: 'me', body: 'b' });
+		const b = await enqueueMessage(db, { conversationId: C, senderId: 'me', body: 'b' });
 		await db.outbox.update(a.id, { state: 'failed' });
-		expect(await countUnsent(db)).toEqual({ queued: 1, failed: 1 });
+		expect(await countUnsent(db)).toEqual({ queued: 1, failed: 1, changes: 0 });
+		// A change waits with the rest: signing out now would lose it too.
+		await queueChange(db, 'me', b, { op: 'react', messageId: b.id, emoji: '👍' });
+		expect(await countUnsent(db)).toEqual({ queued: 2, failed: 1, changes: 1 });
 	});
 
 	it('words the warning by what is left', () => {
-		expect(unsentMessage({ queued: 2, failed: 0 })).toBe("2 messages haven't been sent yet.");
-		expect(unsentMessage({ queued: 1, failed: 0 })).toBe("1 message hasn't been sent yet.");
-		expect(unsentMessage({ queued: 1, failed: 2 })).toBe("3 messages haven't been sent yet.");
-		expect(unsentMessage({ queued: 0, failed: 1 })).toBe('1 message could not be sent.');
-		expect(unsentMessage({ queued: 0, failed: 0 })).toBe('All your messages have been sent.');
+		expect(unsentMessage({ queued: 2, failed: 0, changes: 0 })).toBe("2 messages haven't been sent yet.");
+		expect(unsentMessage({ queued: 1, failed: 0, changes: 0 })).toBe("1 message hasn't been sent yet.");
+		expect(unsentMessage({ queued: 1, failed: 2, changes: 0 })).toBe("3 messages haven't been sent yet.");
+		expect(unsentMessage({ queued: 0, failed: 1, changes: 0 })).toBe('1 message could not be sent.');
+		expect(unsentMessage({ queued: 0, failed: 0, changes: 0 })).toBe('All your messages have been sent.');
+		expect(unsentMessage({ queued: 3, failed: 0, changes: 2 })).toBe(
+			"1 message hasn't been sent yet. 2 edits or reactions haven't been saved yet."
+		);
+		expect(unsentMessage({ queued: 1, failed: 0, changes: 1 })).toBe("1 edit or reaction hasn't been saved yet.");
 	});
 
 	it('whenDelivered resolves once every queued message is acked, not before', async () => {
@@ -70,9 +78,9 @@ describe('unsent messages', () => {
 		expect(sent).toEqual([a.id, b.id]);
 		const ack = (id: string, seq: number) => ({ id, conversationId: C, seq, createdAt: new Date().toISOString() });
 		await scheduler.onAck(ack(a.id, 1));
-		expect(await countUnsent(db)).toEqual({ queued: 1, failed: 0 });
+		expect(await countUnsent(db)).toEqual({ queued: 1, failed: 0, changes: 0 });
 		await scheduler.onAck(ack(b.id, 2));
-		expect(await done).toEqual({ queued: 0, failed: 0 });
+		expect(await done).toEqual({ queued: 0, failed: 0, changes: 0 });
 	});
 
 	it('whenDelivered reports what failed instead of waiting for it forever', async () => {
@@ -80,7 +88,7 @@ describe('unsent messages', () => {
 		const a = await enqueueMessage(db, { conversationId: C, senderId: 'me', body: 'a' });
 		const done = whenDelivered(db);
 		await db.outbox.update(a.id, { state: 'failed' });
-		expect(await done).toEqual({ queued: 0, failed: 1 });
+		expect(await done).toEqual({ queued: 0, failed: 1, changes: 0 });
 	});
 
 	it('whenDelivered stops when the user stops waiting', async () => {
@@ -90,6 +98,6 @@ describe('unsent messages', () => {
 		const done = whenDelivered(db, controller.signal);
 		controller.abort(new Error('cancelled'));
 		await expect(done).rejects.toThrow('cancelled');
-		expect(await whenDelivered(freshDb())).toEqual({ queued: 0, failed: 0 });
+		expect(await whenDelivered(freshDb())).toEqual({ queued: 0, failed: 0, changes: 0 });
 	});
 });

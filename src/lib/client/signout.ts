@@ -9,18 +9,21 @@ import { AppError } from '$lib/errors';
 import type { DuetDb } from './db';
 
 export interface Unsent {
-	/** Still being delivered: waiting for them can succeed. */
+	/** Still being delivered (messages, and the edits, deletes and reactions of `changes`): waiting for them can succeed. */
 	queued: number;
 	/** Out of retries: they go only if the user retries them. */
 	failed: number;
+	/** Of `queued`, the changes to messages (a refused change is already undone, so it is not counted). */
+	changes: number;
 }
 
 export async function countUnsent(db: DuetDb): Promise<Unsent> {
-	const [queued, failed] = await Promise.all([
+	const [messages, failed, changes] = await Promise.all([
 		db.outbox.where('state').equals('queued').count(),
-		db.outbox.where('state').equals('failed').count()
+		db.outbox.where('state').equals('failed').count(),
+		db.changes.where('state').equals('queued').count()
 	]);
-	return { queued, failed };
+	return { queued: messages + changes, failed, changes };
 }
 
 /**
@@ -83,9 +86,12 @@ export function refusalMessage(reason: SignOutRefusal): string {
 }
 
 export function unsentMessage(unsent: Unsent): string {
-	const total = unsent.queued + unsent.failed;
-	if (total === 0) return 'All your messages have been sent.';
-	if (unsent.queued === 0) return `${total} ${total === 1 ? 'message' : 'messages'} could not be sent.`;
-	const noun = total === 1 ? "message hasn't" : "messages haven't";
-	return `${total} ${noun} been sent yet.`;
+	const { changes } = unsent;
+	const messages = unsent.queued - changes + unsent.failed;
+	if (messages + changes === 0) return 'All your messages have been sent.';
+	if (unsent.queued === 0) return `${messages} ${messages === 1 ? 'message' : 'messages'} could not be sent.`;
+	const sentences = [];
+	if (messages > 0) sentences.push(`${messages} ${messages === 1 ? "message hasn't" : "messages haven't"} been sent yet.`);
+	if (changes > 0) sentences.push(`${changes} ${changes === 1 ? "edit or reaction hasn't" : "edits or reactions haven't"} been saved yet.`);
+	return sentences.join(' ');
 }
