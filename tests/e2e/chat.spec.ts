@@ -152,3 +152,22 @@ test('scrolling up pages back through older history', async ({ browser }) => {
 	await alice.context.close();
 	await bob.context.close();
 });
+
+test('a name typed into "Start a chat" before the page has hydrated is kept and searched', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice');
+	const bob = await signUp(browser, 'bob');
+	// Hold the app's scripts until the name is typed: hydration then finds text it did not render.
+	let release = () => {};
+	const held = new Promise<void>((resolve) => (release = resolve));
+	await alice.page.route('**/_app/immutable/**/*.js', async (route) => {
+		await held;
+		await route.continue();
+	});
+	await alice.page.goto('/', { waitUntil: 'domcontentloaded' });
+	await alice.page.getByLabel('Find people by username').fill(bob.username);
+	release();
+	await waitLive(alice.page);
+	await expect(alice.page.getByLabel('Find people by username')).toHaveValue(bob.username);
+	await alice.page.getByRole('button', { name: `Chat with ${bob.username}` }).click();
+	await expect(alice.page.getByRole('heading', { name: bob.username })).toBeVisible();
+});
