@@ -205,6 +205,8 @@ describe('guardedGet against local servers', () => {
 				res.writeHead(200, { 'content-type': 'text/html' });
 				res.write('<title>Never');
 				slowResponse = res;
+			} else if (url.pathname === '/gzip') {
+				res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip' }).end('not really gzip');
 			} else if (url.pathname === '/silent') {
 				// Not even headers.
 			} else {
@@ -245,6 +247,17 @@ describe('guardedGet against local servers', () => {
 		expect(response).toMatchObject({ status: 200, mediaType: 'text/html', charset: 'utf-8' });
 		expect(hosts).toEqual([`pinned.test:${port}`]);
 		expect(resolve).toHaveBeenCalledTimes(1);
+	});
+
+	it('falls back among the vetted addresses only', async () => {
+		// Nothing listens on [::1] here: the connection falls back to the other vetted address.
+		const resolve = fakeDns({ 'pinned.test': ['::1', '127.0.0.1'] });
+		const { body } = await text(`http://pinned.test:${port}/page`, { resolve });
+		expect(body.toString()).toBe('<title>Hello</title>');
+	});
+
+	it('refuses an encoded answer, which it did not ask for', async () => {
+		expect(await reason(get(`${origin}/gzip`))).toBe('content_type');
 	});
 
 	it('follows 5 redirects and refuses the 6th', async () => {

@@ -60,6 +60,8 @@ export interface VettedTarget {
 	/** The IP address the socket must go to. */
 	address: string;
 	family: number;
+	/** Every address checked, the first one included: node may fall back among them (happy eyeballs). */
+	addresses: ResolvedAddress[];
 }
 
 function effectivePort(url: URL): number {
@@ -107,7 +109,7 @@ export async function vet(url: URL, options: GuardOptions = {}, signal?: AbortSi
 			if (why) throw new PreviewFetchError('refused', `${url.hostname} resolves to ${why}.`);
 		}
 	}
-	return { url, address: addresses[0].address, family: addresses[0].family };
+	return { url, address: addresses[0].address, family: addresses[0].family, addresses };
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
@@ -123,7 +125,7 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 /** A lookup that answers every question with the vetted address: node's own DNS is never asked. */
 function pinnedLookup(target: VettedTarget): LookupFunction {
 	return (_hostname, options, callback) => {
-		if (options.all) callback(null, [{ address: target.address, family: target.family }]);
+		if (options.all) callback(null, target.addresses);
 		else callback(null, target.address, target.family);
 	};
 }
@@ -207,6 +209,12 @@ export async function guardedGet(raw: string | URL, options: GetOptions): Promis
 				if (hop >= maxRedirects) throw new PreviewFetchError('redirects', `More than ${maxRedirects} redirects.`);
 				url = previewUrl(location, url);
 				continue;
+			}
+			const encoding = response.headers['content-encoding']?.trim().toLowerCase();
+			if (encoding && encoding !== 'identity') {
+				// Asked for identity; decompressing would also lift the byte cap off what is parsed.
+				response.destroy();
+				throw new PreviewFetchError('content_type', `A ${encoding}-encoded answer, though none was asked for.`);
 			}
 			const [mediaType = '', ...params] = (response.headers['content-type'] ?? '').split(';');
 			const charset = params.map((param) => param.trim().match(/^charset="?([^";]+)"?$/i)?.[1]).find((value) => value !== undefined);

@@ -5,14 +5,14 @@ import { openDatabase, type Database } from '../db';
 import { linkPreviews } from '../db/schema';
 import type { FetchedPreview } from './fetch-preview';
 import { PreviewFetchError } from './guard';
-import { imageProxyPath, previewKey, PreviewStore } from './store';
+import { imageProxyPath, previewKey, PreviewStore, PreviewsBusy } from './store';
 
 const engines = process.env.TEST_DATABASE_URL ? (['pglite', 'postgres'] as const) : (['pglite'] as const);
 
 describe.each(engines)('PreviewStore [%s]', (engine) => {
 	let database: Database;
 	let clock = 1_000_000;
-	const options = { ttlMs: 10_000, failureTtlMs: 1_000, now: () => clock };
+	const options = { ttlMs: 10_000, failureTtlMs: 1_000, maxFetches: 3, now: () => clock };
 
 	beforeAll(async () => {
 		database = await openDatabase(engine === 'postgres' ? await createPostgresDatabase() : 'memory://', '');
@@ -93,6 +93,22 @@ describe.each(engines)('PreviewStore [%s]', (engine) => {
 		const results = await all;
 		expect(fetchPage).toHaveBeenCalledTimes(1);
 		expect(new Set(results.map((r) => r?.title))).toEqual(new Set(['Title']));
+	});
+
+	it('is busy past maxFetches pages at once, and takes new ones once a slot is free', async () => {
+		let release!: () => void;
+		const gate = new Promise<void>((resolve) => (release = resolve));
+		const fetchPage = vi.fn(async (url: string) => {
+			await gate;
+			return page(url);
+		});
+		const store = new PreviewStore(database.db, fetchPage, options);
+		const held = ['1', '2', '3'].map((n) => store.get(`https://busy.example/${n}`));
+		await vi.waitFor(() => expect(fetchPage).toHaveBeenCalledTimes(3));
+		await expect(store.get('https://busy.example/4')).rejects.toBeInstanceOf(PreviewsBusy);
+		release();
+		await Promise.all(held);
+		expect((await store.get('https://busy.example/4'))?.title).toBe('Title');
 	});
 
 	it('fetches nothing for what is not an http(s) URL, and lets bugs through', async () => {

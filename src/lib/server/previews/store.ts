@@ -24,10 +24,20 @@ export interface StoreOptions {
 	ttlMs: number;
 	/** How long a failed fetch is remembered. */
 	failureTtlMs: number;
+	/** Pages fetched at once by this process; past it, `get` of an uncached URL is PreviewsBusy. */
+	maxFetches: number;
 	now?: () => number;
 }
 
-export const STORE_DEFAULTS: StoreOptions = { ttlMs: 24 * 60 * 60_000, failureTtlMs: 60 * 60_000 };
+export const STORE_DEFAULTS: StoreOptions = { ttlMs: 24 * 60 * 60_000, failureTtlMs: 60 * 60_000, maxFetches: 16 };
+
+/**
+ * Every fetch slot is taken. Not cached, not the link's fault: ask again shortly. Bounds what a
+ * flood of new links (each up to 1 MiB and 5 s) can make the server download at once.
+ */
+export class PreviewsBusy extends Error {
+	name = 'PreviewsBusy';
+}
 
 /** The longest URL worth a preview (and a primary key); longer ones are tracking junk. */
 const MAX_URL_LENGTH = 2048;
@@ -75,6 +85,7 @@ export class PreviewStore {
 	/**
 	 * The preview of `url`, fetched unless a fresh one (or a fresh failure) is cached; null when
 	 * the page has none or cannot be fetched. Not an http(s) URL: null, and nothing is fetched.
+	 * Throws PreviewsBusy when it would have to fetch and every slot is taken.
 	 */
 	async get(url: string): Promise<LinkPreview | null> {
 		const key = previewKey(url);
@@ -101,9 +112,10 @@ export class PreviewStore {
 		return this.now() - row.fetchedAt.getTime() < ttl;
 	}
 
-	private refresh(key: string): Promise<Row> {
+	private async refresh(key: string): Promise<Row> {
 		let pending = this.inFlight.get(key);
 		if (!pending) {
+			if (this.inFlight.size >= this.options.maxFetches) throw new PreviewsBusy('Too many link previews are being fetched.');
 			pending = this.fetchAndStore(key).finally(() => this.inFlight.delete(key));
 			this.inFlight.set(key, pending);
 		}
