@@ -1,6 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { METADATA_ADDRESSES, refusedAddress } from './addresses';
 import { guardedGet, PREVIEW_LIMITS, PreviewFetchError, vet, type GetOptions, type Resolver } from './guard';
@@ -302,5 +308,64 @@ describe('guardedGet against local servers', () => {
 		// The socket was closed, not left open on the server.
 		if (slowResponse && !slowResponse.destroyed) await once(slowResponse, 'close');
 		expect(PREVIEW_LIMITS.timeoutMs).toBe(5000);
+	});
+});
+
+describe('guardedGet over TLS', () => {
+	let server: https.Server;
+	let port: number;
+	let cert: string;
+	const seen: Array<{ servername: string | false | null; host: string | undefined }> = [];
+
+	beforeAll(async () => {
+		// A throwaway certificate for secure.test, made where the test runs rather than kept.
+		const dir = mkdtempSync(path.join(tmpdir(), 'duet-tls-'));
+		const [keyFile, certFile] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+		execFileSync(
+			'openssl',
+			[
+				...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'],
+				...['-subj', '/CN=secure.test', '-addext', 'subjectAltName=DNS:secure.test', '-keyout', keyFile, '-out', certFile]
+			],
+			{ stdio: 'ignore' }
+		);
+		cert = readFileSync(certFile, 'utf8');
+		server = https.createServer({ key: readFileSync(keyFile), cert }, (req, res) => {
+			seen.push({ servername: (req.socket as TLSSocket).servername, host: req.headers.host });
+			res.writeHead(200, { 'content-type': 'text/html' }).end('<title>Secure</title>');
+		});
+		rmSync(dir, { recursive: true });
+		await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+		port = (server.address() as AddressInfo).port;
+	});
+
+	afterAll(async () => {
+		server.closeAllConnections();
+		await new Promise((resolve) => server.close(resolve));
+	});
+
+	const resolve = fakeDns({ 'secure.test': ['127.0.0.1'], 'other.test': ['127.0.0.1'] });
+	const options = (): GetOptions => ({
+		accept: 'text/html',
+		maxBytes: 1024,
+		overflow: 'truncate',
+		resolve,
+		ca: cert,
+		allow: new Set([`secure.test:${port}`, `other.test:${port}`])
+	});
+
+	it('sends the original name as SNI and Host to the pinned address, and checks the certificate against it', async () => {
+		seen.length = 0;
+		const response = await guardedGet(`https://secure.test:${port}/`, options());
+		const chunks: Buffer[] = [];
+		for await (const chunk of response.body) chunks.push(chunk);
+		expect(Buffer.concat(chunks).toString()).toBe('<title>Secure</title>');
+		expect(seen).toEqual([{ servername: 'secure.test', host: `secure.test:${port}` }]);
+		// Same address, another name: the certificate does not match it, so nothing is read.
+		await expect(guardedGet(`https://other.test:${port}/`, options())).rejects.toMatchObject({
+			reason: 'network',
+			cause: { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }
+		});
+		expect(seen).toHaveLength(1);
 	});
 });

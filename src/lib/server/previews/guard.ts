@@ -53,6 +53,8 @@ export interface GuardOptions {
 	/** One deadline for resolving, connecting, every redirect and reading the body. */
 	timeoutMs?: number;
 	maxRedirects?: number;
+	/** Certificates to trust instead of the system's: for tests against a local TLS server. */
+	ca?: string;
 }
 
 export interface VettedTarget {
@@ -130,7 +132,7 @@ function pinnedLookup(target: VettedTarget): LookupFunction {
 	};
 }
 
-function send(target: VettedTarget, accept: string, signal: AbortSignal): Promise<http.IncomingMessage> {
+function send(target: VettedTarget, options: GetOptions, signal: AbortSignal): Promise<http.IncomingMessage> {
 	const { url } = target;
 	const isHttps = url.protocol === 'https:';
 	const hostname = literalAddress(url.hostname) ?? url.hostname;
@@ -143,7 +145,7 @@ function send(target: VettedTarget, accept: string, signal: AbortSignal): Promis
 			method: 'GET',
 			headers: {
 				host: url.host,
-				accept,
+				accept: options.accept,
 				'accept-encoding': 'identity',
 				'user-agent': 'DuetLinkPreview/1 (+link previews of a chat app)'
 			},
@@ -152,6 +154,7 @@ function send(target: VettedTarget, accept: string, signal: AbortSignal): Promis
 			lookup: pinnedLookup(target),
 			// SNI is a name, never an IP address (RFC 6066).
 			servername: literalAddress(url.hostname) ? undefined : url.hostname,
+			...(isHttps && options.ca ? { ca: options.ca } : {}),
 			signal
 		});
 		request.once('response', resolve);
@@ -200,7 +203,7 @@ export async function guardedGet(raw: string | URL, options: GetOptions): Promis
 		let url = previewUrl(raw);
 		for (let hop = 0; ; hop++) {
 			const target = await vet(url, options, controller.signal);
-			const response = await send(target, options.accept, controller.signal).catch((cause) => {
+			const response = await send(target, options, controller.signal).catch((cause) => {
 				throw failure(controller.signal, cause);
 			});
 			const location = response.headers.location;

@@ -17,4 +17,9 @@ describe('previewsOf', () => {
 		expect([...(previews?.guard.allow ?? [])]).toEqual(['127.0.0.1:8080', 'localhost:9000']);
 		expect([...(previewsOf(servicesWith({}))?.guard.allow ?? ['x'])]).toEqual([]);
 	});
+
+	it('previews nothing for a text without an http(s) link, without touching the database', async () => {
+		const previews = previewsOf(servicesWith({}));
+		expect(await previews?.forText('no link, `https://in.code.example/`, mailto:a@b.example')).toBeNull();
+	});
 });
