@@ -123,6 +123,24 @@ describe('fetchPreview', () => {
 				res
 					.writeHead(200, { 'content-type': 'text/html; charset=iso-8859-1' })
 					.end(Buffer.from('<title>Caf\xe9</title><meta property="og:image" content="cover.jpg">', 'latin1'));
+			else if (req.url === '/meta-charset')
+				res
+					.writeHead(200, { 'content-type': 'text/html' })
+					.end(
+						Buffer.concat([
+							Buffer.from('<meta charset="windows-1252"><title>'),
+							Buffer.from([0x80, 0x20, 0x35]),
+							Buffer.from('</title>' + ' '.repeat(3000))
+						])
+					);
+			else if (req.url === '/http-equiv')
+				res
+					.writeHead(200, { 'content-type': 'text/html' })
+					.end(Buffer.from('<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=ISO-8859-1"><title>na\xefve</title>', 'latin1'));
+			else if (req.url === '/bom')
+				res
+					.writeHead(200, { 'content-type': 'text/html; charset=iso-8859-1' })
+					.end(Buffer.from('\ufeff<title>\u00e9t\u00e9</title>', 'utf8'));
 			else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"title":"no"}');
 			else if (req.url === '/image') res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(10));
 			else if (req.url === '/untyped') res.writeHead(200).end('<title>No type</title>');
@@ -147,6 +165,14 @@ describe('fetchPreview', () => {
 			imageUrl: `${origin}/article/cover.jpg`,
 			siteName: null
 		});
+	});
+
+	it.each([
+		['/meta-charset', '€ 5'],
+		['/http-equiv', 'naïve'],
+		['/bom', 'été']
+	])('decodes %s by the encoding the page declares', async (path, title) => {
+		expect((await fetchPreview(`${origin}${path}`, { allow })).title).toBe(title);
 	});
 
 	it.each([

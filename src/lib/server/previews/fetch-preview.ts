@@ -110,6 +110,22 @@ export function parsePreview(html: string, pageUrl: URL | string): PreviewData {
 	return reader.result();
 }
 
+/** How much of a page a browser prescans for `<meta charset>` (HTML's encoding sniffing). */
+const PRESCAN_BYTES = 1024;
+
+/**
+ * The page's encoding: a byte order mark, else the header's charset, else a `<meta charset>` or
+ * `<meta http-equiv=content-type content="…; charset=…">` in the first KiB, as browsers decide.
+ */
+export function pageCharset(head: Uint8Array, headerCharset: string | undefined): string | undefined {
+	if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
+	if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+	if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+	if (headerCharset) return headerCharset;
+	const prescan = Buffer.from(head.subarray(0, PRESCAN_BYTES)).toString('latin1');
+	return /<meta\b[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)/i.exec(prescan)?.[1];
+}
+
 function decoderFor(charset: string | undefined): TextDecoder {
 	try {
 		return new TextDecoder(charset ?? 'utf-8');
@@ -140,9 +156,26 @@ export async function fetchPreview(url: string, options: GuardOptions = {}): Pro
 			throw new PreviewFetchError('content_type', `Not an HTML page (${response.mediaType || 'no content type'}).`);
 		}
 		const reader = new MetadataReader(response.url);
-		const decoder = decoderFor(response.charset);
-		for await (const chunk of response.body) reader.write(decoder.decode(chunk, { stream: true }));
-		reader.write(decoder.decode());
+		// The first KiB is held until the encoding is known; everything after streams through.
+		let decoder: TextDecoder | undefined;
+		const head: Buffer[] = [];
+		let headBytes = 0;
+		const start = () => {
+			const bytes = Buffer.concat(head);
+			decoder = decoderFor(pageCharset(bytes, response.charset));
+			reader.write(decoder.decode(bytes, { stream: true }));
+		};
+		for await (const chunk of response.body) {
+			if (decoder) {
+				reader.write(decoder.decode(chunk, { stream: true }));
+			} else {
+				head.push(chunk);
+				headBytes += chunk.length;
+				if (headBytes >= PRESCAN_BYTES) start();
+			}
+		}
+		if (!decoder) start();
+		reader.write(decoder!.decode());
 		return { ...reader.result(), pageUrl: response.url.href };
 	} finally {
 		response.close();
