@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +116,7 @@ describe('fetchPreview', () => {
 	let server: http.Server;
 	let origin: string;
 	let allow: Set<string>;
+	let endless: http.ServerResponse | undefined;
 
 	beforeAll(async () => {
 		server = http.createServer((req, res) => {
@@ -141,7 +143,10 @@ describe('fetchPreview', () => {
 				res
 					.writeHead(200, { 'content-type': 'text/html; charset=iso-8859-1' })
 					.end(Buffer.from('\ufeff<title>\u00e9t\u00e9</title>', 'utf8'));
-			else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"title":"no"}');
+			else if (req.url === '/endless-json') {
+				res.writeHead(200, { 'content-type': 'application/json' }).write('{"never": "ends');
+				endless = res;
+			} else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"title":"no"}');
 			else if (req.url === '/image') res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(10));
 			else if (req.url === '/untyped') res.writeHead(200).end('<title>No type</title>');
 			else res.writeHead(404, { 'content-type': 'text/html' }).end('<title>Not found</title>');
@@ -173,6 +178,11 @@ describe('fetchPreview', () => {
 		['/bom', 'été']
 	])('decodes %s by the encoding the page declares', async (path, title) => {
 		expect((await fetchPreview(`${origin}${path}`, { allow })).title).toBe(title);
+	});
+
+	it('drops the connection of a refused answer still sending, with no error left unhandled', async () => {
+		await expect(fetchPreview(`${origin}/endless-json`, { allow })).rejects.toMatchObject({ reason: 'content_type' });
+		if (endless && !endless.destroyed) await once(endless, 'close');
 	});
 
 	it.each([
