@@ -103,9 +103,14 @@ describe.each(engines)('PreviewStore [%s]', (engine) => {
 			return page(url);
 		});
 		const store = new PreviewStore(database.db, fetchPage, options);
+		const stale = 'https://busy.example/stale';
+		expect((await new PreviewStore(database.db, async (url) => page(url), options).get(stale))?.title).toBe('Title');
+		clock += options.ttlMs;
 		const held = ['1', '2', '3'].map((n) => store.get(`https://busy.example/${n}`));
 		await vi.waitFor(() => expect(fetchPage).toHaveBeenCalledTimes(3));
 		await expect(store.get('https://busy.example/4')).rejects.toBeInstanceOf(PreviewsBusy);
+		// What was cached, even past its TTL, is served rather than nothing.
+		expect((await store.get(stale))?.title).toBe('Title');
 		release();
 		await Promise.all(held);
 		expect((await store.get('https://busy.example/4'))?.title).toBe('Title');

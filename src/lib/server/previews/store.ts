@@ -85,13 +85,20 @@ export class PreviewStore {
 	/**
 	 * The preview of `url`, fetched unless a fresh one (or a fresh failure) is cached; null when
 	 * the page has none or cannot be fetched. Not an http(s) URL: null, and nothing is fetched.
-	 * Throws PreviewsBusy when it would have to fetch and every slot is taken.
+	 * Throws PreviewsBusy when it would have to fetch, every slot is taken and nothing is cached.
 	 */
 	async get(url: string): Promise<LinkPreview | null> {
 		const key = previewKey(url);
 		if (!key) return null;
 		const cached = await this.cached(key);
-		return toPreview(cached && this.fresh(cached) ? cached : await this.refresh(key));
+		if (cached && this.fresh(cached)) return toPreview(cached);
+		try {
+			return toPreview(await this.refresh(key));
+		} catch (error) {
+			// A stale preview beats none while every slot is busy.
+			if (error instanceof PreviewsBusy && cached) return toPreview(cached);
+			throw error;
+		}
 	}
 
 	/** The image's own URL for the proxy: only that of a stored preview, so it is no open proxy. */
