@@ -101,6 +101,28 @@ function url() {
 }
 
 /**
+ * A comma-separated list of `host:port` pairs (the port required), normalised as the WHATWG URL
+ * parser writes them, so that `LOCALHOST:8080` and `localhost:8080` are one entry.
+ * @returns {Setting<string[]>}
+ */
+function hostPorts() {
+	return {
+		parse(raw, name) {
+			if (raw === undefined || unset(raw)) return [];
+			return raw.split(',').map((entry) => {
+				const trimmed = entry.trim();
+				const parsed = URL.canParse(`http://${trimmed}`) ? new URL(`http://${trimmed}`) : undefined;
+				const port = /:(\d+)$/.exec(trimmed)?.[1];
+				if (!parsed || !port || !parsed.hostname || parsed.href !== `http://${parsed.host}/`) {
+					throw new ConfigError(`${name} must be a comma-separated list of host:port, got "${raw}"`);
+				}
+				return `${parsed.hostname}:${Number(port)}`;
+			});
+		}
+	};
+}
+
+/**
  * Read by server/index.js, before the SvelteKit build loads.
  * @template T
  * @param {Setting<T>} setting
@@ -155,7 +177,10 @@ export const SETTINGS = {
 	BUS_HEARTBEAT_MS: int(10_000, 10),
 	VAPID_PUBLIC_KEY: text(undefined),
 	VAPID_PRIVATE_KEY: text(undefined),
-	VAPID_SUBJECT: text(undefined)
+	VAPID_SUBJECT: text(undefined),
+	PREVIEWS: onOff(),
+	/** For tests against local servers: what the previews' SSRF guard lets through. */
+	PREVIEW_ALLOW_PRIVATE_HOSTS: hostPorts()
 };
 
 /** @typedef {Record<string, string | undefined>} Env */

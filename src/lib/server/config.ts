@@ -47,6 +47,13 @@ export interface Config {
 	 */
 	fastPath: boolean;
 	database: DatabaseTimeouts;
+	/** PREVIEWS=off turns the link preview endpoints off (previews/). */
+	previews: boolean;
+	/**
+	 * `host:port` pairs the previews' SSRF guard lets through whatever they resolve to: for tests
+	 * against local servers only; empty by default.
+	 */
+	previewAllowPrivateHosts: string[];
 }
 
 /**
@@ -99,7 +106,9 @@ export function loadConfig(env: Env = process.env): Config {
 		vapidKeys: publicKey && privateKey ? { publicKey, privateKey } : undefined,
 		vapidSubject: read(env, 'VAPID_SUBJECT') || (origin?.startsWith('https:') ? origin : 'mailto:duet@example.invalid'),
 		fastPath: read(env, 'FAST_PATH'),
-		database: databaseTimeouts(env)
+		database: databaseTimeouts(env),
+		previews: read(env, 'PREVIEWS'),
+		previewAllowPrivateHosts: read(env, 'PREVIEW_ALLOW_PRIVATE_HOSTS')
 	};
 }
 

@@ -175,3 +175,21 @@ export const pushKeys = pgTable('push_keys', {
 	publicKey: text('public_key').notNull(),
 	privateKey: text('private_key').notNull()
 });
+
+/**
+ * Link previews (src/lib/server/previews): one row per page URL, a fetch's result kept for a
+ * while so a link posted many times is fetched once. `status` `failed` is a cached failure (with
+ * its `reason`), so a dead or refused link is not fetched again on every message either.
+ */
+export const linkPreviews = pgTable('link_previews', {
+	url: text('url').primaryKey(),
+	status: text('status').$type<'ok' | 'failed'>().notNull(),
+	/** Why the fetch failed (a guard.ts FailureReason); null when it worked. */
+	reason: text('reason'),
+	title: text('title'),
+	description: text('description'),
+	/** The image's own URL; clients only ever get the proxy's. */
+	imageUrl: text('image_url'),
+	siteName: text('site_name'),
+	fetchedAt: tstz('fetched_at').notNull()
+});
