@@ -3,6 +3,7 @@ CREATE TABLE "attachments" (
 	"uploader_id" uuid NOT NULL,
 	"conversation_id" uuid NOT NULL,
 	"message_id" uuid,
+	"position" integer,
 	"name" text NOT NULL,
 	"type" text NOT NULL,
 	"size" integer NOT NULL,

@@ -193,6 +193,8 @@ export const attachments = pgTable(
 			.notNull()
 			.references(() => conversations.id, { onDelete: 'cascade' }),
 		messageId: uuid('message_id').references(() => messages.id, { onDelete: 'cascade' }),
+		/** Where it sits in its message's `attachments` (set with `messageId`). */
+		position: integer('position'),
 		name: text('name').notNull(),
 		/** Found in the bytes, never the client's claim. */
 		type: text('type').notNull(),

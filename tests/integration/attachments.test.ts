@@ -1,0 +1,245 @@
+/**
+ * Attachments (PROTOCOL.md "Attachments") against the real server, on both engines: the upload's
+ * statuses and limits, the type found in the bytes, images re-encoded without their metadata and
+ * thumbnailed, who may download what and with which headers, Range, and the sweep.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import sharp from 'sharp';
+import { describeEngines, signedInClient, startServer, type TestServer } from './harness';
+
+type Person = Awaited<ReturnType<typeof signedInClient>>;
+
+const MAX = 300 * 1024;
+
+async function pair(origin: string) {
+	const alice = await signedInClient(origin);
+	const bob = await signedInClient(origin);
+	const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
+	expect(opened.status).toBe(200);
+	return { alice, bob, conversationId: opened.body.conversation.id as string };
+}
+
+interface UploadOptions {
+	name?: string;
+	claimed?: string;
+	headers?: Record<string, string>;
+	fields?: [string, string][];
+}
+
+async function upload(origin: string, person: Person, conversationId: string | null, bytes: Uint8Array, options: UploadOptions = {}) {
+	const form = new FormData();
+	if (conversationId) form.append('conversationId', conversationId);
+	for (const [name, value] of options.fields ?? []) form.append(name, value);
+	form.append('file', new Blob([bytes as BlobPart], { type: options.claimed ?? 'application/octet-stream' }), options.name ?? 'file.bin');
+	const response = await fetch(`${origin}/api/attachments`, {
+		method: 'POST',
+		headers: { origin, cookie: person.client.cookie!, ...options.headers },
+		body: form
+	});
+	return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+async function download(origin: string, person: Person | null, path: string, headers: Record<string, string> = {}) {
+	const response = await fetch(origin + path, { headers: { ...(person ? { cookie: person.client.cookie! } : {}), ...headers } });
+	return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
+}
+
+const pattern = (size: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 7 + (i >> 8)) % 256));
+
+const png = (width: number, height: number) =>
+	sharp({ create: { width, height, channels: 3, background: { r: 10, g: 120, b: 200 } } })
+		.png()
+		.toBuffer();
+
+describeEngines('attachments', (engine) => {
+	let server: TestServer;
+	let origin: string;
+	beforeAll(async () => {
+		server = await startServer({ engine, env: { MAX_ATTACHMENT_BYTES: String(MAX) } });
+		origin = server.origin;
+	});
+	afterAll(async () => {
+		await server.stop();
+	});
+
+	test('an upload is the uploader’s only, until it is sent; then both members download the same bytes', async () => {
+		const { alice, bob, conversationId } = await pair(origin);
+		const bytes = pattern(MAX);
+		const res = await upload(origin, alice, conversationId, bytes, { name: 'report.pdf', claimed: 'application/pdf' });
+		expect(res.status).toBe(201);
+		const { attachment } = res.body;
+		expect(attachment).toEqual({
+			id: expect.any(String),
+			name: 'report.pdf',
+			type: 'application/octet-stream',
+			size: MAX,
+			width: null,
+			height: null,
+			url: `/api/attachments/${attachment.id}`,
+			thumbnailUrl: null
+		});
+		const own = await download(origin, alice, attachment.url);
+		expect(own.status).toBe(200);
+		expect(own.bytes.equals(bytes)).toBe(true);
+		expect(Object.fromEntries(own.headers)).toMatchObject({
+			'content-type': 'application/octet-stream',
+			'x-content-type-options': 'nosniff',
+			'content-disposition': `attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`,
+			'content-length': String(MAX),
+			'accept-ranges': 'bytes',
+			'cache-control': 'private, no-cache',
+			etag: `"${attachment.id}"`
+		});
+		expect((await download(origin, bob, attachment.url)).status).toBe(404);
+		const outsider = await signedInClient(origin);
+		expect((await download(origin, outsider, attachment.url)).status).toBe(404);
+		expect((await download(origin, null, attachment.url)).status).toBe(401);
+		expect((await download(origin, alice, attachment.url, { 'if-none-match': `"${attachment.id}"` })).status).toBe(304);
+	});
+
+	test('limits: exactly MAX_ATTACHMENT_BYTES passes, one more is 413; empty is 400; not a member is 404', async () => {
+		const { alice, conversationId } = await pair(origin);
+		expect((await upload(origin, alice, conversationId, pattern(MAX))).status).toBe(201);
+		const over = await upload(origin, alice, conversationId, pattern(MAX + 1));
+		expect(over.status).toBe(413);
+		expect(over.body.error.code).toBe('too_large');
+		const empty = await upload(origin, alice, conversationId, new Uint8Array());
+		expect(empty.status).toBe(400);
+		expect(empty.body.error.code).toBe('bad_request');
+		const outsider = await signedInClient(origin);
+		expect((await upload(origin, outsider, conversationId, pattern(10))).status).toBe(404);
+		expect((await upload(origin, alice, crypto.randomUUID(), pattern(10))).status).toBe(404);
+		expect((await upload(origin, alice, null, pattern(10))).status).toBe(400);
+	});
+
+	test('the edge: wrong content type 415, foreign Origin 403, no session 401, JSON errors', async () => {
+		const { alice, conversationId } = await pair(origin);
+		const json = await fetch(`${origin}/api/attachments`, {
+			method: 'POST',
+			headers: { origin, cookie: alice.client.cookie!, 'content-type': 'application/json' },
+			body: JSON.stringify({ conversationId })
+		});
+		expect(json.status).toBe(415);
+		expect((await json.json()).error.code).toBe('unsupported_media_type');
+		const foreign = await upload(origin, alice, conversationId, pattern(10), { headers: { origin: 'https://evil.example' } });
+		expect(foreign.status).toBe(403);
+		expect(foreign.body.error.code).toBe('forbidden');
+		const anonymous = await fetch(`${origin}/api/attachments`, { method: 'POST', headers: { origin }, body: new FormData() });
+		expect(anonymous.status).toBe(401);
+		const twoFiles = new FormData();
+		twoFiles.append('conversationId', conversationId);
+		twoFiles.append('file', new Blob(['a']), 'a');
+		twoFiles.append('file', new Blob(['b']), 'b');
+		const two = await fetch(`${origin}/api/attachments`, {
+			method: 'POST',
+			headers: { origin, cookie: alice.client.cookie! },
+			body: twoFiles
+		});
+		expect(two.status).toBe(400);
+	});
+
+	test('the type comes from the bytes: a PNG named .txt is an image, HTML and SVG are attachments', async () => {
+		const { alice, conversationId } = await pair(origin);
+		const image = await upload(origin, alice, conversationId, await png(1600, 400), { name: 'notes.txt', claimed: 'text/plain' });
+		expect(image.status).toBe(201);
+		expect(image.body.attachment).toMatchObject({ type: 'image/png', width: 1600, height: 400, name: 'notes.txt' });
+		const shown = await download(origin, alice, image.body.attachment.url);
+		expect(shown.headers.get('content-type')).toBe('image/png');
+		expect(shown.headers.get('content-disposition')).toBe('inline');
+		expect((await sharp(shown.bytes).metadata()).format).toBe('png');
+		const thumbnail = await download(origin, alice, image.body.attachment.thumbnailUrl);
+		expect(thumbnail.status).toBe(200);
+		expect(thumbnail.headers.get('content-type')).toBe('image/webp');
+		const thumbMeta = await sharp(thumbnail.bytes).metadata();
+		expect([thumbMeta.format, thumbMeta.width, thumbMeta.height]).toEqual(['webp', 800, 200]);
+
+		const html = Buffer.from('<!doctype html><html><script>alert(document.cookie)</script></html>');
+		const page = await upload(origin, alice, conversationId, html, { name: 'cat.png', claimed: 'image/png' });
+		expect(page.status).toBe(201);
+		expect(['text/html', 'application/octet-stream']).toContain(page.body.attachment.type);
+		expect(page.body.attachment.thumbnailUrl).toBeNull();
+		const got = await download(origin, alice, page.body.attachment.url);
+		expect(got.headers.get('content-disposition')).toMatch(/^attachment; /);
+		expect(got.headers.get('x-content-type-options')).toBe('nosniff');
+		expect((await download(origin, alice, `${page.body.attachment.url}/thumbnail`)).status).toBe(404);
+
+		const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
+		const drawing = await upload(origin, alice, conversationId, svg, { name: 'x.svg', claimed: 'image/svg+xml' });
+		expect(drawing.status).toBe(201);
+		const drawn = await download(origin, alice, drawing.body.attachment.url);
+		expect(drawn.headers.get('content-disposition')).toBe(`attachment; filename="x.svg"; filename*=UTF-8''x.svg`);
+		expect(drawn.headers.get('content-type')).not.toBe('image/svg+xml');
+	});
+
+	test('a JPEG’s EXIF and GPS are gone from what is served, and its orientation is applied', async () => {
+		const { alice, conversationId } = await pair(origin);
+		const photo = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'orange' } })
+			.jpeg()
+			.withMetadata({ orientation: 6 })
+			.withExif({
+				IFD0: { Copyright: 'Alice Example', Make: 'SecretCam' },
+				IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 24/1', GPSLongitudeRef: 'E', GPSLongitude: '2/1 21/1 3/1' }
+			})
+			.toBuffer();
+		expect((await sharp(photo).metadata()).exif).toBeDefined();
+		expect(photo.includes('SecretCam')).toBe(true);
+		const res = await upload(origin, alice, conversationId, photo, { name: 'me.jpg', claimed: 'image/jpeg' });
+		expect(res.status).toBe(201);
+		// Orientation 6 is a quarter turn: shown 200 × 300.
+		expect(res.body.attachment).toMatchObject({ type: 'image/jpeg', width: 200, height: 300 });
+		const served = await download(origin, alice, res.body.attachment.url);
+		const metadata = await sharp(served.bytes).metadata();
+		expect(metadata.exif).toBeUndefined();
+		expect(metadata.xmp).toBeUndefined();
+		expect([metadata.width, metadata.height]).toEqual([200, 300]);
+		expect(served.bytes.includes('Exif')).toBe(false);
+		expect(served.bytes.includes('SecretCam')).toBe(false);
+		expect(Number(served.headers.get('content-length'))).toBe(res.body.attachment.size);
+		const thumbnail = await download(origin, alice, res.body.attachment.thumbnailUrl);
+		expect((await sharp(thumbnail.bytes).metadata()).exif).toBeUndefined();
+	});
+
+	test('Range: first bytes, open-ended, suffix; several or malformed get the whole file; past the end 416', async () => {
+		const { alice, conversationId } = await pair(origin);
+		const bytes = pattern(MAX);
+		const { url } = (await upload(origin, alice, conversationId, bytes)).body.attachment;
+		const first = await download(origin, alice, url, { range: 'bytes=0-99' });
+		expect(first.status).toBe(206);
+		expect(first.headers.get('content-range')).toBe(`bytes 0-99/${MAX}`);
+		expect(first.bytes.equals(bytes.subarray(0, 100))).toBe(true);
+		// Across the store's 256 KiB chunks.
+		const open = await download(origin, alice, url, { range: 'bytes=262000-' });
+		expect(open.status).toBe(206);
+		expect(open.headers.get('content-range')).toBe(`bytes 262000-${MAX - 1}/${MAX}`);
+		expect(open.bytes.equals(bytes.subarray(262000))).toBe(true);
+		const suffix = await download(origin, alice, url, { range: 'bytes=-500' });
+		expect(suffix.status).toBe(206);
+		expect(suffix.bytes.equals(bytes.subarray(MAX - 500))).toBe(true);
+		for (const range of ['bytes=0-1,5-6', 'bytes=9-2', 'lines=1-2']) {
+			const whole = await download(origin, alice, url, { range });
+			expect(whole.status).toBe(200);
+			expect(whole.bytes.length).toBe(MAX);
+		}
+		const past = await download(origin, alice, url, { range: `bytes=${MAX}-` });
+		expect(past.status).toBe(416);
+		expect(past.headers.get('content-range')).toBe(`bytes */${MAX}`);
+		expect((await download(origin, alice, url, { range: 'bytes=0-9', 'if-range': '"other"' })).status).toBe(200);
+	});
+});
+
+describeEngines('attachments: the sweep', (engine) => {
+	let server: TestServer;
+	beforeAll(async () => {
+		server = await startServer({ engine, env: { UNSENT_UPLOAD_MAX_AGE_MS: '300', ATTACHMENT_SWEEP_MS: '100' } });
+	});
+	afterAll(async () => {
+		await server.stop();
+	});
+
+	test('an upload never sent is deleted once older than UNSENT_UPLOAD_MAX_AGE_MS', async () => {
+		const { alice, conversationId } = await pair(server.origin);
+		const { url } = (await upload(server.origin, alice, conversationId, pattern(1000))).body.attachment;
+		expect((await download(server.origin, alice, url)).status).toBe(200);
+		await expect.poll(async () => (await download(server.origin, alice, url)).status, { timeout: 10_000, interval: 100 }).toBe(404);
+	});
+});
