@@ -3,9 +3,10 @@
  * statuses and limits, the type found in the bytes, images re-encoded without their metadata and
  * thumbnailed, who may download what and with which headers, Range, and the sweep.
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import sharp from 'sharp';
-import { describeEngines, signedInClient, startServer, type TestServer } from './harness';
+import { randomUUID } from 'node:crypto';
+import { createPostgresDatabase, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
 
 type Person = Awaited<ReturnType<typeof signedInClient>>;
 
@@ -227,6 +228,124 @@ describeEngines('attachments', (engine) => {
 	});
 });
 
+/** One client install of a person: consecutive clientSeqs under one clientId. */
+function sender(person: Person, conversationId: string) {
+	const clientId = randomUUID();
+	let clientSeq = 0;
+	return (body: string, attachments?: string[], id = randomUUID()) =>
+		person.client.post('/api/messages', { id, conversationId, clientId, clientSeq: ++clientSeq, body, attachments });
+}
+
+describeEngines('attachments in messages', (engine) => {
+	let server: TestServer;
+	let origin: string;
+	beforeAll(async () => {
+		server = await startServer({ engine });
+		origin = server.origin;
+	});
+	afterAll(async () => {
+		await server.stop();
+	});
+
+	test('sent with an empty body, the message carries them everywhere it is shown; the peer downloads the same bytes', async () => {
+		const { alice, bob, conversationId } = await pair(origin);
+		const ws = await WsClient.connect(origin, bob.client.cookie);
+		const image = await png(1000, 500);
+		const first = (await upload(origin, alice, conversationId, image, { name: 'a.png' })).body.attachment;
+		const second = (await upload(origin, alice, conversationId, pattern(5000), { name: 'b.bin' })).body.attachment;
+		const id = randomUUID();
+		const sent = await sender(alice, conversationId)('  ', [second.id, first.id], id);
+		expect(sent.status).toBe(200);
+		const expected = [second, first];
+		const live = await ws.waitFor((f) => f.type === 'message' && f.message.id === id);
+		expect(live.message.attachments).toEqual(expected);
+		expect(live.message.body).toBe('');
+		const history = await bob.client.get(`/api/conversations/${conversationId}/messages`);
+		expect(history.body.messages.at(-1).attachments).toEqual(expected);
+		expect((await bob.client.get(`/api/messages/${id}`)).body.message.attachments).toEqual(expected);
+		const listed = await bob.client.get('/api/conversations');
+		expect(listed.body.conversations.find((c: any) => c.id === conversationId).lastMessage.attachments).toEqual(expected);
+		const got = await download(origin, bob, first.url);
+		expect(got.status).toBe(200);
+		expect(Object.fromEntries(got.headers)).toMatchObject({
+			'content-type': 'image/png',
+			'content-disposition': 'inline',
+			'x-content-type-options': 'nosniff'
+		});
+		expect(got.bytes.equals((await download(origin, alice, first.url)).bytes)).toBe(true);
+		expect((await download(origin, bob, first.thumbnailUrl)).status).toBe(200);
+		expect((await download(origin, bob, second.url)).bytes.equals(pattern(5000))).toBe(true);
+		// Replayed from the start, the message still carries them.
+		const replay = await WsClient.connect(origin, bob.client.cookie, { cursor: '0' });
+		const replayed = await replay.waitFor((f) => f.type === 'message' && f.message.id === id);
+		expect(replayed.message.attachments).toEqual(expected);
+		// An edit's message_updated carries them too.
+		expect((await alice.client.request('PATCH', `/api/messages/${id}`, { body: 'now with words' })).body.message.attachments).toEqual(
+			expected
+		);
+		const updated = await ws.waitFor((f) => f.type === 'message_updated' && f.message.id === id);
+		expect(updated.message.attachments).toEqual(expected);
+		ws.close();
+		replay.close();
+	});
+
+	test('a resend with the same attachments gets the same ack; with others 409', async () => {
+		const { alice, conversationId } = await pair(origin);
+		const a = (await upload(origin, alice, conversationId, pattern(10))).body.attachment;
+		const b = (await upload(origin, alice, conversationId, pattern(20))).body.attachment;
+		const send = { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'x', attachments: [a.id] };
+		const acked = await alice.client.post('/api/messages', send);
+		expect(acked.status).toBe(200);
+		expect(await alice.client.post('/api/messages', send)).toMatchObject({ status: 200, body: acked.body });
+		expect((await alice.client.post('/api/messages', { ...send, attachments: [a.id, b.id] })).status).toBe(409);
+		expect((await alice.client.post('/api/messages', { ...send, attachments: [] })).status).toBe(409);
+	});
+
+	test('a send may only take the sender’s own uploads to that conversation, not sent yet; else 400 and nothing stored', async () => {
+		const { alice, bob, conversationId } = await pair(origin);
+		const other = await pair(origin);
+		const mine = (await upload(origin, alice, conversationId, pattern(10))).body.attachment;
+		const bobs = (await upload(origin, bob, conversationId, pattern(10))).body.attachment;
+		const elsewhere = (await upload(origin, other.alice, other.conversationId, pattern(10))).body.attachment;
+		const send = sender(alice, conversationId);
+		expect((await send('ok', [mine.id])).status).toBe(200);
+		for (const attachments of [[bobs.id], [elsewhere.id], [mine.id], [randomUUID()]]) {
+			const refused = await send('no', attachments);
+			expect(refused.status).toBe(400);
+			expect(refused.body.error.code).toBe('bad_request');
+		}
+		expect((await send('', [])).status).toBe(400);
+		expect(
+			(
+				await send(
+					'x',
+					Array.from({ length: 11 }, () => randomUUID())
+				)
+			).status
+		).toBe(400);
+		const history = await alice.client.get(`/api/conversations/${conversationId}/messages`);
+		expect(history.body.messages.map((m: any) => m.body)).toEqual(['ok']);
+		// Bob's upload is still his own, unsent: he can still send it.
+		expect((await sender(bob, conversationId)('mine', [bobs.id])).status).toBe(200);
+	});
+
+	test('deleting the message deletes its files', async () => {
+		const { alice, bob, conversationId } = await pair(origin);
+		const file = (await upload(origin, alice, conversationId, await png(50, 50))).body.attachment;
+		const id = randomUUID();
+		await sender(alice, conversationId)('', [file.id], id);
+		expect((await download(origin, bob, file.url)).status).toBe(200);
+		const deleted = await alice.client.request('DELETE', `/api/messages/${id}`);
+		expect(deleted.status).toBe(200);
+		expect(deleted.body.message.attachments).toEqual([]);
+		for (const person of [alice, bob]) {
+			expect((await download(origin, person, file.url)).status).toBe(404);
+			expect((await download(origin, person, file.thumbnailUrl)).status).toBe(404);
+		}
+		expect((await bob.client.get(`/api/messages/${id}`)).body.message.attachments).toEqual([]);
+	});
+});
+
 describeEngines('attachments: the sweep', (engine) => {
 	let server: TestServer;
 	beforeAll(async () => {
@@ -241,5 +360,29 @@ describeEngines('attachments: the sweep', (engine) => {
 		const { url } = (await upload(server.origin, alice, conversationId, pattern(1000))).body.attachment;
 		expect((await download(server.origin, alice, url)).status).toBe(200);
 		await expect.poll(async () => (await download(server.origin, alice, url)).status, { timeout: 10_000, interval: 100 }).toBe(404);
+	});
+});
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('attachments across instances [postgres]', () => {
+	const engine = 'postgres';
+	let servers: TestServer[];
+	beforeAll(async () => {
+		const databaseUrl = await createPostgresDatabase();
+		servers = [await startServer({ engine, databaseUrl })];
+		servers.push(await startServer({ engine, databaseUrl }));
+	});
+	afterAll(async () => {
+		await Promise.all(servers.map((s) => s.stop()));
+	});
+
+	test('a file uploaded through one instance is served by the other', async () => {
+		const [one, two] = servers;
+		const { alice, bob, conversationId } = await pair(one.origin);
+		const bytes = pattern(600 * 1024);
+		const file = (await upload(one.origin, alice, conversationId, bytes)).body.attachment;
+		await sender(alice, conversationId)('', [file.id]);
+		const got = await download(two.origin, bob, file.url, { range: 'bytes=300000-' });
+		expect(got.status).toBe(206);
+		expect(got.bytes.equals(bytes.subarray(300000))).toBe(true);
 	});
 });

@@ -11,6 +11,7 @@ import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
 import { Attachments } from './attachments/service';
 import { DatabaseBlobStore } from './attachments/database-store';
+import { allBlobKeys } from './attachments/store';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
 import { Streams } from './chat/streams';
@@ -73,7 +74,8 @@ async function create(): Promise<Services> {
 		: new InProcessBus();
 	// Logout on any instance reaches every instance's session cache through the bus.
 	bus.onRevoked(({ userId, sessionIds }) => sessions.cache.forgetUser(userId, sessionIds));
-	const chat = new ChatService(database.db, database.batch, bus, config);
+	const store = new DatabaseBlobStore(database.db);
+	const chat = new ChatService(database.db, database.batch, bus, config, (ids) => store.delete(allBlobKeys(ids)));
 	const push = new PushService(
 		database.db,
 		bus,
@@ -83,7 +85,7 @@ async function create(): Promise<Services> {
 	);
 	const attachments = new Attachments({
 		db: database.db,
-		store: new DatabaseBlobStore(database.db),
+		store,
 		settings: config.attachments,
 		rateLimit: config.rateLimit,
 		isMember: async (userId, conversationId) => {

@@ -8,19 +8,18 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { fileTypeFromBuffer } from 'file-type';
-import { and, asc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
 import type { Attachment } from '$lib/types';
 import type { AttachmentSettings } from '../config';
-import type { Db, Executor } from '../db';
+import type { Db } from '../db';
 import { attachments } from '../db/schema';
 import { discardNodeBody } from '../edge';
 import { RefillingTokenBucket } from '../rate-limit';
 import { cleanName } from './headers';
+import { toAttachment, type AttachmentRow } from './views';
 import { IMAGE_TYPES, processImage } from './images';
 import { allBlobKeys, blobKeys, type BlobStore } from './store';
-
-export type AttachmentRow = typeof attachments.$inferSelect;
 
 /** What file-type needs to recognise every format it knows. */
 const SNIFF_BYTES = 4100;
@@ -32,33 +31,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const NOT_FOUND = () => new AppError('not_found', 'There is no such attachment.');
 const NO_CONVERSATION = () => new AppError('not_found', 'There is no such conversation.');
-
-export function toAttachment(row: AttachmentRow): Attachment {
-	return {
-		id: row.id,
-		name: row.name,
-		type: row.type,
-		size: row.size,
-		width: row.width,
-		height: row.height,
-		url: `/api/attachments/${row.id}`,
-		thumbnailUrl: row.thumbnailSize !== null ? `/api/attachments/${row.id}/thumbnail` : null
-	};
-}
-
-/** The attachments of each of `messageIds`, in their messages' order (messages without any are absent). */
-export async function loadAttachments(db: Executor, messageIds: string[]): Promise<Map<string, Attachment[]>> {
-	const ids = [...new Set(messageIds)];
-	if (ids.length === 0) return new Map();
-	const rows = await db.select().from(attachments).where(inArray(attachments.messageId, ids)).orderBy(asc(attachments.position));
-	const byMessage = new Map<string, Attachment[]>();
-	for (const row of rows) {
-		let list = byMessage.get(row.messageId!);
-		if (!list) byMessage.set(row.messageId!, (list = []));
-		list.push(toAttachment(row));
-	}
-	return byMessage;
-}
 
 export interface AttachmentDeps {
 	db: Db;
