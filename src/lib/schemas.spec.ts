@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { clientFrameSchema, editSchema, historyQuerySchema, MAX_SEQ, messageBodySchema, messageContentSchema, sendOf, sendSchema } from './schemas';
+import {
+	clientFrameSchema,
+	editSchema,
+	historyQuerySchema,
+	MAX_SEQ,
+	messageBodySchema,
+	messageContentSchema,
+	sendOf,
+	sendSchema
+} from './schemas';
 
 describe('historyQuerySchema', () => {
 	const ok = (query: Record<string, string>) => historyQuerySchema.safeParse(query).success;
