@@ -23,6 +23,10 @@ const MAX_PIXELS = 50_000_000;
 /** Images decoded at once by this process. */
 const CONCURRENT = 2;
 
+// libvips' operation cache keeps decoded images around for a repeat of the same operation on the
+// same input, which never comes here (each upload is read once per output): it would only hold memory.
+sharp.cache(false);
+
 export const IMAGE_TYPES: ReadonlySet<string> = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
 export interface ProcessedImage {
