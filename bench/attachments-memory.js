@@ -87,7 +87,9 @@ try {
 	await measure('idle', async () => {});
 	await measure('one 25 MiB file', () => upload(big, 'big.bin'));
 	await measure('20 × 25 MiB at once', () => Promise.all(Array.from({ length: 20 }, (_, i) => upload(big, `big${i}.bin`))));
-	await measure('20 photos (4000 × 3000 JPEG) at once', () => Promise.all(Array.from({ length: 20 }, (_, i) => upload(photo, `p${i}.jpg`))));
+	await measure('20 photos (4000 × 3000 JPEG) at once', () =>
+		Promise.all(Array.from({ length: 20 }, (_, i) => upload(photo, `p${i}.jpg`)))
+	);
 } finally {
 	await server.stop();
 	if (engine === 'postgres') await dropDatabase(base, dbName);

@@ -386,3 +386,39 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('attachments across instances [p
 		expect(got.bytes.equals(bytes.subarray(300000))).toBe(true);
 	});
 });
+
+describeEngines('attachments: rate and quota', (engine) => {
+	let server: TestServer;
+	beforeAll(async () => {
+		server = await startServer({
+			engine,
+			env: { RATE_LIMIT: 'on', UPLOAD_BURST: '3', UPLOAD_RATE_PER_MINUTE: '1', UNSENT_UPLOAD_QUOTA_BYTES: '25000' }
+		});
+	});
+	afterAll(async () => {
+		await server.stop();
+	});
+
+	test('past the unsent quota an upload is 413; sending frees it; past the burst 429 with retry-after', async () => {
+		const { alice, conversationId } = await pair(server.origin);
+		const first = await upload(server.origin, alice, conversationId, pattern(20000));
+		expect(first.status).toBe(201);
+		const over = await upload(server.origin, alice, conversationId, pattern(10000));
+		expect(over.status).toBe(413);
+		expect(over.body.error.code).toBe('too_large');
+		expect((await sender(alice, conversationId)('', [first.body.attachment.id])).status).toBe(200);
+		expect((await upload(server.origin, alice, conversationId, pattern(10000))).status).toBe(201);
+		const limited = await upload(server.origin, alice, conversationId, pattern(10));
+		expect(limited.status).toBe(429);
+		expect(limited.body.error.code).toBe('rate_limited');
+		expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+	});
+
+	test('two sends racing for one upload: one takes it, the other gets 400', async () => {
+		const { alice, conversationId } = await pair(server.origin);
+		const file = (await upload(server.origin, alice, conversationId, pattern(10))).body.attachment;
+		const [a, b] = [sender(alice, conversationId), sender(alice, conversationId)];
+		const results = await Promise.all([a('one', [file.id]), b('two', [file.id])]);
+		expect(results.map((r) => r.status).sort()).toEqual([200, 400]);
+	});
+});
