@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import sharp from 'sharp';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import postgres from 'postgres';
 import { createPostgresDatabase, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
 
 type Person = Awaited<ReturnType<typeof signedInClient>>;
@@ -61,6 +63,7 @@ describeEngines('attachments', (engine) => {
 	});
 	afterAll(async () => {
 		await server.stop();
+		expect(server.output()).not.toContain('Unexpected error');
 	});
 
 	test('an upload is the uploader’s only, until it is sent; then both members download the same bytes', async () => {
@@ -111,6 +114,35 @@ describeEngines('attachments', (engine) => {
 		expect((await upload(origin, outsider, conversationId, pattern(10))).status).toBe(404);
 		expect((await upload(origin, alice, crypto.randomUUID(), pattern(10))).status).toBe(404);
 		expect((await upload(origin, alice, null, pattern(10))).status).toBe(400);
+	});
+
+	test('a client that goes away mid-upload leaves no chunks behind, and the server carries on', async () => {
+		const { alice, conversationId } = await pair(origin);
+		const boundary = 'x-boundary';
+		const head = `--${boundary}\r\ncontent-disposition: form-data; name="conversationId"\r\n\r\n${conversationId}\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n`;
+		const socket = net.connect(server.port, '127.0.0.1');
+		await new Promise((resolve) => socket.once('connect', resolve));
+		socket.write(
+			`POST /api/attachments HTTP/1.1\r\nhost: 127.0.0.1\r\norigin: ${origin}\r\ncookie: ${alice.client.cookie}\r\n` +
+				`content-type: multipart/form-data; boundary=${boundary}\r\ncontent-length: ${head.length + MAX}\r\n\r\n${head}`
+		);
+		await new Promise((resolve) => socket.write(pattern(100_000), resolve));
+		socket.destroy();
+		// The server still answers, and the half file's chunks are deleted (checked where the test can see the database).
+		expect((await upload(origin, alice, conversationId, pattern(1000))).status).toBe(201);
+		if (engine === 'postgres') {
+			const sql = postgres(server.databaseUrl, { max: 1, onnotice: () => {} });
+			try {
+				const orphans = async () =>
+					(
+						await sql`select count(*)::int as n from blob_chunks c
+							where not exists (select 1 from attachments a where c.key like a.id::text || '/%')`
+					)[0].n;
+				await expect.poll(orphans, { timeout: 10_000 }).toBe(0);
+			} finally {
+				await sql.end();
+			}
+		}
 	});
 
 	test('the edge: wrong content type 415, foreign Origin 403, no session 401, JSON errors', async () => {
