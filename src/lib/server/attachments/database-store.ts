@@ -16,6 +16,14 @@ export const CHUNK_BYTES = 256 * 1024;
 /** Chunks read per statement when streaming a range: enough to keep a download busy, bounded memory. */
 const READ_AHEAD = 4;
 
+/**
+ * Chunks written per statement: on PGlite each statement outside a transaction is a commit with
+ * its fsync, which made a 25 MiB upload a hundred of them; four cut that to 25 and hold 1 MiB per
+ * upload in flight. (One transaction per upload would hold PGlite's one connection for as long as
+ * the client takes to send.)
+ */
+const WRITE_BATCH = 4;
+
 export class DatabaseBlobStore implements BlobStore {
 	constructor(
 		private readonly db: Db,
@@ -25,15 +33,21 @@ export class DatabaseBlobStore implements BlobStore {
 	async write(key: string, source: AsyncIterable<Uint8Array>): Promise<number> {
 		let index = 0;
 		let size = 0;
-		// One chunk being filled; pieces of the source are copied in, so it is the only buffer held.
+		// One chunk being filled; pieces of the source are copied in, so it and `full` are all that is held.
 		let chunk = Buffer.allocUnsafe(this.chunkBytes);
 		let filled = 0;
-		const flush = async () => {
-			if (filled === 0) return;
+		let full: { key: string; index: number; data: Buffer }[] = [];
+		const write = async () => {
+			if (full.length === 0) return;
+			const rows = full;
+			full = [];
+			await this.db.insert(blobChunks).values(rows);
+		};
+		const seal = async (last: boolean) => {
 			// A copy of exactly the filled part: the driver may hold the buffer after the call returns.
-			await this.db.insert(blobChunks).values({ key, index, data: Buffer.from(chunk.subarray(0, filled)) });
-			index++;
+			if (filled > 0) full.push({ key, index: index++, data: Buffer.from(chunk.subarray(0, filled)) });
 			filled = 0;
+			if (last || full.length === WRITE_BATCH) await write();
 		};
 		try {
 			for await (const piece of source) {
@@ -43,11 +57,11 @@ export class DatabaseBlobStore implements BlobStore {
 					chunk.set(piece.subarray(offset, offset + n), filled);
 					filled += n;
 					offset += n;
-					if (filled === this.chunkBytes) await flush();
+					if (filled === this.chunkBytes) await seal(false);
 				}
 				size += piece.byteLength;
 			}
-			await flush();
+			await seal(true);
 			return size;
 		} catch (error) {
 			await this.delete([key]).catch(() => {});
