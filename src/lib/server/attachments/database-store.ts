@@ -1,10 +1,10 @@
 /**
  * The BlobStore in the app's own database: each blob as rows of at most CHUNK_BYTES, so no shared
  * disk is needed (every instance on the database serves every file), no statement carries more than
- * a chunk, and a range reads only the chunks it overlaps. Each statement goes through the app's
- * `Db`, whose PostgreSQL client gives every query the answer deadline (db/postgres-drizzle.ts); a
- * chunk is written or read per statement, so a large file is many short statements, never one long
- * one that a statement timeout would end.
+ * a few chunks, and a range reads only the chunks it overlaps. Each statement goes through the
+ * app's `Db`, whose PostgreSQL client gives every query the answer deadline
+ * (db/postgres-drizzle.ts); a large file is many short statements (WRITE_BATCH and READ_AHEAD
+ * chunks each), never one long one that the statement timeout would end.
  */
 import { and, asc, eq, gte, inArray, lte } from 'drizzle-orm';
 import type { Db } from '../db';
