@@ -204,6 +204,31 @@ describeEngines('attachments', (engine) => {
 		expect(drawn.headers.get('content-type')).not.toBe('image/svg+xml');
 	});
 
+	test('GIF and WebP are images too; a file whose bytes say PNG but cannot be decoded is a plain download', async () => {
+		const { alice, conversationId } = await pair(origin);
+		const base = sharp({ create: { width: 900, height: 1200, channels: 4, background: { r: 1, g: 2, b: 3, alpha: 1 } } });
+		for (const [bytes, type] of [
+			[await base.clone().gif().toBuffer(), 'image/gif'],
+			[await base.clone().webp().toBuffer(), 'image/webp']
+		] as const) {
+			const res = await upload(origin, alice, conversationId, bytes);
+			expect(res.status).toBe(201);
+			expect(res.body.attachment).toMatchObject({ type, width: 900, height: 1200 });
+			const got = await download(origin, alice, res.body.attachment.url);
+			expect(got.headers.get('content-disposition')).toBe('inline');
+			const thumbnail = await sharp((await download(origin, alice, res.body.attachment.thumbnailUrl)).bytes).metadata();
+			expect([thumbnail.format, thumbnail.width, thumbnail.height]).toEqual(['webp', 600, 800]);
+		}
+		const whole = await png(400, 400);
+		const truncated = whole.subarray(0, Math.floor(whole.length / 2));
+		const res = await upload(origin, alice, conversationId, truncated, { name: 'broken.png', claimed: 'image/png' });
+		expect(res.status).toBe(201);
+		expect(res.body.attachment).toMatchObject({ type: 'application/octet-stream', width: null, height: null, thumbnailUrl: null });
+		const got = await download(origin, alice, res.body.attachment.url);
+		expect(got.bytes.equals(truncated)).toBe(true);
+		expect(got.headers.get('content-disposition')).toMatch(/^attachment; /);
+	});
+
 	test('a JPEG’s EXIF and GPS are gone from what is served, and its orientation is applied', async () => {
 		const { alice, conversationId } = await pair(origin);
 		const photo = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'orange' } })
