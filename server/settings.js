@@ -171,6 +171,13 @@ export const SETTINGS = {
 	SEND_RATE_PER_MINUTE: int(600, 1),
 	SEND_BURST: int(120, 1),
 	MAX_CONNECTIONS_PER_USER: int(20, 1),
+	MAX_ATTACHMENT_BYTES: int(25 * 1024 * 1024, 1),
+	UPLOAD_RATE_PER_MINUTE: int(60, 1),
+	UPLOAD_BURST: int(20, 1),
+	/** Bytes of uploads not yet sent that one user may hold. */
+	UNSENT_UPLOAD_QUOTA_BYTES: int(200 * 1024 * 1024, 1),
+	UNSENT_UPLOAD_MAX_AGE_MS: int(24 * 60 * 60_000, 100),
+	ATTACHMENT_SWEEP_MS: int(60 * 60_000, 100),
 	FAST_PATH: onOff(),
 	WS_HEARTBEAT_MS: int(30_000, 10),
 	SSE_KEEPALIVE_MS: int(15_000, 10),

@@ -18,15 +18,21 @@ export const SEND_FIELDS = [
 	'clientId',
 	'clientSeq',
 	'body',
-	'replyTo'
+	'replyTo',
+	'attachments'
 ] as const satisfies readonly (keyof SendInput)[];
 type Unlisted = Exclude<keyof SendInput, (typeof SEND_FIELDS)[number]>;
 const everyFieldListed: [Unlisted] extends [never] ? true : Unlisted = true;
 void everyFieldListed;
 
-/** The send of a stored message: the protocol's fields of a send, taken from the row. */
-export function sendOf(message: SendInput): SendInput {
-	return Object.fromEntries(SEND_FIELDS.map((field) => [field, message[field]])) as SendInput;
+/** A message as a client holds it: its attachments as the server showed them, or their ids. */
+export type SendSource = Omit<SendInput, 'attachments'> & { attachments?: readonly (string | { id: string })[] };
+
+/** The send of a stored message: the protocol's fields of a send, taken from the row (attachments by id). */
+export function sendOf(message: SendSource): SendInput {
+	const send = Object.fromEntries(SEND_FIELDS.map((field) => [field, message[field]])) as SendInput;
+	send.attachments = (message.attachments ?? []).map((a) => (typeof a === 'string' ? a : a.id));
+	return send;
 }
 
 const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });

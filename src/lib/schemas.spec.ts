@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { historyQuerySchema, MAX_SEQ, messageBodySchema, messageContentSchema, sendOf, sendSchema } from './schemas';
+import {
+	clientFrameSchema,
+	editSchema,
+	historyQuerySchema,
+	MAX_SEQ,
+	messageBodySchema,
+	messageContentSchema,
+	sendOf,
+	sendSchema
+} from './schemas';
 
 describe('historyQuerySchema', () => {
 	const ok = (query: Record<string, string>) => historyQuerySchema.safeParse(query).success;
@@ -50,6 +59,7 @@ describe('sendOf', () => {
 		clientSeq: 7,
 		body: 'hello',
 		replyTo: null,
+		attachments: [],
 		senderId: '3e0a7c4f-5d6b-4a8c-8e1f-2a3b4c5d6e7f',
 		createdAt: '2026-12-01T12:00:00.000Z',
 		status: 'sending'
@@ -63,5 +73,34 @@ describe('sendOf', () => {
 
 	it('carries every content field the sender writes', () => {
 		for (const field of Object.keys(messageContentSchema.shape)) expect(Object.keys(sendOf(stored))).toContain(field);
+	});
+});
+
+describe('a send’s attachments', () => {
+	const base = {
+		id: '0b7f4b5e-7c1a-4d3e-9d52-8f1d7a6c2b10',
+		conversationId: '1c8e5a2d-3b4f-4e6a-8c9d-0e1f2a3b4c5d',
+		clientId: '2d9f6b3e-4c5a-4f7b-9d0e-1f2a3b4c5d6e',
+		clientSeq: 1
+	};
+	const ids = Array.from({ length: 11 }, (_, i) => `0b7f4b5e-7c1a-4d3e-9d52-8f1d7a6c2b${String(i).padStart(2, '0')}`);
+	const frame = (send: object) => clientFrameSchema.safeParse({ type: 'send', ...send });
+
+	it('default to none; with one the body may be empty, without one it may not', () => {
+		expect(sendSchema.parse({ ...base, body: 'hi' }).attachments).toBeUndefined();
+		expect(sendSchema.parse({ ...base, body: '  ', attachments: [ids[0]] })).toMatchObject({ body: '', attachments: [ids[0]] });
+		expect(sendSchema.safeParse({ ...base, body: ' ' }).success).toBe(false);
+		expect(frame({ ...base, body: '', attachments: [ids[0]] }).success).toBe(true);
+		expect(frame({ ...base, body: '' }).success).toBe(false);
+		// Edits keep their rule: an edit's body is never empty.
+		expect(editSchema.safeParse({ body: '' }).success).toBe(false);
+	});
+
+	it('at most ten, each once, each a UUID', () => {
+		expect(sendSchema.safeParse({ ...base, body: 'x', attachments: ids.slice(0, 10) }).success).toBe(true);
+		expect(sendSchema.safeParse({ ...base, body: 'x', attachments: ids }).success).toBe(false);
+		expect(sendSchema.safeParse({ ...base, body: 'x', attachments: [ids[0], ids[0].toUpperCase()] }).success).toBe(false);
+		expect(sendSchema.safeParse({ ...base, body: 'x', attachments: ['nope'] }).success).toBe(false);
+		expect(frame({ ...base, body: 'x', attachments: ids }).success).toBe(false);
 	});
 });

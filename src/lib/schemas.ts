@@ -21,32 +21,50 @@ export const credentialsSchema = z.object({ username: usernameSchema, password: 
 const uuid = z.uuid('Expected a UUID.');
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
-export const messageBodySchema = z
-	.string()
-	.transform((s) => s.trim())
-	.pipe(
-		z
-			.string()
-			.min(1, 'A message cannot be empty.')
-			.max(MAX_BODY_CHARS, `A message can have at most ${MAX_BODY_CHARS} characters.`)
-			// PostgreSQL text cannot store NUL; refusing it beats silently altering the message.
-			.refine((s) => !s.includes('\u0000'), 'A message cannot contain NUL characters.')
-			// Nor half a surrogate pair: stored as U+FFFD, the resend of the same request would no longer
-			// match it (409), and a client whose ack was lost could never get it.
-			.refine((s) => s.isWellFormed(), 'A message cannot contain half of a surrogate pair.')
-	);
+/** A body's text rules, whatever its length: trimmed, at most MAX_BODY_CHARS, storable as it came. */
+const bodyText = (min: number) =>
+	z
+		.string()
+		.transform((s) => s.trim())
+		.pipe(
+			z
+				.string()
+				.min(min, 'A message cannot be empty.')
+				.max(MAX_BODY_CHARS, `A message can have at most ${MAX_BODY_CHARS} characters.`)
+				// PostgreSQL text cannot store NUL; refusing it beats silently altering the message.
+				.refine((s) => !s.includes('\u0000'), 'A message cannot contain NUL characters.')
+				// Nor half a surrogate pair: stored as U+FFFD, the resend of the same request would no longer
+				// match it (409), and a client whose ack was lost could never get it.
+				.refine((s) => s.isWellFormed(), 'A message cannot contain half of a surrogate pair.')
+		);
+
+/** An edit's body: never empty (a message without text keeps its text, or is deleted). */
+export const messageBodySchema = bodyText(1);
+
+export const MAX_ATTACHMENTS = 10;
 
 /** What the sender writes: a field added here travels in every send, from the outbox to the row. */
 export const messageContentSchema = z.object({
-	body: messageBodySchema,
+	/** May be empty when the send carries an attachment (`sendRules` checks both together). */
+	body: bodyText(0),
 	/** The message this one answers: one of the same conversation, stored by the time this one commits. */
-	replyTo: uuid.nullable().default(null)
+	replyTo: uuid.nullable().default(null),
+	/**
+	 * Uploads of the sender to the same conversation not yet part of a message, in the order shown.
+	 * Left out means none: optional rather than defaulted, so a send built before attachments
+	 * existed (an outbox entry, a test) is still a send.
+	 */
+	attachments: z
+		.array(uuid)
+		.max(MAX_ATTACHMENTS, `A message can carry at most ${MAX_ATTACHMENTS} attachments.`)
+		.refine((ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length, 'An attachment can be in a message once.')
+		.optional()
 });
 export type MessageContent = z.infer<typeof messageContentSchema>;
-/** As a caller gives it: `replyTo` may be left out. */
+/** As a caller gives it: `replyTo` and `attachments` may be left out. */
 export type MessageContentInput = z.input<typeof messageContentSchema>;
 
-export const sendSchema = z.object({
+const sendShape = {
 	id: uuid,
 	conversationId: uuid,
 	clientId: uuid,
@@ -56,7 +74,20 @@ export const sendSchema = z.object({
 		.min(1)
 		.max(2 ** 31 - 1),
 	...messageContentSchema.shape
-});
+};
+
+/**
+ * The rule across two fields: a body, an attachment, or both. Applied to each schema that takes a
+ * whole send (zod 4 refuses to extend an object that has refinements, so each is built from
+ * `sendShape` and refined last).
+ */
+function sendRules(send: { body: string; attachments?: string[] }, ctx: z.RefinementCtx) {
+	if (send.body === '' && !send.attachments?.length) {
+		ctx.addIssue({ code: 'custom', path: ['body'], message: 'A message cannot be empty.' });
+	}
+}
+
+export const sendSchema = z.object(sendShape).superRefine(sendRules);
 export type SendInput = z.infer<typeof sendSchema>;
 
 export const emojiSchema = z.string().refine(isSingleEmoji, 'A reaction is exactly one emoji.');
@@ -114,7 +145,7 @@ export const historyQuerySchema = z.object({
 });
 
 export const clientFrameSchema = z.discriminatedUnion('type', [
-	sendSchema.extend({ type: z.literal('send') }),
+	z.object({ ...sendShape, type: z.literal('send') }).superRefine(sendRules),
 	receiptSchema.extend({ type: z.literal('receipt') }),
 	typingSchema.extend({ type: z.literal('typing') }),
 	// Answered by `{type: "changed", id, message}` or an error frame with this id.

@@ -30,6 +30,7 @@ export interface Config {
 	sendPerMinute: number;
 	sendBurst: number;
 	maxConnectionsPerUser: number;
+	attachments: AttachmentSettings;
 	/** How often the sessions of open WebSocket/SSE connections are re-read (see SessionWatch). */
 	sessionRecheckMs: number;
 	/** How long a proved session is kept in memory (0: not at all); see session-cache.ts. */
@@ -54,6 +55,19 @@ export interface Config {
 	 * against local servers only; empty by default.
 	 */
 	previewAllowPrivateHosts: string[];
+}
+
+export interface AttachmentSettings {
+	/** Largest file an upload may carry (MAX_ATTACHMENT_BYTES); one byte more is 413. */
+	maxBytes: number;
+	/** Uploads a user may start per minute, sustained (bursts up to `uploadBurst`); under RATE_LIMIT. */
+	uploadsPerMinute: number;
+	uploadBurst: number;
+	/** Bytes of uploads not yet part of a message that one user may hold at once. */
+	unsentQuotaBytes: number;
+	/** An upload never sent is deleted once this old; the sweep looks every `sweepMs`. */
+	unsentMaxAgeMs: number;
+	sweepMs: number;
 }
 
 /**
@@ -99,6 +113,14 @@ export function loadConfig(env: Env = process.env): Config {
 		sendPerMinute: read(env, 'SEND_RATE_PER_MINUTE'),
 		sendBurst: read(env, 'SEND_BURST'),
 		maxConnectionsPerUser: read(env, 'MAX_CONNECTIONS_PER_USER'),
+		attachments: {
+			maxBytes: read(env, 'MAX_ATTACHMENT_BYTES'),
+			uploadsPerMinute: read(env, 'UPLOAD_RATE_PER_MINUTE'),
+			uploadBurst: read(env, 'UPLOAD_BURST'),
+			unsentQuotaBytes: read(env, 'UNSENT_UPLOAD_QUOTA_BYTES'),
+			unsentMaxAgeMs: read(env, 'UNSENT_UPLOAD_MAX_AGE_MS'),
+			sweepMs: read(env, 'ATTACHMENT_SWEEP_MS')
+		},
 		wsHeartbeatMs: read(env, 'WS_HEARTBEAT_MS'),
 		sseKeepaliveMs: read(env, 'SSE_KEEPALIVE_MS'),
 		busHeartbeatMs: read(env, 'BUS_HEARTBEAT_MS'),

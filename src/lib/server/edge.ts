@@ -6,7 +6,7 @@
  * callers hand in header getters, node streams or web streams.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { AppError } from '$lib/errors';
 import type { z } from 'zod';
 import { describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
@@ -115,6 +115,20 @@ const cutOff = () => new AppError('bad_request', 'The body ended before its decl
 
 function declaredTooLarge(declared: string | null | undefined, limit: number): boolean {
 	return declared != null && Number(declared) > limit;
+}
+
+/**
+ * Reads and drops the rest of a node request's body that is refused (or was read only in part,
+ * like a refused upload), so the answer reaches a client still sending; past DRAIN_BYTES more it
+ * closes the connection instead.
+ */
+export function discardNodeBody(req: Readable): void {
+	let dropped = 0;
+	req.on('data', (chunk: Buffer) => {
+		dropped += chunk.length;
+		if (dropped > DRAIN_BYTES && !req.destroyed) req.destroy();
+	});
+	req.resume();
 }
 
 /** JSON must be UTF-8; bytes that are not are refused rather than silently replaced. */

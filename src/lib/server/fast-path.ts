@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendSchema } from '$lib/schemas';
 import {
 	crossSiteError,
+	discardNodeBody,
 	errorReply,
 	jsonReply,
 	nodeHeaders,
@@ -35,7 +36,7 @@ import type { ValidatedSession } from './session';
 import { attachEventStream, nodeOutput, SSE_HEADERS } from './sse';
 
 /** What the fast path needs of the services. */
-export type FastPathDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'streams'>;
+export type FastPathDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'streams' | 'attachments'>;
 
 /**
  * Returns false (synchronously) for requests this does not take; SvelteKit serves those. Runs for
@@ -48,6 +49,8 @@ export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: Server
 		writeReply(res, errorReply(refused));
 		return Promise.resolve(true);
 	}
+	// Always here, FAST_PATH=off too: through SvelteKit the body would be cut at BODY_SIZE_LIMIT.
+	if (req.method === 'POST' && url.split('?')[0] === '/api/attachments') return serveUpload(app, req, res);
 	if (!app.config.fastPath) return false;
 	const send = req.method === 'POST' && url === '/api/messages';
 	const events = req.method === 'GET' && (url === '/api/events' || url.startsWith('/api/events?'));
@@ -145,6 +148,29 @@ async function serve(app: FastPathDeps, req: IncomingMessage, res: ServerRespons
 		const send = parseJson(await readNodeBody(req), sendSchema);
 		writeReply(res, jsonReply(await app.chat.send(validated.user.id, send)));
 	} catch (error) {
+		writeReply(res, errorReply(toAppError(error)));
+	}
+	return true;
+}
+
+/**
+ * POST /api/attachments on node's own request, so the body streams from the socket into the store
+ * with no framework limit or buffer in between. The checks are those of every state change (the
+ * origin, then the session, proved in full as the WebSocket upgrade does); the upload's own (type,
+ * size, rate, quota) are attachments/service.ts's.
+ */
+async function serveUpload(app: FastPathDeps, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+	const headers = nodeHeaders(req);
+	try {
+		const refused = crossSiteError(headers, nodeOrigin(req, app.config));
+		if (refused) throw refused;
+		const token = sessionToken(headers);
+		const validated = token ? await app.sessions.validate(token) : null;
+		if (!validated) throw new AppError('unauthorized', 'Sign in to continue.');
+		const attachment = await app.attachments.upload(validated.user.id, headers('content-type'), headers('content-length'), req);
+		writeReply(res, jsonReply({ attachment }, 201));
+	} catch (error) {
+		if (req.readableFlowing === null) discardNodeBody(req);
 		writeReply(res, errorReply(toAppError(error)));
 	}
 	return true;

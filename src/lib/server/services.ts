@@ -5,9 +5,13 @@
  * each load this module more than once. Only entry points fetch it; what they call is handed the
  * parts it uses, so that it can be built and tested without a process around it.
  */
+import { AppError } from '$lib/errors';
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
+import { Attachments } from './attachments/service';
+import { DatabaseBlobStore } from './attachments/database-store';
+import { allBlobKeys } from './attachments/store';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
 import { Streams } from './chat/streams';
@@ -22,6 +26,7 @@ export interface Services {
 	auth: Auth;
 	bus: EventBus;
 	chat: ChatService;
+	attachments: Attachments;
 	/** Every push connection's lifecycle (limit, presence, replay, teardown, shutdown). */
 	streams: Streams;
 	push: PushService;
@@ -69,7 +74,8 @@ async function create(): Promise<Services> {
 		: new InProcessBus();
 	// Logout on any instance reaches every instance's session cache through the bus.
 	bus.onRevoked(({ userId, sessionIds }) => sessions.cache.forgetUser(userId, sessionIds));
-	const chat = new ChatService(database.db, database.batch, bus, config);
+	const store = new DatabaseBlobStore(database.db);
+	const chat = new ChatService(database.db, database.batch, bus, config, (ids) => store.delete(allBlobKeys(ids)));
 	const push = new PushService(
 		database.db,
 		bus,
@@ -77,6 +83,26 @@ async function create(): Promise<Services> {
 		{ subject: config.vapidSubject },
 		(userId) => chat.isOnline(userId)
 	);
+	const attachments = new Attachments({
+		db: database.db,
+		store,
+		settings: config.attachments,
+		rateLimit: config.rateLimit,
+		isMember: async (userId, conversationId) => {
+			try {
+				await chat.requireMember(userId, conversationId);
+				return true;
+			} catch (error) {
+				if (error instanceof AppError && error.code === 'not_found') return false;
+				throw error;
+			}
+		}
+	});
+	// Uploads never sent are deleted once a day old; every instance sweeps, the deletes are idempotent.
+	const sweeper = setInterval(() => {
+		attachments.sweep().catch((error) => console.error('Sweeping unsent uploads failed:', error));
+	}, config.attachments.sweepMs);
+	sweeper.unref();
 	const sessionWatch = new SessionWatch(sessions, config.sessionRecheckMs);
 	const streams = new Streams({ db: database.db, bus, chat, sessionWatch });
 	let closing: Promise<void> | undefined;
@@ -86,6 +112,7 @@ async function create(): Promise<Services> {
 		auth,
 		bus,
 		chat,
+		attachments,
 		streams,
 		push,
 		sessions,
@@ -95,6 +122,7 @@ async function create(): Promise<Services> {
 				// Connections first (they stop taking sends), then the buffer commits what it holds.
 				await streams.shutdown().catch((error) => console.error('Closing the streams failed:', error));
 				sessionWatch.close();
+				clearInterval(sweeper);
 				await chat.flush();
 				await push.settle();
 				await bus.close();

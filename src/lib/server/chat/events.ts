@@ -4,11 +4,11 @@
  * and reading them back after a cursor for replay.
  */
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
-import type { Conversation, DurableEvent, Reaction } from '$lib/types';
+import type { Conversation, DurableEvent, Message } from '$lib/types';
 import type { Executor, Tx } from '../db';
 import { messages, userEvents, users, type EventType } from '../db/schema';
-import { loadReactions } from './reactions';
-import { conversationViews, toMessage } from './views';
+import { withReactions } from './reactions';
+import { conversationViews } from './views';
 
 export interface NewEvent {
 	type: EventType;
@@ -76,13 +76,11 @@ export async function readEvents(db: Executor, userId: string, after: number, li
 	const conversationIds = [...new Set(rows.filter((r) => r.event.type === 'conversation').map((r) => r.event.conversationId))];
 	const views = conversationIds.length ? await conversationViews(db, userId, conversationIds) : [];
 	const viewById = new Map(views.map((v) => [v.id, v]));
-	const reactionsById = await loadReactions(
-		db,
-		rows.flatMap((r) => (r.message && !r.message.deletedAt ? [r.message.id] : []))
-	);
+	const messageRows = [...new Map(rows.flatMap((r) => (r.message ? [[r.message.id, r.message] as const] : []))).values()];
+	const shownById = new Map((await withReactions(db, messageRows)).map((m) => [m.id, m]));
 	const out: DurableEvent[] = [];
 	for (const row of rows) {
-		const rendered = render(row, viewById, reactionsById);
+		const rendered = render(row, viewById, shownById);
 		if (rendered) out.push(rendered);
 	}
 	return { events: out, lastSeq: rows.at(-1)?.event.seq, rowCount: rows.length };
@@ -95,11 +93,7 @@ type LogRow = { event: typeof userEvents.$inferSelect; message: typeof messages.
  * needs a case (the default does not compile otherwise): a type delivered live but not rendered
  * here would be skipped on replay while the cursor moves past it.
  */
-function render(
-	{ event, message }: LogRow,
-	viewById: Map<string, Conversation>,
-	reactionsById: Map<string, Reaction[]>
-): DurableEvent | null {
+function render({ event, message }: LogRow, viewById: Map<string, Conversation>, shownById: Map<string, Message>): DurableEvent | null {
 	const cursor = String(event.seq);
 	const type = event.type;
 	switch (type) {
@@ -107,7 +101,7 @@ function render(
 		// and its `message_updated` events then repeat that state (same version), which clients ignore.
 		case 'message':
 		case 'message_updated':
-			return message ? { type, cursor, message: toMessage(message, reactionsById.get(message.id) ?? []) } : null;
+			return message ? { type, cursor, message: shownById.get(message.id)! } : null;
 		case 'receipt':
 			return event.data ? { type, cursor, conversationId: event.conversationId, ...event.data } : null;
 		case 'conversation': {

@@ -31,6 +31,7 @@ import type { ConversationMembers } from './members';
 import { ASSIGNED_BY_COMMIT, COLUMN_NAMES, RECORD_DEFINITION, fromRecord, toRecord } from './message-columns';
 import { groupReactions, type ReactionRow } from './reactions';
 import { toAck, toMessage, type MessageRow } from './views';
+import { toAttachment, type AttachmentRow } from '../attachments/views';
 
 /**
  * A message as its sender gives it: every column but those the commit assigns, so a column added
@@ -39,6 +40,8 @@ import { toAck, toMessage, type MessageRow } from './views';
 export type BatchSend = Omit<MessageRow, (typeof ASSIGNED_BY_COMMIT)[number] | 'clientSeq'> & {
 	/** null: the next one for (conversation, client), taken under the conversation's lock (form sends). */
 	clientSeq: number | null;
+	/** Uploads the message takes, in order (none when left out); checked under their rows' locks. */
+	attachments?: string[];
 };
 
 /** A change by `userId`; `conversationId` is the message's, read before, so the batch knows what it locks. */
@@ -62,6 +65,8 @@ export interface Published {
 	type: 'message' | 'message_updated';
 	message: Message;
 	appended: Appended[];
+	/** Attachments whose rows this commit deleted (with their message): their blobs go next. */
+	discarded?: string[];
 }
 
 export interface GroupCommitOptions<S extends BatchSend> {
@@ -309,6 +314,10 @@ export class GroupCommit<S extends BatchSend> {
 		// The sends' own ids (resends) and the messages they reply to.
 		const ids = [...new Set(sends.flatMap((s) => (s.replyTo ? [s.id, s.replyTo] : [s.id])))];
 		const unnumbered = [...new Map(sends.filter((s) => s.clientSeq === null).map((s) => [clientKey(s), s])).values()];
+		// The uploads the sends take, and those of the messages resent or changed (a resend must name
+		// the same ones; a change's answer shows them; a delete deletes them).
+		const attachmentIds = [...new Set(sends.flatMap((s) => (s.attachments ?? []).map((id) => id.toLowerCase())))].sort();
+		const owners = [...new Set([...sends.map((s) => s.id), ...changed])];
 		let outcomes: Outcome[] = [];
 		await this.writer.transact(
 			{
@@ -330,6 +339,9 @@ export class GroupCommit<S extends BatchSend> {
 					select 'm', id, null, row_to_json(m)::text
 					from messages m where id = any($3::uuid[])
 					union all
+					select 'a', id, null, row_to_json(a)::text
+					from (select * from attachments where id = any($7::uuid[]) or message_id = any($8::uuid[]) order by id for no key update) a
+					union all
 					select 's', x.conversation_id, (select max(client_seq) from messages m
 						where m.conversation_id = x.conversation_id and m.client_id = x.client_id)::bigint, x.client_id::text
 					from unnest($4::uuid[], $5::uuid[]) as x(conversation_id, client_id)`,
@@ -339,7 +351,9 @@ export class GroupCommit<S extends BatchSend> {
 					pgArray(ids),
 					pgArray(unnumbered.map((s) => s.conversationId)),
 					pgArray(unnumbered.map((s) => s.clientId)),
-					pgArray(changed)
+					pgArray(changed),
+					pgArray(attachmentIds),
+					pgArray(owners)
 				]
 			},
 			(rows) => {
@@ -359,8 +373,10 @@ export class GroupCommit<S extends BatchSend> {
 		const stored = new Map<string, MessageRow>();
 		const lastClientSeq = new Map<string, number>();
 		const states = new Map<string, MessageState>();
+		const files = new Map<string, AttachmentRow>();
 		for (const row of rows) {
-			if (row.kind === 'c') lastSeq.set(row.id, Number(row.n));
+			if (row.kind === 'a') files.set(row.id, fromAttachmentRecord(JSON.parse(row.stored!)));
+			else if (row.kind === 'c') lastSeq.set(row.id, Number(row.n));
 			else if (row.kind === 'u') eventSeq.set(row.id, Number(row.n));
 			else if (row.kind === 's') lastClientSeq.set(`${row.id}:${row.stored}`, Number(row.n ?? 0));
 			else if (row.kind === 'r') {
@@ -377,6 +393,15 @@ export class GroupCommit<S extends BatchSend> {
 		const now = new Date();
 		const outcomes: Outcome[] = [];
 		const written: MessageRow[] = [];
+		const attached: AttachmentRow[] = [];
+		const discarded: string[] = [];
+		/** A message with its reactions and attachments as the wire shows it. */
+		const shown = (state: MessageState) =>
+			toMessage(
+				state.row,
+				groupReactions(state.reactions).get(state.row.id) ?? [],
+				state.row.deletedAt ? [] : attachmentsOf(files, state.row.id).map(toAttachment)
+			);
 		const events: LoggedEvent[] = [];
 		const append = (conversationId: string, messageId: string, type: Published['type'], members: string[]) =>
 			members.map((userId) => {
@@ -410,13 +435,21 @@ export class GroupCommit<S extends BatchSend> {
 				changedIds.add(change.messageId);
 				const appended = append(change.conversationId, change.messageId, 'message_updated', members);
 				const message = shown(next);
-				outcomes.push({ ok: true, value: { message, appended }, event: { type: 'message_updated', message, appended } });
+				// A deleted message's files are gone with it: the rows in this commit, the blobs after.
+				const gone = next.row.deletedAt && !state.row.deletedAt ? attachmentsOf(files, change.messageId).map((a) => a.id) : [];
+				for (const id of gone) files.delete(id);
+				discarded.push(...gone);
+				const event: Published = { type: 'message_updated', message, appended, ...(gone.length ? { discarded: gone } : {}) };
+				outcomes.push({ ok: true, value: { message, appended }, event });
 				continue;
 			}
 			const send = item.send;
+			const wanted = (send.attachments ?? []).map((id) => id.toLowerCase());
 			const existing = stored.get(send.id);
 			if (existing) {
-				outcomes.push(attempt(() => ({ ack: this.options.resend(existing, send) })));
+				// A deleted message has lost its attachments: only what no change touches is compared then.
+				const same = existing.deletedAt !== null || sameIds(attachmentsOf(files, existing.id), wanted);
+				outcomes.push(same ? attempt(() => ({ ack: this.options.resend(existing, send) })) : { ok: false, error: OTHER_ATTACHMENTS() });
 				continue;
 			}
 			const members = this.members.get(send.conversationId);
@@ -431,18 +464,30 @@ export class GroupCommit<S extends BatchSend> {
 				outcomes.push({ ok: false, error: NO_REPLY_TARGET() });
 				continue;
 			}
+			const taken = wanted.map((id) => files.get(id));
+			if (taken.some((a) => !a || a.uploaderId !== send.senderId || a.conversationId !== send.conversationId || a.messageId !== null)) {
+				outcomes.push({ ok: false, error: NO_ATTACHMENT() });
+				continue;
+			}
 			let clientSeq = send.clientSeq;
 			if (clientSeq === null) {
 				clientSeq = (lastClientSeq.get(clientKey(send)) ?? 0) + 1;
 				lastClientSeq.set(clientKey(send), clientSeq);
 			}
-			const row: MessageRow = { ...send, clientSeq, seq: seq + 1, createdAt: now, editedAt: null, deletedAt: null, version: 0 };
+			const { attachments: _named, ...content } = send;
+			const row: MessageRow = { ...content, clientSeq, seq: seq + 1, createdAt: now, editedAt: null, deletedAt: null, version: 0 };
+			// Taken now, so a later send of this batch naming one of them is refused.
+			taken.forEach((a, position) => {
+				const file = { ...a!, messageId: send.id, position };
+				files.set(file.id, file);
+				attached.push(file);
+			});
 			lastSeq.set(send.conversationId, row.seq);
 			// A second send of the same id in this batch is a resend of the first.
 			stored.set(send.id, row);
 			written.push(row);
 			const appended = append(send.conversationId, send.id, 'message', members);
-			const message = toMessage(row);
+			const message = toMessage(row, [], attachmentsOf(files, row.id).map(toAttachment));
 			outcomes.push({ ok: true, value: { ack: toAck(row), message, appended }, event: { type: 'message', message, appended } });
 		}
 		const changedRows = [...changedIds].map((id) => states.get(id)!);
@@ -458,25 +503,55 @@ export class GroupCommit<S extends BatchSend> {
 						eventSeq,
 						changed: changedRows.map((s) => s.row),
 						upserted: diffs.flatMap((d) => d.upserted),
-						removed: diffs.flatMap((d) => d.removed)
+						removed: diffs.flatMap((d) => d.removed),
+						attached,
+						discarded
 					})
 				: null
 		};
 	}
 }
 
-/** A message with its reactions as the wire shows it. */
-const shown = (state: MessageState) => toMessage(state.row, groupReactions(state.reactions).get(state.row.id) ?? []);
+/** Whether a stored message's attachments are these ids, in this order. */
+const sameIds = (rows: AttachmentRow[], ids: string[]) => rows.length === ids.length && rows.every((a, i) => a.id === ids[i]);
+
+const NO_ATTACHMENT = () =>
+	new AppError('bad_request', 'Each attachment must be one you uploaded to this conversation and not part of another message.');
+const OTHER_ATTACHMENTS = () => new AppError('conflict', 'This message id is already used by a message with other attachments.');
+
+/** An attachments row as `row_to_json` gives it (snake case, timestamps as text). */
+function fromAttachmentRecord(r: Record<string, unknown>): AttachmentRow {
+	return {
+		id: r.id as string,
+		uploaderId: r.uploader_id as string,
+		conversationId: r.conversation_id as string,
+		messageId: (r.message_id as string | null) ?? null,
+		position: (r.position as number | null) ?? null,
+		name: r.name as string,
+		type: r.type as string,
+		size: Number(r.size),
+		width: (r.width as number | null) ?? null,
+		height: (r.height as number | null) ?? null,
+		thumbnailSize: (r.thumbnail_size as number | null) ?? null,
+		createdAt: new Date(r.created_at as string)
+	};
+}
+
+/** A message's attachments among those read, in their order. */
+function attachmentsOf(rows: Map<string, AttachmentRow>, messageId: string): AttachmentRow[] {
+	return [...rows.values()].filter((a) => a.messageId === messageId).sort((a, b) => (a.position ?? 0) - (b.position ?? 0));
+}
 
 const NO_REPLY_TARGET = () => new AppError('bad_request', 'The message this one replies to is not in this conversation.');
 
 /**
  * A locked conversation ('c', n = last seq), a locked changed message ('x'), a locked user ('u',
  * n = event cursor), a changed message's reaction ('r', n = its version, stored = emoji and user),
- * a stored message ('m') or a form sender's last clientSeq ('s', id = conversation, stored = client id).
+ * a stored message ('m'), a locked attachment ('a', stored = its row) or a form sender's last
+ * clientSeq ('s', id = conversation, stored = client id).
  */
 interface ReadRow {
-	kind: 'c' | 'x' | 'u' | 'r' | 'm' | 's';
+	kind: 'c' | 'x' | 'u' | 'r' | 'm' | 'a' | 's';
 	id: string;
 	n: number | string | null;
 	stored: string | null;
@@ -509,6 +584,10 @@ interface Writes {
 	changed: MessageRow[];
 	upserted: ReactionRow[];
 	removed: ReactionRow[];
+	/** Uploads the new messages took, with their message and position. */
+	attached: AttachmentRow[];
+	/** Attachments of messages this batch deleted. */
+	discarded: string[];
 }
 
 /**
@@ -520,7 +599,7 @@ interface Writes {
  * scans the whole table, so the updates and deletes that join one also match an id array.
  */
 function writeStatement(now: Date, writes: Writes): Statement {
-	const { written, events, lastSeq, eventSeq, changed, upserted, removed } = writes;
+	const { written, events, lastSeq, eventSeq, changed, upserted, removed, attached, discarded } = writes;
 	const conversationIds = [...new Set(written.map((m) => m.conversationId))];
 	const userIds = [...new Set(events.map((e) => e.user_id))];
 	const changedIds = changed.map((m) => m.id);
@@ -548,6 +627,11 @@ function writeStatement(now: Date, writes: Writes): Statement {
 				select message_id, emoji, user_id, version
 				from json_to_recordset($10::text::json) as x(message_id uuid, emoji text, user_id uuid, version integer)
 				on conflict (message_id, emoji, user_id) do update set version = excluded.version
+			), attached as (
+				update attachments a set message_id = x.message_id, position = x.position
+				from unnest($12::uuid[], $13::uuid[], $14::integer[]) as x(id, message_id, position) where a.id = x.id
+			), discarded as (
+				delete from attachments a where a.id = any($15::uuid[])
 			)
 			update conversations c set last_seq = x.seq, last_activity_at = $7::timestamptz
 			from unnest($5::uuid[], $6::integer[]) as x(id, seq) where c.id = x.id`,
@@ -570,7 +654,11 @@ function writeStatement(now: Date, writes: Writes): Statement {
 			),
 			JSON.stringify(removed.map((r) => ({ message_id: r.messageId, emoji: r.emoji, user_id: r.userId }))),
 			JSON.stringify(upserted.map((r) => ({ message_id: r.messageId, emoji: r.emoji, user_id: r.userId, version: r.version }))),
-			pgArray(changedIds)
+			pgArray(changedIds),
+			pgArray(attached.map((a) => a.id)),
+			pgArray(attached.map((a) => a.messageId!)),
+			pgArray(attached.map((a) => a.position!)),
+			pgArray(discarded)
 		]
 	};
 }

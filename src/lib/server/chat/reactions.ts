@@ -1,12 +1,13 @@
 /**
  * Reactions as the wire shows them, read for a whole set of messages in one query: every place a
  * message leaves the server (history, lastMessage, replay, search, a change's answer) goes through
- * `withReactions`, so none of them shows a message without its reactions.
+ * `withReactions`, so none of them shows a message without its reactions (or its attachments).
  */
 import { asc, inArray } from 'drizzle-orm';
 import type { Message, Reaction } from '$lib/types';
 import type { Executor } from '../db';
 import { reactions } from '../db/schema';
+import { loadAttachments } from '../attachments/views';
 import { toMessage, type MessageRow } from './views';
 
 export interface ReactionRow {
@@ -46,11 +47,12 @@ export async function loadReactions(db: Executor, messageIds: string[]): Promise
 	return groupReactions(rows);
 }
 
-/** Rows as wire messages, with their reactions, in the order given. */
+/**
+ * Rows as wire messages, with their reactions and attachments (attachments/views.ts), in the order
+ * given; a deleted message has neither.
+ */
 export async function withReactions(db: Executor, rows: MessageRow[]): Promise<Message[]> {
-	const byId = await loadReactions(
-		db,
-		rows.filter((r) => !r.deletedAt).map((r) => r.id)
-	);
-	return rows.map((row) => toMessage(row, byId.get(row.id) ?? []));
+	const live = rows.filter((r) => !r.deletedAt).map((r) => r.id);
+	const [reactionsById, attachmentsById] = await Promise.all([loadReactions(db, live), loadAttachments(db, live)]);
+	return rows.map((row) => toMessage(row, reactionsById.get(row.id) ?? [], attachmentsById.get(row.id) ?? []));
 }

@@ -4,7 +4,7 @@
  * cumulative receipts, typing and presence. WebSocket frames, SSE and POST routes all call this.
  */
 import { sha256 } from '@oslojs/crypto/sha2';
-import { and, eq, like, max, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, like, max, ne, sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
 import type { MessageChange, SendInput, ReceiptInput } from '$lib/schemas';
 import type { Ack, Conversation, DurableEvent, Message, User } from '$lib/types';
@@ -12,7 +12,7 @@ import { resyncNote, type EventBus, type Note } from '../bus';
 import type { Config } from '../config';
 import type { Db } from '../db';
 import type { BatchWriter } from '../db/batch';
-import { conversations, members, messages, users } from '../db/schema';
+import { attachments, conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent } from './events';
 import { NO_SUCH_MESSAGE } from './change';
@@ -45,7 +45,9 @@ export class ChatService {
 		private readonly db: Db,
 		writer: BatchWriter,
 		readonly bus: EventBus,
-		private readonly config: Config
+		private readonly config: Config,
+		/** Deletes the blobs of attachments whose rows a commit deleted (their message was deleted). */
+		private readonly discard: (attachmentIds: string[]) => Promise<void> = async () => {}
 	) {
 		this.members = new ConversationMembers(db);
 		this.sendLimiter = new RefillingTokenBucket(config.sendBurst, 60_000 / config.sendPerMinute);
@@ -65,7 +67,11 @@ export class ChatService {
 			maxBatch: 256,
 			resend: (existing, send) => this.ackForResend(existing, send.senderId, send),
 			published: (events) => {
-				for (const event of events) this.publishMessage(event);
+				for (const event of events) {
+					this.publishMessage(event);
+					// Committed: a blob left behind by a failure here is unreachable (its row is gone), never served.
+					if (event.discarded) this.discard(event.discarded).catch((error) => console.error('Deleting attachments failed:', error));
+				}
 			},
 			uncertain: (userIds) => this.publish(userIds.map(resyncNote))
 		});
@@ -152,7 +158,7 @@ export class ChatService {
 		// answers an id that turns out to be stored, so only possible resends pay for a lookup first.
 		if (!this.buffer.isAhead(input.conversationId, input.clientId, input.clientSeq)) {
 			const existing = await this.findMessage(input.id);
-			if (existing) return this.ackForResend(existing, senderId, input);
+			if (existing) return this.ackForResend(existing, senderId, input, await this.attachmentIdsOf(existing));
 		}
 		await this.requireMember(senderId, input.conversationId);
 		this.rateLimitSend(senderId);
@@ -167,10 +173,10 @@ export class ChatService {
 	 * session and the next clientSeq taken at commit time. The form's id keeps a resubmit idempotent.
 	 */
 	async sendFromForm(user: { id: string }, sessionId: string, form: { id: string; conversationId: string; body: string }): Promise<Ack> {
-		const input = { ...form, replyTo: null };
+		const input = { ...form, replyTo: null, attachments: [] };
 		const existing = await this.findMessage(input.id);
 		const clientId = formClientId(sessionId);
-		if (existing) return this.ackForResend(existing, user.id, input);
+		if (existing) return this.ackForResend(existing, user.id, input, await this.attachmentIdsOf(existing));
 		await this.requireMember(user.id, input.conversationId);
 		this.rateLimitSend(user.id);
 		return (await this.group.submit({ ...input, senderId: user.id, clientId, clientSeq: null })).ack;
@@ -215,11 +221,35 @@ export class ChatService {
 		return row;
 	}
 
-	private ackForResend(existing: MessageRow, senderId: string, input: Omit<BatchSend, 'senderId' | 'clientId' | 'clientSeq'>): Ack {
-		if (!sameContent(existing, { ...input, senderId })) {
+	/**
+	 * The ack of a stored message for a send of its id, or 409 when the send says something else.
+	 * `storedAttachments`: the message's attachment ids, when the caller has not compared them
+	 * (group commit does, under their locks); a deleted message has lost them, so they are not compared.
+	 */
+	private ackForResend(
+		existing: MessageRow,
+		senderId: string,
+		input: Omit<BatchSend, 'senderId' | 'clientId' | 'clientSeq'>,
+		storedAttachments?: string[]
+	): Ack {
+		const named = (input.attachments ?? []).map((id) => id.toLowerCase());
+		const sameFiles =
+			!storedAttachments ||
+			existing.deletedAt !== null ||
+			(named.length === storedAttachments.length && named.every((id, i) => id === storedAttachments[i]));
+		if (!sameFiles || !sameContent(existing, { ...input, senderId })) {
 			throw new AppError('conflict', 'This message id is already used by a different message.');
 		}
 		return toAck(existing);
+	}
+
+	private async attachmentIdsOf(message: MessageRow): Promise<string[]> {
+		const rows = await this.db
+			.select({ id: attachments.id })
+			.from(attachments)
+			.where(eq(attachments.messageId, message.id))
+			.orderBy(asc(attachments.position));
+		return rows.map((r) => r.id);
 	}
 
 	private async nextClientSeq(db: Db, conversationId: string, clientId: string): Promise<number> {

@@ -1,15 +1,15 @@
 /** Reads shaped as the protocol's `message` and `conversation`, from rows of the schema. */
 import { and, asc, desc, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import type { Ack, Conversation, Message, Reaction } from '$lib/types';
+import type { Ack, Attachment, Conversation, Message, Reaction } from '$lib/types';
 import type { Executor } from '../db';
 import { conversations, members, messages, users } from '../db/schema';
 import { withReactions } from './reactions';
 
 export type MessageRow = typeof messages.$inferSelect;
 
-/** A row as the wire shows it; `reactions` as chat/reactions.ts reads them (none for a new message). */
-export function toMessage(row: MessageRow, reactions: Reaction[] = []): Message {
+/** A row as the wire shows it; `reactions` and `attachments` as withReactions reads them. */
+export function toMessage(row: MessageRow, reactions: Reaction[] = [], attachments: Attachment[] = []): Message {
 	return {
 		id: row.id,
 		conversationId: row.conversationId,
@@ -23,7 +23,7 @@ export function toMessage(row: MessageRow, reactions: Reaction[] = []): Message 
 		editedAt: row.editedAt?.toISOString() ?? null,
 		deletedAt: row.deletedAt?.toISOString() ?? null,
 		reactions,
-		attachments: [],
+		attachments,
 		version: row.version
 	};
 }

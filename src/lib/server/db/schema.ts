@@ -193,3 +193,56 @@ export const linkPreviews = pgTable('link_previews', {
 	siteName: text('site_name'),
 	fetchedAt: tstz('fetched_at').notNull()
 });
+
+/**
+ * A file uploaded to a conversation. `messageId` is null until a send that names it commits (the
+ * upload is then visible to its uploader only, and swept when never sent); a deleted message's
+ * attachments are deleted with it. The bytes live in a BlobStore (attachments/store.ts), under
+ * keys derived from the id, so this row says nothing about where they are.
+ */
+export const attachments = pgTable(
+	'attachments',
+	{
+		id: uuid('id').primaryKey(),
+		uploaderId: uuid('uploader_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		conversationId: uuid('conversation_id')
+			.notNull()
+			.references(() => conversations.id, { onDelete: 'cascade' }),
+		messageId: uuid('message_id').references(() => messages.id, { onDelete: 'cascade' }),
+		/** Where it sits in its message's `attachments` (set with `messageId`). */
+		position: integer('position'),
+		name: text('name').notNull(),
+		/** Found in the bytes, never the client's claim. */
+		type: text('type').notNull(),
+		/** Bytes served, which for an image is the re-encoded file without its metadata. */
+		size: integer('size').notNull(),
+		width: integer('width'),
+		height: integer('height'),
+		/** Images only: the WebP thumbnail's size (null: there is none). */
+		thumbnailSize: integer('thumbnail_size'),
+		createdAt: tstz('created_at').notNull().defaultNow()
+	},
+	(t) => [
+		index('attachments_message_idx').on(t.messageId),
+		// The quota and the sweep look at unsent uploads only.
+		index('attachments_unsent_idx')
+			.on(t.uploaderId, t.createdAt)
+			.where(sql`${t.messageId} is null`)
+	]
+);
+
+/**
+ * The database BlobStore's bytes (attachments/database-store.ts): each blob as numbered chunks, so
+ * no row (and no read of one) is ever larger than a chunk and a range is read chunk by chunk.
+ */
+export const blobChunks = pgTable(
+	'blob_chunks',
+	{
+		key: text('key').notNull(),
+		index: integer('index').notNull(),
+		data: bytea('data').notNull()
+	},
+	(t) => [primaryKey({ columns: [t.key, t.index] })]
+);
