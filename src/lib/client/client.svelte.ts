@@ -23,9 +23,10 @@ import { countUnsent, endServerSession, whenDelivered, type SignOutResult, type 
 import { SyncEngine } from './sync';
 import type { ConnectionState, TransportKind } from './transport';
 import { SelectingTransport } from './transport-select';
-import { uploadFile } from './upload-http';
 import { UploadProgress } from './upload-progress.svelte';
-import { cancelUpload, enqueueWithFiles, UploadScheduler, type ChosenFile } from './uploads';
+import { uploadFile } from './upload-http';
+import { UploadScheduler } from './upload-scheduler';
+import { cancelUpload, enqueueWithFiles, type ChosenFile } from './uploads';
 
 interface LeaderParts {
 	transport: SelectingTransport;

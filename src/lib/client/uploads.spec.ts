@@ -10,7 +10,8 @@ import { MAX_ATTEMPTS, OutboxScheduler, deleteUnsent, enqueueMessage, retryMessa
 import { attachmentIdsOf } from './send-attachments';
 import { freshDb, ManualClock } from './test-db';
 import { UploadAborted, type UploadRequest } from './upload-http';
-import { cancelUpload, enqueueWithFiles, FilesRefused, UploadScheduler, type ChosenFile } from './uploads';
+import { UploadScheduler } from './upload-scheduler';
+import { cancelUpload, enqueueWithFiles, FilesRefused, type ChosenFile } from './uploads';
 
 const A = '00000000-0000-4000-8000-00000000000a';
 
