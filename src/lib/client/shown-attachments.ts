@@ -60,3 +60,11 @@ export function uploadsByMessage(uploads: readonly PendingUpload[]): Map<string,
 	for (const u of uploads) map.set(u.messageId, [...(map.get(u.messageId) ?? []), u]);
 	return map;
 }
+
+/** What a message says in one line (list preview, reply quote, announcement): its text, else what it carries. */
+export function messageSummary(message: { body: string; attachments?: readonly Pick<Attachment, 'name'>[] }): string {
+	if (message.body !== '') return message.body;
+	const files = message.attachments ?? [];
+	if (files.length === 0) return '';
+	return files.length === 1 ? `📎 ${files[0].name}` : `📎 ${files.length} files`;
+}
