@@ -42,7 +42,7 @@ describe('shownAttachments', () => {
 			upload(0, { state: 'stored', attachment: stored, type: 'image/png' })
 		]);
 		expect(shown.map((a) => [a.key, a.image, a.url, a.upload?.state])).toEqual([
-			['u0', true, '/api/attachments/a1', 'stored'],
+			['a1', true, '/api/attachments/a1', 'stored'],
 			['u1', false, null, 'queued']
 		]);
 		expect(shown[0].blob).not.toBeNull();

@@ -8,7 +8,7 @@ import { isImage } from './attachment-rules';
 import type { PendingUpload } from './db';
 
 export interface ShownAttachment {
-	/** The upload's id while it is local, else the attachment's. */
+	/** The attachment's id once the server has it, the upload's until then. */
 	key: string;
 	name: string;
 	type: string;
@@ -30,7 +30,8 @@ function fromServer(a: Attachment): ShownAttachment {
 
 function fromUpload(u: PendingUpload): ShownAttachment {
 	return {
-		key: u.id,
+		// The server's id once stored, so the picture keeps its place when the server's copy replaces this one.
+		key: u.attachment?.id ?? u.id,
 		name: u.name,
 		type: u.attachment?.type ?? u.type,
 		size: u.size,
