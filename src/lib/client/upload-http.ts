@@ -24,14 +24,18 @@ const FALLBACK: Partial<Record<number, ErrorCode>> = {
 	400: 'bad_request',
 	404: 'not_found',
 	413: 'too_large',
-	415: 'unsupported_media_type'
+	415: 'unsupported_media_type',
+	429: 'rate_limited',
+	503: 'unavailable'
 };
 
 const REASON: Partial<Record<ErrorCode, string>> = {
 	too_large: 'The file is too large.',
 	unsupported_media_type: 'This type of file cannot be sent.',
 	not_found: 'This conversation is not available.',
-	bad_request: 'The file was refused.'
+	bad_request: 'The file was refused.',
+	rate_limited: 'Too many uploads at once; it will be tried again.',
+	unavailable: 'The server is busy; it will be tried again.'
 };
 
 function errorOf(xhr: XMLHttpRequest): AppError {
