@@ -143,8 +143,12 @@ export class UploadScheduler extends DeliveryScheduler<UploadItem, UploadFrame> 
 
 	/** This tab stops leading: another one takes the files over from their rows. */
 	abortAll(): void {
-		for (const controller of this.requests.values()) controller.abort();
+		const running = [...this.requests];
 		this.requests.clear();
+		for (const [id, controller] of running) {
+			controller.abort();
+			this.options.progress?.(id, null);
+		}
 	}
 
 	/** Uploads whose rows are gone (cancelled in another tab) stop here too. */
@@ -186,7 +190,9 @@ export class UploadScheduler extends DeliveryScheduler<UploadItem, UploadFrame> 
 			)
 			.catch((error: unknown) => console.error('Could not record the upload', error))
 			.finally(() => {
-				if (this.requests.get(frame.id) === controller) this.requests.delete(frame.id);
+				// A request replaced by a newer one of the same file leaves the newer one's progress alone.
+				if (this.requests.get(frame.id) !== controller) return;
+				this.requests.delete(frame.id);
 				this.options.progress?.(frame.id, null);
 			});
 	}
