@@ -14,6 +14,8 @@ export type TabMessage =
 	| { type: 'ephemeral'; event: EphemeralEvent }
 	| { type: 'connection'; state: ConnectionState; transport?: TransportKind }
 	| { type: 'hello' }
+	/** How far the leader's upload of a file is (null: over). */
+	| { type: 'upload-progress'; id: string; fraction: number | null }
 	| { type: 'signout' };
 
 export interface TabChannel {

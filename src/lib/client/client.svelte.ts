@@ -23,6 +23,10 @@ import { countUnsent, endServerSession, whenDelivered, type SignOutResult, type 
 import { SyncEngine } from './sync';
 import type { ConnectionState, TransportKind } from './transport';
 import { SelectingTransport } from './transport-select';
+import { UploadProgress } from './upload-progress.svelte';
+import { uploadFile } from './upload-http';
+import { UploadScheduler } from './upload-scheduler';
+import { cancelUpload, enqueueWithFiles, type ChosenFile } from './uploads';
 
 interface LeaderParts {
 	transport: SelectingTransport;
@@ -30,6 +34,7 @@ interface LeaderParts {
 	receipts: ReceiptQueue;
 	scheduler: OutboxScheduler;
 	changes: ChangeScheduler;
+	uploads: UploadScheduler;
 }
 
 export class DuetClient {
@@ -38,6 +43,7 @@ export class DuetClient {
 	/** What carries the leader's stream: WebSocket or the SSE + POST fallback. */
 	transport = $state<TransportKind | null>(null);
 	readonly peerTyping = new PeerTyping();
+	readonly uploadProgress = new UploadProgress();
 
 	readonly db: DuetDb;
 	readonly api: Api;
@@ -70,8 +76,19 @@ export class DuetClient {
 
 	// ---- actions any tab can take -------------------------------------------------------------
 
-	async send(conversationId: string, content: MessageContentInput): Promise<void> {
-		await enqueueMessage(this.db, { ...content, conversationId, senderId: this.user.id });
+	/** Throws FilesRefused when `files` break the limits (nothing is stored then). */
+	async send(conversationId: string, content: MessageContentInput, files: readonly ChosenFile[] = []): Promise<void> {
+		const input = { ...content, conversationId, senderId: this.user.id };
+		if (files.length > 0) await enqueueWithFiles(this.db, input, files);
+		else await enqueueMessage(this.db, input);
+		this.kickOutbox();
+	}
+
+	/** Takes one file off an unsent message (the message goes too when nothing else is left of it). */
+	async cancelUpload(id: string): Promise<void> {
+		// The row goes first, so the scheduler's next pass cannot start the file again.
+		await cancelUpload(this.db, id);
+		await this.parts?.uploads.cancel(id);
 		this.kickOutbox();
 	}
 
@@ -188,6 +205,7 @@ export class DuetClient {
 		const receipts = new ReceiptQueue();
 		let wakeTimer: ReturnType<typeof setTimeout> | undefined;
 		let changeTimer: ReturnType<typeof setTimeout> | undefined;
+		let uploadTimer: ReturnType<typeof setTimeout> | undefined;
 		const scheduler: OutboxScheduler = new OutboxScheduler({
 			db: this.db,
 			send: (frame) => transport.send({ type: 'send', ...frame }),
@@ -203,6 +221,26 @@ export class DuetClient {
 				if (at !== null) changeTimer = setTimeout(() => void changes.run(), Math.max(0, at - Date.now()));
 			}
 		});
+		const uploads: UploadScheduler = new UploadScheduler({
+			db: this.db,
+			upload: uploadFile,
+			online: () => navigator.onLine,
+			wakeAt: (at) => {
+				clearTimeout(uploadTimer);
+				if (at !== null) uploadTimer = setTimeout(() => void uploads.run(), Math.max(0, at - Date.now()));
+			},
+			progress: (id, fraction) => {
+				this.uploadProgress.set(id, fraction);
+				this.channel.post({ type: 'upload-progress', id, fraction });
+			},
+			// Its message may be complete now.
+			onStored: () => void scheduler.run()
+		});
+		// Uploads are plain HTTP: they follow the browser's network, not the push connection.
+		const onNetwork = () => void uploads.setConnected(navigator.onLine);
+		addEventListener('online', onNetwork);
+		addEventListener('offline', onNetwork);
+		onNetwork();
 		const flushReceipts = () => receipts.flush((r) => transport.send({ type: 'receipt', ...r }));
 		const sync = new SyncEngine(this.db, this.api, this.user, {
 			delivered: (conversationId, seq) => {
@@ -232,7 +270,7 @@ export class DuetClient {
 				flushReceipts();
 			}
 		});
-		this.parts = { transport, sync, receipts, scheduler, changes };
+		this.parts = { transport, sync, receipts, scheduler, changes, uploads };
 		this.isLeader = true;
 
 		const offs = [
@@ -261,6 +299,14 @@ export class DuetClient {
 			next: () => void changes.run(),
 			error: (error) => console.error(error)
 		});
+		// Files chosen in any tab (or left over from before a reload), and files cancelled in another tab.
+		const uploadQueue = liveQuery(() => this.db.uploads.toCollection().primaryKeys()).subscribe({
+			next: (ids) => {
+				void uploads.keepOnly(ids).then(() => uploads.run());
+				void scheduler.run();
+			},
+			error: (error) => console.error(error)
+		});
 		transport.connect(() => sync.cursor());
 		this.connection = transport.state;
 		this.transport = transport.kind;
@@ -270,8 +316,14 @@ export class DuetClient {
 			offs.forEach((off) => off());
 			outbox.unsubscribe();
 			changeQueue.unsubscribe();
+			uploadQueue.unsubscribe();
+			removeEventListener('online', onNetwork);
+			removeEventListener('offline', onNetwork);
+			void uploads.setConnected(false);
+			uploads.abortAll();
 			clearTimeout(wakeTimer);
 			clearTimeout(changeTimer);
+			clearTimeout(uploadTimer);
 			transport.close();
 			this.parts = null;
 			this.isLeader = false;
@@ -282,6 +334,7 @@ export class DuetClient {
 		if (this.parts) {
 			void this.parts.scheduler.run();
 			void this.parts.changes.run();
+			void this.parts.uploads.run();
 		} else this.channel.post({ type: 'outbox' });
 	}
 
@@ -313,6 +366,9 @@ export class DuetClient {
 					this.connection = message.state;
 					this.transport = message.transport ?? null;
 				}
+				return;
+			case 'upload-progress':
+				if (!this.parts) this.uploadProgress.set(message.id, message.fraction);
 				return;
 			case 'hello':
 				if (this.parts) this.channel.post({ type: 'connection', state: this.connection, transport: this.transport ?? undefined });

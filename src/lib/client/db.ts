@@ -5,7 +5,7 @@
  */
 import Dexie, { type EntityTable } from 'dexie';
 import type { MessageChange } from '$lib/schemas';
-import type { Conversation, Message } from '$lib/types';
+import type { Attachment, Conversation, Message } from '$lib/types';
 import { dbName } from './db-name';
 
 export { dbName };
@@ -61,6 +61,34 @@ export interface PendingChange {
 	lastError?: string;
 }
 
+/**
+ * A file chosen for a message, kept here with its bytes until the server has it: shown from the
+ * local Blob meanwhile, uploaded by the leader tab (uploads.ts) with the outbox's retry rules, and
+ * deleted once its message is acked. `uploading` is only a hint for other tabs: after a reload it
+ * counts as `queued`, since the request it stood for died with the page.
+ */
+export interface PendingUpload {
+	id: string;
+	messageId: string;
+	conversationId: string;
+	/** The message's: files of earlier messages go first. */
+	clientSeq: number;
+	/** Its place among the message's files. */
+	order: number;
+	blob: Blob;
+	name: string;
+	type: string;
+	size: number;
+	width: number | null;
+	height: number | null;
+	state: 'queued' | 'uploading' | 'stored' | 'failed';
+	attempts: number;
+	nextAttemptAt: number;
+	lastError?: string;
+	/** The server's answer, once `stored`. */
+	attachment?: Attachment;
+}
+
 export interface Draft {
 	conversationId: string;
 	body: string;
@@ -83,6 +111,7 @@ export type DuetDb = Dexie & {
 	conversations: EntityTable<LocalConversation, 'id'>;
 	outbox: EntityTable<OutboxItem, 'id'>;
 	changes: EntityTable<PendingChange, 'id'>;
+	uploads: EntityTable<PendingUpload, 'id'>;
 	drafts: EntityTable<Draft, 'conversationId'>;
 	presence: EntityTable<Presence, 'userId'>;
 	meta: EntityTable<MetaRow, 'key'>;
@@ -99,6 +128,7 @@ export function openUserDb(userId: string): DuetDb {
 		meta: 'key'
 	});
 	db.version(2).stores({ changes: 'id, order, messageId, conversationId, state' });
+	db.version(3).stores({ uploads: 'id, messageId, conversationId, state' });
 	return db;
 }
 

@@ -8,6 +8,7 @@ import { sendOf } from '$lib/message-rules';
 import type { MessageContentInput, SendInput } from '$lib/schemas';
 import { ensureClientId, META, uuid, type DuetDb, type LocalMessage, type OutboxItem } from './db';
 import { DeliveryScheduler, type DeliveryDeps, type DeliveryQueue } from './delivery';
+import { filesPending } from './send-attachments';
 
 export { ACK_TIMEOUT_MS, MAX_ATTEMPTS } from './delivery';
 
@@ -52,21 +53,30 @@ export async function enqueueMessage(
 	});
 }
 
-/** Applies an ack: the optimistic row becomes the confirmed one and leaves the outbox. */
+/**
+ * Applies an ack: the optimistic row becomes the confirmed one and leaves the outbox. Its files'
+ * local copies go too: the server has them, and the message row names them.
+ */
 export async function applyAck(db: DuetDb, ack: Ack): Promise<void> {
-	await db.transaction('rw', [db.messages, db.outbox], async () => {
+	await db.transaction('rw', [db.messages, db.outbox, db.uploads], async () => {
 		await db.messages.update(ack.id, { seq: ack.seq, createdAt: ack.createdAt, status: 'sent' });
 		await db.outbox.delete(ack.id);
+		await db.uploads.where('messageId').equals(ack.id).delete();
 	});
 }
 
-/** The user asked to try a failed message again: a fresh budget, due now. */
+/** The user asked to try a failed message again: a fresh budget, due now, for it and its failed files. */
 export async function retryMessage(db: DuetDb, id: string): Promise<void> {
-	await db.transaction('rw', [db.messages, db.outbox], async () => {
+	await db.transaction('rw', [db.messages, db.outbox, db.uploads], async () => {
 		const item = await db.outbox.get(id);
 		if (!item) return;
 		await db.outbox.put({ ...item, state: 'queued', attempts: 0, nextAttemptAt: 0, lastError: undefined });
 		await db.messages.update(id, { status: 'sending' });
+		await db.uploads
+			.where('messageId')
+			.equals(id)
+			.filter((u) => u.state === 'failed')
+			.modify({ state: 'queued', attempts: 0, nextAttemptAt: 0, lastError: undefined });
 	});
 }
 
@@ -76,12 +86,13 @@ export async function retryMessage(db: DuetDb, id: string): Promise<void> {
  * is remembered, and deleted on the server should it ever show up (changes.ts storeServerCopy).
  */
 export async function deleteUnsent(db: DuetDb, id: string): Promise<void> {
-	await db.transaction('rw', [db.messages, db.outbox, db.changes, db.meta], async () => {
+	await db.transaction('rw', [db.messages, db.outbox, db.changes, db.uploads, db.meta], async () => {
 		const row = await db.messages.get(id);
 		if (row && row.status === 'sent') return;
 		await db.outbox.delete(id);
 		await db.messages.delete(id);
 		await db.changes.where('messageId').equals(id).delete();
+		await db.uploads.where('messageId').equals(id).delete();
 		await db.meta.put({ key: META.discarded(id), value: 1 });
 	});
 }
@@ -97,7 +108,10 @@ function outboxQueue(db: DuetDb): DeliveryQueue<OutboxItem, SendInput> {
 		pipelined: true,
 		frame: async (item) => {
 			const message = await db.messages.get(item.id);
-			return message ? sendOf(message) : null;
+			if (!message) return null;
+			// Its files are not all on the server yet: the send would name ids that do not exist.
+			if (await filesPending(db, item.id)) return 'wait';
+			return sendOf(message);
 		},
 		update: async (id, patch) => {
 			await db.outbox.update(id, patch);

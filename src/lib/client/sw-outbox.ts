@@ -12,6 +12,7 @@ import { createApi, UnreachableError, type Fetch } from './api';
 import { applyChanged } from './changes';
 import { openUserDb, type DuetDb } from './db';
 import { applyAck } from './outbox';
+import { filesPending } from './send-attachments';
 
 export async function sendQueued(userId: string, fetcher?: Fetch): Promise<void> {
 	const api = createApi(fetcher);
@@ -25,7 +26,8 @@ export async function sendQueued(userId: string, fetcher?: Fetch): Promise<void>
 			queue.sort((a, b) => a.clientSeq - b.clientSeq);
 			for (const item of queue) {
 				const message = await db.messages.get(item.id);
-				if (!message) break;
+				// Uploading its files is the tab's work; the rest of the conversation waits behind it.
+				if (!message || (await filesPending(db, item.id))) break;
 				let ack: Ack;
 				try {
 					ack = await api.send(sendOf(message));
