@@ -7,7 +7,6 @@ import type { Attachment } from '$lib/types';
 import { checkFiles, humanSize, MAX_FILE_BYTES, MAX_FILES } from './attachment-rules';
 import { openUserDb, type DuetDb } from './db';
 import { MAX_ATTEMPTS, OutboxScheduler, deleteUnsent, enqueueMessage, retryMessage } from './outbox';
-import { attachmentIdsOf } from './send-attachments';
 import { freshDb, ManualClock } from './test-db';
 import { UploadAborted, type UploadRequest } from './upload-http';
 import { UploadScheduler } from './upload-scheduler';
@@ -181,7 +180,8 @@ describe('UploadScheduler with the outbox', () => {
 		expect(t.sent.map((f) => [f.id, f.body])).toEqual([[m.id, 'two pictures']]);
 		const row = await t.db.messages.get(m.id);
 		expect(row?.attachments.map((a) => a.name)).toEqual(['a.png', 'b.png']);
-		expect(attachmentIdsOf(row!)).toEqual(row!.attachments.map((a) => a.id));
+		// The send names the stored files by the server's ids, in the order they were chosen.
+		expect(t.sent[0].attachments).toEqual(row!.attachments.map((a) => a.id));
 		expect(t.progress.filter(([, f]) => f === null)).toHaveLength(2);
 
 		await t.outbox.onAck({ id: m.id, conversationId: A, seq: 1, createdAt: new Date(0).toISOString() });
