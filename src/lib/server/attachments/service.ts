@@ -89,17 +89,20 @@ export class Attachments {
 		let member: Promise<boolean> | undefined;
 		let file: Promise<Received> | undefined;
 		let failed: unknown;
+		let stored = false;
+		let finishing: Promise<void> | undefined;
 		return new Promise<Attachment>((resolve, reject) => {
 			const fail = (error: unknown) => {
-				if (failed) return;
+				// Once stored, the upload is the client's, whatever the connection does after.
+				if (failed || stored) return;
 				failed = error;
 				body.unpipe(parser);
 				// Ends the file stream too, so the write under way stops and deletes what it wrote.
 				parser.destroy();
 				discardNodeBody(body);
-				void (file ?? Promise.resolve())
-					.catch(() => {})
-					.then(() => this.deps.store.delete(allBlobKeys([id])))
+				// After whatever is still running for this upload, so nothing it writes later survives.
+				void Promise.allSettled([file, finishing])
+					.then(() => this.discard(id))
 					.catch((cleanup) => console.error('Deleting a failed upload failed:', cleanup));
 				reject(error);
 			};
@@ -130,7 +133,10 @@ export class Attachments {
 					(body as Readable & { complete?: boolean }).complete ||
 					fail(new AppError('bad_request', 'The body ended before it was complete.'))
 			);
-			parser.on('close', async () => {
+			parser.on('close', () => {
+				finishing = finish();
+			});
+			const finish = async () => {
 				try {
 					if (!file) throw new AppError('bad_request', 'The upload has no file part named "file".');
 					if (!member || !conversationId) throw new AppError('bad_request', 'The upload has no conversationId.');
@@ -142,13 +148,21 @@ export class Attachments {
 						.insert(attachments)
 						.values({ id, uploaderId: userId, conversationId, ...received, ...(await this.imageFields(id, received)) })
 						.returning();
+					if (failed) return;
+					stored = true;
 					resolve(toAttachment(row));
 				} catch (error) {
 					fail(error);
 				}
-			});
+			};
 			body.pipe(parser);
 		});
+	}
+
+	/** Deletes an upload that failed part way: its row, if it got one, and every blob it may have. */
+	private async discard(id: string): Promise<void> {
+		await this.deps.db.delete(attachments).where(and(eq(attachments.id, id), isNull(attachments.messageId)));
+		await this.deps.store.delete(allBlobKeys([id]));
 	}
 
 	/** The checks that need no byte of the body: content type, declared length, rate. */
