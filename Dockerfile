@@ -23,8 +23,10 @@ RUN npm run build && npm prune --omit=dev
 FROM ${NODE_IMAGE} AS runtime
 # npm runs scripts through `sh -c`; Debian's sh (dash) forks instead of exec'ing, so npm's SIGTERM
 # would kill that shell and orphan the server, which then never drains. bash execs a lone command.
+# MALLOC_ARENA_MAX: libvips' threads (sharp, image uploads) each keep a glibc arena otherwise;
+# measured with 20 photo uploads at once, two arenas halve the peak (+350 → +165 MiB).
 ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_SCRIPT_SHELL=/bin/bash \
-    PORT=3000 HOST=0.0.0.0 PGLITE_DIR=/data/pglite SHUTDOWN_TIMEOUT_MS=10000
+    PORT=3000 HOST=0.0.0.0 PGLITE_DIR=/data/pglite SHUTDOWN_TIMEOUT_MS=10000 MALLOC_ARENA_MAX=2
 WORKDIR /app
 # The code stays root-owned and read-only to the app; only /data (embedded PGlite) is writable.
 RUN mkdir -p /data && chown node:node /data
