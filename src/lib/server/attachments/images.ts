@@ -8,7 +8,7 @@
  * do not decode twenty images at once.
  */
 import { Readable } from 'node:stream';
-import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
+import type { Metadata, Sharp, SharpOptions } from 'sharp';
 import { isUnavailable } from '../failures';
 
 /** The longer side of a thumbnail. */
@@ -23,9 +23,20 @@ const MAX_PIXELS = 50_000_000;
 /** Images decoded at once by this process. */
 const CONCURRENT = 2;
 
-// libvips' operation cache keeps decoded images around for a repeat of the same operation on the
-// same input, which never comes here (each upload is read once per output): it would only hold memory.
-sharp.cache(false);
+/**
+ * libvips is loaded with the first image, not with the server: it starts its own threads and
+ * memory pools, which a process that never handles an image should not carry.
+ */
+let library: Promise<typeof import('sharp').default> | null = null;
+function loadSharp() {
+	library ??= import('sharp').then(({ default: sharp }) => {
+		// libvips' operation cache keeps decoded images around for a repeat of the same operation on
+		// the same input, which never comes here (each upload is read once per output): it would only hold memory.
+		sharp.cache(false);
+		return sharp;
+	});
+	return library;
+}
 
 export const IMAGE_TYPES: ReadonlySet<string> = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
@@ -86,6 +97,7 @@ function encoded(image: Sharp, type: string): Sharp {
  */
 export function processImage(type: string, source: Source, writeFile: Sink, writeThumbnail: Sink): Promise<ProcessedImage | null> {
 	return slot(async () => {
+		const sharp = await loadSharp();
 		let metadata: Metadata;
 		try {
 			metadata = await feed(source, sharp(options(type))).metadata();
