@@ -127,12 +127,16 @@ test('offline: the message shows at once from the local file; online, the upload
 	const local = mine.getByTestId('attachment-image').locator('img');
 	await expect(local).toHaveAttribute('src', /^blob:/);
 	await expect.poll(() => local.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(24);
+	await expect(mine.getByTestId('upload-status')).toContainText('Waiting to upload');
+	await expect(mine.getByTestId('cancel-upload')).toBeVisible();
 	await expect(messageWith(b.page, 'sent while offline')).toHaveCount(0);
 
 	await a.context.setOffline(false);
 	const theirs = messageWith(b.page, 'sent while offline');
 	await expectSizedBox(b.page, theirs, 24, 36);
 	await expect(mine.getByTestId('upload-status')).toHaveCount(0);
+	const thumb = theirs.getByTestId('attachment-image').locator('img');
+	await expect.poll(() => thumb.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
 	await a.context.close();
 	await b.context.close();
 });
@@ -169,6 +173,60 @@ test('paste into the composer and drop on the chat both fill the tray; ✕ remov
 	await expect(tray(a.page).getByRole('listitem')).toHaveCount(1);
 	await send(a.page, 'with a dropped file');
 	await expect(messageWith(a.page, 'with a dropped file').getByTestId('attachment-file')).toContainText('dropped.txt');
+	await a.context.close();
+	await b.context.close();
+});
+
+test('offline: a file taken off the unsent message with its ✕ is not sent', async ({ browser }) => {
+	const { a, b, id } = await pair(browser);
+	await openChat(a, id);
+	await openChat(b, id);
+	await a.context.setOffline(true);
+	await expect(a.page.getByTestId('connection')).not.toHaveAttribute('data-state', 'live');
+	await attach(a.page, [
+		{ name: 'keep.txt', mimeType: 'text/plain', buffer: Buffer.from('keep me') },
+		{ name: 'drop.txt', mimeType: 'text/plain', buffer: Buffer.from('drop me') }
+	]);
+	await send(a.page, 'one of two');
+	const mine = messageWith(a.page, 'one of two');
+	await expect(mine.getByTestId('attachment-file')).toHaveCount(2);
+	await mine.getByRole('button', { name: 'Remove drop.txt' }).click();
+	await expect(mine.getByTestId('attachment-file')).toHaveCount(1);
+	await a.context.setOffline(false);
+	const theirs = messageWith(b.page, 'one of two');
+	await expect(theirs.getByTestId('attachment-download')).toHaveText(/keep\.txt/);
+	await expect(theirs.getByTestId('attachment-file')).toHaveCount(1);
+	await a.context.close();
+	await b.context.close();
+});
+
+test('the thumbnail box has its size before the thumbnail loads', async ({ browser }) => {
+	const { a, b, id } = await pair(browser);
+	let release!: () => void;
+	const held = new Promise<void>((resolve) => (release = resolve));
+	let asked = false;
+	await b.page.route('**/api/attachments/*/thumbnail', async (route) => {
+		asked = true;
+		await held;
+		await route.continue().catch(() => {});
+	});
+	await openChat(a, id);
+	await openChat(b, id);
+	await attach(a.page, [{ name: 'wide.png', mimeType: 'image/png', buffer: await png(200, 100, { r: 1, g: 2, b: 3 }) }]);
+	await send(a.page, 'not loaded yet');
+	const image = messageWith(b.page, 'not loaded yet').getByTestId('attachment-image');
+	await expect(image).toBeVisible();
+	await expect.poll(() => asked).toBe(true);
+	expect(await image.locator('img').evaluate((img: HTMLImageElement) => img.complete)).toBe(false);
+	const box = await image.boundingBox();
+	expect(box).not.toBeNull();
+	expect(box!.width).toBeGreaterThan(40);
+	expect(Math.abs(box!.width / box!.height - 2)).toBeLessThan(0.05);
+	release();
+	await expect.poll(() => image.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+	// Loading it does not resize the box (the list does not jump).
+	const after = await image.boundingBox();
+	expect(after && { width: after.width, height: after.height }).toEqual({ width: box!.width, height: box!.height });
 	await a.context.close();
 	await b.context.close();
 });
