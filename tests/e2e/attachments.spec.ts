@@ -45,10 +45,13 @@ async function expectSizedBox(page: Page, message: ReturnType<typeof messageWith
 	const img = image.locator('img');
 	await expect(img).toHaveAttribute('width', String(width));
 	await expect(img).toHaveAttribute('height', String(height));
-	const box = await image.boundingBox();
-	expect(box).not.toBeNull();
-	expect(box!.width).toBeGreaterThan(0);
-	expect(Math.abs(box!.width / box!.height - width / height)).toBeLessThan(0.05);
+	// Polled: the bubble swaps the local copy for the server's once the file is stored.
+	await expect
+		.poll(async () => {
+			const box = await image.boundingBox();
+			return box !== null && box.width > 0 && Math.abs(box.width / box.height - width / height) < 0.05;
+		})
+		.toBe(true);
 }
 
 test('an image and a PDF with a caption: both see them, and B downloads the PDF byte for byte', async ({ browser }) => {
