@@ -106,13 +106,16 @@ function outboxQueue(db: DuetDb): DeliveryQueue<OutboxItem, SendInput> {
 		get: (id) => db.outbox.get(id),
 		lane: (item) => item.conversationId,
 		pipelined: true,
-		frame: async (item) => {
-			const message = await db.messages.get(item.id);
-			if (!message) return null;
-			// Its files are not all on the server yet: the send would name ids that do not exist.
-			if (await filesPending(db, item.id)) return 'wait';
-			return sendOf(message);
-		},
+		// One read of the message and its files: a file stored between two reads would leave a
+		// copy of the message from before it, naming none of its files, to be sent without them.
+		frame: (item) =>
+			db.transaction('r', [db.messages, db.uploads], async () => {
+				const message = await db.messages.get(item.id);
+				if (!message) return null;
+				// Its files are not all on the server yet: the send would name ids that do not exist.
+				if (await filesPending(db, item.id)) return 'wait' as const;
+				return sendOf(message);
+			}),
 		update: async (id, patch) => {
 			await db.outbox.update(id, patch);
 		},

@@ -25,9 +25,12 @@ export async function sendQueued(userId: string, fetcher?: Fetch): Promise<void>
 		for (const queue of byConversation.values()) {
 			queue.sort((a, b) => a.clientSeq - b.clientSeq);
 			for (const item of queue) {
-				const message = await db.messages.get(item.id);
 				// Uploading its files is the tab's work; the rest of the conversation waits behind it.
-				if (!message || (await filesPending(db, item.id))) break;
+				// Checked before the message is read: a file stored in between would otherwise leave a
+				// copy from before it, naming none of its files (storeUpload writes both at once).
+				if (await filesPending(db, item.id)) break;
+				const message = await db.messages.get(item.id);
+				if (!message) break;
 				let ack: Ack;
 				try {
 					ack = await api.send(sendOf(message));
