@@ -8,18 +8,11 @@
 import type { MessageContentInput } from '$lib/schemas';
 import type { Attachment } from '$lib/types';
 import { checkFiles } from './attachment-rules';
-import { uuid, type DuetDb, type LocalMessage } from './db';
+import { uuid, type DuetDb, type LocalMessage, type PendingUpload } from './db';
 import { deleteUnsent, enqueueMessage } from './outbox';
 
-/** A file as the composer hands it over. */
-export interface ChosenFile {
-	blob: Blob;
-	name: string;
-	type: string;
-	size: number;
-	width: number | null;
-	height: number | null;
-}
+/** A file as the composer hands it over: what a pending upload holds of the file itself. */
+export type ChosenFile = Pick<PendingUpload, 'blob' | 'name' | 'type' | 'size' | 'width' | 'height'>;
 
 /** The files break the limits; nothing was stored. */
 export class FilesRefused extends Error {
