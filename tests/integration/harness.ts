@@ -29,6 +29,8 @@ export interface StartOptions {
 	/** Reuse an existing database (e.g. to restart a server on the same data). */
 	databaseUrl?: string;
 	port?: number;
+	/** Extra arguments for node, before the script (e.g. `--inspect=127.0.0.1:0`). */
+	nodeArgs?: string[];
 }
 
 /** Runs `fn` once per engine; PostgreSQL only when TEST_DATABASE_URL is set (and says so otherwise). */
@@ -69,7 +71,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
 	const port = options.port ?? (await freePort());
 	const databaseUrl = options.databaseUrl ?? (options.engine === 'postgres' ? await createPostgresDatabase() : 'memory://');
 	const origin = `http://127.0.0.1:${port}`;
-	const child = spawn(process.execPath, ['server/index.js'], {
+	const child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'server/index.js'], {
 		env: {
 			...process.env,
 			PORT: String(port),
