@@ -180,6 +180,48 @@ test('paste into the composer and drop on the chat both fill the tray; ✕ remov
 	await b.context.close();
 });
 
+test('uploading: a file shows its progress while its request runs, and ✕ stops it; the message goes without it', async ({ browser }) => {
+	const { a, b, id } = await pair(browser);
+	await openChat(a, id);
+	await openChat(b, id);
+	// The file's own bytes name it, so whichever request carries it (its name or its content) is held.
+	const held: { release?: () => void } = {};
+	const reachedServer = new Promise<void>((reached) =>
+		a.page.route('**/api/attachments**', async (route) => {
+			if (!route.request().postDataBuffer()?.includes('slow.txt')) return route.continue();
+			reached();
+			await new Promise<void>((release) => (held.release = release));
+			// Aborted by the page when the file was taken off: nothing is left to continue.
+			await route.continue().catch(() => {});
+		})
+	);
+	await attach(a.page, [
+		{ name: 'slow.txt', mimeType: 'text/plain', buffer: Buffer.from('slow.txt, held by the test') },
+		{ name: 'quick.txt', mimeType: 'text/plain', buffer: Buffer.from('quick one') }
+	]);
+	await send(a.page, 'two files, one stopped');
+	const mine = messageWith(a.page, 'two files, one stopped');
+	await reachedServer;
+	const slow = mine.getByTestId('attachment-file').filter({ hasText: 'slow.txt' });
+	await expect(slow.getByTestId('upload-status')).toContainText(/Uploading, \d+%/);
+	await expect(slow.getByRole('progressbar', { name: 'Uploading slow.txt' })).toBeVisible();
+	// One file at a time per conversation: the second waits its turn.
+	await expect(mine.getByTestId('attachment-file').filter({ hasText: 'quick.txt' }).getByTestId('upload-status')).toContainText(
+		'Waiting to upload'
+	);
+	await expect(messageWith(b.page, 'two files, one stopped')).toHaveCount(0);
+
+	await mine.getByRole('button', { name: 'Remove slow.txt' }).click();
+	held.release?.();
+	const theirs = messageWith(b.page, 'two files, one stopped');
+	await expect(theirs.getByTestId('attachment-download')).toHaveText(/quick\.txt/);
+	await expect(theirs.getByTestId('attachment-file')).toHaveCount(1);
+	await expect(mine.getByTestId('attachment-file')).toHaveCount(1);
+	await expect(mine.getByTestId('upload-status')).toHaveCount(0);
+	await a.context.close();
+	await b.context.close();
+});
+
 test('offline: a file taken off the unsent message with its ✕ is not sent', async ({ browser }) => {
 	const { a, b, id } = await pair(browser);
 	await openChat(a, id);
