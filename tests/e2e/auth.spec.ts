@@ -39,6 +39,34 @@ test('register, sign out and sign in again in a real browser', async ({ page }) 
 	await expect(page.getByTestId('current-user')).toHaveText(name);
 });
 
+for (const path of ['/register', '/login'] as const) {
+	test(`what is typed into ${path} before the page has started is kept through hydration`, async ({ page }) => {
+		const name = username('early');
+		if (path === '/login') {
+			const made = await page.request.post('/api/auth/register', { data: { username: name, password: PASSWORD } });
+			expect(made.status()).toBe(201);
+			await page.context().clearCookies();
+		}
+		// Hold the app's scripts until the form is filled: hydration then finds input it did not render.
+		let release = () => {};
+		const held = new Promise<void>((resolve) => (release = resolve));
+		await page.route('**/_app/immutable/**/*.js', async (route) => {
+			await held;
+			await route.continue();
+		});
+		await page.goto(path, { waitUntil: 'domcontentloaded' });
+		await page.getByLabel('Username').fill(name);
+		await page.getByLabel('Password').fill(PASSWORD);
+		release();
+		// Every script fetched and run: hydration has had its chance to overwrite the fields.
+		await page.waitForLoadState('networkidle');
+		await expect(page.getByLabel('Username')).toHaveValue(name);
+		await expect(page.getByLabel('Password')).toHaveValue(PASSWORD);
+		await page.getByRole('button', { name: path === '/login' ? 'Sign in' : 'Create an account' }).click();
+		await expect(page.getByTestId('current-user')).toHaveText(name);
+	});
+}
+
 test.describe('without JavaScript', () => {
 	test.use({ javaScriptEnabled: false });
 
