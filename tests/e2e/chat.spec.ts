@@ -105,6 +105,33 @@ test.describe('without JavaScript', () => {
 		}
 		expect(await serverBodies(dave, id)).toEqual(['Sent without JavaScript', 'Posted twice']);
 
+		// Never live without JavaScript, and it says so instead of "Reconnecting…" forever.
+		await expect(carol.page.getByTestId('connection-badge-noscript')).toHaveText(/Not live/);
+		await expect(carol.page.getByTestId('connection-badge')).toBeHidden();
+		// Two messages: the start of the conversation, no button that cannot work.
+		await expect(carol.page.getByText(`This is the start of your conversation with ${dave.username}.`)).toBeVisible();
+		await expect(carol.page.getByText('Load older messages')).toHaveCount(0);
+
+		await carol.context.close();
+		await dave.context.close();
+	});
+
+	test('older messages are a link to the server’s page before them', async ({ browser }) => {
+		const carol = await signUp(browser, 'carol', { javaScriptEnabled: false });
+		const dave = await signUp(browser, 'dave');
+		const id = await conversationWith(dave, carol);
+		const clientId = crypto.randomUUID();
+		for (let seq = 1; seq <= 60; seq++) {
+			const response = await dave.context.request.post('/api/messages', {
+				data: { id: crypto.randomUUID(), conversationId: id, clientId, clientSeq: seq, body: `old news ${seq}` }
+			});
+			expect(response.ok()).toBe(true);
+		}
+		await carol.page.goto(`/c/${id}`);
+		await expect(bodies(carol.page).first()).toHaveText('old news 11');
+		await carol.page.getByRole('link', { name: 'Load older messages' }).click();
+		await expect(bodies(carol.page).first()).toHaveText('old news 1');
+		await expect(carol.page.getByText(`This is the start of your conversation with ${dave.username}.`)).toBeVisible();
 		await carol.context.close();
 		await dave.context.close();
 	});

@@ -104,6 +104,9 @@ test('offline: a reload still shows the conversation; a message typed offline is
 	await expect(alice.page.getByTestId('current-user')).toHaveText(alice.username);
 	await expect(bodies(alice.page)).toHaveText(['hello from bob', 'hi bob']);
 	await expect(alice.page.getByRole('heading', { name: bob.username })).toBeVisible();
+	// The device holds the whole conversation from its first message: nothing older to offer.
+	await expect(alice.page.getByText(`This is the start of your conversation with ${bob.username}.`)).toBeVisible();
+	await expect(alice.page.getByRole('button', { name: 'Load older messages' })).toHaveCount(0);
 
 	// Another route, never rendered by the server in this context, opens offline as well.
 	await alice.page.goto('/');

@@ -42,6 +42,10 @@ describeEngines('message search', (engine) => {
 		expect((await alice.client.get('/api/search?q=' + encodeURIComponent('meet CAFÉ'))).body.results).toHaveLength(1);
 		expect((await alice.client.get('/api/search?q=' + encodeURIComponent('émilie'))).body.results).toHaveLength(1);
 		expect((await alice.client.get('/api/search?q=meet%20umbrella')).body.results).toHaveLength(0);
+		// Accents either way: typed without them, or typed with them where the message has none.
+		expect((await alice.client.get('/api/search?q=cafe')).body.results).toHaveLength(1);
+		expect((await alice.client.get('/api/search?q=emilie')).body.results).toHaveLength(1);
+		expect((await alice.client.get('/api/search?q=' + encodeURIComponent('ÚMBRELLA'))).body.results).toHaveLength(1);
 
 		// Bob sees both conversations; Carol only hers; a stranger nothing at all.
 		expect((await bob.client.get('/api/search?q=lighthouse')).body.results).toHaveLength(2);

@@ -1,4 +1,5 @@
 /** The reads the UI makes from Dexie, kept here so pages hold no query logic. */
+import { matchesWords, searchWords } from '$lib/search-words';
 import type { DuetDb, LocalConversation, LocalMessage } from './db';
 
 /** Most recent activity first. */
@@ -46,14 +47,8 @@ export function countFrom(db: DuetDb, conversationId: string, seq: number): Prom
  * server's prefix matching, roughly), newest first.
  */
 export async function searchLocal(db: DuetDb, q: string, limit = 50): Promise<LocalMessage[]> {
-	const words = q.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+	const words = searchWords(q);
 	if (words.length === 0) return [];
-	const found = await db.messages
-		.filter((m) => {
-			if (m.deletedAt) return false;
-			const tokens = m.body.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-			return words.every((w) => tokens.some((t) => t.startsWith(w)));
-		})
-		.toArray();
+	const found = await db.messages.filter((m) => !m.deletedAt && matchesWords(m.body, words)).toArray();
 	return found.sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
 }

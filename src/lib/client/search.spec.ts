@@ -54,12 +54,16 @@ describe('message search', () => {
 		await db.messages.bulkPut([
 			{ ...base, id: 'a', seq: 1, clientSeq: 1, body: 'Hello there' },
 			{ ...base, id: 'b', clientSeq: 2, body: 'hello, unsent', status: 'sending' },
-			{ ...base, id: 'c', seq: 2, clientSeq: 3, body: 'something else' }
+			{ ...base, id: 'c', seq: 2, clientSeq: 3, body: 'something else' },
+			{ ...base, id: 'd', seq: 3, clientSeq: 4, body: 'Crème brûlée', createdAt: new Date(1).toISOString() }
 		]);
 		const api = { search: () => Promise.reject(new Error('offline')) } as Pick<Api, 'search'>;
 		const found = await searchMessages({ api, db }, 'hel');
 		expect(found.offline).toBe(true);
 		expect(found.hits.map((h) => [h.message.id, h.peer.username])).toEqual([['a', 'peer_user']]);
+		// Accents are ignored offline too, as by the server.
+		expect((await searchMessages({ api, db }, 'CREME brul')).hits.map((h) => h.message.id)).toEqual(['d']);
+		expect((await searchMessages({ api, db }, 'héllo')).hits.map((h) => h.message.id)).toEqual(['a']);
 	});
 });
 
@@ -73,5 +77,14 @@ describe('highlighting', () => {
 			{ text: 'ld', hit: false }
 		]);
 		expect(highlightParts('plain', [])).toEqual([{ text: 'plain', hit: false }]);
+	});
+
+	it('marks the original letters, accents and all, of a word typed without them', () => {
+		expect(highlightParts('Ça va, Émilie?', searchWords('ca emil'))).toEqual([
+			{ text: 'Ça', hit: true },
+			{ text: ' va, ', hit: false },
+			{ text: 'Émil', hit: true },
+			{ text: 'ie?', hit: false }
+		]);
 	});
 });

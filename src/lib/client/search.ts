@@ -3,6 +3,7 @@
  * device holds (with the peer taken from the local conversation). Also how a result's body is
  * split for highlighting, matching the way the words were matched.
  */
+import { foldAccents } from '$lib/search-words';
 import type { Message, User } from '$lib/types';
 import type { Api } from './api';
 import type { DuetDb } from './db';
@@ -28,21 +29,22 @@ export async function searchMessages(
 	}
 }
 
-export function searchWords(text: string): string[] {
-	return (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter(Boolean);
-}
+export { searchWords } from '$lib/search-words';
 
-/** Splits a body into plain and matching parts (matches are word prefixes, as in the search). */
+/**
+ * Splits a body into plain and matching parts (matches are word prefixes, as in the search, and
+ * found in the folded body: folding keeps every letter where it is, so the parts are the original's).
+ */
 export function highlightParts(body: string, words: readonly string[]): { text: string; hit: boolean }[] {
 	if (words.length === 0) return [{ text: body, hit: false }];
 	const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 	const re = new RegExp(`(?<![\\p{L}\\p{N}])(${escaped.join('|')})`, 'giu');
 	const out: { text: string; hit: boolean }[] = [];
 	let last = 0;
-	for (const m of body.matchAll(re)) {
+	for (const m of foldAccents(body).matchAll(re)) {
 		const i = m.index ?? 0;
 		if (i > last) out.push({ text: body.slice(last, i), hit: false });
-		out.push({ text: m[0], hit: true });
+		out.push({ text: body.slice(i, i + m[0].length), hit: true });
 		last = i + m[0].length;
 	}
 	if (last < body.length) out.push({ text: body.slice(last), hit: false });

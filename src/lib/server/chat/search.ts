@@ -4,9 +4,11 @@
  */
 import { and, desc, eq, isNull, ne, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
+import { searchWords } from '$lib/search-words';
 import type { Message, User } from '$lib/types';
 import type { Executor } from '../db';
 import { members, messages, users } from '../db/schema';
+import { searchableBody } from '../db/search-index';
 import { withReactions } from './reactions';
 
 export interface SearchHit {
@@ -17,16 +19,12 @@ export interface SearchHit {
 export const SEARCH_LIMIT = 50;
 
 /**
- * Letters and digits only, each as a prefix match ("hel" finds "hello"), all required. Building
- * the tsquery from such tokens means no input can be a tsquery syntax error.
+ * Each word as a prefix match ("hel" finds "hello"), all required. Building the tsquery from
+ * letters and digits only means no input can be a tsquery syntax error.
  */
 function toPrefixQuery(q: string): string | null {
-	const words =
-		q
-			.toLowerCase()
-			.match(/[\p{L}\p{N}]+/gu)
-			?.slice(0, 8) ?? [];
-	return words.length ? words.map((w) => `${w.slice(0, 64)}:*`).join(' & ') : null;
+	const words = searchWords(q);
+	return words.length ? words.map((w) => `${w}:*`).join(' & ') : null;
 }
 
 const peer = alias(members, 'search_peer');
@@ -43,7 +41,7 @@ export async function searchMessages(db: Executor, userId: string, q: string, li
 		.innerJoin(peer, and(eq(peer.conversationId, messages.conversationId), ne(peer.userId, userId)))
 		.innerJoin(peerUser, eq(peerUser.id, peer.userId))
 		// A deleted message's body is '' and matches nothing; the condition says so for the reader.
-		.where(and(sql`to_tsvector('simple', ${messages.body}) @@ to_tsquery('simple', ${query})`, isNull(messages.deletedAt)))
+		.where(and(sql`${searchableBody(messages.body)} @@ to_tsquery('simple', ${query})`, isNull(messages.deletedAt)))
 		.orderBy(desc(messages.createdAt), desc(messages.seq))
 		.limit(limit);
 	const shown = await withReactions(

@@ -6,6 +6,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { DurableEvents } from '../../types';
+import { searchableBody } from './search-index';
 import {
 	bigint,
 	boolean,
@@ -103,8 +104,9 @@ export const messages = pgTable(
 		uniqueIndex('messages_conversation_seq_idx').on(t.conversationId, t.seq),
 		index('messages_client_seq_idx').on(t.conversationId, t.clientId, t.clientSeq),
 		// Full-text search (chat/search.ts). An expression index rather than a stored column keeps
-		// rows small; 'simple' does no stemming, so it treats every language alike.
-		index('messages_body_search_idx').using('gin', sql`to_tsvector('simple', ${t.body})`)
+		// rows small; 'simple' does no stemming, so it treats every language alike. Renamed when its
+		// expression changed (accents folded), so the migration replaces it rather than keeping both.
+		index('messages_body_folded_search_idx').using('gin', searchableBody(t.body))
 	]
 );
 

@@ -15,5 +15,6 @@ export const load: PageLoad = async ({ data, params, parent }) => {
 	const { user } = await parent();
 	const conversation = await getClient(user).db.conversations.get(params.id);
 	if (!conversation) error(404, 'This conversation is not stored on this device.');
-	return { conversation, messages: [] as Message[], hasMore: true, formId: crypto.randomUUID() };
+	// Whether the server has older rows is unknown here: the local rows say it (history.canLoadOlder).
+	return { conversation, messages: [] as Message[], hasMore: false, formId: crypto.randomUUID() };
 };
