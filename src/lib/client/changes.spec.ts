@@ -47,6 +47,7 @@ function stored(extra: Partial<Message> = {}): Message {
 		deletedAt: null,
 		reactions: [],
 		attachments: [],
+		preview: null,
 		version: 0,
 		...extra
 	};
