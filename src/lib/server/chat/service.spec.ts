@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createPostgresDatabase } from '../../../../tests/integration/harness';
 import { AppError } from '$lib/errors';
 import type { ErrorCode } from '$lib/protocol';
@@ -298,5 +298,76 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		chat.revokeSessions(a.id, ['s1']);
 		expect(revoked).toEqual([{ kind: 'revoked', userId: a.id, sessionIds: ['s1'] }]);
 		expect(published).toEqual(revoked);
+	});
+});
+
+describe('link previews of sends [pglite]', () => {
+	const preview = (url: string) => ({ url, title: 'A page', description: null, siteName: null, imageUrl: null });
+
+	/** A service whose preview fetches wait for the test: `fetched(url)` answers the pending one. */
+	async function withPreviews() {
+		const database = await openDatabase('memory://', '');
+		const bus = new InProcessBus();
+		const published: Note[] = [];
+		bus.onPublished((notes) => published.push(...notes));
+		const asked: { body: string; answer: (result: unknown) => void }[] = [];
+		const chat = new ChatService(
+			database.db,
+			database.batch,
+			bus,
+			{ ...loadConfig({}), rateLimit: false },
+			undefined,
+			(_senderId, body) =>
+				new Promise((resolve, reject) => {
+					asked.push({ body, answer: (result) => (result instanceof Error ? reject(result) : resolve(result as never)) });
+				})
+		);
+		const [a, b] = [crypto.randomUUID(), crypto.randomUUID()].map((id) => ({ id, username: `u${id.replaceAll('-', '').slice(0, 12)}` }));
+		await database.db.insert(users).values([a, b].map((u) => ({ ...u, passwordHash: 'x' })));
+		const { id: conversationId } = await chat.openConversation(a.id, b.username);
+		const send = (body: string) =>
+			chat.send(a.id, { id: crypto.randomUUID(), conversationId, clientId: a.id, clientSeq: 1, body, replyTo: null });
+		return { database, bus, chat, published, asked, send, a };
+	}
+
+	test('the ack comes before the fetch ends; the preview then reaches both members as a message_updated', async () => {
+		const { database, bus, chat, published, asked, send, a } = await withPreviews();
+		const ack = await send('see https://a.example/page');
+		expect(asked.map((x) => x.body)).toEqual(['see https://a.example/page']);
+		asked[0].answer(preview('https://a.example/page'));
+		await chat.flush();
+		const updates = published.flatMap((n) => (n.kind === 'event' && n.event?.type === 'message_updated' ? [n] : []));
+		expect(updates).toHaveLength(2);
+		expect((await chat.getMessage(a.id, ack.id)).preview).toEqual(preview('https://a.example/page'));
+		await bus.close();
+		await database.close();
+	});
+
+	test('a fetch that fails, or a follow-up write on a database that is gone, is only logged: no crash, no unhandled rejection', async () => {
+		const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+		try {
+			const { database, bus, chat, asked, send, a } = await withPreviews();
+			const ack = await send('https://a.example/one');
+			asked[0].answer(new Error('the cache read failed'));
+			await chat.flush();
+			expect(errors).toHaveBeenCalledTimes(1);
+			expect((await chat.getMessage(a.id, ack.id)).preview).toBeNull();
+
+			await chat.send(a.id, {
+				id: crypto.randomUUID(),
+				conversationId: ack.conversationId,
+				clientId: a.id,
+				clientSeq: 2,
+				body: 'https://a.example/two',
+				replyTo: null
+			});
+			await database.close();
+			asked[1].answer(preview('https://a.example/two'));
+			await chat.flush();
+			expect(errors).toHaveBeenCalledTimes(2);
+			await bus.close();
+		} finally {
+			errors.mockRestore();
+		}
 	});
 });
