@@ -219,6 +219,18 @@ describe('storeServerCopy', () => {
 		expect((await db.messages.get(m.id))?.body).toBe('second');
 	});
 
+	it('keeps the preview a later message_updated brings, and an older copy (the send’s own event, replayed) never takes it away', async () => {
+		const db = freshDb();
+		const m = stored();
+		const preview = { url: 'https://a.example/', title: 'A', description: null, siteName: null, imageUrl: null };
+		const store = (copy: Message) =>
+			db.transaction('rw', [db.messages, db.outbox, db.changes, db.conversations, db.meta], () => storeServerCopy(db, copy));
+		await store(m);
+		expect(await store({ ...m, preview, version: 1 })).toBe(true);
+		expect(await store(m)).toBe(false);
+		expect((await db.messages.get(m.id))?.preview).toEqual(preview);
+	});
+
 	it('updates the conversation list’s last message when it is the one changed', async () => {
 		const db = freshDb();
 		const m = stored();
