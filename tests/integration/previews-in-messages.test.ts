@@ -9,8 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createPostgresDatabase, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { startTcpProxy } from './proxies';
 
 // A 1×1 PNG.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
@@ -254,3 +255,76 @@ describeEngines('link preview limit', (engine) => {
 		bobWs.close();
 	});
 });
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('link previews in messages on two instances (PostgreSQL bus)', () => {
+	let one: TestServer;
+	let two: TestServer;
+	beforeAll(async () => {
+		const databaseUrl = await createPostgresDatabase();
+		const env = { PREVIEW_ALLOW_PRIVATE_HOSTS: new URL(siteOrigin).host };
+		one = await startServer({ engine: 'postgres', databaseUrl, env });
+		two = await startServer({ engine: 'postgres', databaseUrl, env });
+	});
+	afterAll(async () => {
+		await Promise.all([one?.stop(), two?.stop()]);
+	});
+
+	test('the instance that committed fetches the page once; the peer on the other instance gets the preview and its image', async () => {
+		const { alice, bob, conversationId } = await pair(one.origin);
+		const aliceOnOne = await WsClient.connect(one.origin, alice.client.cookie);
+		const bobOnTwo = await WsClient.connect(two.origin, bob.client.cookie);
+		const name = unique('across');
+		const id = await sender(aliceOnOne, conversationId)(pageUrl(name));
+		const seen = await bobOnTwo.waitFor(updateOf(id, (m) => m.preview !== null));
+		expect(seen.message.preview).toEqual(previewOf(name));
+		expect(hits.get(`/page/${name}`)).toBe(1);
+		const image = await fetch(two.origin + seen.message.preview.imageUrl, { headers: { cookie: bob.client.cookie! } });
+		expect(image.status).toBe(200);
+		aliceOnOne.close();
+		bobOnTwo.close();
+	});
+});
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('link previews while PostgreSQL is away [postgres]', () => {
+	test('the follow-up write fails quietly: logged, the process stays up, the message keeps no preview', async () => {
+		const base = new URL(await createPostgresDatabase());
+		const proxy = await startTcpProxy(base.hostname, Number(base.port || 5432));
+		const viaProxy = new URL(base);
+		viaProxy.port = String(proxy.port);
+		const server = await startServer({
+			engine: 'postgres',
+			databaseUrl: viaProxy.toString(),
+			env: { PREVIEW_ALLOW_PRIVATE_HOSTS: new URL(siteOrigin).host }
+		});
+		try {
+			const { alice, conversationId } = await pair(server.origin);
+			const ws = await WsClient.connect(server.origin, alice.client.cookie);
+			const name = unique('cut');
+			const gate = hold(`/page/${name}`);
+			const id = await sender(ws, conversationId)(pageUrl(name));
+			await gate.arrived;
+			proxy.cut();
+			gate.release();
+			const logged = `Adding the link preview of message ${id} failed`;
+			await until(() => server.output().includes(logged), 'the failure logged');
+			expect(server.process.exitCode).toBeNull();
+			expect((await alice.client.get('/healthz')).status).toBe(200);
+			proxy.restore();
+			await until(async () => (await alice.client.get('/readyz')).status === 200, 'ready again');
+			expect((await alice.client.get(`/api/messages/${id}`)).body.message).toMatchObject({ preview: null, version: 0 });
+			ws.close();
+		} finally {
+			await server.stop();
+			await proxy.close();
+		}
+	});
+});
+
+/** Polls `condition` (an outside process's state, which sends no event) until it holds, for up to 30 s. */
+async function until(condition: () => boolean | Promise<boolean>, what: string) {
+	const deadline = Date.now() + 30_000;
+	while (!(await condition())) {
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+		await new Promise((resolve) => setTimeout(resolve, 50));
+	}
+}
