@@ -85,7 +85,7 @@ async function create(): Promise<Services> {
 		bus,
 		config,
 		(ids) => store.delete(allBlobKeys(ids)),
-		previews && ((userId, body) => previews.forMessage(userId, body))
+		previews && ((userId, url) => previews.forMessage(userId, url))
 	);
 	const push = new PushService(
 		database.db,

@@ -36,13 +36,12 @@ export function previewLink(body: string): string | null {
 }
 
 /**
- * The link to fetch a preview for once `after` is committed: a new message's, or an edit's that
- * changed it. Null when there is none to fetch (no link, the same link, a reaction, a delete).
+ * The link to fetch a preview for once a body is committed: a new message's (`before` null), or
+ * an edit's that changed it. Null when there is none to fetch (no link, the same link).
  */
-export function linkToPreview(before: MessageRow | null, after: MessageRow): string | null {
-	if (after.deletedAt) return null;
-	const link = previewLink(after.body);
-	return link && (!before || previewLink(before.body) !== link) ? link : null;
+export function linkToPreview(before: string | null, after: string): string | null {
+	const link = previewLink(after);
+	return link && (before === null || previewLink(before) !== link) ? link : null;
 }
 
 // Field by field: jsonb gives keys back in its own order.

@@ -25,7 +25,7 @@ import { isUnavailable } from '../failures';
 import type { Ack, Message } from '$lib/types';
 import type { BatchWriter, Statement } from '../db/batch';
 import type { Appended } from './events';
-import { NO_SUCH_MESSAGE, applyChange, linkToPreview, reactionDiff, type MessageState, type StoredChange } from './change';
+import { NO_SUCH_MESSAGE, applyChange, reactionDiff, type MessageState, type StoredChange } from './change';
 import type { ConversationMembers } from './members';
 import { ASSIGNED_BY_COMMIT, COLUMN_NAMES, RECORD_DEFINITION, fromRecord, toRecord } from './message-columns';
 import { groupReactions, type ReactionRow } from './reactions';
@@ -66,8 +66,8 @@ export interface Published {
 	appended: Appended[];
 	/** Attachments whose rows this commit deleted (with their message): their blobs go next. */
 	discarded?: string[];
-	/** A link whose preview the message now lacks (a new message's, or an edit's new one): fetch it next. */
-	previewLink?: string;
+	/** The body before this commit, when a change changed it (the caller tells whether its link moved). */
+	previousBody?: string;
 }
 
 export interface GroupCommitOptions<S extends BatchSend> {
@@ -440,13 +440,12 @@ export class GroupCommit<S extends BatchSend> {
 				const gone = next.row.deletedAt && !state.row.deletedAt ? attachmentsOf(files, change.messageId).map((a) => a.id) : [];
 				for (const id of gone) files.delete(id);
 				discarded.push(...gone);
-				const link = linkToPreview(state.row, next.row);
 				const event: Published = {
 					type: 'message_updated',
 					message,
 					appended,
 					...(gone.length ? { discarded: gone } : {}),
-					...(link ? { previewLink: link } : {})
+					...(next.row.body !== state.row.body ? { previousBody: state.row.body } : {})
 				};
 				outcomes.push({ ok: true, value: { message, appended }, event });
 				continue;
@@ -505,9 +504,7 @@ export class GroupCommit<S extends BatchSend> {
 			written.push(row);
 			const appended = append(send.conversationId, send.id, 'message', members);
 			const message = toMessage(row, [], attachmentsOf(files, row.id).map(toAttachment));
-			const link = linkToPreview(null, row);
-			const event: Published = { type: 'message', message, appended, ...(link ? { previewLink: link } : {}) };
-			outcomes.push({ ok: true, value: { ack: toAck(row), message, appended }, event });
+			outcomes.push({ ok: true, value: { ack: toAck(row), message, appended }, event: { type: 'message', message, appended } });
 		}
 		const changedRows = [...changedIds].map((id) => states.get(id)!);
 		const diffs = changedRows.map((state) => reactionDiff(before.get(state.row.id) ?? [], state.reactions));

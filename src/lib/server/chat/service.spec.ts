@@ -304,22 +304,33 @@ describe.each(engines)('ChatService on %s', (engine) => {
 describe('link previews of sends [pglite]', () => {
 	const preview = (url: string) => ({ url, title: 'A page', description: null, siteName: null, imageUrl: null });
 
-	/** A service whose preview fetches wait for the test: `fetched(url)` answers the pending one. */
+	interface Asked {
+		url: string;
+		answer(result: unknown): void;
+	}
+
+	/** A service whose preview fetches wait for the test: `asked(i)` resolves with the i-th once it is asked, to answer it. */
 	async function withPreviews() {
 		const database = await openDatabase('memory://', '');
 		const bus = new InProcessBus();
 		const published: Note[] = [];
 		bus.onPublished((notes) => published.push(...notes));
-		const asked: { body: string; answer: (result: unknown) => void }[] = [];
+		const calls: Asked[] = [];
+		const waiting: (() => void)[] = [];
+		const asked = async (i: number): Promise<Asked> => {
+			while (calls.length <= i) await new Promise<void>((resolve) => waiting.push(resolve));
+			return calls[i];
+		};
 		const chat = new ChatService(
 			database.db,
 			database.batch,
 			bus,
 			{ ...loadConfig({}), rateLimit: false },
 			undefined,
-			(_senderId, body) =>
+			(_senderId, url) =>
 				new Promise((resolve, reject) => {
-					asked.push({ body, answer: (result) => (result instanceof Error ? reject(result) : resolve(result as never)) });
+					calls.push({ url, answer: (result) => (result instanceof Error ? reject(result) : resolve(result as never)) });
+					for (const wake of waiting.splice(0)) wake();
 				})
 		);
 		const [a, b] = [crypto.randomUUID(), crypto.randomUUID()].map((id) => ({ id, username: `u${id.replaceAll('-', '').slice(0, 12)}` }));
@@ -332,9 +343,11 @@ describe('link previews of sends [pglite]', () => {
 
 	test('the ack comes before the fetch ends; the preview then reaches both members as a message_updated', async () => {
 		const { database, bus, chat, published, asked, send, a } = await withPreviews();
+		// Acked while the fetch is still pending (it ends only when the test answers it).
 		const ack = await send('see https://a.example/page');
-		expect(asked.map((x) => x.body)).toEqual(['see https://a.example/page']);
-		asked[0].answer(preview('https://a.example/page'));
+		const fetch = await asked(0);
+		expect(fetch.url).toBe('https://a.example/page');
+		fetch.answer(preview('https://a.example/page'));
 		await chat.flush();
 		const updates = published.flatMap((n) => (n.kind === 'event' && n.event?.type === 'message_updated' ? [n] : []));
 		expect(updates).toHaveLength(2);
@@ -348,7 +361,7 @@ describe('link previews of sends [pglite]', () => {
 		try {
 			const { database, bus, chat, asked, send, a } = await withPreviews();
 			const ack = await send('https://a.example/one');
-			asked[0].answer(new Error('the cache read failed'));
+			(await asked(0)).answer(new Error('the cache read failed'));
 			await chat.flush();
 			expect(errors).toHaveBeenCalledTimes(1);
 			expect((await chat.getMessage(a.id, ack.id)).preview).toBeNull();
@@ -361,8 +374,9 @@ describe('link previews of sends [pglite]', () => {
 				body: 'https://a.example/two',
 				replyTo: null
 			});
+			const second = await asked(1);
 			await database.close();
-			asked[1].answer(preview('https://a.example/two'));
+			second.answer(preview('https://a.example/two'));
 			await chat.flush();
 			expect(errors).toHaveBeenCalledTimes(2);
 			await bus.close();

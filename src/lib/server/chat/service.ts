@@ -15,7 +15,7 @@ import type { BatchWriter } from '../db/batch';
 import { attachments, conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent } from './events';
-import { NO_SUCH_MESSAGE } from './change';
+import { NO_SUCH_MESSAGE, linkToPreview } from './change';
 import { GroupCommit, type BatchSend, type Published } from './group-commit';
 import { sameContent } from './message-columns';
 import { ConversationMembers } from './members';
@@ -51,10 +51,10 @@ export class ChatService {
 		/** Deletes the blobs of attachments whose rows a commit deleted (their message was deleted). */
 		private readonly discard: (attachmentIds: string[]) => Promise<void> = async () => {},
 		/**
-		 * The preview of a body's first link for its sender, null when there is none to show (busy,
-		 * over their limit, unfetchable); undefined: previews are off.
+		 * The preview of a message's link for its sender, null when there is none to show (busy, over
+		 * their limit, unfetchable); undefined: previews are off.
 		 */
-		private readonly previewFor?: (senderId: string, body: string) => Promise<LinkPreview | null>
+		private readonly previewFor?: (senderId: string, url: string) => Promise<LinkPreview | null>
 	) {
 		this.members = new ConversationMembers(db);
 		this.sendLimiter = new RefillingTokenBucket(config.sendBurst, 60_000 / config.sendPerMinute);
@@ -78,7 +78,7 @@ export class ChatService {
 					this.publishMessage(event);
 					// Committed: a blob left behind by a failure here is unreachable (its row is gone), never served.
 					if (event.discarded) this.discard(event.discarded).catch((error) => console.error('Deleting attachments failed:', error));
-					if (event.previewLink) this.attachPreview(event.message);
+					if (event.type === 'message' || event.previousBody !== undefined) this.attachPreview(event.message, event.previousBody ?? null);
 				}
 			},
 			uncertain: (userIds) => this.publish(userIds.map(resyncNote))
@@ -217,16 +217,20 @@ export class ChatService {
 	}
 
 	/**
-	 * Fetches the preview of a just committed message's link and adds it as a change of its own, so
-	 * the ack never waits for a fetch and both members get it as a `message_updated`. Runs on the
-	 * instance that committed; whatever fails (the page, the limit, the database) leaves the
-	 * message without a preview, and is only logged.
+	 * Fetches the preview of a just committed message's link (a new message's, or an edit's that
+	 * changed it) and adds it as a change of its own, so the ack never waits for a fetch and both
+	 * members get it as a `message_updated`. Runs on the instance that committed; whatever fails
+	 * (the page, the limit, the database) leaves the message without a preview, and is only logged.
 	 */
-	private attachPreview(message: Message) {
-		if (!this.previewFor) return;
+	private attachPreview(message: Message, previousBody: string | null) {
+		const previewFor = this.previewFor;
+		if (!previewFor) return;
 		const { id: messageId, conversationId, senderId, body } = message;
-		const attached = this.previewFor(senderId, body)
-			.then(async (preview) => {
+		// After the batch's acks are written: finding the link parses the body (markdown-it).
+		const attached = new Promise((resolve) => setImmediate(resolve))
+			.then(async () => {
+				const link = linkToPreview(previousBody, body);
+				const preview = link && (await previewFor(senderId, link));
 				// An edit meanwhile has the last word: the change is refused under the lock if it moved on.
 				if (preview) await this.group.change({ op: 'preview', messageId, preview, userId: senderId, conversationId });
 			})

@@ -16,8 +16,8 @@ describe('createPreviews', () => {
 		expect([...(previewsWith({})?.guard.allow ?? ['x'])]).toEqual([]);
 	});
 
-	it('previews nothing for a text without an http(s) link, without touching the database', async () => {
+	it('previews nothing that is not an http(s) link, without touching the database', async () => {
 		const previews = previewsWith({});
-		expect(await previews?.forMessage('u', 'no link, `https://in.code.example/`, mailto:a@b.example')).toBeNull();
+		for (const url of ['mailto:a@b.example', 'javascript:alert(1)', 'not a link']) expect(await previews?.forMessage('u', url)).toBeNull();
 	});
 });

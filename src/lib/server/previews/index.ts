@@ -8,7 +8,6 @@ import type { Executor } from '../db';
 import { RefillingTokenBucket } from '../rate-limit';
 import type { Services } from '../services';
 import { fetchPreview } from './fetch-preview';
-import { firstUrl } from './first-url';
 import type { GuardOptions } from './guard';
 import { PreviewsBusy, PreviewsLimited, PreviewStore, STORE_DEFAULTS, type LinkPreview } from './store';
 
@@ -25,11 +24,10 @@ export interface Previews {
 	 */
 	forUser(userId: string, url: string): Promise<LinkPreview | null>;
 	/**
-	 * The same for a message body's first http(s) link (null: no link). Never throws for the link's
-	 * sake: busy, over the limit or unfetchable is null (a send simply gets no preview); a database
-	 * failure still throws.
+	 * The same for the link of a message of `userId`'s. Never throws for the link's sake: busy, over
+	 * the limit or unfetchable is null (a send simply gets no preview); a database failure still throws.
 	 */
-	forMessage(userId: string, text: string): Promise<LinkPreview | null>;
+	forMessage(userId: string, url: string): Promise<LinkPreview | null>;
 }
 
 /** Undefined when PREVIEWS=off. */
@@ -43,9 +41,7 @@ export function createPreviews(config: Config, db: Executor): Previews | undefin
 		guard,
 		store,
 		forUser,
-		forMessage: async (userId, text) => {
-			const url = firstUrl(text);
-			if (!url) return null;
+		forMessage: async (userId, url) => {
 			try {
 				return await forUser(userId, url);
 			} catch (error) {
