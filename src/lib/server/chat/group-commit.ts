@@ -19,6 +19,8 @@
  * conversations, before the users, the order every batch takes), read with its reactions, and the
  * change decided from the row as it is then (chat/change.ts). So changes apply in commit order
  * and the last commit wins; a change that changes nothing writes nothing and publishes nothing.
+ * A link preview the server fetched after a commit is such a change too (op 'preview'), so it is
+ * ordered, versioned and published like an edit, and refused if an edit or delete came first.
  */
 import { AppError } from '$lib/errors';
 import { isUnavailable } from '../failures';
