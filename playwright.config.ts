@@ -9,9 +9,9 @@ function chromiumPath(): string | undefined {
 	return undefined;
 }
 
-/** A free port, fixed in the environment so Playwright's worker processes agree on it. */
-async function e2ePort(): Promise<number> {
-	if (process.env.E2E_PORT) return Number(process.env.E2E_PORT);
+/** A free port, fixed in the environment (as `name`) so Playwright's worker processes agree on it. */
+async function freePort(name: string): Promise<number> {
+	if (process.env[name]) return Number(process.env[name]);
 	const port = await new Promise<number>((resolve, reject) => {
 		const server = net.createServer();
 		server.on('error', reject);
@@ -20,12 +20,14 @@ async function e2ePort(): Promise<number> {
 			server.close(() => resolve(port));
 		});
 	});
-	process.env.E2E_PORT = String(port);
+	process.env[name] = String(port);
 	return port;
 }
 
-const PORT = await e2ePort();
+const PORT = await freePort('E2E_PORT');
 export const E2E_ORIGIN = `http://127.0.0.1:${PORT}`;
+/** Where tests/e2e/previews.spec.ts serves pages to preview: the one host the SSRF guard lets through. */
+export const E2E_SITE_PORT = await freePort('E2E_SITE_PORT');
 
 export default defineConfig({
 	testDir: 'tests/e2e',
@@ -65,7 +67,8 @@ export default defineConfig({
 			ORIGIN: E2E_ORIGIN,
 			DATABASE_URL: process.env.E2E_DATABASE_URL ?? 'memory://',
 			GAP_TIMEOUT_MS: '2000',
-			RATE_LIMIT: 'off'
+			RATE_LIMIT: 'off',
+			PREVIEW_ALLOW_PRIVATE_HOSTS: `127.0.0.1:${E2E_SITE_PORT}`
 		}
 	}
 });

@@ -186,6 +186,8 @@ export const SETTINGS = {
 	VAPID_PRIVATE_KEY: text(undefined),
 	VAPID_SUBJECT: text(undefined),
 	PREVIEWS: onOff(),
+	/** Link preview pages a user may make the server fetch per minute (cached ones are free); under RATE_LIMIT. */
+	PREVIEW_FETCHES_PER_MINUTE: int(20, 1),
 	/** For tests against local servers: what the previews' SSRF guard lets through. */
 	PREVIEW_ALLOW_PRIVATE_HOSTS: hostPorts()
 };

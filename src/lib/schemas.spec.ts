@@ -104,3 +104,21 @@ describe('a send’s attachments', () => {
 		expect(frame({ ...base, body: 'x', attachments: ids }).success).toBe(false);
 	});
 });
+
+describe('a change frame', () => {
+	it('never carries a preview: only the server adds one, after fetching it itself', () => {
+		const messageId = '00000000-0000-4000-8000-000000000001';
+		const preview = {
+			url: 'https://a.example/',
+			title: 'Forged',
+			description: null,
+			siteName: null,
+			imageUrl: 'https://evil.example/x.png'
+		};
+		const frame = { type: 'change', id: '00000000-0000-4000-8000-000000000002', change: { op: 'preview', messageId, preview } };
+		expect(clientFrameSchema.safeParse(frame).success).toBe(false);
+		// Nor does an edit smuggle one in: the body is all it takes.
+		const edit = clientFrameSchema.parse({ ...frame, change: { op: 'edit', messageId, body: 'x', preview } });
+		expect(edit).toEqual({ ...frame, change: { op: 'edit', messageId, body: 'x' } });
+	});
+});

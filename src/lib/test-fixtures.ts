@@ -8,5 +8,6 @@ export const UNCHANGED = {
 	deletedAt: null,
 	reactions: [],
 	attachments: [],
+	preview: null,
 	version: 0
 } as const satisfies Partial<Message>;

@@ -24,6 +24,20 @@ export interface Attachment {
 	thumbnailUrl: string | null;
 }
 
+/**
+ * A link's preview as the server fetched it (GET /api/previews, and a message's `preview`). Texts are
+ * trimmed and capped; `imageUrl` is the server's proxy, never the linked site's own address.
+ */
+export interface LinkPreview {
+	/** The link as previewed: the WHATWG serialisation, without its fragment. */
+	url: string;
+	title: string | null;
+	description: string | null;
+	siteName: string | null;
+	/** `/api/previews/image?url=…` when the page names an image, else null. */
+	imageUrl: string | null;
+}
+
 export interface Message {
 	id: string;
 	conversationId: string;
@@ -42,6 +56,11 @@ export interface Message {
 	/** One entry per emoji chosen by at least one member, in the order each emoji was first chosen. */
 	reactions: Reaction[];
 	attachments: Attachment[];
+	/**
+	 * The preview of the body's first link (an addition): null as sent, set by a later
+	 * `message_updated` once the server fetched it; null again when an edit changes the link or on delete.
+	 */
+	preview: LinkPreview | null;
 	/**
 	 * 0 as sent, +1 for every change that changed something (an addition to the protocol): of two
 	 * copies of a message the higher version is the newer, whichever way each arrived.

@@ -47,6 +47,7 @@ function stored(extra: Partial<Message> = {}): Message {
 		deletedAt: null,
 		reactions: [],
 		attachments: [],
+		preview: null,
 		version: 0,
 		...extra
 	};
@@ -216,6 +217,18 @@ describe('storeServerCopy', () => {
 		expect(await store({ ...m, body: 'second', version: 2 })).toBe(true);
 		expect(await store({ ...m, body: 'first', version: 1 })).toBe(false);
 		expect((await db.messages.get(m.id))?.body).toBe('second');
+	});
+
+	it('keeps the preview a later message_updated brings, and an older copy (the send’s own event, replayed) never takes it away', async () => {
+		const db = freshDb();
+		const m = stored();
+		const preview = { url: 'https://a.example/', title: 'A', description: null, siteName: null, imageUrl: null };
+		const store = (copy: Message) =>
+			db.transaction('rw', [db.messages, db.outbox, db.changes, db.conversations, db.meta], () => storeServerCopy(db, copy));
+		await store(m);
+		expect(await store({ ...m, preview, version: 1 })).toBe(true);
+		expect(await store(m)).toBe(false);
+		expect((await db.messages.get(m.id))?.preview).toEqual(preview);
 	});
 
 	it('updates the conversation list’s last message when it is the one changed', async () => {

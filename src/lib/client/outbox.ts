@@ -37,6 +37,7 @@ export async function enqueueMessage(
 			deletedAt: null,
 			reactions: [],
 			attachments: [],
+			preview: null,
 			version: 0,
 			status: 'sending'
 		};

@@ -23,6 +23,16 @@ describe('withPending', () => {
 		expect(withPending(base, [], 'me', now)).toEqual({ ...base, changePending: false });
 	});
 
+	it('an edit away from the previewed link hides the card until the server answers; one that keeps it keeps it', () => {
+		const preview = { url: 'https://a.example/', title: 'A', description: null, siteName: null, imageUrl: null };
+		const linked = { ...base, body: 'see https://a.example', preview };
+		expect(withPending(linked, [change({ op: 'edit', messageId: M, body: 'no link now' })], 'me', now).preview).toBeNull();
+		expect(withPending(linked, [change({ op: 'edit', messageId: M, body: 'still https://a.example' })], 'me', now).preview).toEqual(
+			preview
+		);
+		expect(withPending(linked, [change({ op: 'react', messageId: M, emoji: '🎉' })], 'me', now).preview).toEqual(preview);
+	});
+
 	it('applies edits, reactions and a delete in the order they were made', () => {
 		const shown = withPending(
 			base,

@@ -3,7 +3,7 @@
  * applied on top, in the order they were made. Nothing here is stored, so a change that leaves
  * the queue (answered, refused or dismissed) stops showing by itself: that is the rollback.
  */
-import type { Reaction } from '$lib/types';
+import type { LinkPreview, Reaction } from '$lib/types';
 import type { LocalMessage, PendingChange } from './db';
 
 export interface ShownChanges {
@@ -11,19 +11,19 @@ export interface ShownChanges {
 	changePending: boolean;
 }
 
-export function withPending<M extends Pick<LocalMessage, 'body' | 'editedAt' | 'deletedAt' | 'reactions'>>(
-	message: M,
-	changes: readonly PendingChange[],
-	me: string,
-	now: () => string = () => new Date().toISOString()
-): M & ShownChanges {
+export function withPending<
+	M extends Pick<LocalMessage, 'body' | 'editedAt' | 'deletedAt' | 'reactions'> & { preview?: LinkPreview | null }
+>(message: M, changes: readonly PendingChange[], me: string, now: () => string = () => new Date().toISOString()): M & ShownChanges {
 	let shown = { ...message, changePending: false };
 	for (const { change, state } of changes) {
 		if (state !== 'queued') continue;
 		shown.changePending = true;
 		switch (change.op) {
 			case 'edit':
-				if (!shown.deletedAt) shown = { ...shown, body: change.body, editedAt: now() };
+				if (!shown.deletedAt) {
+					shown = { ...shown, body: change.body, editedAt: now() };
+					if (shown.preview && !stillLinks(change.body, shown.preview.url)) shown = { ...shown, preview: null };
+				}
 				break;
 			case 'delete':
 				shown = { ...shown, body: '', deletedAt: shown.deletedAt ?? now(), reactions: [] };
@@ -39,6 +39,14 @@ export function withPending<M extends Pick<LocalMessage, 'body' | 'editedAt' | '
 		}
 	}
 	return shown;
+}
+
+/**
+ * Whether an edited body still names the previewed page. The server decides for sure (and sends
+ * the card again when it stays); this only keeps a card of a link just edited away from showing.
+ */
+function stillLinks(body: string, url: string): boolean {
+	return body.includes(url) || body.includes(url.replace(/\/$/, ''));
 }
 
 /** Adds or removes `userId`'s `emoji`, keeping the server's order (a new emoji goes last). */

@@ -51,6 +51,7 @@ describe('loadConfig', () => {
 		expect(config.rateLimit).toBe(true);
 		expect(config.database.answerMs).toBe(config.database.statementMs + 500);
 		expect(config.vapidSubject).toBe('mailto:duet@example.invalid');
+		expect(config.previewFetchesPerMinute).toBe(20);
 	});
 
 	it('fails on a typo, naming the variable', () => {

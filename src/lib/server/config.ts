@@ -55,6 +55,11 @@ export interface Config {
 	 * against local servers only; empty by default.
 	 */
 	previewAllowPrivateHosts: string[];
+	/**
+	 * Pages not cached that one user's links (sent, or asked of GET /api/previews) may make the
+	 * server fetch per minute, bursts included; under RATE_LIMIT.
+	 */
+	previewFetchesPerMinute: number;
 }
 
 export interface AttachmentSettings {
@@ -130,7 +135,8 @@ export function loadConfig(env: Env = process.env): Config {
 		fastPath: read(env, 'FAST_PATH'),
 		database: databaseTimeouts(env),
 		previews: read(env, 'PREVIEWS'),
-		previewAllowPrivateHosts: read(env, 'PREVIEW_ALLOW_PRIVATE_HOSTS')
+		previewAllowPrivateHosts: read(env, 'PREVIEW_ALLOW_PRIVATE_HOSTS'),
+		previewFetchesPerMinute: read(env, 'PREVIEW_FETCHES_PER_MINUTE')
 	};
 }
 

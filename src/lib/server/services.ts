@@ -15,6 +15,7 @@ import { allBlobKeys } from './attachments/store';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
 import { Streams } from './chat/streams';
+import { createPreviews, type Previews } from './previews';
 import { loadVapidKeys, PushService } from './push';
 import { Sessions } from './session';
 import { SessionCache } from './session-cache';
@@ -30,6 +31,8 @@ export interface Services {
 	/** Every push connection's lifecycle (limit, presence, replay, teardown, shutdown). */
 	streams: Streams;
 	push: PushService;
+	/** Link previews (the cache, the guard, the per-user limit); undefined when PREVIEWS=off. */
+	previews: Previews | undefined;
 	/** Proves, creates and ends sessions; holds the process's cache of proved sessions. */
 	sessions: Sessions;
 	sessionWatch: SessionWatch;
@@ -75,7 +78,15 @@ async function create(): Promise<Services> {
 	// Logout on any instance reaches every instance's session cache through the bus.
 	bus.onRevoked(({ userId, sessionIds }) => sessions.cache.forgetUser(userId, sessionIds));
 	const store = new DatabaseBlobStore(database.db);
-	const chat = new ChatService(database.db, database.batch, bus, config, (ids) => store.delete(allBlobKeys(ids)));
+	const previews = createPreviews(config, database.db);
+	const chat = new ChatService(
+		database.db,
+		database.batch,
+		bus,
+		config,
+		(ids) => store.delete(allBlobKeys(ids)),
+		previews && ((userId, url) => previews.forMessage(userId, url))
+	);
 	const push = new PushService(
 		database.db,
 		bus,
@@ -115,6 +126,7 @@ async function create(): Promise<Services> {
 		attachments,
 		streams,
 		push,
+		previews,
 		sessions,
 		sessionWatch,
 		shutdown() {

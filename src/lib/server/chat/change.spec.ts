@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { AppError } from '$lib/errors';
-import { applyChange, reactionDiff, type MessageState } from './change';
+import { applyChange, linkToPreview, reactionDiff, type MessageState } from './change';
 
 const now = new Date('2026-01-02T03:04:05.000Z');
 const sent = new Date('2026-01-01T00:00:00.000Z');
@@ -20,6 +20,7 @@ function state(overrides: Partial<MessageState['row']> = {}, reactions: MessageS
 			editedAt: null,
 			deletedAt: null,
 			version: 2,
+			preview: null,
 			...overrides
 		},
 		reactions
@@ -34,6 +35,60 @@ const codeOf = (fn: () => unknown) => {
 	}
 	return 'no error';
 };
+
+const preview = (url: string, title = 'T') => ({ url, title, description: null, siteName: null, imageUrl: null });
+
+describe('link previews', () => {
+	const linked = (body: string, extra: Partial<MessageState['row']> = {}) => state({ body, ...extra });
+
+	test('a preview of the body’s current link is added as a change; of another link, of a deleted message or the same again, it is nothing', () => {
+		const next = applyChange(
+			linked('see https://a.example/x'),
+			{ op: 'preview', messageId: 'm', preview: preview('https://a.example/x') },
+			'alice',
+			now
+		);
+		expect(next?.row).toMatchObject({ preview: preview('https://a.example/x'), version: 3, editedAt: null });
+		// The same preview with its keys in another order (as jsonb gives them back) changes nothing.
+		const stored = { imageUrl: null, siteName: null, description: null, title: 'T', url: 'https://a.example/x' };
+		expect(
+			applyChange(
+				linked('https://a.example/x', { preview: stored }),
+				{ op: 'preview', messageId: 'm', preview: preview('https://a.example/x') },
+				'alice',
+				now
+			)
+		).toBeNull();
+		expect(
+			applyChange(linked('https://b.example/'), { op: 'preview', messageId: 'm', preview: preview('https://a.example/x') }, 'alice', now)
+		).toBeNull();
+		expect(
+			applyChange(linked('', { deletedAt: sent }), { op: 'preview', messageId: 'm', preview: preview('https://a.example/x') }, 'alice', now)
+		).toBeNull();
+	});
+
+	test('an edit keeps the preview while the link stays, and drops it when the link changes or goes; a delete drops it', () => {
+		const withPreview = linked('https://a.example/x', { preview: preview('https://a.example/x') });
+		expect(
+			applyChange(withPreview, { op: 'edit', messageId: 'm', body: 'now: https://a.example/x#top' }, 'alice', now)?.row.preview
+		).toEqual(preview('https://a.example/x'));
+		expect(applyChange(withPreview, { op: 'edit', messageId: 'm', body: 'https://b.example/' }, 'alice', now)?.row.preview).toBeNull();
+		expect(applyChange(withPreview, { op: 'edit', messageId: 'm', body: 'no link' }, 'alice', now)?.row.preview).toBeNull();
+		expect(applyChange(withPreview, { op: 'delete', messageId: 'm' }, 'alice', now)?.row.preview).toBeNull();
+		expect(applyChange(withPreview, { op: 'react', messageId: 'm', emoji: '👍' }, 'bob', now)?.row.preview).toEqual(
+			preview('https://a.example/x')
+		);
+	});
+
+	test('a preview is fetched for a new message’s link and for an edit’s new link only', () => {
+		expect(linkToPreview(null, 'look: HTTPS://A.example/x#frag')).toBe('https://a.example/x');
+		expect(linkToPreview(null, 'no link, `https://in.code.example/`')).toBeNull();
+		expect(linkToPreview('https://a.example/x', 'https://a.example/x, again')).toBeNull();
+		expect(linkToPreview('https://a.example/x', 'https://b.example/')).toBe('https://b.example/');
+		// A delete empties the body.
+		expect(linkToPreview('https://a.example/x', '')).toBeNull();
+	});
+});
 
 describe('applyChange', () => {
 	test('an edit by the sender sets the body and editedAt and bumps the version; the same body again is nothing', () => {

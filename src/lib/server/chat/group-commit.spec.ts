@@ -185,7 +185,8 @@ describe('GroupCommit changes', () => {
 			createdAt: new Date('2026-01-01T00:00:00.000Z'),
 			editedAt: null,
 			deletedAt: null,
-			version: 0
+			version: 0,
+			preview: null
 		};
 		const { client, batches, writes } = fakeDatabase({ autoCommit: true, stored: { [stored.id]: stored } });
 		const published: string[] = [];

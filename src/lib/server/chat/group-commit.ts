@@ -19,14 +19,15 @@
  * conversations, before the users, the order every batch takes), read with its reactions, and the
  * change decided from the row as it is then (chat/change.ts). So changes apply in commit order
  * and the last commit wins; a change that changes nothing writes nothing and publishes nothing.
+ * A link preview the server fetched after a commit is such a change too (op 'preview'), so it is
+ * ordered, versioned and published like an edit, and refused if an edit or delete came first.
  */
 import { AppError } from '$lib/errors';
-import type { MessageChange } from '$lib/schemas';
 import { isUnavailable } from '../failures';
 import type { Ack, Message } from '$lib/types';
 import type { BatchWriter, Statement } from '../db/batch';
 import type { Appended } from './events';
-import { NO_SUCH_MESSAGE, applyChange, reactionDiff, type MessageState } from './change';
+import { NO_SUCH_MESSAGE, applyChange, reactionDiff, type MessageState, type StoredChange } from './change';
 import type { ConversationMembers } from './members';
 import { ASSIGNED_BY_COMMIT, COLUMN_NAMES, RECORD_DEFINITION, fromRecord, toRecord } from './message-columns';
 import { groupReactions, type ReactionRow } from './reactions';
@@ -45,7 +46,7 @@ export type BatchSend = Omit<MessageRow, (typeof ASSIGNED_BY_COMMIT)[number] | '
 };
 
 /** A change by `userId`; `conversationId` is the message's, read before, so the batch knows what it locks. */
-export type BatchChange = MessageChange & { userId: string; conversationId: string };
+export type BatchChange = StoredChange & { userId: string; conversationId: string };
 
 /** A stored send; `message` and `appended` only when this call stored it (not for a resend). */
 export interface Committed {
@@ -67,6 +68,8 @@ export interface Published {
 	appended: Appended[];
 	/** Attachments whose rows this commit deleted (with their message): their blobs go next. */
 	discarded?: string[];
+	/** The body before this commit, when a change changed it (the caller tells whether its link moved). */
+	previousBody?: string;
 }
 
 export interface GroupCommitOptions<S extends BatchSend> {
@@ -439,7 +442,13 @@ export class GroupCommit<S extends BatchSend> {
 				const gone = next.row.deletedAt && !state.row.deletedAt ? attachmentsOf(files, change.messageId).map((a) => a.id) : [];
 				for (const id of gone) files.delete(id);
 				discarded.push(...gone);
-				const event: Published = { type: 'message_updated', message, appended, ...(gone.length ? { discarded: gone } : {}) };
+				const event: Published = {
+					type: 'message_updated',
+					message,
+					appended,
+					...(gone.length ? { discarded: gone } : {}),
+					...(next.row.body !== state.row.body ? { previousBody: state.row.body } : {})
+				};
 				outcomes.push({ ok: true, value: { message, appended }, event });
 				continue;
 			}
@@ -475,7 +484,16 @@ export class GroupCommit<S extends BatchSend> {
 				lastClientSeq.set(clientKey(send), clientSeq);
 			}
 			const { attachments: _named, ...content } = send;
-			const row: MessageRow = { ...content, clientSeq, seq: seq + 1, createdAt: now, editedAt: null, deletedAt: null, version: 0 };
+			const row: MessageRow = {
+				...content,
+				clientSeq,
+				seq: seq + 1,
+				createdAt: now,
+				editedAt: null,
+				deletedAt: null,
+				version: 0,
+				preview: null
+			};
 			// Taken now, so a later send of this batch naming one of them is refused.
 			taken.forEach((a, position) => {
 				const file = { ...a!, messageId: send.id, position };
@@ -615,8 +633,8 @@ function writeStatement(now: Date, writes: Writes): Statement {
 				update users u set event_seq = x.seq
 				from unnest($3::uuid[], $4::bigint[]) as x(id, seq) where u.id = x.id
 			), changed as (
-				update messages m set body = x.body, edited_at = x.edited_at, deleted_at = x.deleted_at, version = x.version
-				from json_to_recordset($8::text::json) as x(id uuid, body text, edited_at timestamptz, deleted_at timestamptz, version integer)
+				update messages m set body = x.body, edited_at = x.edited_at, deleted_at = x.deleted_at, version = x.version, preview = x.preview
+				from json_to_recordset($8::text::json) as x(id uuid, body text, edited_at timestamptz, deleted_at timestamptz, version integer, preview jsonb)
 				where m.id = x.id and m.id = any($11::uuid[])
 			), unreacted as (
 				delete from message_reactions r
@@ -649,7 +667,8 @@ function writeStatement(now: Date, writes: Writes): Statement {
 					body: m.body,
 					edited_at: m.editedAt?.toISOString() ?? null,
 					deleted_at: m.deletedAt?.toISOString() ?? null,
-					version: m.version
+					version: m.version,
+					preview: m.preview
 				}))
 			),
 			JSON.stringify(removed.map((r) => ({ message_id: r.messageId, emoji: r.emoji, user_id: r.userId }))),

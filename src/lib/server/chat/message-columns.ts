@@ -13,7 +13,7 @@ type Key = keyof MessageRow;
 const columns = Object.entries(getTableColumns(messages)) as [Key, PgColumn][];
 
 /** Columns the commit (or a later change) assigns: no send gives them (see group-commit.ts BatchSend). */
-export const ASSIGNED_BY_COMMIT = ['seq', 'createdAt', 'editedAt', 'deletedAt', 'version'] as const satisfies readonly Key[];
+export const ASSIGNED_BY_COMMIT = ['seq', 'createdAt', 'editedAt', 'deletedAt', 'version', 'preview'] as const satisfies readonly Key[];
 
 /** A resend may differ in these and still be the same message. */
 const ASSIGNED: ReadonlySet<Key> = new Set([...ASSIGNED_BY_COMMIT, 'id', 'clientId', 'clientSeq']);

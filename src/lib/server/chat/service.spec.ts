@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createPostgresDatabase } from '../../../../tests/integration/harness';
 import { AppError } from '$lib/errors';
 import type { ErrorCode } from '$lib/protocol';
@@ -298,5 +298,90 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		chat.revokeSessions(a.id, ['s1']);
 		expect(revoked).toEqual([{ kind: 'revoked', userId: a.id, sessionIds: ['s1'] }]);
 		expect(published).toEqual(revoked);
+	});
+});
+
+describe('link previews of sends [pglite]', () => {
+	const preview = (url: string) => ({ url, title: 'A page', description: null, siteName: null, imageUrl: null });
+
+	interface Asked {
+		url: string;
+		answer(result: unknown): void;
+	}
+
+	/** A service whose preview fetches wait for the test: `asked(i)` resolves with the i-th once it is asked, to answer it. */
+	async function withPreviews() {
+		const database = await openDatabase('memory://', '');
+		const bus = new InProcessBus();
+		const published: Note[] = [];
+		bus.onPublished((notes) => published.push(...notes));
+		const calls: Asked[] = [];
+		const waiting: (() => void)[] = [];
+		const asked = async (i: number): Promise<Asked> => {
+			while (calls.length <= i) await new Promise<void>((resolve) => waiting.push(resolve));
+			return calls[i];
+		};
+		const chat = new ChatService(
+			database.db,
+			database.batch,
+			bus,
+			{ ...loadConfig({}), rateLimit: false },
+			undefined,
+			(_senderId, url) =>
+				new Promise((resolve, reject) => {
+					calls.push({ url, answer: (result) => (result instanceof Error ? reject(result) : resolve(result as never)) });
+					for (const wake of waiting.splice(0)) wake();
+				})
+		);
+		const [a, b] = [crypto.randomUUID(), crypto.randomUUID()].map((id) => ({ id, username: `u${id.replaceAll('-', '').slice(0, 12)}` }));
+		await database.db.insert(users).values([a, b].map((u) => ({ ...u, passwordHash: 'x' })));
+		const { id: conversationId } = await chat.openConversation(a.id, b.username);
+		const send = (body: string) =>
+			chat.send(a.id, { id: crypto.randomUUID(), conversationId, clientId: a.id, clientSeq: 1, body, replyTo: null });
+		return { database, bus, chat, published, asked, send, a };
+	}
+
+	test('the ack comes before the fetch ends; the preview then reaches both members as a message_updated', async () => {
+		const { database, bus, chat, published, asked, send, a } = await withPreviews();
+		// Acked while the fetch is still pending (it ends only when the test answers it).
+		const ack = await send('see https://a.example/page');
+		const fetch = await asked(0);
+		expect(fetch.url).toBe('https://a.example/page');
+		fetch.answer(preview('https://a.example/page'));
+		await chat.flush();
+		const updates = published.flatMap((n) => (n.kind === 'event' && n.event?.type === 'message_updated' ? [n] : []));
+		expect(updates).toHaveLength(2);
+		expect((await chat.getMessage(a.id, ack.id)).preview).toEqual(preview('https://a.example/page'));
+		await bus.close();
+		await database.close();
+	});
+
+	test('a fetch that fails, or a follow-up write on a database that is gone, is only logged: no crash, no unhandled rejection', async () => {
+		const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+		try {
+			const { database, bus, chat, asked, send, a } = await withPreviews();
+			const ack = await send('https://a.example/one');
+			(await asked(0)).answer(new Error('the cache read failed'));
+			await chat.flush();
+			expect(errors).toHaveBeenCalledTimes(1);
+			expect((await chat.getMessage(a.id, ack.id)).preview).toBeNull();
+
+			await chat.send(a.id, {
+				id: crypto.randomUUID(),
+				conversationId: ack.conversationId,
+				clientId: a.id,
+				clientSeq: 2,
+				body: 'https://a.example/two',
+				replyTo: null
+			});
+			const second = await asked(1);
+			await database.close();
+			second.answer(preview('https://a.example/two'));
+			await chat.flush();
+			expect(errors).toHaveBeenCalledTimes(2);
+			await bus.close();
+		} finally {
+			errors.mockRestore();
+		}
 	});
 });

@@ -7,7 +7,7 @@ import { sha256 } from '@oslojs/crypto/sha2';
 import { and, asc, eq, like, max, ne, sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
 import type { MessageChange, SendInput, ReceiptInput } from '$lib/schemas';
-import type { Ack, Conversation, DurableEvent, Message, User } from '$lib/types';
+import type { Ack, Conversation, DurableEvent, LinkPreview, Message, User } from '$lib/types';
 import { resyncNote, type EventBus, type Note } from '../bus';
 import type { Config } from '../config';
 import type { Db } from '../db';
@@ -15,7 +15,7 @@ import type { BatchWriter } from '../db/batch';
 import { attachments, conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent } from './events';
-import { NO_SUCH_MESSAGE } from './change';
+import { NO_SUCH_MESSAGE, linkToPreview } from './change';
 import { GroupCommit, type BatchSend, type Published } from './group-commit';
 import { sameContent } from './message-columns';
 import { ConversationMembers } from './members';
@@ -40,6 +40,8 @@ export class ChatService {
 	private readonly members: ConversationMembers;
 	private readonly online = new Map<string, number>();
 	private readonly lastTyping = new Map<string, number>();
+	/** Previews being fetched and added, awaited by flush (each fetch has the guard's deadline). */
+	private readonly attaching = new Set<Promise<void>>();
 
 	constructor(
 		private readonly db: Db,
@@ -47,7 +49,12 @@ export class ChatService {
 		readonly bus: EventBus,
 		private readonly config: Config,
 		/** Deletes the blobs of attachments whose rows a commit deleted (their message was deleted). */
-		private readonly discard: (attachmentIds: string[]) => Promise<void> = async () => {}
+		private readonly discard: (attachmentIds: string[]) => Promise<void> = async () => {},
+		/**
+		 * The preview of a message's link for its sender, null when there is none to show (busy, over
+		 * their limit, unfetchable); undefined: previews are off.
+		 */
+		private readonly previewFor?: (senderId: string, url: string) => Promise<LinkPreview | null>
 	) {
 		this.members = new ConversationMembers(db);
 		this.sendLimiter = new RefillingTokenBucket(config.sendBurst, 60_000 / config.sendPerMinute);
@@ -71,6 +78,7 @@ export class ChatService {
 					this.publishMessage(event);
 					// Committed: a blob left behind by a failure here is unreachable (its row is gone), never served.
 					if (event.discarded) this.discard(event.discarded).catch((error) => console.error('Deleting attachments failed:', error));
+					if (event.type === 'message' || event.previousBody !== undefined) this.attachPreview(event.message, event.previousBody ?? null);
 				}
 			},
 			uncertain: (userIds) => this.publish(userIds.map(resyncNote))
@@ -206,6 +214,29 @@ export class ChatService {
 		const row = await this.findMessage(messageId);
 		if (!row || !(await this.members.of(row.conversationId)).includes(userId)) throw NO_SUCH_MESSAGE();
 		return row;
+	}
+
+	/**
+	 * Fetches the preview of a just committed message's link (a new message's, or an edit's that
+	 * changed it) and adds it as a change of its own, so the ack never waits for a fetch and both
+	 * members get it as a `message_updated`. Runs on the instance that committed; whatever fails
+	 * (the page, the limit, the database) leaves the message without a preview, and is only logged.
+	 */
+	private attachPreview(message: Message, previousBody: string | null) {
+		const previewFor = this.previewFor;
+		if (!previewFor) return;
+		const { id: messageId, conversationId, senderId, body } = message;
+		// After the batch's acks are written: finding the link parses the body (markdown-it).
+		const attached = new Promise((resolve) => setImmediate(resolve))
+			.then(async () => {
+				const link = linkToPreview(previousBody, body);
+				const preview = link && (await previewFor(senderId, link));
+				// An edit meanwhile has the last word: the change is refused under the lock if it moved on.
+				if (preview) await this.group.change({ op: 'preview', messageId, preview, userId: senderId, conversationId });
+			})
+			.catch((error) => console.error(`Adding the link preview of message ${messageId} failed:`, error))
+			.finally(() => this.attaching.delete(attached));
+		this.attaching.add(attached);
 	}
 
 	private rateLimitSend(userId: string) {
@@ -382,9 +413,10 @@ export class ChatService {
 		if (notes.length) this.bus.publish(notes);
 	}
 
-	/** Commits whatever the sequence buffer holds (graceful shutdown). */
-	flush(): Promise<void> {
-		return this.buffer.flush();
+	/** Commits whatever the sequence buffer holds, then lets the previews being added finish (graceful shutdown). */
+	async flush(): Promise<void> {
+		await this.buffer.flush();
+		await Promise.all([...this.attaching]);
 	}
 }
 

@@ -24,6 +24,7 @@ export function toMessage(row: MessageRow, reactions: Reaction[] = [], attachmen
 		deletedAt: row.deletedAt?.toISOString() ?? null,
 		reactions,
 		attachments,
+		preview: row.deletedAt ? null : (row.preview ?? null),
 		version: row.version
 	};
 }

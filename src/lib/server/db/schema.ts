@@ -5,7 +5,7 @@
  * id 11 before id 10 commits) and so cannot be a resume cursor.
  */
 import { sql } from 'drizzle-orm';
-import type { DurableEvents } from '../../types';
+import type { DurableEvents, LinkPreview } from '../../types';
 import { searchableBody } from './search-index';
 import {
 	bigint,
@@ -98,7 +98,12 @@ export const messages = pgTable(
 		editedAt: tstz('edited_at'),
 		deletedAt: tstz('deleted_at'),
 		/** Bumped by every change under the row's lock, so it orders changes by commit (see types.ts Message.version). */
-		version: integer('version').notNull().default(0)
+		version: integer('version').notNull().default(0),
+		/**
+		 * A snapshot of the first link's preview, set by a change after the send commits: the message
+		 * shows what it showed when fetched, however the link_previews cache moves on.
+		 */
+		preview: jsonb('preview').$type<LinkPreview>()
 	},
 	(t) => [
 		uniqueIndex('messages_conversation_seq_idx').on(t.conversationId, t.seq),

@@ -1,45 +1,58 @@
 /**
  * Link previews, put together for a process: the guard's settings from the config, the cache on
- * the process's database. One per Services, so that every route and caller shares the in-flight
- * fetches.
+ * the process's database, the per-user limit on fetches. One per process (Services.previews), so
+ * that every route and every send shares the in-flight fetches and the limit.
  */
+import type { Config } from '../config';
+import type { Executor } from '../db';
+import { RefillingTokenBucket } from '../rate-limit';
 import type { Services } from '../services';
 import { fetchPreview } from './fetch-preview';
-import { firstUrl } from './first-url';
 import type { GuardOptions } from './guard';
-import { PreviewStore, STORE_DEFAULTS, type LinkPreview } from './store';
+import { PreviewsBusy, PreviewsLimited, PreviewStore, STORE_DEFAULTS, type LinkPreview } from './store';
 
 export { firstUrl } from './first-url';
-export { PreviewsBusy, type LinkPreview } from './store';
+export { PreviewsBusy, PreviewsLimited, type LinkPreview } from './store';
 
 export interface Previews {
 	store: PreviewStore;
 	guard: GuardOptions;
 	/**
-	 * The preview of a message body's first http(s) link (null: no link, or no preview), fetched
-	 * unless cached. Throws PreviewsBusy when every fetch slot is taken.
+	 * The preview of `url` for `userId`, fetched unless cached. A fetch counts against the user's
+	 * limit (PreviewsLimited past it); a cached preview, or joining a fetch already running, does not.
+	 * Throws PreviewsBusy when every fetch slot is taken.
 	 */
-	forText(text: string): Promise<LinkPreview | null>;
+	forUser(userId: string, url: string): Promise<LinkPreview | null>;
+	/**
+	 * The same for the link of a message of `userId`'s. Never throws for the link's sake: busy, over
+	 * the limit or unfetchable is null (a send simply gets no preview); a database failure still throws.
+	 */
+	forMessage(userId: string, url: string): Promise<LinkPreview | null>;
 }
 
-const built = new WeakMap<Services, Previews>();
-
 /** Undefined when PREVIEWS=off. */
-export function previewsOf(services: Services): Previews | undefined {
-	if (!services.config.previews) return undefined;
-	let previews = built.get(services);
-	if (!previews) {
-		const guard: GuardOptions = { allow: new Set(services.config.previewAllowPrivateHosts) };
-		const store = new PreviewStore(services.database.db, (url) => fetchPreview(url, guard), STORE_DEFAULTS);
-		previews = {
-			guard,
-			store,
-			forText: async (text) => {
-				const url = firstUrl(text);
-				return url ? store.get(url) : null;
+export function createPreviews(config: Config, db: Executor): Previews | undefined {
+	if (!config.previews) return undefined;
+	const guard: GuardOptions = { allow: new Set(config.previewAllowPrivateHosts) };
+	const store = new PreviewStore(db, (url) => fetchPreview(url, guard), STORE_DEFAULTS);
+	const limiter = new RefillingTokenBucket<string>(config.previewFetchesPerMinute, 60_000 / config.previewFetchesPerMinute);
+	const forUser = (userId: string, url: string) => store.get(url, () => (config.rateLimit ? limiter.consume(userId) : 0));
+	return {
+		guard,
+		store,
+		forUser,
+		forMessage: async (userId, url) => {
+			try {
+				return await forUser(userId, url);
+			} catch (error) {
+				if (error instanceof PreviewsBusy || error instanceof PreviewsLimited) return null;
+				throw error;
 			}
-		};
-		built.set(services, previews);
-	}
-	return previews;
+		}
+	};
+}
+
+/** The process's previews; undefined when PREVIEWS=off. */
+export function previewsOf(services: Services): Previews | undefined {
+	return services.previews;
 }

@@ -5,7 +5,7 @@ import { openDatabase, type Database } from '../db';
 import { linkPreviews } from '../db/schema';
 import type { FetchedPreview } from './fetch-preview';
 import { PreviewFetchError } from './guard';
-import { imageProxyPath, previewKey, PreviewStore, PreviewsBusy } from './store';
+import { imageProxyPath, previewKey, PreviewStore, PreviewsBusy, PreviewsLimited } from './store';
 
 const engines = process.env.TEST_DATABASE_URL ? (['pglite', 'postgres'] as const) : (['pglite'] as const);
 
@@ -114,6 +114,21 @@ describe.each(engines)('PreviewStore [%s]', (engine) => {
 		release();
 		await Promise.all(held);
 		expect((await store.get('https://busy.example/4'))?.title).toBe('Title');
+	});
+
+	it('asks admit only before a fetch of its own: not for a fresh cached preview; refused, a stale one is served', async () => {
+		const fetchPage = vi.fn(async (url: string) => page(url));
+		const store = new PreviewStore(database.db, fetchPage, options);
+		const admit = vi.fn(() => 0);
+		await store.get('https://limit.example/1', admit);
+		await store.get('https://limit.example/1', admit);
+		expect(admit).toHaveBeenCalledTimes(1);
+		const refuse = vi.fn(() => 7);
+		await expect(store.get('https://limit.example/2', refuse)).rejects.toEqual(new PreviewsLimited(7));
+		expect(fetchPage).toHaveBeenCalledTimes(1);
+		clock += options.ttlMs;
+		expect((await store.get('https://limit.example/1', refuse))?.url).toBe('https://limit.example/1');
+		expect(fetchPage).toHaveBeenCalledTimes(1);
 	});
 
 	it('fetches nothing for what is not an http(s) URL, and lets bugs through', async () => {

@@ -4,20 +4,13 @@
  * message), and concurrent requests for the same URL in this process share one fetch.
  */
 import { eq } from 'drizzle-orm';
+import type { LinkPreview } from '$lib/types';
 import type { Executor } from '../db';
 import { linkPreviews } from '../db/schema';
 import type { FetchedPreview } from './fetch-preview';
 import { PreviewFetchError, previewUrl } from './guard';
 
-/** A preview as clients see it: the image only ever through the server's proxy. */
-export interface LinkPreview {
-	url: string;
-	title: string | null;
-	description: string | null;
-	siteName: string | null;
-	/** `/api/previews/image?url=…` when the page names an image, else null. */
-	imageUrl: string | null;
-}
+export type { LinkPreview };
 
 export interface StoreOptions {
 	/** How long a fetched preview is served before the page is fetched again. */
@@ -38,6 +31,23 @@ export const STORE_DEFAULTS: StoreOptions = { ttlMs: 24 * 60 * 60_000, failureTt
 export class PreviewsBusy extends Error {
 	name = 'PreviewsBusy';
 }
+
+/**
+ * The asker may not make the server fetch another page for now (their per-user limit). A cached
+ * preview is served all the same; this is only for a link that would need a fetch.
+ */
+export class PreviewsLimited extends Error {
+	name = 'PreviewsLimited';
+	constructor(readonly retryAfter: number) {
+		super(`Too many new link previews; try again in ${retryAfter} seconds.`);
+	}
+}
+
+/**
+ * Asked before the store starts a fetch of its own (not for a fresh cached preview, nor to join a
+ * fetch already running): 0 lets it fetch, else the seconds to wait (PreviewsLimited).
+ */
+export type Admit = () => number;
 
 /** The longest URL worth a preview (and a primary key); longer ones are tracking junk. */
 const MAX_URL_LENGTH = 2048;
@@ -85,18 +95,19 @@ export class PreviewStore {
 	/**
 	 * The preview of `url`, fetched unless a fresh one (or a fresh failure) is cached; null when
 	 * the page has none or cannot be fetched. Not an http(s) URL: null, and nothing is fetched.
-	 * Throws PreviewsBusy when it would have to fetch, every slot is taken and nothing is cached.
+	 * Throws PreviewsBusy when it would have to fetch, every slot is taken and nothing is cached,
+	 * and PreviewsLimited when it would have to fetch and `admit` says no.
 	 */
-	async get(url: string): Promise<LinkPreview | null> {
+	async get(url: string, admit: Admit = () => 0): Promise<LinkPreview | null> {
 		const key = previewKey(url);
 		if (!key) return null;
 		const cached = await this.cached(key);
 		if (cached && this.fresh(cached)) return toPreview(cached);
 		try {
-			return toPreview(await this.refresh(key));
+			return toPreview(await this.refresh(key, admit));
 		} catch (error) {
-			// A stale preview beats none while every slot is busy.
-			if (error instanceof PreviewsBusy && cached) return toPreview(cached);
+			// A stale preview beats none while every slot is busy or the asker is over their limit.
+			if ((error instanceof PreviewsBusy || error instanceof PreviewsLimited) && cached) return toPreview(cached);
 			throw error;
 		}
 	}
@@ -119,10 +130,12 @@ export class PreviewStore {
 		return this.now() - row.fetchedAt.getTime() < ttl;
 	}
 
-	private async refresh(key: string): Promise<Row> {
+	private async refresh(key: string, admit: Admit): Promise<Row> {
 		let pending = this.inFlight.get(key);
 		if (!pending) {
 			if (this.inFlight.size >= this.options.maxFetches) throw new PreviewsBusy('Too many link previews are being fetched.');
+			const wait = admit();
+			if (wait > 0) throw new PreviewsLimited(wait);
 			pending = this.fetchAndStore(key).finally(() => this.inFlight.delete(key));
 			this.inFlight.set(key, pending);
 		}
