@@ -2,9 +2,9 @@
  * `npm run bench`: measures the production build of Duet on this machine against real PostgreSQL
  * and, in a second pass, embedded PGlite, with load-generator child processes over real sockets,
  * next to bare baselines measured in the same run (a `ws` relay with no auth and no database; a
- * bare one-row INSERT loop). Writes bench/results/<timestamp>.json and bench/results/latest.md.
+ * bare one-row INSERT loop; a bare upload sink writing 256 KiB chunks). Writes bench/results/<timestamp>.json and bench/results/latest.md.
  *
- *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,startup]
+ *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,startup]
  *                     [--profile] [--rates=250,500,...] [--keep] [--label=NAME]
  *
  * `pglite` is the embedded default (durable: an fsync per commit); `pglite-unsafe` runs it with
@@ -22,6 +22,7 @@ import { cpuSeconds, machineBusy, machineSample, rssBytes, rssSampler } from './
 import { isClean, markdown } from './lib/report.js';
 import { createDatabase, dropDatabase, makePair, makeUser, migrate, openSql, seedHistory, seedUsers } from './lib/seed.js';
 import { APP_DIR, ROOT, startDuet, startProcess } from './lib/server.js';
+import { describeUpload, UPLOADS_FULL, UPLOADS_QUICK, uploadClient, uploadScenarios } from './lib/uploads.js';
 import { forkChild, log, median, now, parseArgs, sleep } from './lib/util.js';
 
 const args = parseArgs(process.argv.slice(2));
@@ -46,7 +47,8 @@ const FULL = {
 	historyRequests: 1000,
 	ssrRequests: 200,
 	bigDbMessages: 1_000_000,
-	pgInsertMs: 10_000
+	pgInsertMs: 10_000,
+	uploads: UPLOADS_FULL
 };
 
 const QUICK = {
@@ -66,7 +68,8 @@ const QUICK = {
 	historyRequests: 300,
 	ssrRequests: 50,
 	bigDbMessages: 200_000,
-	pgInsertMs: 4000
+	pgInsertMs: 4000,
+	uploads: UPLOADS_QUICK
 };
 
 const P = { ...(quick ? QUICK : FULL) };
@@ -286,6 +289,55 @@ async function insertLoop(engine) {
 	}
 }
 
+// ── uploads, next to baseline (c): the bare upload sink on a database of its own ──────────────
+
+async function uploadsScenario(engine, start, pair) {
+	log(`  uploads (Duet and the bare upload sink, alternately)`);
+	let dbName;
+	let dir;
+	let env;
+	if (engine === 'postgres') {
+		dbName = `duet_bench_${stamp.toLowerCase().replace(/-/g, '_')}_upload`;
+		const url = await createDatabase(BASE_URL, dbName);
+		await migrate({ url });
+		env = { DATABASE_URL: url };
+	} else {
+		dir = mkdtempSync(path.join(os.tmpdir(), 'duet-bench-upload-'));
+		await migrate({ dir, unsafeNoFsync: engine === 'pglite-unsafe' });
+		env = { DATABASE_URL: '', PGLITE_DIR: dir, ...(engine === 'pglite-unsafe' ? { PGLITE_UNSAFE_NO_FSYNC: '1' } : {}) };
+	}
+	// Every measured upload stays unsent: the quota must hold them all.
+	const app = await start({ UNSENT_UPLOAD_QUOTA_BYTES: String(64 * 1024 ** 3) });
+	const sink = await startProcess({ script: 'bench/baselines/upload-sink.js', readyPath: '/readyz', env, label: 'upload sink' });
+	const client = uploadClient();
+	try {
+		const conversationId = pair.id;
+		const duet = { origin: app.origin, path: '/api/attachments', cookie: pair.a.cookie, conversationId };
+		const bare = { origin: sink.origin, path: '/upload', conversationId };
+		const result = await uploadScenarios(
+			client,
+			[
+				{ name: 'duet', pid: app.pid, file: duet, photo: duet },
+				{ name: 'baseline', pid: sink.pid, file: bare, photo: { ...bare, path: '/photo' } }
+			],
+			P.uploads,
+			(name, scenario, r) => log(describeUpload(name, scenario, r))
+		);
+		for (const scenario of ['one', 'concurrent', 'photos']) {
+			const [d, b] = [result.duet[scenario], result.baseline[scenario]];
+			const speed = scenario === 'photos' ? 'uploadsPerSecond' : 'mibPerSecond';
+			log(`  ${scenario}: Duet ÷ baseline ${(d[speed] / b[speed]).toFixed(2)}× the ${scenario === 'photos' ? 'photos/s' : 'MiB/s'}`);
+		}
+		return result;
+	} finally {
+		await client.stop();
+		await sink.stop();
+		await app.stop();
+		if (dbName && !args.keep) await dropDatabase(BASE_URL, dbName).catch((e) => log(`could not drop ${dbName}: ${e.message}`));
+		if (dir) rmSync(dir, { recursive: true, force: true });
+	}
+}
+
 // ── one engine pass ─────────────────────────────────────────────────────────────────────────────
 
 async function latencySteps(kind, app, pairs, rates, dbCpu) {
@@ -408,11 +460,13 @@ async function enginePass(engine) {
 		const [h1, h2, c1, c2] = users('probe_', 4);
 		const historyPair = makePair(h1, h2);
 		const catchupPair = makePair(c1, c2);
+		const [u1, u2] = users('upload_', 2);
+		const uploadPair = makePair(u1, u2);
 		let sql = await openSql(target);
 		await seedUsers(
 			sql,
-			[...loadUsers, ...idleUsers, h1, h2, c1, c2],
-			[...loadPairs, ...idlePairs, historyPair, catchupPair],
+			[...loadUsers, ...idleUsers, h1, h2, c1, c2, u1, u2],
+			[...loadPairs, ...idlePairs, historyPair, catchupPair, uploadPair],
 			passwordHash
 		);
 		if (wants('history')) {
@@ -483,6 +537,8 @@ async function enginePass(engine) {
 			);
 		}
 		await app.stop();
+
+		if (wants('uploads')) out.uploads = await uploadsScenario(engine, start, uploadPair);
 
 		if (wants('idle') && (engine === 'postgres' || args['idle-all'])) {
 			const hb = { WS_HEARTBEAT_MS: String(P.heartbeatMs), SSE_KEEPALIVE_MS: String(P.heartbeatMs) };
