@@ -2,7 +2,9 @@
  * `npm run bench`: measures the production build of Duet on this machine against real PostgreSQL
  * and, in a second pass, embedded PGlite, with load-generator child processes over real sockets,
  * next to bare baselines measured in the same run (a `ws` relay with no auth and no database; a
- * bare one-row INSERT loop; a bare upload sink writing 256 KiB chunks). Writes bench/results/<timestamp>.json and bench/results/latest.md.
+ * bare one-row INSERT loop; a bare upload sink storing 256 KiB chunks, bench/lib/uploads.js).
+ * Writes bench/results/<timestamp>.json and bench/results/latest.md. With --only, the start-up
+ * figures are the fresh start only (which migrates the database every pass needs).
  *
  *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,startup]
  *                     [--profile] [--rates=250,500,...] [--keep] [--label=NAME]
@@ -295,22 +297,32 @@ async function uploadsScenario(engine, start, pair) {
 	log(`  uploads (Duet and the bare upload sink, alternately)`);
 	let dbName;
 	let dir;
+	let sinkTarget;
 	let env;
 	if (engine === 'postgres') {
 		dbName = `duet_bench_${stamp.toLowerCase().replace(/-/g, '_')}_upload`;
-		const url = await createDatabase(BASE_URL, dbName);
-		await migrate({ url });
-		env = { DATABASE_URL: url };
+		sinkTarget = { url: await createDatabase(BASE_URL, dbName) };
+		env = { DATABASE_URL: sinkTarget.url };
 	} else {
 		dir = mkdtempSync(path.join(os.tmpdir(), 'duet-bench-upload-'));
-		await migrate({ dir, unsafeNoFsync: engine === 'pglite-unsafe' });
-		env = { DATABASE_URL: '', PGLITE_DIR: dir, ...(engine === 'pglite-unsafe' ? { PGLITE_UNSAFE_NO_FSYNC: '1' } : {}) };
+		sinkTarget = { dir, unsafeNoFsync: engine === 'pglite-unsafe' };
+		env = { DATABASE_URL: '', PGLITE_DIR: dir, ...(sinkTarget.unsafeNoFsync ? { PGLITE_UNSAFE_NO_FSYNC: '1' } : {}) };
 	}
-	// Every measured upload stays unsent: the quota must hold them all.
-	const app = await start({ UNSENT_UPLOAD_QUOTA_BYTES: String(64 * 1024 ** 3) });
-	const sink = await startProcess({ script: 'bench/baselines/upload-sink.js', readyPath: '/readyz', env, label: 'upload sink' });
-	const client = uploadClient();
+	let app;
+	let sink;
+	let client;
 	try {
+		// The sink's database is made while Duet starts: a fresh PGlite takes seconds to initialise.
+		// Every measured upload stays unsent: Duet's quota must hold them all.
+		const [started, migrated] = await Promise.allSettled([
+			start({ UNSENT_UPLOAD_QUOTA_BYTES: String(64 * 1024 ** 3) }),
+			migrate(sinkTarget)
+		]);
+		app = started.value;
+		if (started.status === 'rejected') throw started.reason;
+		if (migrated.status === 'rejected') throw migrated.reason;
+		sink = await startProcess({ script: 'bench/baselines/upload-sink.js', readyPath: '/readyz', env, label: 'upload sink' });
+		client = uploadClient();
 		const conversationId = pair.id;
 		const duet = { origin: app.origin, path: '/api/attachments', cookie: pair.a.cookie, conversationId };
 		const bare = { origin: sink.origin, path: '/upload', conversationId };
@@ -330,9 +342,9 @@ async function uploadsScenario(engine, start, pair) {
 		}
 		return result;
 	} finally {
-		await client.stop();
-		await sink.stop();
-		await app.stop();
+		await client?.stop();
+		await sink?.stop();
+		await app?.stop();
 		if (dbName && !args.keep) await dropDatabase(BASE_URL, dbName).catch((e) => log(`could not drop ${dbName}: ${e.message}`));
 		if (dir) rmSync(dir, { recursive: true, force: true });
 	}
@@ -442,13 +454,13 @@ async function enginePass(engine) {
 		startup.fresh = app.readyMs;
 		await app.stop();
 		const emptyRuns = [];
-		for (let i = 0; i < P.repeats; i++) {
+		for (let i = 0; i < (wants('startup') ? P.repeats : 0); i++) {
 			app = await start();
 			emptyRuns.push(app.readyMs);
 			await app.stop();
 		}
-		startup.empty = median(emptyRuns);
-		log(`  start-up: fresh ${startup.fresh.toFixed(0)} ms, empty ${startup.empty.toFixed(0)} ms`);
+		startup.empty = emptyRuns.length ? median(emptyRuns) : null;
+		log(`  start-up: fresh ${startup.fresh.toFixed(0)} ms, empty ${startup.empty?.toFixed(0) ?? '(not measured)'} ms`);
 
 		// Users and conversations are written with SQL while the server is down (PGlite is single-process).
 		const users = (prefix, count) => Array.from({ length: count }, (_, i) => makeUser(`${prefix}${i}`));
@@ -476,7 +488,8 @@ async function enginePass(engine) {
 		if (wants('catchup')) await seedHistory(sql, catchupPair, P.catchupEvents);
 		await sql.close();
 
-		app = await start();
+		const serving = ['ws', 'sse', 'catchup', 'history'].some(wants);
+		if (serving) app = await start();
 		if (wants('ws')) {
 			log(`  WebSocket latency steps (${P.pairs} pairs)`);
 			out.ws = await latencySteps('ws', app, loadPairs, P.rates, dbCpu);
@@ -536,7 +549,7 @@ async function enginePass(engine) {
 				`  history page p50 ${out.history.page.p50} p99 ${out.history.page.p99} ms; SSR /c/<id> TTFB p50 ${out.history.ssr.p50} p99 ${out.history.ssr.p99} ms ${JSON.stringify(ssr.statuses)}`
 			);
 		}
-		await app.stop();
+		if (serving) await app.stop();
 
 		if (wants('uploads')) out.uploads = await uploadsScenario(engine, start, uploadPair);
 
