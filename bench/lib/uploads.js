@@ -60,7 +60,10 @@ async function measure(client, targets, rounds, request) {
 	const state = targets.map((t) => ({ t, before: rssBytes(t.pid), cpu0: cpuSeconds(t.pid), sampler: rssSampler(t.pid, 50), runs: [] }));
 	try {
 		for (let i = 0; i < rounds; i++) {
-			for (const s of state) s.runs.push(await client.call('upload', { target: request.photos ? s.t.photo : s.t.file, ...request }));
+			// Who goes first alternates too, so neither always follows the other's writes.
+			for (const s of i % 2 ? [...state].reverse() : state) {
+				s.runs.push(await client.call('upload', { target: request.photos ? s.t.photo : s.t.file, ...request }));
+			}
 		}
 	} finally {
 		for (const s of state) s.peak = s.sampler.stop();
