@@ -1,10 +1,12 @@
 /**
- * The server's memory while it takes uploads: RSS before, and its peak (sampled every 50 ms)
- * while one 25 MiB file is uploaded, then 20 at once, then 20 photos at once (each re-encoded and
- * thumbnailed by sharp). The uploads stream from the socket into the database in 256 KiB chunks,
- * so the peak should stay near the baseline whatever the file size or count.
+ * The server's memory while it takes uploads, alone (no baseline, no report): RSS idle, and its
+ * peak while one 25 MiB file is uploaded, then 20 files of 25 MiB at once, then 20 photos at once
+ * (each re-encoded and thumbnailed by sharp). The scenarios are bench/lib/uploads.js, which
+ * `npm run bench -- --only=uploads` runs too (there with 1–5 MiB files at once, next to a bare
+ * baseline). The uploads stream from the socket into the database in 256 KiB chunks, so the peak
+ * should stay near the idle figure whatever the file size or count.
  *
- *   node bench/attachments-memory.js [--engine=postgres|pglite]
+ *   node bench/attachments-memory.js [--engine=postgres|pglite] [--quick]
  *
  * Needs the production build (`npm run build`). On postgres it uses BENCH_DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/postgres), in a fresh database that it drops afterwards.
@@ -13,27 +15,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
-import { rssBytes, rssSampler } from './lib/procstat.js';
 import { createDatabase, dropDatabase } from './lib/seed.js';
 import { startDuet } from './lib/server.js';
+import { describeUpload, MiB, UPLOADS_FULL, UPLOADS_QUICK, uploadClient, uploadScenarios } from './lib/uploads.js';
 import { parseArgs } from './lib/util.js';
 
 const args = parseArgs(process.argv.slice(2));
 const engine = args.engine ?? 'postgres';
 const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const MiB = 1024 * 1024;
+const settings = args.quick
+	? { ...UPLOADS_QUICK, concurrentMinBytes: 5 * MiB, concurrentMaxBytes: 5 * MiB }
+	: { ...UPLOADS_FULL, bigRepeats: 1, rounds: 1, concurrentMinBytes: 25 * MiB, concurrentMaxBytes: 25 * MiB };
 
 const dbName = `duet_att_${randomBytes(4).toString('hex')}`;
 const pgliteDir = engine === 'pglite' ? mkdtempSync(path.join(os.tmpdir(), 'duet-att-')) : undefined;
-let databaseUrl;
-if (engine === 'postgres') {
-	await createDatabase(base, dbName);
-	const url = new URL(base);
-	url.pathname = `/${dbName}`;
-	databaseUrl = url.toString();
-}
-const server = await startDuet({ databaseUrl, pgliteDir, env: { UNSENT_UPLOAD_QUOTA_BYTES: String(2048 * MiB) } });
+const databaseUrl = engine === 'postgres' ? await createDatabase(base, dbName) : undefined;
+const server = await startDuet({ databaseUrl, pgliteDir, env: { UNSENT_UPLOAD_QUOTA_BYTES: String(64 * 1024 * MiB) } });
 const { origin } = server;
 
 async function signUp(username) {
@@ -55,42 +52,20 @@ const opened = await fetch(`${origin}/api/conversations`, {
 });
 const conversationId = (await opened.json()).conversation.id;
 
-async function upload(bytes, name) {
-	const form = new FormData();
-	form.append('conversationId', conversationId);
-	form.append('file', new Blob([bytes]), name);
-	const res = await fetch(`${origin}/api/attachments`, { method: 'POST', headers: { origin, cookie }, body: form });
-	if (res.status !== 201) throw new Error(`upload: ${res.status} ${await res.text()}`);
-	return (await res.json()).attachment;
-}
-
-async function measure(label, run) {
-	const before = rssBytes(server.pid);
-	const sampler = rssSampler(server.pid, 50);
-	const t0 = performance.now();
-	await run();
-	const ms = performance.now() - t0;
-	const peak = sampler.stop();
-	const line = `${label}: RSS ${(before / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB (+${((peak - before) / MiB).toFixed(0)}), ${(ms / 1000).toFixed(1)} s`;
-	console.log(line);
-}
-
-const big = randomBytes(25 * MiB);
-// A photo-sized JPEG: 4000 × 3000 of noise, a worst case for the encoder (several MiB).
-const photo = await sharp(randomBytes(1000 * 750 * 3), { raw: { width: 1000, height: 750, channels: 3 } })
-	.resize(4000, 3000, { kernel: 'nearest' })
-	.jpeg({ quality: 95 })
-	.toBuffer();
-
+const client = uploadClient();
 try {
-	console.log(`engine ${engine}; photo ${(photo.length / MiB).toFixed(1)} MiB`);
-	await measure('idle', async () => {});
-	await measure('one 25 MiB file', () => upload(big, 'big.bin'));
-	await measure('20 × 25 MiB at once', () => Promise.all(Array.from({ length: 20 }, (_, i) => upload(big, `big${i}.bin`))));
-	await measure('20 photos (4000 × 3000 JPEG) at once', () =>
-		Promise.all(Array.from({ length: 20 }, (_, i) => upload(photo, `p${i}.jpg`)))
+	const target = { origin, path: '/api/attachments', cookie, conversationId };
+	const result = await uploadScenarios(
+		client,
+		[{ name: 'duet', pid: server.pid, file: target, photo: target }],
+		settings,
+		(name, scenario, r) => console.log(describeUpload(name, scenario, r))
+	);
+	console.log(
+		`engine ${engine}; idle RSS ${(result.duet.idleRss / MiB).toFixed(0)} MiB; photo ${(result.photoBytes / MiB).toFixed(1)} MiB`
 	);
 } finally {
+	await client.stop();
 	await server.stop();
 	if (engine === 'postgres') await dropDatabase(base, dbName);
 	if (pgliteDir) rmSync(pgliteDir, { recursive: true, force: true });

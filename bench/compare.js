@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { saturation } from './lib/report.js';
+import { saturation, uploadRatio } from './lib/report.js';
 import { parseArgs } from './lib/util.js';
 
 const files = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -46,6 +46,12 @@ function figures(run, engine) {
 	if (r.idle?.sse && idle?.sse) out['idle SSE RSS/conn ÷ bare SSE'] = r.idle.sse.perConnection / idle.sse.perConnection;
 	if (r.catchup?.ws) out['catch-up 10k events, WS (ms)'] = r.catchup.ws.ms;
 	if (r.history?.page) out['history page p99 (ms)'] = r.history.page.p99;
+	for (const scenario of ['one', 'concurrent', 'photos']) {
+		const d = r.uploads?.duet?.[scenario];
+		if (!d) continue;
+		out[`uploads ${scenario} ÷ bare sink`] = uploadRatio(r.uploads, scenario);
+		out[`uploads ${scenario} RSS above idle per upload (MiB)`] = d.perUpload / 1048576;
+	}
 	return out;
 }
 

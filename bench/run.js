@@ -2,9 +2,11 @@
  * `npm run bench`: measures the production build of Duet on this machine against real PostgreSQL
  * and, in a second pass, embedded PGlite, with load-generator child processes over real sockets,
  * next to bare baselines measured in the same run (a `ws` relay with no auth and no database; a
- * bare one-row INSERT loop). Writes bench/results/<timestamp>.json and bench/results/latest.md.
+ * bare one-row INSERT loop; a bare upload sink storing 256 KiB chunks, bench/lib/uploads.js).
+ * Writes bench/results/<timestamp>.json and bench/results/latest.md. With --only, the start-up
+ * figures are the fresh start only (which migrates the database every pass needs).
  *
- *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,startup]
+ *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,startup]
  *                     [--profile] [--rates=250,500,...] [--keep] [--label=NAME]
  *
  * `pglite` is the embedded default (durable: an fsync per commit); `pglite-unsafe` runs it with
@@ -22,6 +24,7 @@ import { cpuSeconds, machineBusy, machineSample, rssBytes, rssSampler } from './
 import { isClean, markdown } from './lib/report.js';
 import { createDatabase, dropDatabase, makePair, makeUser, migrate, openSql, seedHistory, seedUsers } from './lib/seed.js';
 import { APP_DIR, ROOT, startDuet, startProcess } from './lib/server.js';
+import { describeUpload, UPLOADS_FULL, UPLOADS_QUICK, uploadClient, uploadScenarios } from './lib/uploads.js';
 import { forkChild, log, median, now, parseArgs, sleep } from './lib/util.js';
 
 const args = parseArgs(process.argv.slice(2));
@@ -46,7 +49,8 @@ const FULL = {
 	historyRequests: 1000,
 	ssrRequests: 200,
 	bigDbMessages: 1_000_000,
-	pgInsertMs: 10_000
+	pgInsertMs: 10_000,
+	uploads: UPLOADS_FULL
 };
 
 const QUICK = {
@@ -66,7 +70,8 @@ const QUICK = {
 	historyRequests: 300,
 	ssrRequests: 50,
 	bigDbMessages: 200_000,
-	pgInsertMs: 4000
+	pgInsertMs: 4000,
+	uploads: UPLOADS_QUICK
 };
 
 const P = { ...(quick ? QUICK : FULL) };
@@ -286,6 +291,65 @@ async function insertLoop(engine) {
 	}
 }
 
+// ── uploads, next to baseline (c): the bare upload sink on a database of its own ──────────────
+
+async function uploadsScenario(engine, start, pair) {
+	log(`  uploads (Duet and the bare upload sink, alternately)`);
+	let dbName;
+	let dir;
+	let sinkTarget;
+	let env;
+	if (engine === 'postgres') {
+		dbName = `duet_bench_${stamp.toLowerCase().replace(/-/g, '_')}_upload`;
+		sinkTarget = { url: await createDatabase(BASE_URL, dbName) };
+		env = { DATABASE_URL: sinkTarget.url };
+	} else {
+		dir = mkdtempSync(path.join(os.tmpdir(), 'duet-bench-upload-'));
+		sinkTarget = { dir, unsafeNoFsync: engine === 'pglite-unsafe' };
+		env = { DATABASE_URL: '', PGLITE_DIR: dir, ...(sinkTarget.unsafeNoFsync ? { PGLITE_UNSAFE_NO_FSYNC: '1' } : {}) };
+	}
+	let app;
+	let sink;
+	let client;
+	try {
+		// The sink's database is made while Duet starts: a fresh PGlite takes seconds to initialise.
+		// Every measured upload stays unsent: Duet's quota must hold them all.
+		const [started, migrated] = await Promise.allSettled([
+			start({ UNSENT_UPLOAD_QUOTA_BYTES: String(64 * 1024 ** 3) }),
+			migrate(sinkTarget)
+		]);
+		app = started.value;
+		if (started.status === 'rejected') throw started.reason;
+		if (migrated.status === 'rejected') throw migrated.reason;
+		sink = await startProcess({ script: 'bench/baselines/upload-sink.js', readyPath: '/readyz', env, label: 'upload sink' });
+		client = uploadClient();
+		const conversationId = pair.id;
+		const duet = { origin: app.origin, path: '/api/attachments', cookie: pair.a.cookie, conversationId };
+		const bare = { origin: sink.origin, path: '/upload', conversationId };
+		const result = await uploadScenarios(
+			client,
+			[
+				{ name: 'duet', pid: app.pid, file: duet, photo: duet },
+				{ name: 'baseline', pid: sink.pid, file: bare, photo: { ...bare, path: '/photo' } }
+			],
+			P.uploads,
+			(name, scenario, r) => log(describeUpload(name, scenario, r))
+		);
+		for (const scenario of ['one', 'concurrent', 'photos']) {
+			const [d, b] = [result.duet[scenario], result.baseline[scenario]];
+			const speed = scenario === 'photos' ? 'uploadsPerSecond' : 'mibPerSecond';
+			log(`  ${scenario}: Duet ÷ baseline ${(d[speed] / b[speed]).toFixed(2)}× the ${scenario === 'photos' ? 'photos/s' : 'MiB/s'}`);
+		}
+		return result;
+	} finally {
+		await client?.stop();
+		await sink?.stop();
+		await app?.stop();
+		if (dbName && !args.keep) await dropDatabase(BASE_URL, dbName).catch((e) => log(`could not drop ${dbName}: ${e.message}`));
+		if (dir) rmSync(dir, { recursive: true, force: true });
+	}
+}
+
 // ── one engine pass ─────────────────────────────────────────────────────────────────────────────
 
 async function latencySteps(kind, app, pairs, rates, dbCpu) {
@@ -390,13 +454,13 @@ async function enginePass(engine) {
 		startup.fresh = app.readyMs;
 		await app.stop();
 		const emptyRuns = [];
-		for (let i = 0; i < P.repeats; i++) {
+		for (let i = 0; i < (wants('startup') ? P.repeats : 0); i++) {
 			app = await start();
 			emptyRuns.push(app.readyMs);
 			await app.stop();
 		}
-		startup.empty = median(emptyRuns);
-		log(`  start-up: fresh ${startup.fresh.toFixed(0)} ms, empty ${startup.empty.toFixed(0)} ms`);
+		startup.empty = emptyRuns.length ? median(emptyRuns) : null;
+		log(`  start-up: fresh ${startup.fresh.toFixed(0)} ms, empty ${startup.empty?.toFixed(0) ?? '(not measured)'} ms`);
 
 		// Users and conversations are written with SQL while the server is down (PGlite is single-process).
 		const users = (prefix, count) => Array.from({ length: count }, (_, i) => makeUser(`${prefix}${i}`));
@@ -408,11 +472,13 @@ async function enginePass(engine) {
 		const [h1, h2, c1, c2] = users('probe_', 4);
 		const historyPair = makePair(h1, h2);
 		const catchupPair = makePair(c1, c2);
+		const [u1, u2] = users('upload_', 2);
+		const uploadPair = makePair(u1, u2);
 		let sql = await openSql(target);
 		await seedUsers(
 			sql,
-			[...loadUsers, ...idleUsers, h1, h2, c1, c2],
-			[...loadPairs, ...idlePairs, historyPair, catchupPair],
+			[...loadUsers, ...idleUsers, h1, h2, c1, c2, u1, u2],
+			[...loadPairs, ...idlePairs, historyPair, catchupPair, uploadPair],
 			passwordHash
 		);
 		if (wants('history')) {
@@ -422,7 +488,8 @@ async function enginePass(engine) {
 		if (wants('catchup')) await seedHistory(sql, catchupPair, P.catchupEvents);
 		await sql.close();
 
-		app = await start();
+		const serving = ['ws', 'sse', 'catchup', 'history'].some(wants);
+		if (serving) app = await start();
 		if (wants('ws')) {
 			log(`  WebSocket latency steps (${P.pairs} pairs)`);
 			out.ws = await latencySteps('ws', app, loadPairs, P.rates, dbCpu);
@@ -482,7 +549,9 @@ async function enginePass(engine) {
 				`  history page p50 ${out.history.page.p50} p99 ${out.history.page.p99} ms; SSR /c/<id> TTFB p50 ${out.history.ssr.p50} p99 ${out.history.ssr.p99} ms ${JSON.stringify(ssr.statuses)}`
 			);
 		}
-		await app.stop();
+		if (serving) await app.stop();
+
+		if (wants('uploads')) out.uploads = await uploadsScenario(engine, start, uploadPair);
 
 		if (wants('idle') && (engine === 'postgres' || args['idle-all'])) {
 			const hb = { WS_HEARTBEAT_MS: String(P.heartbeatMs), SSE_KEEPALIVE_MS: String(P.heartbeatMs) };

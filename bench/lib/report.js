@@ -57,6 +57,39 @@ const ENGINE_TITLES = {
 };
 const LOOP_NAMES = { postgres: 'postgres.js', pglite: 'PGlite (durable)', 'pglite-unsafe': 'PGlite (PGLITE_UNSAFE_NO_FSYNC=1)' };
 
+/** Duet's figure over the bare upload sink's (baseline c) for one upload scenario. */
+export function uploadRatio(uploads, scenario) {
+	const d = uploads?.duet?.[scenario];
+	const b = uploads?.baseline?.[scenario];
+	if (!d || !b) return null;
+	return scenario === 'photos' ? d.uploadsPerSecond / b.uploadsPerSecond : d.mibPerSecond / b.mibPerSecond;
+}
+
+const uploadSize = (r) =>
+	r.uploads === 1 ? `${mib(r.bytes)} MiB` : `${r.uploads} × ${n(r.bytes / r.uploads / 1048576, 1)} MiB on average`;
+
+function uploadsTable(u) {
+	const photoSize = u.photo ? `${n((u.photo.width * u.photo.height) / 1e6, 0)} MP JPEG, ${n(u.photoBytes / 1048576, 1)} MiB` : '';
+	const rows = [
+		['one', 'One file at a time', (r) => `${n(r.mibPerSecond, 1)} MiB/s`],
+		['concurrent', 'Files at once', (r) => `${n(r.mibPerSecond, 1)} MiB/s`],
+		['photos', 'Photos at once', (r) => `${n(r.uploadsPerSecond, 2)} photos/s`]
+	];
+	const lines = [
+		'| scenario | Duet | bare sink (c) | Duet ÷ (c) | Duet RSS peak above idle | per upload in flight | (c) RSS above idle | Duet CPU ms per MiB |',
+		'|---|---:|---:|---:|---:|---:|---:|---:|'
+	];
+	for (const [key, title, speed] of rows) {
+		const d = u.duet?.[key];
+		const b = u.baseline?.[key];
+		if (!d) continue;
+		lines.push(
+			`| ${title}: ${key === 'photos' ? `${d.uploads} × ${photoSize}` : uploadSize(d)} | ${speed(d)} | ${b ? speed(b) : '–'} | ${ratio(uploadRatio(u, key))} | ${mib(d.rssAboveIdle)} MiB | ${n(d.perUpload / 1048576, 1)} MiB | ${b ? `${mib(b.rssAboveIdle)} MiB` : '–'} | ${n(d.serverCpuMsPerMiB, 0)} |`
+		);
+	}
+	return lines.join('\n');
+}
+
 const check = (ok) => (ok === undefined || ok === null ? '–' : ok ? 'met' : 'not met');
 
 export function goals(result) {
@@ -143,6 +176,24 @@ export function goals(result) {
 				check(r.catchup.ws.ms <= 2000)
 			]);
 		}
+		for (const [scenario, title] of [
+			['one', (d) => `Upload throughput, one ${mib(d.bytes)} MiB file, vs bare sink (c)`],
+			['concurrent', (d) => `Upload throughput, ${d.uploads} files at once, vs bare sink (c)`],
+			['photos', (d) => `Photos processed, ${d.uploads} at once, vs bare sharp (c)`]
+		]) {
+			const d = r.uploads?.duet?.[scenario];
+			const f = uploadRatio(r.uploads, scenario);
+			if (d && f !== null) {
+				const speed = scenario === 'photos' ? `${n(d.uploadsPerSecond, 2)} photos/s` : `${n(d.mibPerSecond, 1)} MiB/s`;
+				rows.push([
+					engine,
+					title(d),
+					`${speed} = ${ratio(f)}; RSS +${mib(d.rssAboveIdle)} MiB (${n(d.perUpload / 1048576, 1)} MiB per upload)`,
+					'(no goal)',
+					'–'
+				]);
+			}
+		}
 		if (r.history?.page) {
 			rows.push([
 				engine,
@@ -193,6 +244,15 @@ export function markdown(result) {
 			out.push(stepTable(r.sse.steps, { relay: result.baselines.wsRelay?.steps }));
 			const sat = saturation(r.sse);
 			if (sat) out.push('', `Saturation throughput (acked and delivered, zero loss): **${n(sat.achieved)} msg/s** at ${sat.rate} offered.`);
+		}
+		if (r.uploads?.duet) {
+			const u = r.uploads;
+			out.push('');
+			out.push(
+				`### Uploads (\`POST /api/attachments\`, multipart; alternating with the bare sink (c); idle RSS: Duet ${mib(u.duet.idleRss)} MiB, sink ${mib(u.baseline?.idleRss)} MiB)`
+			);
+			out.push('');
+			out.push(uploadsTable(u));
 		}
 		const other = [];
 		if (r.idle?.ws) {
@@ -263,6 +323,10 @@ export function markdown(result) {
 	if (result.baselines.idle?.sse)
 		out.push(
 			`- Bare node:http SSE, ${result.baselines.idle.sse.connections} idle streams: ${kib(result.baselines.idle.sse.perConnection)} KiB/connection.`
+		);
+	if (Object.values(result.engines).some((r) => r.uploads?.baseline))
+		out.push(
+			'- (c) bare node:http upload sink (`bench/baselines/upload-sink.js`), on a database of its own on the same engine: the raw body in 256 KiB `bytea` chunks, four per INSERT, as Duet stores them; for photos, sharp alone on the bytes (the same three passes, two images at a time). Figures in the Uploads tables.'
 		);
 	if (result.baselines.wsRelay?.steps?.length) {
 		out.push('- (a) bare `ws` relay, no auth, no database, same load generator and offered loads:');

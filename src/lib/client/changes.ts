@@ -8,6 +8,7 @@
  */
 import type { ClientFrame, MessageChange } from '$lib/schemas';
 import type { Message } from '$lib/types';
+import { ConversationRows } from './conversation-rows';
 import { getMeta, META, setMeta, uuid, type DuetDb, type LocalMessage, type PendingChange } from './db';
 import { DeliveryScheduler, type DeliveryDeps, type DeliveryQueue } from './delivery';
 import { deleteUnsent } from './outbox';
@@ -50,17 +51,18 @@ async function addChange(db: DuetDb, message: Pick<Message, 'id' | 'conversation
 
 /**
  * Stores a copy of a message from the server unless the local one is newer; returns whether it
- * did. Call inside a transaction over messages, outbox, changes, conversations and meta. A message this device
- * discarded before it was acked is deleted on the server now that it turned out to be stored.
+ * did. Call inside a transaction over messages, outbox, changes, conversations and meta; a caller
+ * storing several messages in it passes its `conversations`, so each row is read once. A message
+ * this device discarded before it was acked is deleted on the server now that it turned out to be stored.
  */
-export async function storeServerCopy(db: DuetDb, message: Message): Promise<boolean> {
+export async function storeServerCopy(db: DuetDb, message: Message, conversations = new ConversationRows(db)): Promise<boolean> {
 	const existing = await db.messages.get(message.id);
 	if (existing && (existing.version ?? 0) > message.version) return false;
 	await db.messages.put({ ...message, status: 'sent' });
 	await db.outbox.delete(message.id);
 	// An edit or delete of the last message shows in the conversation list too.
-	const conv = await db.conversations.get(message.conversationId);
-	if (conv?.lastMessage?.id === message.id) await db.conversations.put({ ...conv, lastMessage: message });
+	const conv = await conversations.get(message.conversationId);
+	if (conv?.lastMessage?.id === message.id) await conversations.put({ ...conv, lastMessage: message });
 	if (!existing && !message.deletedAt && (await getMeta(db, META.discarded(message.id)))) {
 		await db.meta.delete(META.discarded(message.id));
 		await addChange(db, message, { op: 'delete', messageId: message.id });

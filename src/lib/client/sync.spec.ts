@@ -1,7 +1,7 @@
 // @vitest-environment node
 import 'fake-indexeddb/auto';
 import { UNCHANGED } from '$lib/test-fixtures';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Conversation, Message } from '$lib/types';
 import type { Api } from './api';
 import { getMeta, META, openUserDb, type DuetDb } from './db';
@@ -116,6 +116,34 @@ describe('SyncEngine', () => {
 		expect(await db.messages.count()).toBe(1);
 		expect(await db.messages.get(mine.id)).toMatchObject({ seq: 1, status: 'sent' });
 		expect(await db.outbox.count()).toBe(0);
+	});
+
+	it('reads each conversation once for a whole page of messages, and stores what it did before', async () => {
+		const db = freshDb();
+		const { sync } = engine(db, fakeApi([], () => conversation(0)).api);
+		await db.conversations.put({ ...conversation(2, { myReadSeq: 1 }), activity: '', myDeliveredSeq: 2 });
+		const edited = { ...message(2), body: 'm2, edited', editedAt: new Date(5000).toISOString(), version: 1 };
+		const page = [edited, ...Array.from({ length: 49 }, (_, i) => message(i + 3, i % 2 ? ME.id : PEER.id))];
+		const reads = vi.spyOn(db.conversations, 'get');
+
+		await sync.storeMessages(page);
+
+		expect(reads.mock.calls).toEqual([[C]]);
+		reads.mockRestore();
+		// The edit of the last message, then 49 newer ones, 25 of them the peer's and unread.
+		expect(await db.conversations.get(C)).toMatchObject({ lastSeq: 51, lastMessage: message(51, PEER.id), unreadCount: 25 });
+		expect(await db.messages.get(edited.id)).toMatchObject({ body: 'm2, edited', version: 1 });
+		await sync.storeMessages([{ ...edited, body: 'm2, edited again', version: 2 }]);
+		expect(await db.conversations.get(C)).toMatchObject({ lastSeq: 51, lastMessage: message(51, PEER.id) });
+	});
+
+	it('updates the last message of the conversation list when an edit of it arrives alone', async () => {
+		const db = freshDb();
+		const { sync } = engine(db, fakeApi([], () => conversation(0)).api);
+		await db.conversations.put({ ...conversation(2), activity: '', myDeliveredSeq: 2 });
+		const edited = { ...message(2), body: 'm2, edited', version: 1 };
+		await sync.storeMessages([edited]);
+		expect(await db.conversations.get(C)).toMatchObject({ lastSeq: 2, lastMessage: edited, unreadCount: 0 });
 	});
 
 	it('fetches a seq gap at once', async () => {

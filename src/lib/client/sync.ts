@@ -9,6 +9,7 @@ import type { Ack, Conversation, EphemeralEvent, Message, ServerFrame, User } fr
 import type { Api } from './api';
 import { mergeConversation } from './conversations';
 import { storeServerCopy } from './changes';
+import { ConversationRows } from './conversation-rows';
 import { getMeta, META, type DuetDb } from './db';
 
 export const HISTORY_PAGE = 50;
@@ -148,9 +149,10 @@ export class SyncEngine {
 		const delivered = new Map<string, number>();
 		const tables = [this.db.messages, this.db.conversations, this.db.outbox, this.db.changes, this.db.meta];
 		await this.db.transaction('rw', tables, async () => {
+			const conversations = new ConversationRows(this.db);
 			for (const message of messages) {
-				await storeServerCopy(this.db, message);
-				const conv = await this.db.conversations.get(message.conversationId);
+				await storeServerCopy(this.db, message, conversations);
+				const conv = await conversations.get(message.conversationId);
 				if (!conv) {
 					unknown = true;
 					continue;
@@ -161,7 +163,7 @@ export class SyncEngine {
 					gaps.push({ conversationId: conv.id, after: conv.lastSeq, before: message.seq });
 				}
 				if (isNew) {
-					await this.db.conversations.put({
+					await conversations.put({
 						...conv,
 						lastSeq: message.seq,
 						lastMessage: message,
