@@ -157,9 +157,19 @@ export class UploadScheduler extends DeliveryScheduler<UploadItem, UploadFrame> 
 		for (const id of [...this.requests.keys()]) if (!keep.has(id)) await this.cancel(id);
 	}
 
+	/** A request past UPLOAD_TIMEOUT_MS is taken for stuck: the retry starts afresh. */
+	protected override expired(id: string): void {
+		const controller = this.requests.get(id);
+		if (!controller) return;
+		this.requests.delete(id);
+		controller.abort();
+		this.options.progress?.(id, null);
+	}
+
 	private start(frame: UploadFrame): void {
-		// A timed-out or reconnected hand-off of the same file: the old request gives way.
-		this.requests.get(frame.id)?.abort();
+		// HTTP outlives the scheduler's idea of a connection: a new one (an `online` event, the service
+		// worker's flush request) hands off again what is still being sent, and that request carries on.
+		if (this.requests.has(frame.id)) return;
 		const controller = new AbortController();
 		this.requests.set(frame.id, controller);
 		void this.db.uploads
