@@ -222,6 +222,15 @@ export const attachments = pgTable(
 		height: integer('height'),
 		/** Images only: the WebP thumbnail's size (null: there is none). */
 		thumbnailSize: integer('thumbnail_size'),
+		/**
+		 * `uploading` from the first byte stored until the file is complete and processed: never
+		 * served, never sendable, but its blobs are found (and swept) through it, even after a crash.
+		 */
+		state: text('state', { enum: ['uploading', 'ready'] })
+			.notNull()
+			.default('ready'),
+		/** A resumable upload's bytes stored so far (whole chunks but at the end); null for one multipart POST. */
+		received: integer('received'),
 		createdAt: tstz('created_at').notNull().defaultNow()
 	},
 	(t) => [

@@ -1,0 +1,2 @@
+ALTER TABLE "attachments" ADD COLUMN "state" text DEFAULT 'ready' NOT NULL;--> statement-breakpoint
+ALTER TABLE "attachments" ADD COLUMN "received" integer;
