@@ -77,6 +77,16 @@ describeEngines('resumable uploads', (engine) => {
 		// Not servable, not sendable while under way.
 		expect((await download(origin, alice, `/api/attachments/${id}`)).status).toBe(404);
 
+		const early = await alice.client.post('/api/messages', {
+			id: crypto.randomUUID(),
+			conversationId,
+			clientId: crypto.randomUUID(),
+			clientSeq: 1,
+			body: 'too soon',
+			attachments: [id]
+		});
+		expect(early.status).toBe(400);
+
 		const first = await patch(alice, id, 0, bytes.subarray(0, 300 * 1024));
 		expect(first.status).toBe(200);
 		expect(first.body.upload).toEqual({ id, offset: CHUNK, size: bytes.length });
@@ -95,7 +105,7 @@ describeEngines('resumable uploads', (engine) => {
 			id: crypto.randomUUID(),
 			conversationId,
 			clientId: crypto.randomUUID(),
-			clientSeq: 1,
+			clientSeq: 2,
 			body: '',
 			attachments: [id]
 		});
@@ -125,6 +135,17 @@ describeEngines('resumable uploads', (engine) => {
 		expect((await download(origin, alice, rest.body.attachment.url)).bytes.equals(bytes)).toBe(true);
 		// Finished: nothing more can be appended.
 		expect((await patch(alice, id, bytes.length, Buffer.alloc(1))).status).toBe(409);
+	});
+
+	test('a multipart upload whose file comes before its conversationId still works (its row waits for the field)', async () => {
+		const { alice, conversationId } = await pair(origin);
+		const form = new FormData();
+		form.append('file', new Blob([pattern(1000)]), 'late.bin');
+		form.append('conversationId', conversationId);
+		const res = await fetch(`${origin}/api/attachments`, { method: 'POST', headers: { origin, cookie: alice.client.cookie! }, body: form });
+		expect(res.status).toBe(201);
+		const { attachment } = await res.json();
+		expect((await download(origin, alice, attachment.url)).bytes.equals(pattern(1000))).toBe(true);
 	});
 
 	test('only the uploader sees or appends to an upload: the peer and a stranger get 404', async () => {

@@ -125,10 +125,12 @@ export class Attachments {
 				}
 				const fileName = cleanName(info.filename);
 				file = (async () => {
+					// A stranger's upload stops before a byte is stored, when the field came first to say so.
+					if (member && !(await member)) throw NO_CONVERSATION();
 					// The row comes before the first chunk, so whatever a crash leaves is found by the sweep.
-					if (!member || !conversationId) throw new AppError('bad_request', 'Send the conversationId field before the file.');
-					if (!(await member)) throw NO_CONVERSATION();
-					await this.deps.db.insert(attachments).values({ ...UPLOADING, id, uploaderId: userId, conversationId, name: fileName });
+					await this.deps.db
+						.insert(attachments)
+						.values({ ...UPLOADING, id, uploaderId: userId, conversationId: conversationId ?? null, name: fileName });
 					return this.receive(id, stream, fileName);
 				})();
 				file.catch(fail);
@@ -154,7 +156,7 @@ export class Attachments {
 					if (!(await member)) throw NO_CONVERSATION();
 					if (failed) return;
 					await this.withinQuota(userId, received.size);
-					const row = await this.ready(id, { ...received, ...(await this.imageFields(id, received)) });
+					const row = await this.ready(id, { ...received, conversationId, ...(await this.imageFields(id, received)) });
 					if (failed) return;
 					stored = true;
 					resolve(toAttachment(row));
@@ -314,7 +316,7 @@ export class Attachments {
 		if (!UUID.test(id)) throw NOT_FOUND();
 		const [row] = await this.deps.db.select().from(attachments).where(eq(attachments.id, id.toLowerCase()));
 		if (!row || row.state !== 'ready') throw NOT_FOUND();
-		const allowed = row.messageId === null ? row.uploaderId === userId : await this.deps.isMember(userId, row.conversationId);
+		const allowed = row.messageId === null ? row.uploaderId === userId : await this.deps.isMember(userId, row.conversationId!);
 		if (!allowed) throw NOT_FOUND();
 		return row;
 	}

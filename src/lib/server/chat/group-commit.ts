@@ -527,7 +527,7 @@ function fromAttachmentRecord(r: Record<string, unknown>): AttachmentRow {
 	return {
 		id: r.id as string,
 		uploaderId: r.uploader_id as string,
-		conversationId: r.conversation_id as string,
+		conversationId: (r.conversation_id as string | null) ?? null,
 		messageId: (r.message_id as string | null) ?? null,
 		position: (r.position as number | null) ?? null,
 		name: r.name as string,

@@ -207,9 +207,8 @@ export const attachments = pgTable(
 		uploaderId: uuid('uploader_id')
 			.notNull()
 			.references(() => users.id, { onDelete: 'cascade' }),
-		conversationId: uuid('conversation_id')
-			.notNull()
-			.references(() => conversations.id, { onDelete: 'cascade' }),
+		/** Null only while a multipart upload whose file part came before its conversationId is under way. */
+		conversationId: uuid('conversation_id').references(() => conversations.id, { onDelete: 'cascade' }),
 		messageId: uuid('message_id').references(() => messages.id, { onDelete: 'cascade' }),
 		/** Where it sits in its message's `attachments` (set with `messageId`). */
 		position: integer('position'),
