@@ -97,4 +97,20 @@ describe('UploadScheduler: one request per file while it is in flight', () => {
 		expect(t.started).toHaveLength(2);
 		expect(t.started.filter((r) => !r.aborted)).toHaveLength(1);
 	});
+
+	it("keeps the server's upload id in the row, so the next attempt (or the next leader) resumes it", async () => {
+		const t = setup();
+		await t.queue();
+		await t.uploads.setConnected(true);
+		await settle();
+		expect(t.started[0].request.uploadId).toBeUndefined();
+		await t.started[0].request.onCreated?.('server-upload-1');
+		expect((await t.db.uploads.toArray())[0].uploadId).toBe('server-upload-1');
+		t.started[0].reject(new AppError('unavailable', 'Connection lost.'));
+		await settle();
+		t.clock.advance(60_000);
+		await t.uploads.run();
+		await settle();
+		expect(t.started.map((r) => r.request.uploadId)).toEqual([undefined, 'server-upload-1']);
+	});
 });

@@ -24,6 +24,7 @@ export interface UploadFrame {
 	conversationId: string;
 	blob: Blob;
 	name: string;
+	uploadId?: string;
 }
 
 function itemOf(row: PendingUpload): UploadItem | undefined {
@@ -64,7 +65,7 @@ function uploadQueue(db: DuetDb): DeliveryQueue<UploadItem, UploadFrame> {
 		frame: async (item) => {
 			const row = await db.uploads.get(item.id);
 			if (!row) return null;
-			return { id: row.id, conversationId: row.conversationId, blob: row.blob, name: row.name };
+			return { id: row.id, conversationId: row.conversationId, blob: row.blob, name: row.name, uploadId: row.uploadId };
 		},
 		update: async (id, patch) => {
 			// A retriable failure: no longer uploading, waiting for its next attempt.
@@ -183,6 +184,9 @@ export class UploadScheduler extends DeliveryScheduler<UploadItem, UploadFrame> 
 				conversationId: frame.conversationId,
 				blob: frame.blob,
 				name: frame.name,
+				uploadId: frame.uploadId,
+				// Read from the row on the next attempt, in this tab or whichever leads after it.
+				onCreated: async (uploadId) => void (await this.db.uploads.update(frame.id, { uploadId })),
 				signal: controller.signal,
 				onProgress: (fraction) => this.options.progress?.(frame.id, fraction)
 			})
