@@ -26,7 +26,6 @@ import {
 	requireJsonType,
 	SECURITY_HEADERS,
 	type HeaderGet,
-	type Reply,
 	sessionToken,
 	writeReply
 } from './edge';
@@ -35,7 +34,7 @@ import { toAppError } from './failures';
 import { logIfUnexpected } from './guard';
 import type { Services } from './services';
 import type { ValidatedSession } from './session';
-import { OFFSET_CONTENT_TYPE, OffsetConflict, parseOffset, type Upload } from './attachments/resumable';
+import { declaredLength, patchOffset, uploadErrorReply, uploadReply } from './attachments/upload-replies';
 import { attachEventStream, nodeOutput, SSE_HEADERS } from './sse';
 
 /** What the fast path needs of the services. */
@@ -197,11 +196,6 @@ async function uploaderOf(app: FastPathDeps, req: IncomingMessage, headers: Head
 	return validated.user.id;
 }
 
-/** A declared Content-Length as a number of bytes; node has already refused a malformed one. */
-function declaredLength(value: string | undefined): number | undefined {
-	return value === undefined ? undefined : Number(value);
-}
-
 /**
  * Resumable uploads (docs/protocol.md "Resumable uploads") on node's own request: POST creates
  * one (a small JSON body), PATCH streams bytes into it from the socket with no framework limit in
@@ -225,27 +219,12 @@ async function serveResumable(app: FastPathDeps, req: IncomingMessage, res: Serv
 			writeReply(res, reply);
 		} else if (method === 'PATCH') {
 			const userId = await uploaderOf(app, req, headers, true);
-			if (!/^application\/offset\+octet-stream\s*(;|$)/i.test(headers('content-type') ?? '')) {
-				throw new AppError('unsupported_media_type', `Send the bytes as ${OFFSET_CONTENT_TYPE}.`);
-			}
-			const offset = parseOffset(headers('upload-offset'));
-			const status = await app.uploads.append(userId, id, offset, declaredLength(headers('content-length')), req);
+			const status = await app.uploads.append(userId, id, patchOffset(headers), declaredLength(headers), req);
 			writeReply(res, uploadReply(status, status.attachment ? 201 : 200));
 		} else throw new AppError('not_found', 'An upload takes GET, HEAD or PATCH.');
 	} catch (error) {
 		if (req.readableFlowing === null) discardNodeBody(req);
-		if (error instanceof OffsetConflict) {
-			writeReply(res, uploadReply({ ...error.toBody(), upload: error.upload }, 409, error.upload));
-		} else writeReply(res, errorReply(toAppError(error)));
+		writeReply(res, uploadErrorReply(error));
 	}
 	return true;
-}
-
-/** JSON, with the offset in a header too, as tus clients look for it there. */
-function uploadReply(body: { upload: Upload }, status = 200, upload = body.upload): Reply {
-	const reply = jsonReply(body, status);
-	reply.headers['upload-offset'] = String(upload.offset);
-	reply.headers['upload-length'] = String(upload.size);
-	reply.headers['cache-control'] = 'no-store';
-	return reply;
 }
