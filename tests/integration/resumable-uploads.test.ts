@@ -336,3 +336,28 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('a multipart upload cut off by S
 		}
 	});
 });
+
+describeEngines('resumable uploads: rate and quota', (engine) => {
+	let server: TestServer;
+	beforeAll(async () => {
+		server = await startServer({
+			engine,
+			env: { RATE_LIMIT: 'on', UPLOAD_BURST: '3', UPLOAD_RATE_PER_MINUTE: '1', UNSENT_UPLOAD_QUOTA_BYTES: '25000' }
+		});
+	});
+	afterAll(async () => {
+		await server.stop();
+	});
+
+	test('a created upload holds its whole size of the unsent quota and counts as one upload toward the rate', async () => {
+		const { alice, conversationId } = await pair(server.origin);
+		expect((await create(alice, { conversationId, name: 'a', size: 20000 })).status).toBe(201);
+		const over = await create(alice, { conversationId, name: 'b', size: 10000 });
+		expect([over.status, over.body.error.code]).toEqual([413, 'too_large']);
+		// Refused for the quota, it still spent its token, as a multipart upload refused late does.
+		expect((await create(alice, { conversationId, name: 'c', size: 10 })).status).toBe(201);
+		const limited = await create(alice, { conversationId, name: 'd', size: 10 });
+		expect([limited.status, limited.body.error.code]).toEqual([429, 'rate_limited']);
+		expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+	});
+});
