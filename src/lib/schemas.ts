@@ -161,3 +161,10 @@ export function describeIssues(error: z.ZodError): string {
 	const path = issue.path.length ? `${issue.path.join('.')}: ` : '';
 	return `${path}${issue.message}`;
 }
+
+/** POST /api/attachments/uploads: a resumable upload of a file of `size` bytes (the limits are the server's). */
+export const createUploadSchema = z.object({
+	conversationId: uuid,
+	name: z.string().max(1024, 'A file name can have at most 1024 characters.'),
+	size: z.number().int('The size is a whole number of bytes.').nonnegative().max(Number.MAX_SAFE_INTEGER)
+});

@@ -58,6 +58,13 @@ test('an image and a PDF with a caption: both see them, and B downloads the PDF 
 	const { a, b, id } = await pair(browser);
 	await openChat(a, id);
 	await openChat(b, id);
+	// Each file once: a service worker's flush request (an `online` event) once started it again.
+	const uploads: string[] = [];
+	a.page.on('request', (request) => {
+		const path = new URL(request.url()).pathname;
+		if (path.startsWith('/api/attachments') && request.method() !== 'GET')
+			uploads.push(`${request.method()} ${path.replace(/[0-9a-f-]{36}/, ':id')}`);
+	});
 	const image = await png(40, 20, { r: 200, g: 30, b: 30 });
 	await attach(a.page, [
 		{ name: 'red.png', mimeType: 'image/png', buffer: image },
@@ -74,6 +81,12 @@ test('an image and a PDF with a caption: both see them, and B downloads the PDF 
 		await expect(card).toContainText(`${PDF.length} bytes`);
 		await expect(message.getByTestId('upload-status')).toHaveCount(0);
 	}
+	expect(uploads.sort()).toEqual([
+		'PATCH /api/attachments/uploads/:id',
+		'PATCH /api/attachments/uploads/:id',
+		'POST /api/attachments/uploads',
+		'POST /api/attachments/uploads'
+	]);
 	// The thumbnail the peer sees comes from the server and loads.
 	const thumb = messageWith(b.page, 'caption with files').getByTestId('attachment-image').locator('img');
 	await expect.poll(() => thumb.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
@@ -84,6 +97,41 @@ test('an image and a PDF with a caption: both see them, and B downloads the PDF 
 	const path = await download.path();
 	const { readFile } = await import('node:fs/promises');
 	expect(Buffer.compare(await readFile(path), PDF)).toBe(0);
+	await a.context.close();
+	await b.context.close();
+});
+
+test('a file being sent is not started again when the page hears `online` (a service worker flush) meanwhile', async ({ browser }) => {
+	const { a, b, id } = await pair(browser);
+	await openChat(a, id);
+	await openChat(b, id);
+	const requests: string[] = [];
+	a.page.on('request', (request) => {
+		const path = new URL(request.url()).pathname;
+		if (path.startsWith('/api/attachments')) requests.push(`${request.method()} ${path.replace(/[0-9a-f-]{36}/, ':id')}`);
+	});
+	// The bytes are held on their way until the page has heard `online` again.
+	let release!: () => void;
+	const held = new Promise<void>((resolve) => (release = resolve));
+	let arrived!: () => void;
+	const sending = new Promise<void>((resolve) => (arrived = resolve));
+	await a.page.route('**/api/attachments/uploads/*', async (route) => {
+		if (route.request().method() === 'PATCH') {
+			arrived();
+			await held;
+		}
+		await route.continue().catch(() => {});
+	});
+	await attach(a.page, [{ name: 'once.png', mimeType: 'image/png', buffer: await png(30, 30, { r: 0, g: 90, b: 90 }) }]);
+	await send(a.page, 'sent once');
+	await sending;
+	await a.page.evaluate(() => dispatchEvent(new Event('online')));
+	release();
+	await expectSizedBox(b.page, messageWith(b.page, 'sent once'), 30, 30);
+	expect(requests.filter((r) => !r.startsWith('GET /api/attachments/:id'))).toEqual([
+		'POST /api/attachments/uploads',
+		'PATCH /api/attachments/uploads/:id'
+	]);
 	await a.context.close();
 	await b.context.close();
 });

@@ -85,6 +85,8 @@ export interface PendingUpload {
 	attempts: number;
 	nextAttemptAt: number;
 	lastError?: string;
+	/** The server's resumable upload of the file (upload-http.ts), once one was created. */
+	uploadId?: string;
 	/** The server's answer, once `stored`. */
 	attachment?: Attachment;
 }

@@ -112,6 +112,11 @@ export class DeliveryScheduler<I extends Deliverable, F> {
 		if (!this.queue.pipelined) await this.run();
 	}
 
+	/** The hand-off of `id` went unanswered past its deadline; whatever still carries it may stop. */
+	protected expired(id: string): void {
+		void id;
+	}
+
 	/** An error answer that names one of our items. */
 	async onError(id: string, code: ErrorCode, message: string, retryAfterSeconds?: number): Promise<void> {
 		if (!this.inflight.delete(id)) return;
@@ -144,6 +149,7 @@ export class DeliveryScheduler<I extends Deliverable, F> {
 		for (const [id, deadline] of [...this.inflight]) {
 			if (deadline <= now) {
 				this.inflight.delete(id);
+				this.expired(id);
 				await this.recordFailure(id, 'The server did not confirm it in time.');
 			}
 		}

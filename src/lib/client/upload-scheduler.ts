@@ -24,6 +24,7 @@ export interface UploadFrame {
 	conversationId: string;
 	blob: Blob;
 	name: string;
+	uploadId?: string;
 }
 
 function itemOf(row: PendingUpload): UploadItem | undefined {
@@ -64,7 +65,7 @@ function uploadQueue(db: DuetDb): DeliveryQueue<UploadItem, UploadFrame> {
 		frame: async (item) => {
 			const row = await db.uploads.get(item.id);
 			if (!row) return null;
-			return { id: row.id, conversationId: row.conversationId, blob: row.blob, name: row.name };
+			return { id: row.id, conversationId: row.conversationId, blob: row.blob, name: row.name, uploadId: row.uploadId };
 		},
 		update: async (id, patch) => {
 			// A retriable failure: no longer uploading, waiting for its next attempt.
@@ -157,9 +158,19 @@ export class UploadScheduler extends DeliveryScheduler<UploadItem, UploadFrame> 
 		for (const id of [...this.requests.keys()]) if (!keep.has(id)) await this.cancel(id);
 	}
 
+	/** A request past UPLOAD_TIMEOUT_MS is taken for stuck: the retry starts afresh. */
+	protected override expired(id: string): void {
+		const controller = this.requests.get(id);
+		if (!controller) return;
+		this.requests.delete(id);
+		controller.abort();
+		this.options.progress?.(id, null);
+	}
+
 	private start(frame: UploadFrame): void {
-		// A timed-out or reconnected hand-off of the same file: the old request gives way.
-		this.requests.get(frame.id)?.abort();
+		// HTTP outlives the scheduler's idea of a connection: a new one (an `online` event, the service
+		// worker's flush request) hands off again what is still being sent, and that request carries on.
+		if (this.requests.has(frame.id)) return;
 		const controller = new AbortController();
 		this.requests.set(frame.id, controller);
 		void this.db.uploads
@@ -173,6 +184,9 @@ export class UploadScheduler extends DeliveryScheduler<UploadItem, UploadFrame> 
 				conversationId: frame.conversationId,
 				blob: frame.blob,
 				name: frame.name,
+				uploadId: frame.uploadId,
+				// Read from the row on the next attempt, in this tab or whichever leads after it.
+				onCreated: async (uploadId) => void (await this.db.uploads.update(frame.id, { uploadId })),
 				signal: controller.signal,
 				onProgress: (fraction) => this.options.progress?.(frame.id, fraction)
 			})

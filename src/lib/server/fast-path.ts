@@ -13,7 +13,7 @@
  * protocol's error shape.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendSchema } from '$lib/schemas';
+import { createUploadSchema, sendSchema } from '$lib/schemas';
 import {
 	crossSiteError,
 	discardNodeBody,
@@ -25,6 +25,7 @@ import {
 	readNodeBody,
 	requireJsonType,
 	SECURITY_HEADERS,
+	type HeaderGet,
 	sessionToken,
 	writeReply
 } from './edge';
@@ -33,10 +34,11 @@ import { toAppError } from './failures';
 import { logIfUnexpected } from './guard';
 import type { Services } from './services';
 import type { ValidatedSession } from './session';
+import { declaredLength, patchOffset, uploadErrorReply, uploadReply } from './attachments/upload-replies';
 import { attachEventStream, nodeOutput, SSE_HEADERS } from './sse';
 
 /** What the fast path needs of the services. */
-export type FastPathDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'streams' | 'attachments'>;
+export type FastPathDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'streams' | 'attachments' | 'uploads'>;
 
 /**
  * Returns false (synchronously) for requests this does not take; SvelteKit serves those. Runs for
@@ -50,7 +52,10 @@ export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: Server
 		return Promise.resolve(true);
 	}
 	// Always here, FAST_PATH=off too: through SvelteKit the body would be cut at BODY_SIZE_LIMIT.
-	if (req.method === 'POST' && url.split('?')[0] === '/api/attachments') return serveUpload(app, req, res);
+	const path = url.split('?')[0];
+	if (req.method === 'POST' && path === '/api/attachments') return serveUpload(app, req, res);
+	const resumable = RESUMABLE.exec(path);
+	if (resumable) return serveResumable(app, req, res, resumable[1]);
 	if (!app.config.fastPath) return false;
 	const send = req.method === 'POST' && url === '/api/messages';
 	const events = req.method === 'GET' && (url === '/api/events' || url.startsWith('/api/events?'));
@@ -71,6 +76,9 @@ export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: Server
 	if (!token) return false;
 	return send ? serve(app, req, res, token) : serveEvents(app, req, res, token);
 }
+
+/** Resumable uploads: the collection, or one of them (whatever the id: a bad one is the service's 404). */
+const RESUMABLE = /^\/api\/attachments\/uploads(?:\/([^/]*))?$/;
 
 /** `/api/` in a path that cannot be decoded; its letters may come percent-encoded (`/%61pi/`). */
 const API_PREFIX = /^\/(?:a|%61)(?:p|%70)(?:i|%69)\//;
@@ -172,6 +180,51 @@ async function serveUpload(app: FastPathDeps, req: IncomingMessage, res: ServerR
 	} catch (error) {
 		if (req.readableFlowing === null) discardNodeBody(req);
 		writeReply(res, errorReply(toAppError(error)));
+	}
+	return true;
+}
+
+/** The session for a state change (origin first) or a read, proved in full; else 403/401. */
+async function uploaderOf(app: FastPathDeps, req: IncomingMessage, headers: HeaderGet, changes: boolean) {
+	if (changes) {
+		const refused = crossSiteError(headers, nodeOrigin(req, app.config));
+		if (refused) throw refused;
+	}
+	const token = sessionToken(headers);
+	const validated = token ? await app.sessions.validate(token) : null;
+	if (!validated) throw new AppError('unauthorized', 'Sign in to continue.');
+	return validated.user.id;
+}
+
+/**
+ * Resumable uploads (docs/protocol.md "Resumable uploads") on node's own request: POST creates
+ * one (a small JSON body), PATCH streams bytes into it from the socket with no framework limit in
+ * between, GET (and HEAD) says how far it is. The HTTP checks are here; what an upload allows is
+ * attachments/resumable.ts's.
+ */
+async function serveResumable(app: FastPathDeps, req: IncomingMessage, res: ServerResponse, id: string | undefined): Promise<boolean> {
+	const headers = nodeHeaders(req);
+	const method = req.method ?? '';
+	try {
+		if (id === undefined) {
+			if (method !== 'POST') throw new AppError('not_found', 'Create an upload with POST.');
+			const userId = await uploaderOf(app, req, headers, true);
+			requireJsonType(headers);
+			const upload = await app.uploads.create(userId, parseJson(await readNodeBody(req), createUploadSchema));
+			writeReply(res, uploadReply({ upload }, 201));
+		} else if (method === 'GET' || method === 'HEAD') {
+			const userId = await uploaderOf(app, req, headers, false);
+			const reply = uploadReply(await app.uploads.status(userId, id));
+			if (method === 'HEAD') reply.body = '';
+			writeReply(res, reply);
+		} else if (method === 'PATCH') {
+			const userId = await uploaderOf(app, req, headers, true);
+			const status = await app.uploads.append(userId, id, patchOffset(headers), declaredLength(headers), req);
+			writeReply(res, uploadReply(status, status.attachment ? 201 : 200));
+		} else throw new AppError('not_found', 'An upload takes GET, HEAD or PATCH.');
+	} catch (error) {
+		if (req.readableFlowing === null) discardNodeBody(req);
+		writeReply(res, uploadErrorReply(error));
 	}
 	return true;
 }

@@ -11,6 +11,7 @@ import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
 import { Attachments } from './attachments/service';
 import { DatabaseBlobStore } from './attachments/database-store';
+import { ResumableUploads } from './attachments/resumable';
 import { allBlobKeys } from './attachments/store';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
@@ -28,6 +29,8 @@ export interface Services {
 	bus: EventBus;
 	chat: ChatService;
 	attachments: Attachments;
+	/** Resumable uploads (docs/protocol.md "Resumable uploads"). */
+	uploads: ResumableUploads;
 	/** Every push connection's lifecycle (limit, presence, replay, teardown, shutdown). */
 	streams: Streams;
 	push: PushService;
@@ -94,21 +97,17 @@ async function create(): Promise<Services> {
 		{ subject: config.vapidSubject },
 		(userId) => chat.isOnline(userId)
 	);
-	const attachments = new Attachments({
-		db: database.db,
-		store,
-		settings: config.attachments,
-		rateLimit: config.rateLimit,
-		isMember: async (userId, conversationId) => {
-			try {
-				await chat.requireMember(userId, conversationId);
-				return true;
-			} catch (error) {
-				if (error instanceof AppError && error.code === 'not_found') return false;
-				throw error;
-			}
+	const isMember = async (userId: string, conversationId: string) => {
+		try {
+			await chat.requireMember(userId, conversationId);
+			return true;
+		} catch (error) {
+			if (error instanceof AppError && error.code === 'not_found') return false;
+			throw error;
 		}
-	});
+	};
+	const attachments = new Attachments({ db: database.db, store, settings: config.attachments, rateLimit: config.rateLimit, isMember });
+	const uploads = new ResumableUploads({ db: database.db, store, attachments, maxBytes: config.attachments.maxBytes, isMember });
 	// Uploads never sent are deleted once a day old; every instance sweeps, the deletes are idempotent.
 	const sweeper = setInterval(() => {
 		attachments.sweep().catch((error) => console.error('Sweeping unsent uploads failed:', error));
@@ -124,6 +123,7 @@ async function create(): Promise<Services> {
 		bus,
 		chat,
 		attachments,
+		uploads,
 		streams,
 		push,
 		previews,

@@ -52,4 +52,21 @@ describe('DatabaseBlobStore', () => {
 		await store.delete(['c', 'nothing']);
 		await expect(collect(store.read('c', 0, 0))).rejects.toThrow(/missing chunks/);
 	});
+
+	test('append keeps whole chunks, the last one only where the blob ends, and replaces what was after its start', async () => {
+		// Pieces cut across chunks; the source ends 10 bytes into a chunk that does not end the blob.
+		expect(await store.append('d', 0, 1000, pieces(bytes.subarray(0, 330), 37))).toEqual({ kept: 320 });
+		async function* broken() {
+			yield bytes.subarray(320, 500);
+			throw new Error('connection cut');
+		}
+		const cut = await store.append('d', 320, 1000, broken());
+		expect(cut.kept).toBe(128);
+		expect((cut.error as Error).message).toBe('connection cut');
+		// Chunks a crash left past the offset are replaced, not doubled.
+		await store.append('d', 448, 1000, pieces(bytes.subarray(448, 600), 100));
+		expect(await store.append('d', 448, 1000, pieces(bytes.subarray(448), 100))).toEqual({ kept: 552 });
+		expect(await collect(store.read('d', 0, 999))).toEqual(bytes);
+		await expect(store.append('d', 10, 1000, pieces(bytes, 10))).rejects.toThrow(/inside a chunk/);
+	});
 });

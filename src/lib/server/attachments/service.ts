@@ -29,6 +29,9 @@ const FRAMING_BYTES = 64 * 1024;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A row for an upload under way: what is not known yet is filled in when it is ready. */
+export const UPLOADING = { state: 'uploading', type: 'application/octet-stream', size: 0 } as const;
+
 const NOT_FOUND = () => new AppError('not_found', 'There is no such attachment.');
 const NO_CONVERSATION = () => new AppError('not_found', 'There is no such conversation.');
 
@@ -120,7 +123,16 @@ export class Attachments {
 					stream.resume();
 					return fail(new AppError('bad_request', 'Send exactly one file, in a part named "file".'));
 				}
-				file = this.receive(id, stream, cleanName(info.filename));
+				const fileName = cleanName(info.filename);
+				file = (async () => {
+					// A stranger's upload stops before a byte is stored, when the field came first to say so.
+					if (member && !(await member)) throw NO_CONVERSATION();
+					// The row comes before the first chunk, so whatever a crash leaves is found by the sweep.
+					await this.deps.db
+						.insert(attachments)
+						.values({ ...UPLOADING, id, uploaderId: userId, conversationId: conversationId ?? null, name: fileName });
+					return this.receive(id, stream, fileName);
+				})();
 				file.catch(fail);
 			});
 			for (const limit of ['partsLimit', 'filesLimit', 'fieldsLimit'] as const) {
@@ -144,10 +156,7 @@ export class Attachments {
 					if (!(await member)) throw NO_CONVERSATION();
 					if (failed) return;
 					await this.withinQuota(userId, received.size);
-					const [row] = await this.deps.db
-						.insert(attachments)
-						.values({ id, uploaderId: userId, conversationId, ...received, ...(await this.imageFields(id, received)) })
-						.returning();
+					const row = await this.ready(id, { ...received, conversationId, ...(await this.imageFields(id, received)) });
 					if (failed) return;
 					stored = true;
 					resolve(toAttachment(row));
@@ -157,6 +166,40 @@ export class Attachments {
 			};
 			body.pipe(parser);
 		});
+	}
+
+	/**
+	 * The upload `id` is complete and processed: from now on it may be served and sent. Its raw
+	 * copy (an image's, before re-encoding) goes only after, so a crash in between leaves blobs its
+	 * row still names.
+	 */
+	async ready(id: string, fields: Partial<AttachmentRow>): Promise<AttachmentRow> {
+		const [row] = await this.deps.db
+			.update(attachments)
+			.set({ ...fields, state: 'ready' })
+			.where(and(eq(attachments.id, id), eq(attachments.state, 'uploading')))
+			.returning();
+		// Swept meanwhile (a day without a byte), or finished by a request racing this one.
+		if (!row) throw new AppError('not_found', 'There is no such upload.');
+		await this.deps.store.delete([blobKeys(id).upload]);
+		return row;
+	}
+
+	/**
+	 * A resumable upload's bytes, all in the store under the upload key: the type found in the first
+	 * of them, and for an image the re-encoded file and thumbnail, else the bytes copied as the file.
+	 */
+	async processStored(id: string, name: string, size: number): Promise<Partial<AttachmentRow>> {
+		const { store } = this.deps;
+		const keys = blobKeys(id);
+		const head: Uint8Array[] = [];
+		for await (const piece of store.read(keys.upload, 0, Math.min(size, SNIFF_BYTES) - 1)) head.push(piece);
+		const type = (await fileTypeFromBuffer(Buffer.concat(head)))?.mime ?? 'application/octet-stream';
+		const received = { type, size, name };
+		if (IMAGE_TYPES.has(type)) return { ...received, ...(await this.imageFields(id, received)) };
+		await store.delete([keys.file]);
+		await store.write(keys.file, store.read(keys.upload, 0, size - 1));
+		return received;
 	}
 
 	/** Deletes an upload that failed part way: its row, if it got one, and every blob it may have. */
@@ -171,18 +214,23 @@ export class Attachments {
 			throw new AppError('unsupported_media_type', 'Upload the file as multipart/form-data.');
 		}
 		if (declaredLength !== undefined && Number(declaredLength) > this.deps.settings.maxBytes + FRAMING_BYTES) throw this.tooLarge();
+		this.spendRate(userId);
+	}
+
+	/** One upload begins (a multipart POST, or a resumable one created): the per-user rate. */
+	spendRate(userId: string): void {
 		if (this.deps.rateLimit) {
 			const wait = this.limiter.consume(userId);
 			if (wait > 0) throw new AppError('rate_limited', 'Too many uploads; wait a moment.', { retryAfter: wait });
 		}
 	}
 
-	private tooLarge(): AppError {
+	tooLarge(): AppError {
 		return new AppError('too_large', `A file can be at most ${formatBytes(this.deps.settings.maxBytes)}.`);
 	}
 
 	/** Refuses an upload that would take the user's unsent uploads past the quota. */
-	private async withinQuota(userId: string, adding: number): Promise<void> {
+	async withinQuota(userId: string, adding: number): Promise<void> {
 		const [{ held }] = await this.deps.db
 			.select({ held: sql<string>`coalesce(sum(${attachments.size}), 0)` })
 			.from(attachments)
@@ -256,7 +304,6 @@ export class Attachments {
 			await store.delete([keys.file, keys.thumbnail]);
 			await store.write(keys.file, source());
 		}
-		await store.delete([keys.upload]);
 		if (!image) return { type: 'application/octet-stream' };
 		return { size, width: image.width, height: image.height, thumbnailSize };
 	}
@@ -268,8 +315,8 @@ export class Attachments {
 	async visible(userId: string, id: string): Promise<AttachmentRow> {
 		if (!UUID.test(id)) throw NOT_FOUND();
 		const [row] = await this.deps.db.select().from(attachments).where(eq(attachments.id, id.toLowerCase()));
-		if (!row) throw NOT_FOUND();
-		const allowed = row.messageId === null ? row.uploaderId === userId : await this.deps.isMember(userId, row.conversationId);
+		if (!row || row.state !== 'ready') throw NOT_FOUND();
+		const allowed = row.messageId === null ? row.uploaderId === userId : await this.deps.isMember(userId, row.conversationId!);
 		if (!allowed) throw NOT_FOUND();
 		return row;
 	}

@@ -15,8 +15,24 @@ export interface BlobStore {
 	write(key: string, source: AsyncIterable<Uint8Array>): Promise<number>;
 	/** Bytes `start` to `end` inclusive (both within the blob, as its caller knows its size). */
 	read(key: string, start: number, end: number): AsyncIterable<Uint8Array>;
+	/** The piece a resumed write keeps whole: appends start at a multiple of it. */
+	readonly pieceBytes: number;
+	/**
+	 * Writes `source` into `key` from byte `start` (a multiple of pieceBytes), replacing whatever was
+	 * stored there or after, consuming it as it arrives. Only whole pieces are kept, except a last
+	 * one that ends the blob at `end` (its full size). When `source` throws, the whole pieces
+	 * received before are kept: the answer says how many bytes, and the error.
+	 */
+	append(key: string, start: number, end: number, source: AsyncIterable<Uint8Array>): Promise<Appended>;
 	/** Deletes these blobs; keys with nothing stored are fine. */
 	delete(keys: string[]): Promise<void>;
+}
+
+export interface Appended {
+	/** Bytes kept from `start` on. */
+	kept: number;
+	/** Why the source ended early, if it did. */
+	error?: unknown;
 }
 
 /** An attachment's blobs: the file as served, and the thumbnail of an image. */

@@ -474,7 +474,10 @@ export class GroupCommit<S extends BatchSend> {
 				continue;
 			}
 			const taken = wanted.map((id) => files.get(id));
-			if (taken.some((a) => !a || a.uploaderId !== send.senderId || a.conversationId !== send.conversationId || a.messageId !== null)) {
+			// An upload still under way (its row is there from its first byte) is not a file yet.
+			const unusable = (a: AttachmentRow | undefined) =>
+				!a || a.state !== 'ready' || a.uploaderId !== send.senderId || a.conversationId !== send.conversationId || a.messageId !== null;
+			if (taken.some(unusable)) {
 				outcomes.push({ ok: false, error: NO_ATTACHMENT() });
 				continue;
 			}
@@ -542,7 +545,7 @@ function fromAttachmentRecord(r: Record<string, unknown>): AttachmentRow {
 	return {
 		id: r.id as string,
 		uploaderId: r.uploader_id as string,
-		conversationId: r.conversation_id as string,
+		conversationId: (r.conversation_id as string | null) ?? null,
 		messageId: (r.message_id as string | null) ?? null,
 		position: (r.position as number | null) ?? null,
 		name: r.name as string,
@@ -551,6 +554,8 @@ function fromAttachmentRecord(r: Record<string, unknown>): AttachmentRow {
 		width: (r.width as number | null) ?? null,
 		height: (r.height as number | null) ?? null,
 		thumbnailSize: (r.thumbnail_size as number | null) ?? null,
+		state: r.state as AttachmentRow['state'],
+		received: (r.received as number | null) ?? null,
 		createdAt: new Date(r.created_at as string)
 	};
 }

@@ -214,9 +214,8 @@ export const attachments = pgTable(
 		uploaderId: uuid('uploader_id')
 			.notNull()
 			.references(() => users.id, { onDelete: 'cascade' }),
-		conversationId: uuid('conversation_id')
-			.notNull()
-			.references(() => conversations.id, { onDelete: 'cascade' }),
+		/** Null only while a multipart upload whose file part came before its conversationId is under way. */
+		conversationId: uuid('conversation_id').references(() => conversations.id, { onDelete: 'cascade' }),
 		messageId: uuid('message_id').references(() => messages.id, { onDelete: 'cascade' }),
 		/** Where it sits in its message's `attachments` (set with `messageId`). */
 		position: integer('position'),
@@ -229,6 +228,15 @@ export const attachments = pgTable(
 		height: integer('height'),
 		/** Images only: the WebP thumbnail's size (null: there is none). */
 		thumbnailSize: integer('thumbnail_size'),
+		/**
+		 * `uploading` from the first byte stored until the file is complete and processed: never
+		 * served, never sendable, but its blobs are found (and swept) through it, even after a crash.
+		 */
+		state: text('state', { enum: ['uploading', 'ready'] })
+			.notNull()
+			.default('ready'),
+		/** A resumable upload's bytes stored so far (whole chunks but at the end); null for one multipart POST. */
+		received: integer('received'),
 		createdAt: tstz('created_at').notNull().defaultNow()
 	},
 	(t) => [
