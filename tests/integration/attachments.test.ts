@@ -8,19 +8,19 @@ import sharp from 'sharp';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import postgres from 'postgres';
-import { createPostgresDatabase, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
-
-type Person = Awaited<ReturnType<typeof signedInClient>>;
+import {
+	createPostgresDatabase,
+	describeEngines,
+	signedInClient,
+	startServer,
+	WsClient,
+	type TestServer,
+	signedInPair,
+	pattern,
+	type Person
+} from './harness';
 
 const MAX = 300 * 1024;
-
-async function pair(origin: string) {
-	const alice = await signedInClient(origin);
-	const bob = await signedInClient(origin);
-	const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
-	expect(opened.status).toBe(200);
-	return { alice, bob, conversationId: opened.body.conversation.id as string };
-}
 
 interface UploadOptions {
 	name?: string;
@@ -47,8 +47,6 @@ async function download(origin: string, person: Person | null, path: string, hea
 	return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
 }
 
-const pattern = (size: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 7 + (i >> 8)) % 256));
-
 const png = (width: number, height: number) =>
 	sharp({ create: { width, height, channels: 3, background: { r: 10, g: 120, b: 200 } } })
 		.png()
@@ -67,7 +65,7 @@ describeEngines('attachments', (engine) => {
 	});
 
 	test('an upload is the uploader’s only, until it is sent; then both members download the same bytes', async () => {
-		const { alice, bob, conversationId } = await pair(origin);
+		const { alice, bob, conversationId } = await signedInPair(origin);
 		const bytes = pattern(MAX);
 		const res = await upload(origin, alice, conversationId, bytes, { name: 'report.pdf', claimed: 'application/pdf' });
 		expect(res.status).toBe(201);
@@ -102,7 +100,7 @@ describeEngines('attachments', (engine) => {
 	});
 
 	test('limits: exactly MAX_ATTACHMENT_BYTES passes, one more is 413; empty is 400; not a member is 404', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		expect((await upload(origin, alice, conversationId, pattern(MAX))).status).toBe(201);
 		const over = await upload(origin, alice, conversationId, pattern(MAX + 1));
 		expect(over.status).toBe(413);
@@ -117,7 +115,7 @@ describeEngines('attachments', (engine) => {
 	});
 
 	test('a client that goes away mid-upload leaves no chunks behind, and the server carries on', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const boundary = 'x-boundary';
 		const head = `--${boundary}\r\ncontent-disposition: form-data; name="conversationId"\r\n\r\n${conversationId}\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n`;
 		const socket = net.connect(server.port, '127.0.0.1');
@@ -146,7 +144,7 @@ describeEngines('attachments', (engine) => {
 	});
 
 	test('the edge: wrong content type 415, foreign Origin 403, no session 401, JSON errors', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const json = await fetch(`${origin}/api/attachments`, {
 			method: 'POST',
 			headers: { origin, cookie: alice.client.cookie!, 'content-type': 'application/json' },
@@ -172,7 +170,7 @@ describeEngines('attachments', (engine) => {
 	});
 
 	test('the type comes from the bytes: a PNG named .txt is an image, HTML and SVG are attachments', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const image = await upload(origin, alice, conversationId, await png(1600, 400), { name: 'notes.txt', claimed: 'text/plain' });
 		expect(image.status).toBe(201);
 		expect(image.body.attachment).toMatchObject({ type: 'image/png', width: 1600, height: 400, name: 'notes.txt' });
@@ -205,7 +203,7 @@ describeEngines('attachments', (engine) => {
 	});
 
 	test('GIF and WebP are images too; a file whose bytes say PNG but cannot be decoded is a plain download', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const base = sharp({ create: { width: 900, height: 1200, channels: 4, background: { r: 1, g: 2, b: 3, alpha: 1 } } });
 		for (const [bytes, type] of [
 			[await base.clone().gif().toBuffer(), 'image/gif'],
@@ -230,7 +228,7 @@ describeEngines('attachments', (engine) => {
 	});
 
 	test('a JPEG’s EXIF and GPS are gone from what is served, and its orientation is applied', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const photo = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'orange' } })
 			.jpeg()
 			.withMetadata({ orientation: 6 })
@@ -258,7 +256,7 @@ describeEngines('attachments', (engine) => {
 	});
 
 	test('Range: first bytes, open-ended, suffix; several or malformed get the whole file; past the end 416', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const bytes = pattern(MAX);
 		const { url } = (await upload(origin, alice, conversationId, bytes)).body.attachment;
 		const first = await download(origin, alice, url, { range: 'bytes=0-99' });
@@ -305,7 +303,7 @@ describeEngines('attachments in messages', (engine) => {
 	});
 
 	test('sent with an empty body, the message carries them everywhere it is shown; the peer downloads the same bytes', async () => {
-		const { alice, bob, conversationId } = await pair(origin);
+		const { alice, bob, conversationId } = await signedInPair(origin);
 		const ws = await WsClient.connect(origin, bob.client.cookie);
 		const image = await png(1000, 500);
 		const first = (await upload(origin, alice, conversationId, image, { name: 'a.png' })).body.attachment;
@@ -347,7 +345,7 @@ describeEngines('attachments in messages', (engine) => {
 	});
 
 	test('a resend with the same attachments gets the same ack; with others 409', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const a = (await upload(origin, alice, conversationId, pattern(10))).body.attachment;
 		const b = (await upload(origin, alice, conversationId, pattern(20))).body.attachment;
 		const send = { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'x', attachments: [a.id] };
@@ -359,8 +357,8 @@ describeEngines('attachments in messages', (engine) => {
 	});
 
 	test('a send may only take the sender’s own uploads to that conversation, not sent yet; else 400 and nothing stored', async () => {
-		const { alice, bob, conversationId } = await pair(origin);
-		const other = await pair(origin);
+		const { alice, bob, conversationId } = await signedInPair(origin);
+		const other = await signedInPair(origin);
 		const mine = (await upload(origin, alice, conversationId, pattern(10))).body.attachment;
 		const bobs = (await upload(origin, bob, conversationId, pattern(10))).body.attachment;
 		const elsewhere = (await upload(origin, other.alice, other.conversationId, pattern(10))).body.attachment;
@@ -387,7 +385,7 @@ describeEngines('attachments in messages', (engine) => {
 	});
 
 	test('deleting the message deletes its files', async () => {
-		const { alice, bob, conversationId } = await pair(origin);
+		const { alice, bob, conversationId } = await signedInPair(origin);
 		const file = (await upload(origin, alice, conversationId, await png(50, 50))).body.attachment;
 		const id = randomUUID();
 		await sender(alice, conversationId)('', [file.id], id);
@@ -413,7 +411,7 @@ describeEngines('attachments: the sweep', (engine) => {
 	});
 
 	test('an upload never sent is deleted once older than UNSENT_UPLOAD_MAX_AGE_MS', async () => {
-		const { alice, conversationId } = await pair(server.origin);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const { url } = (await upload(server.origin, alice, conversationId, pattern(1000))).body.attachment;
 		expect((await download(server.origin, alice, url)).status).toBe(200);
 		await expect.poll(async () => (await download(server.origin, alice, url)).status, { timeout: 10_000, interval: 100 }).toBe(404);
@@ -434,7 +432,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('attachments across instances [p
 
 	test('a file uploaded through one instance is served by the other', async () => {
 		const [one, two] = servers;
-		const { alice, bob, conversationId } = await pair(one.origin);
+		const { alice, bob, conversationId } = await signedInPair(one.origin);
 		const bytes = pattern(600 * 1024);
 		const file = (await upload(one.origin, alice, conversationId, bytes)).body.attachment;
 		await sender(alice, conversationId)('', [file.id]);
@@ -457,7 +455,7 @@ describeEngines('attachments: rate and quota', (engine) => {
 	});
 
 	test('past the unsent quota an upload is 413; sending frees it; past the burst 429 with retry-after', async () => {
-		const { alice, conversationId } = await pair(server.origin);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const first = await upload(server.origin, alice, conversationId, pattern(20000));
 		expect(first.status).toBe(201);
 		const over = await upload(server.origin, alice, conversationId, pattern(10000));
@@ -472,7 +470,7 @@ describeEngines('attachments: rate and quota', (engine) => {
 	});
 
 	test('two sends racing for one upload: one takes it, the other gets 400', async () => {
-		const { alice, conversationId } = await pair(server.origin);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const file = (await upload(server.origin, alice, conversationId, pattern(10))).body.attachment;
 		const [a, b] = [sender(alice, conversationId), sender(alice, conversationId)];
 		const results = await Promise.all([a('one', [file.id]), b('two', [file.id])]);

@@ -18,18 +18,10 @@ import {
 	WsClient,
 	type ApiClient,
 	type EngineName,
-	type TestServer
+	type TestServer,
+	signedInPair,
+	type Person
 } from './harness';
-
-type Person = Awaited<ReturnType<typeof signedInClient>>;
-
-async function pair(origin: string, other = origin) {
-	const alice = await signedInClient(origin);
-	const bob = await signedInClient(other);
-	const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
-	expect(opened.status).toBe(200);
-	return { alice, bob, conversationId: opened.body.conversation.id as string };
-}
 
 /** One client install of a person: its sends carry one clientId and consecutive clientSeqs. */
 function sender(person: Person, conversationId: string) {
@@ -62,7 +54,7 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test('every status of the section: 404 for strangers and unknown ids, 403 for a member who is not the sender, 409 once deleted, 400 for bad input', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const stranger = await signedInClient(server.origin);
 		const id = await sender(alice, conversationId)('hello');
 		for (const [who, res] of [
@@ -114,7 +106,7 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test('edit, react and delete: each answers the message as it now is; repeats change nothing and send no event', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
 		const send = sender(alice, conversationId);
 		const id = await send('first draft');
@@ -164,8 +156,8 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test("replyTo: a stored message of the same conversation, or one's own still held in the sequence buffer; anything else is 400 and stores nothing", async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
-		const other = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
+		const other = await signedInPair(server.origin);
 		const elsewhere = await sender(other.alice, other.conversationId)('another conversation');
 		const original = await sender(bob, conversationId)('question');
 		const send = sender(alice, conversationId);
@@ -206,7 +198,7 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test('a resend of an id that was edited or deleted since gets the same ack; a different conversation or replyTo is still 409', async () => {
-		const { alice, conversationId } = await pair(server.origin);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const original = await sender(alice, conversationId)('original');
 		const message = { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'before', replyTo: null };
 		const ack = await alice.client.post('/api/messages', message);
@@ -215,12 +207,12 @@ describeEngines('message changes', (engine) => {
 		expect((await alice.client.post('/api/messages', { ...message, replyTo: original })).status).toBe(409);
 		await remove(alice.client, message.id);
 		expect((await alice.client.post('/api/messages', message)).body).toEqual(ack.body);
-		const other = await pair(server.origin);
+		const other = await signedInPair(server.origin);
 		expect((await alice.client.post('/api/messages', { ...message, conversationId: other.conversationId })).status).toBe(409);
 	});
 
 	test('history, lastMessage and search show messages as they now are; search never finds a deleted one', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const word = `w${randomUUID().slice(0, 8)}`;
 		const send = sender(alice, conversationId);
 		const kept = await send(`${word} apples`);
@@ -250,7 +242,7 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test("message_updated reaches both members over WebSocket and SSE, the sender's other connections included; the change frame answers changed", async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const aliceSse = await SseClient.connect(server.origin, alice.client.cookie);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
@@ -282,7 +274,7 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test('resuming from a cursor replays each message_updated exactly once, in cursor order, rendered as the message now is', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const first = await WsClient.connect(server.origin, bob.client.cookie);
 		const start = (await first.waitFor((f) => f.type === 'ready')).cursor;
 		first.close();
@@ -307,7 +299,7 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test("edit racing delete, many rounds: the last commit wins and every member's stream ends on the same version", async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
 		const send = sender(alice, conversationId);
@@ -333,7 +325,7 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test('two edits at once from two connections of the sender converge; versions strictly increase in every stream', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const one = await WsClient.connect(server.origin, alice.client.cookie);
 		const two = await WsClient.connect(server.origin, alice.client.cookie);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
@@ -362,7 +354,7 @@ describeEngines('message changes', (engine) => {
 	});
 
 	test('both members react at once: both reactions are kept', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		for (let round = 0; round < 5; round++) {
 			const id = await sender(alice, conversationId)(`react to me ${round}`);
 			const [a, b] = await Promise.all([react(alice.client, id, '🔥'), react(bob.client, id, '🔥')]);
@@ -404,7 +396,7 @@ describeEngines('message changes across a restart', (engine) => {
 	});
 
 	test('changes made before a restart are replayed from a cursor after it, once each; changes after it are live', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const ws = await WsClient.connect(server.origin, bob.client.cookie);
 		const start = (await ws.waitFor((f) => f.type === 'ready')).cursor;
 		ws.close();
@@ -440,7 +432,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('message changes on two instance
 	});
 
 	test("a change made on instance A is seen live on instance B, by the other member and the sender's own connection", async () => {
-		const { alice, bob, conversationId } = await pair(one.origin, two.origin);
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const bobOnTwo = await WsClient.connect(two.origin, bob.client.cookie);
 		const aliceOnTwo = await SseClient.connect(two.origin, alice.client.cookie);
 		const id = await sender(alice, conversationId)('across');

@@ -1,14 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { ApiClient, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
-
-async function pair(server: TestServer) {
-	const alice = await signedInClient(server.origin);
-	const bob = await signedInClient(server.origin);
-	const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
-	expect(opened.status).toBe(200);
-	return { alice, bob, conversationId: opened.body.conversation.id as string };
-}
+import { ApiClient, describeEngines, signedInClient, startServer, WsClient, type TestServer, signedInPair } from './harness';
 
 function send(conversationId: string, clientId: string, clientSeq: number, body = `message ${clientSeq}`) {
 	return { id: randomUUID(), conversationId, clientId, clientSeq, body };
@@ -24,7 +16,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test('two users exchange messages in real time over WebSocket', async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
 		const clientA = randomUUID();
@@ -48,7 +40,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test('sends with clientSeq 1, 3, 2 commit as 1, 2, 3', async () => {
-		const { alice, conversationId } = await pair(server);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const clientId = randomUUID();
 		const [one, two, three] = [1, 2, 3].map((n) => send(conversationId, clientId, n));
 		const acks = await Promise.all([one, three, two].map((m) => alice.client.post('/api/messages', m)));
@@ -59,7 +51,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test('1, 3 and then nothing: 3 is committed after the gap timeout; a late 2 is still stored', async () => {
-		const { alice, conversationId } = await pair(server);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const clientId = randomUUID();
 		await alice.client.post('/api/messages', send(conversationId, clientId, 1));
 		const started = Date.now();
@@ -74,7 +66,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test('a duplicate id is stored once and gets the same ack; a reused id with another body is 409', async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const message = send(conversationId, randomUUID(), 1, 'once');
 		const first = await alice.client.post('/api/messages', message);
 		const again = await alice.client.post('/api/messages', message);
@@ -94,7 +86,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test("a third user gets 404 everywhere and never sees the conversation's events", async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const eve = await signedInClient(server.origin);
 		const eveWs = await WsClient.connect(server.origin, eve.client.cookie);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
@@ -130,7 +122,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test('resume from a cursor while the other user writes hundreds of messages: every one exactly once, in order', async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const total = 300;
@@ -162,7 +154,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test('connecting without a cursor delivers only what is committed afterwards; a bad cursor gets reset', async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		await alice.client.post('/api/messages', send(conversationId, randomUUID(), 1, 'before'));
 		const fresh = await WsClient.connect(server.origin, bob.client.cookie);
 		const after = send(conversationId, randomUUID(), 1, 'after');
@@ -182,7 +174,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test('bad frames get error frames and the connection stays open; oversized frames close with 1009', async () => {
-		const { alice } = await pair(server);
+		const { alice } = await signedInPair(server.origin);
 		const ws = await WsClient.connect(server.origin, alice.client.cookie);
 		ws.send('this is not json');
 		const garbage = await ws.waitFor((f) => f.type === 'error');
@@ -201,7 +193,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test('a WebSocket upgrade without a session is 401, from a foreign Origin 403', async () => {
-		const { alice } = await pair(server);
+		const { alice } = await signedInPair(server.origin);
 		await expect(WsClient.connect(server.origin, undefined)).rejects.toMatchObject({ status: 401 });
 		await expect(WsClient.connect(server.origin, 'session=bogus.token')).rejects.toMatchObject({ status: 401 });
 		await expect(WsClient.connect(server.origin, alice.client.cookie, { origin: 'https://evil.example' })).rejects.toMatchObject({
@@ -210,7 +202,7 @@ describeEngines('chat over HTTP and WebSocket', (engine) => {
 	});
 
 	test("logout closes that session's open WebSocket at once", async () => {
-		const { alice } = await pair(server);
+		const { alice } = await signedInPair(server.origin);
 		const ws = await WsClient.connect(server.origin, alice.client.cookie);
 		await alice.client.post('/api/auth/logout');
 		const closed = await ws.waitClosed();
@@ -256,7 +248,7 @@ describeEngines('conversations, history, receipts and typing', (engine) => {
 	});
 
 	test('history pages by before/after with hasMore, and validates limit', async () => {
-		const { alice, conversationId } = await pair(server);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const clientId = randomUUID();
 		for (let i = 1; i <= 12; i++) await alice.client.post('/api/messages', send(conversationId, clientId, i));
 		const url = (q: string) => `/api/conversations/${conversationId}/messages?${q}`;
@@ -283,7 +275,7 @@ describeEngines('conversations, history, receipts and typing', (engine) => {
 	});
 
 	test('receipts are cumulative and monotonic, read implies delivered, unread counts follow', async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const clientId = randomUUID();
 		for (let i = 1; i <= 4; i++) await alice.client.post('/api/messages', send(conversationId, clientId, i));
@@ -311,7 +303,7 @@ describeEngines('conversations, history, receipts and typing', (engine) => {
 	});
 
 	test('typing reaches the peer only; presence tells when the peer comes and goes', async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
 		const online = await aliceWs.waitFor((f) => f.type === 'presence' && f.userId === bob.user.id && f.online);

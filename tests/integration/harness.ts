@@ -184,6 +184,20 @@ export async function signedInClient(origin: string, username = uniqueName()) {
 	return { client, user: res.body.user as { id: string; username: string } };
 }
 
+export type Person = Awaited<ReturnType<typeof signedInClient>>;
+
+/** Two people signed in (through `origin` and `other`, one server unless told) and their conversation. */
+export async function signedInPair(origin: string, other = origin) {
+	const alice = await signedInClient(origin);
+	const bob = await signedInClient(other);
+	const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
+	if (opened.status !== 200) throw new Error(`opening the conversation failed: ${opened.status} ${JSON.stringify(opened.body)}`);
+	return { alice, bob, conversationId: opened.body.conversation.id as string };
+}
+
+/** Bytes that differ from their neighbours and from a shifted copy of themselves, to catch misplaced ranges. */
+export const pattern = (size: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 7 + (i >> 8)) % 256));
+
 /** A WebSocket test client that records every frame and lets a test await the one it expects. */
 export class WsClient {
 	readonly frames: any[] = [];

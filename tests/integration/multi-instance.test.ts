@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ApiClient, createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { ApiClient, createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer, type Person } from './harness';
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL);
 const suite = enabled ? describe : describe.skip;
@@ -17,8 +17,6 @@ const title = enabled ? 'two instances on one PostgreSQL' : 'two instances on on
 // Long enough that one client's sends hopping between instances meet again by re-reading the
 // database (every 500 ms) rather than by giving up on the gap.
 const ENV = { GAP_TIMEOUT_MS: '15000', BUS_HEARTBEAT_MS: '3000' };
-
-type Person = Awaited<ReturnType<typeof signedInClient>>;
 
 function send(conversationId: string, clientId: string, clientSeq: number, body = `message ${clientSeq}`) {
 	return { id: randomUUID(), conversationId, clientId, clientSeq, body };

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createPostgresDatabase, describeEngines, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { createPostgresDatabase, describeEngines, signedInClient, startServer, WsClient, type TestServer, signedInPair } from './harness';
 import { startTcpProxy } from './proxies';
 
 // A 1×1 PNG.
@@ -72,14 +72,6 @@ const previewOf = (name: string) => ({
 });
 const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
-async function pair(origin: string) {
-	const alice = await signedInClient(origin);
-	const bob = await signedInClient(origin);
-	const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
-	expect(opened.status).toBe(200);
-	return { alice, bob, conversationId: opened.body.conversation.id as string };
-}
-
 /** A WebSocket sender: each send carries the next clientSeq of one clientId. */
 function sender(ws: WsClient, conversationId: string) {
 	const clientId = randomUUID();
@@ -106,7 +98,7 @@ describeEngines('link previews in messages', (engine) => {
 	});
 
 	test('the ack does not wait for the page; both members then get the preview, in history, on resume and with its image', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
 		const cursor = aliceWs.frames.find((f) => f.type === 'ready').cursor;
@@ -149,7 +141,7 @@ describeEngines('link previews in messages', (engine) => {
 	});
 
 	test('an edit to another link replaces the preview; an edit without a link removes it; so does a delete', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const [first, second] = [unique('first'), unique('second')];
@@ -183,7 +175,7 @@ describeEngines('link previews in messages', (engine) => {
 	});
 
 	test('a link that fails gets no preview and no error, and the message is left as sent', async () => {
-		const { alice, conversationId } = await pair(server.origin);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const missing = `${siteOrigin}/${unique('missing')}`;
 		const id = await sender(aliceWs, conversationId)(`broken: ${missing}`);
@@ -231,7 +223,7 @@ describeEngines('link preview limit', (engine) => {
 	});
 
 	test('sends past the limit are sent all the same, without a preview', async () => {
-		const { alice, bob, conversationId } = await pair(server.origin);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 		const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
 		const send = sender(aliceWs, conversationId);
@@ -270,7 +262,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('link previews in messages on tw
 	});
 
 	test('the instance that committed fetches the page once; the peer on the other instance gets the preview and its image', async () => {
-		const { alice, bob, conversationId } = await pair(one.origin);
+		const { alice, bob, conversationId } = await signedInPair(one.origin);
 		const aliceOnOne = await WsClient.connect(one.origin, alice.client.cookie);
 		const bobOnTwo = await WsClient.connect(two.origin, bob.client.cookie);
 		const name = unique('across');
@@ -297,7 +289,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('link previews while PostgreSQL 
 			env: { PREVIEW_ALLOW_PRIVATE_HOSTS: new URL(siteOrigin).host }
 		});
 		try {
-			const { alice, conversationId } = await pair(server.origin);
+			const { alice, conversationId } = await signedInPair(server.origin);
 			const ws = await WsClient.connect(server.origin, alice.client.cookie);
 			const name = unique('cut');
 			const gate = hold(`/page/${name}`);

@@ -8,24 +8,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import sharp from 'sharp';
 import net from 'node:net';
 import postgres from 'postgres';
-import { createPostgresDatabase, describeEngines, freePort, signedInClient, startServer, type TestServer } from './harness';
+import {
+	createPostgresDatabase,
+	describeEngines,
+	freePort,
+	signedInClient,
+	startServer,
+	type TestServer,
+	signedInPair,
+	pattern,
+	type Person
+} from './harness';
 import { chunked, rawRequest } from './raw-http';
-
-type Person = Awaited<ReturnType<typeof signedInClient>>;
 
 const CHUNK = 256 * 1024;
 const MAX = 2 * 1024 * 1024;
 const OFFSET_TYPE = 'application/offset+octet-stream';
-
-const pattern = (size: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 7 + (i >> 8)) % 256));
-
-async function pair(origin: string) {
-	const alice = await signedInClient(origin);
-	const bob = await signedInClient(origin);
-	const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
-	expect(opened.status).toBe(200);
-	return { alice, bob, conversationId: opened.body.conversation.id as string };
-}
 
 function create(person: Person, body: unknown) {
 	return person.client.request('POST', '/api/attachments/uploads', body);
@@ -68,7 +66,7 @@ describeEngines('resumable uploads', (engine) => {
 	});
 
 	test('created, appended in pieces (whole chunks kept until the end), then an attachment like a multipart one', async () => {
-		const { alice, bob, conversationId } = await pair(origin);
+		const { alice, bob, conversationId } = await signedInPair(origin);
 		const bytes = pattern(700 * 1024);
 		const created = await create(alice, { conversationId, name: 'big.bin', size: bytes.length });
 		expect(created.status).toBe(201);
@@ -114,7 +112,7 @@ describeEngines('resumable uploads', (engine) => {
 	});
 
 	test('a PATCH cut off mid-body keeps whole chunks only; the upload resumes from there and ends byte for byte', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const bytes = pattern(1200 * 1024);
 		const { id } = (await create(alice, { conversationId, name: 'cut.bin', size: bytes.length })).body.upload;
 		const sent = 600 * 1024;
@@ -138,7 +136,7 @@ describeEngines('resumable uploads', (engine) => {
 	});
 
 	test('a multipart upload whose file comes before its conversationId still works (its row waits for the field)', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const form = new FormData();
 		form.append('file', new Blob([pattern(1000)]), 'late.bin');
 		form.append('conversationId', conversationId);
@@ -149,7 +147,7 @@ describeEngines('resumable uploads', (engine) => {
 	});
 
 	test('only the uploader sees or appends to an upload: the peer and a stranger get 404', async () => {
-		const { alice, bob, conversationId } = await pair(origin);
+		const { alice, bob, conversationId } = await signedInPair(origin);
 		const stranger = await signedInClient(origin);
 		expect((await create(stranger, { conversationId, name: 'x', size: 10 })).status).toBe(404);
 		expect((await create(alice, { conversationId: crypto.randomUUID(), name: 'x', size: 10 })).status).toBe(404);
@@ -165,7 +163,7 @@ describeEngines('resumable uploads', (engine) => {
 	});
 
 	test('an image finished in pieces is re-encoded without its EXIF and gets its thumbnail', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const photo = await sharp({ create: { width: 1200, height: 900, channels: 3, background: 'orange' } })
 			.jpeg({ quality: 100 })
 			.withExif({ IFD0: { Make: 'SecretCam' } })
@@ -191,7 +189,7 @@ describeEngines('resumable uploads', (engine) => {
 	});
 
 	test('bytes past the size are refused and none of them stored; the declared size keeps the limits', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const bytes = pattern(300 * 1024);
 		const { id } = (await create(alice, { conversationId, name: 'x.bin', size: bytes.length })).body.upload;
 		const declared = await patch(alice, id, 0, Buffer.concat([bytes, Buffer.alloc(10)]));
@@ -232,7 +230,7 @@ describeEngines('resumable uploads', (engine) => {
 	});
 
 	test('hostile headers: Upload-Offset that is not a plain safe integer 400, wrong type 415, cross-site 403, no session 401', async () => {
-		const { alice, conversationId } = await pair(origin);
+		const { alice, conversationId } = await signedInPair(origin);
 		const { id } = (await create(alice, { conversationId, name: 'x', size: 100 })).body.upload;
 		for (const offset of ['-1', '1e400', '1e2', String(2 ** 53), '99999999999999999999', 'abc', '', '0x10', '01', '1.0', '+1', '0, 0']) {
 			const res = await patch(alice, id, offset, pattern(10));
@@ -274,7 +272,7 @@ describeEngines('resumable uploads: the sweep', (engine) => {
 	});
 
 	test('an upload never finished is deleted with its chunks once older than UNSENT_UPLOAD_MAX_AGE_MS', async () => {
-		const { alice, conversationId } = await pair(server.origin);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const { id } = (await create(alice, { conversationId, name: 'x', size: 3 * CHUNK })).body.upload;
 		expect((await patch(alice, id, 0, pattern(CHUNK))).body.upload.offset).toBe(CHUNK);
 		await expect
@@ -303,7 +301,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('a multipart upload cut off by S
 		const databaseUrl = await createPostgresDatabase();
 		const port = await freePort();
 		server = await startServer({ engine: 'postgres', port, databaseUrl });
-		const { alice, conversationId } = await pair(server.origin);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const boundary = 'x-boundary';
 		const head = `--${boundary}\r\ncontent-disposition: form-data; name="conversationId"\r\n\r\n${conversationId}\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n`;
 		const socket = net.connect(port, '127.0.0.1');
@@ -350,7 +348,7 @@ describeEngines('resumable uploads: rate and quota', (engine) => {
 	});
 
 	test('a created upload holds its whole size of the unsent quota and counts as one upload toward the rate', async () => {
-		const { alice, conversationId } = await pair(server.origin);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		expect((await create(alice, { conversationId, name: 'a', size: 20000 })).status).toBe(201);
 		const over = await create(alice, { conversationId, name: 'b', size: 10000 });
 		expect([over.status, over.body.error.code]).toEqual([413, 'too_large']);

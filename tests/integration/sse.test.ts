@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { describeEngines, signedInClient, SseClient, startServer, type TestServer } from './harness';
-
-async function pair(server: TestServer) {
-	const alice = await signedInClient(server.origin);
-	const bob = await signedInClient(server.origin);
-	const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
-	return { alice, bob, conversationId: opened.body.conversation.id as string };
-}
+import { describeEngines, signedInClient, SseClient, startServer, type TestServer, signedInPair } from './harness';
 
 function send(conversationId: string, clientId: string, clientSeq: number, body = `message ${clientSeq}`) {
 	return { id: randomUUID(), conversationId, clientId, clientSeq, body };
@@ -32,7 +25,7 @@ describeEngines('Server-Sent Events and POST', (engine) => {
 	});
 
 	test('the stream has the headers that stop proxy buffering, and keepalive comments arrive', async () => {
-		const { alice } = await pair(server);
+		const { alice } = await signedInPair(server.origin);
 		const sse = await SseClient.connect(server.origin, alice.client.cookie);
 		expect(sse.headers?.get('content-type')).toMatch(/^text\/event-stream/);
 		expect(sse.headers?.get('cache-control')).toBe('no-cache, no-transform');
@@ -48,7 +41,7 @@ describeEngines('Server-Sent Events and POST', (engine) => {
 	});
 
 	test('live delivery over SSE with POST sends; receipts and typing flow too', async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const bobSse = await SseClient.connect(server.origin, bob.client.cookie);
 		const aliceSse = await SseClient.connect(server.origin, alice.client.cookie);
 		const message = send(conversationId, randomUUID(), 1, 'over sse');
@@ -67,7 +60,7 @@ describeEngines('Server-Sent Events and POST', (engine) => {
 	});
 
 	test('replay from Last-Event-ID is exact while the other user writes concurrently', async () => {
-		const { alice, bob, conversationId } = await pair(server);
+		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const first = await SseClient.connect(server.origin, bob.client.cookie);
 		const total = 200;
 		const clientId = randomUUID();
@@ -90,7 +83,7 @@ describeEngines('Server-Sent Events and POST', (engine) => {
 	});
 
 	test('50 concurrent POSTs of one client with shuffled clientSeq commit in clientSeq order', async () => {
-		const { alice, conversationId } = await pair(server);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const clientId = randomUUID();
 		const sends = Array.from({ length: 50 }, (_, i) => send(conversationId, clientId, i + 1));
 		const acks = await Promise.all(shuffle(sends).map((m) => alice.client.post('/api/messages', m)));
@@ -103,7 +96,7 @@ describeEngines('Server-Sent Events and POST', (engine) => {
 	});
 
 	test("a user's SSE stream never carries another user's events", async () => {
-		const { alice, conversationId } = await pair(server);
+		const { alice, conversationId } = await signedInPair(server.origin);
 		const eve = await signedInClient(server.origin);
 		const eveSse = await SseClient.connect(server.origin, eve.client.cookie);
 		await alice.client.post('/api/messages', send(conversationId, randomUUID(), 1, 'private'));
@@ -117,7 +110,7 @@ describeEngines('Server-Sent Events and POST', (engine) => {
 	});
 
 	test('logout ends the session and closes its SSE stream at once', async () => {
-		const { alice } = await pair(server);
+		const { alice } = await signedInPair(server.origin);
 		const sse = await SseClient.connect(server.origin, alice.client.cookie);
 		await alice.client.post('/api/auth/logout');
 		await sse.waitUntil(() => sse.ended);
