@@ -36,10 +36,34 @@ export class DatabaseBlobStore implements BlobStore {
 
 	async append(key: string, start: number, end: number, source: AsyncIterable<Uint8Array>): Promise<Appended> {
 		if (start % this.chunkBytes !== 0) throw new Error(`An append to ${key} starts inside a chunk (${start})`);
-		let index = start / this.chunkBytes;
+		const index = start / this.chunkBytes;
 		// What a request cut off (or a server killed) after its chunks but before the offset moved left there.
 		await this.db.delete(blobChunks).where(and(eq(blobChunks.key, key), gte(blobChunks.index, index)));
+		// A part-filled last chunk is kept only at the very end: offsets move in whole chunks until then.
+		return this.fill(key, index, source, (received) => start + received === end);
+	}
+
+	async write(key: string, source: AsyncIterable<Uint8Array>): Promise<number> {
+		const { kept, error } = await this.fill(key, 0, source, () => true);
+		if (error === undefined) return kept;
+		await this.delete([key]).catch(() => {});
+		throw error;
+	}
+
+	/**
+	 * Copies `source` into chunk rows from chunk `index` on. One chunk being filled (pieces of the
+	 * source are copied in) and one batch of full ones are all that is held. The part-filled last
+	 * chunk is stored if `keepTail(bytes received)` says so. A broken source or a failed insert does
+	 * not throw: what was stored is reported with the error.
+	 */
+	private async fill(
+		key: string,
+		index: number,
+		source: AsyncIterable<Uint8Array>,
+		keepTail: (received: number) => boolean
+	): Promise<Appended> {
 		let kept = 0;
+		let received = 0;
 		let chunk = Buffer.allocUnsafe(this.chunkBytes);
 		let filled = 0;
 		let full: { key: string; index: number; data: Buffer }[] = [];
@@ -51,6 +75,7 @@ export class DatabaseBlobStore implements BlobStore {
 			kept += rows.reduce((sum, row) => sum + row.data.byteLength, 0);
 		};
 		const seal = async () => {
+			// A copy of exactly the filled part: the driver may hold the buffer after the call returns.
 			full.push({ key, index: index++, data: Buffer.from(chunk.subarray(0, filled)) });
 			filled = 0;
 			if (full.length === WRITE_BATCH) await write();
@@ -65,55 +90,15 @@ export class DatabaseBlobStore implements BlobStore {
 					offset += n;
 					if (filled === this.chunkBytes) await seal();
 				}
+				received += piece.byteLength;
 			}
-			if (filled > 0 && start + kept + full.length * this.chunkBytes + filled === end) await seal();
+			if (filled > 0 && keepTail(received)) await seal();
 			await write();
 			return { kept };
 		} catch (error) {
 			// Whole chunks received before the source broke count; a failed insert leaves `kept` as it was.
-			await write();
+			await write().catch(() => {});
 			return { kept, error };
-		} finally {
-			chunk = Buffer.alloc(0);
-		}
-	}
-
-	async write(key: string, source: AsyncIterable<Uint8Array>): Promise<number> {
-		let index = 0;
-		let size = 0;
-		// One chunk being filled; pieces of the source are copied in, so it and `full` are all that is held.
-		let chunk = Buffer.allocUnsafe(this.chunkBytes);
-		let filled = 0;
-		let full: { key: string; index: number; data: Buffer }[] = [];
-		const write = async () => {
-			if (full.length === 0) return;
-			const rows = full;
-			full = [];
-			await this.db.insert(blobChunks).values(rows);
-		};
-		const seal = async (last: boolean) => {
-			// A copy of exactly the filled part: the driver may hold the buffer after the call returns.
-			if (filled > 0) full.push({ key, index: index++, data: Buffer.from(chunk.subarray(0, filled)) });
-			filled = 0;
-			if (last || full.length === WRITE_BATCH) await write();
-		};
-		try {
-			for await (const piece of source) {
-				let offset = 0;
-				while (offset < piece.byteLength) {
-					const n = Math.min(this.chunkBytes - filled, piece.byteLength - offset);
-					chunk.set(piece.subarray(offset, offset + n), filled);
-					filled += n;
-					offset += n;
-					if (filled === this.chunkBytes) await seal(false);
-				}
-				size += piece.byteLength;
-			}
-			await seal(true);
-			return size;
-		} catch (error) {
-			await this.delete([key]).catch(() => {});
-			throw error;
 		} finally {
 			chunk = Buffer.alloc(0);
 		}
