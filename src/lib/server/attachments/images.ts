@@ -7,7 +7,6 @@
  * from the BlobStore as a stream; images are processed a few at a time, so twenty uploads at once
  * do not decode twenty images at once.
  */
-import { Readable } from 'node:stream';
 import type { Metadata, Sharp, SharpOptions } from 'sharp';
 import { isUnavailable } from '../failures';
 
@@ -69,12 +68,15 @@ const options = (type: string): SharpOptions => ({
 	failOn: 'error'
 });
 
-/** Pipes a stream into a sharp instance, passing a failure of the source on to it. */
-function feed(source: Source, into: Sharp): Sharp {
-	const readable = Readable.from(source());
-	readable.once('error', (error) => into.destroy(error));
-	readable.pipe(into);
-	return into;
+/**
+ * The stored upload, read back once: libvips needs all of an image to decode it anyway, and three
+ * passes over the database (dimensions, file, thumbnail) cost more than the whole image ever
+ * processed. At most CONCURRENT images are held at a time, each under MAX_ATTACHMENT_BYTES.
+ */
+async function readAll(source: Source): Promise<Buffer> {
+	const pieces: Uint8Array[] = [];
+	for await (const piece of source()) pieces.push(piece);
+	return Buffer.concat(pieces);
 }
 
 function encoded(image: Sharp, type: string): Sharp {
@@ -91,31 +93,30 @@ function encoded(image: Sharp, type: string): Sharp {
 }
 
 /**
- * Reads `source` (a file of `type`, one of IMAGE_TYPES) three times: for its dimensions, into
- * `writeFile` without metadata and into `writeThumbnail`. Null when libvips cannot decode it (a
+ * Reads `source` (a file of `type`, one of IMAGE_TYPES) once, then decodes it for its dimensions,
+ * into `writeFile` without metadata and into `writeThumbnail`. Null when libvips cannot decode it (a
  * corrupt or hostile file, or one past MAX_PIXELS): the caller keeps it as a plain download.
  */
 export function processImage(type: string, source: Source, writeFile: Sink, writeThumbnail: Sink): Promise<ProcessedImage | null> {
 	return slot(async () => {
 		const sharp = await loadSharp();
+		// A failure here is the store's (the database away): the upload fails as a whole.
+		const input = await readAll(source);
 		let metadata: Metadata;
 		try {
-			metadata = await feed(source, sharp(options(type))).metadata();
+			metadata = await sharp(input, options(type)).metadata();
 		} catch {
 			return null;
 		}
 		if (!metadata.width || !metadata.height || metadata.width * (metadata.pageHeight ?? metadata.height) > MAX_PIXELS) return null;
 		const shown = metadata.autoOrient ?? { width: metadata.width, height: metadata.height };
 		try {
-			await writeFile(feed(source, encoded(sharp(options(type)).autoOrient(), type)));
+			await writeFile(encoded(sharp(input, options(type)).autoOrient(), type));
 			await writeThumbnail(
-				feed(
-					source,
-					sharp({ ...options(type), animated: false })
-						.autoOrient()
-						.resize(THUMBNAIL_PX, THUMBNAIL_PX, { fit: 'inside', withoutEnlargement: true })
-						.webp({ quality: 80 })
-				)
+				sharp(input, { ...options(type), animated: false })
+					.autoOrient()
+					.resize(THUMBNAIL_PX, THUMBNAIL_PX, { fit: 'inside', withoutEnlargement: true })
+					.webp({ quality: 80 })
 			);
 		} catch (error) {
 			// The database is away: the upload fails as a whole (503). Anything else is libvips unable
