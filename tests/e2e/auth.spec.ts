@@ -24,7 +24,7 @@ test('register, sign out and sign in again in a real browser', async ({ page }) 
 	expect(session?.httpOnly).toBe(true);
 	expect(session?.sameSite).toBe('Lax');
 
-	await page.getByRole('button', { name: 'Sign out' }).click();
+	await page.getByRole('button', { name: 'Sign out', exact: true }).click();
 	await expect(page).toHaveURL(/\/login$/);
 	await page.goto('/');
 	await expect(page).toHaveURL(/\/login$/);

@@ -55,6 +55,14 @@ export async function waitLive(page: Page) {
 	await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
 }
 
+/**
+ * Waits until the tab's client has started (hydrated, whatever its connection): before that the
+ * composer is a plain form, where Enter only adds a line. For pages that cannot go live.
+ */
+export async function waitStarted(page: Page) {
+	await expect(page.getByTestId('connection')).not.toHaveAttribute('data-state', 'none');
+}
+
 export async function send(page: Page, text: string) {
 	const box = page.getByLabel('Message', { exact: true });
 	await box.fill(text);

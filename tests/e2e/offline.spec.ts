@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { conversationWith, localBodies, localStatuses, messageWith, send, serverBodies, signUp, waitLive } from './helpers';
+import { conversationWith, localBodies, localStatuses, messageWith, send, serverBodies, signUp, waitLive, waitStarted } from './helpers';
 
 const texts = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`);
 
@@ -57,6 +57,7 @@ test('with the chat endpoints blocked, sends survive a reload and go out once, i
 	}
 
 	await alice.page.goto(`/c/${id}`);
+	await waitStarted(alice.page);
 	const sent = texts(5, 'blocked');
 	const statuses = () => localStatuses(alice.page, alice, id);
 	for (const text of sent) await send(alice.page, text);
@@ -141,7 +142,7 @@ test('signing out in one tab signs out every tab and deletes the local database'
 	await send(tabA, 'private');
 	await expect(messageWith(tabA, 'private')).toHaveAttribute('data-status', /sent|delivered|read/);
 
-	await tabB.getByRole('button', { name: 'Sign out' }).click();
+	await tabB.getByRole('button', { name: 'Sign out', exact: true }).click();
 	await expect(tabB).toHaveURL(/\/login$/);
 	await expect(tabA).toHaveURL(/\/login$/);
 	await expect.poll(() => tabA.evaluate(async () => (await indexedDB.databases()).map((d) => d.name))).not.toContain(`duet-${alice.id}`);

@@ -5,7 +5,8 @@
  */
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
-import { conversationWith, messageWith, send, serverBodies, signUp, waitLive, type Person } from './helpers';
+import { E2E_ORIGIN } from '../../playwright.config';
+import { conversationWith, messageWith, PASSWORD, send, serverBodies, signUp, waitLive, type Person } from './helpers';
 
 const signOutButton = (page: Page) => page.getByRole('button', { name: 'Sign out', exact: true });
 const dialog = (page: Page) => page.getByTestId('signout-dialog');
@@ -221,4 +222,37 @@ test.describe('without JavaScript', () => {
 		expect(await meStatus(alice)).toBe(401);
 		await alice.context.close();
 	});
+});
+
+test('sign out everywhere asks first, then ends every device’s session; the other device says why', async ({ browser }) => {
+	const alice = await signUp(browser, 'alice');
+	const bob = await signUp(browser, 'bob');
+	const id = await conversationWith(alice, bob);
+	// Alice's second device: a browser of its own, signed in with her password.
+	const laptop = await browser.newContext({ baseURL: E2E_ORIGIN });
+	expect((await laptop.request.post('/api/auth/login', { data: { username: alice.username, password: PASSWORD } })).status()).toBe(200);
+	const elsewhere = await laptop.newPage();
+	await elsewhere.goto(`/c/${id}`);
+	await waitLive(elsewhere);
+
+	await alice.page.goto('/');
+	await waitLive(alice.page);
+	const everywhere = alice.page.getByRole('button', { name: 'Sign out everywhere' });
+	await everywhere.click();
+	await expect(dialog(alice.page).getByRole('heading')).toHaveText('Sign out everywhere?');
+	await dialog(alice.page).getByRole('button', { name: 'Cancel' }).click();
+	await expect(dialog(alice.page)).toHaveCount(0);
+	expect(await meStatus(alice)).toBe(200);
+
+	await everywhere.click();
+	await dialog(alice.page).getByRole('button', { name: 'Sign out everywhere' }).click();
+	await expect(alice.page).toHaveURL(/\/login$/);
+	await expect(alice.page.getByTestId('signed-out-elsewhere')).toHaveCount(0);
+	await expect(elsewhere).toHaveURL(/\/login\?ended=elsewhere$/);
+	await expect(elsewhere.getByTestId('signed-out-elsewhere')).toHaveText(/signed out on this device from another one/);
+	expect(await meStatus(alice)).toBe(401);
+	expect((await laptop.request.get('/api/me')).status()).toBe(401);
+	await laptop.close();
+	await alice.context.close();
+	await bob.context.close();
 });

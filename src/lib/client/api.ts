@@ -87,6 +87,7 @@ export function createApi(fetchFn: Fetch = (...args) => fetch(...args)) {
 		receipt: (input: ReceiptInput) => call<void>(fetchFn, '/api/receipts', { method: 'POST', body: input }),
 		typing: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'POST', body: { conversationId } }),
 		logout: () => call<void>(fetchFn, '/api/auth/logout', { method: 'POST' }),
+		logoutEverywhere: () => call<void>(fetchFn, '/api/auth/logout-everywhere', { method: 'POST' }),
 		pushKey: () => call<{ publicKey: string }>(fetchFn, '/api/push/subscription'),
 		subscribePush: (subscription: PushSubscriptionInput, previews: boolean) =>
 			call<void>(fetchFn, '/api/push/subscription', { method: 'POST', body: { subscription, previews } }),

@@ -16,7 +16,8 @@ export type TabMessage =
 	| { type: 'hello' }
 	/** How far the leader's upload of a file is (null: over). */
 	| { type: 'upload-progress'; id: string; fraction: number | null }
-	| { type: 'signout' };
+	/** `elsewhere`: the server ended the session (another device signed it out), not this browser. */
+	| { type: 'signout'; elsewhere?: boolean };
 
 export interface TabChannel {
 	post(message: TabMessage): void;

@@ -19,6 +19,7 @@ import { deleteUnsent, enqueueMessage, OutboxScheduler, retryMessage } from './o
 import { PeerTyping } from './peer-typing.svelte';
 import { ReceiptQueue } from './receipts';
 import { seedConversations } from './seed';
+import { SIGNED_OUT_ELSEWHERE } from './signed-out';
 import { countUnsent, endServerSession, whenDelivered, type SignOutResult, type Unsent } from './signout';
 import { SyncEngine } from './sync';
 import type { ConnectionState, TransportKind } from './transport';
@@ -170,8 +171,9 @@ export class DuetClient {
 	 * database. When the server cannot be reached nothing changes here: the session would stay
 	 * valid, so pretending to be signed out would be a lie (and a security hole on shared machines).
 	 */
-	async signOut(): Promise<SignOutResult> {
-		const result = await endServerSession(() => this.api.logout());
+	/** `everywhere`: every session of the account ends, on every device, this one too. */
+	async signOut(everywhere = false): Promise<SignOutResult> {
+		const result = await endServerSession(() => (everywhere ? this.api.logoutEverywhere() : this.api.logout()));
 		if (result.ok) await this.forget();
 		return result;
 	}
@@ -187,9 +189,9 @@ export class DuetClient {
 	}
 
 	/** The local half of signing out, once the server session is gone; safe to call twice. */
-	private forget(): Promise<void> {
+	private forget(elsewhere = false): Promise<void> {
 		this.forgetting ??= (async () => {
-			this.channel.post({ type: 'signout' });
+			this.channel.post({ type: 'signout', elsewhere });
 			// No offline start into a signed-out account.
 			forgetUser();
 			this.stop();
@@ -375,7 +377,7 @@ export class DuetClient {
 				return;
 			case 'signout':
 				this.stop();
-				location.assign('/login');
+				location.assign(message.elsewhere ? SIGNED_OUT_ELSEWHERE : '/login');
 				return;
 		}
 	}
@@ -393,8 +395,8 @@ export class DuetClient {
 
 	/** The server ended this session (signed out on another device, or everywhere). */
 	private async signOutHere(): Promise<void> {
-		await this.forget();
-		location.assign('/login');
+		await this.forget(true);
+		location.assign(SIGNED_OUT_ELSEWHERE);
 	}
 
 	/** A connection refused before `ready` may mean the session ended elsewhere; if so, sign out here too. */
