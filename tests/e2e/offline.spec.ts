@@ -81,7 +81,7 @@ test('with the chat endpoints blocked, sends survive a reload and go out once, i
 	await bob.context.close();
 });
 
-test('two tabs of one user: one connection, shared messages and drafts, take-over on close', async ({ browser }) => {
+test('two tabs of one user: one connection, shared messages, drafts that follow live, take-over on close', async ({ browser }) => {
 	const alice = await signUp(browser, 'alice');
 	const bob = await signUp(browser, 'bob');
 	const id = await conversationWith(alice, bob);
@@ -116,6 +116,12 @@ test('two tabs of one user: one connection, shared messages and drafts, take-ove
 	await expect.poll(() => readDraft(tabA, alice.id, id)).toBe('half a thought');
 	await tabB.reload();
 	await expect(tabB.getByLabel('Message', { exact: true })).toHaveValue('half a thought');
+	// And it follows live: typed on in B, it shows in A; sent from A, it is gone from B's box too.
+	await tabB.getByLabel('Message', { exact: true }).fill('half a thought, finished');
+	await expect(tabA.getByLabel('Message', { exact: true })).toHaveValue('half a thought, finished');
+	await tabA.getByLabel('Message', { exact: true }).press('Enter');
+	await expect(messageWith(tabB, 'half a thought, finished')).toBeVisible();
+	await expect(tabB.getByLabel('Message', { exact: true })).toHaveValue('');
 
 	// Closing the leader hands the connection to the other tab.
 	await tabA.close();
@@ -123,7 +129,7 @@ test('two tabs of one user: one connection, shared messages and drafts, take-ove
 	await waitLive(tabB);
 	await send(tabB, 'after take-over');
 	await expect(messageWith(tabB, 'after take-over')).toHaveAttribute('data-status', /sent|delivered|read/);
-	expect(await serverBodies(bob, id)).toEqual(['from tab B', 'after take-over']);
+	expect(await serverBodies(bob, id)).toEqual(['from tab B', 'half a thought, finished', 'after take-over']);
 
 	await alice.context.close();
 	await bob.context.close();

@@ -2,7 +2,7 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { openUserDb } from './db';
-import { draftSaver, loadDraft, type Timers } from './drafts';
+import { draftSaver, loadDraft, watchDraft, type Timers } from './drafts';
 import { freshDb } from './test-db';
 
 const C = '00000000-0000-4000-8000-00000000000c';
@@ -65,5 +65,46 @@ describe('drafts', () => {
 		saver.update('   ');
 		await saver.flush();
 		expect(await db.drafts.get(C)).toBeUndefined();
+	});
+
+	it('says while typed text is not saved yet, so a tab following the draft leaves it alone', async () => {
+		const db = freshDb();
+		const t = manualTimers();
+		const saver = draftSaver(db, C, 300, t.timers);
+		expect(saver.pending).toBe(false);
+		saver.update('typing');
+		expect(saver.pending).toBe(true);
+		await saver.flush();
+		expect(saver.pending).toBe(false);
+	});
+
+	it('watchDraft reports the stored draft, then every change to it, until stopped', async () => {
+		const db = freshDb();
+		const seen: string[] = [];
+		let notify = () => {};
+		const next = (count: number) =>
+			new Promise<void>((resolve) => {
+				notify = () => seen.length >= count && resolve();
+				notify();
+			});
+		const stop = watchDraft(db, C, (body) => {
+			seen.push(body);
+			notify();
+		});
+		await next(1);
+		await db.drafts.put({ conversationId: C, body: 'from the other tab', updatedAt: 1 });
+		await next(2);
+		await db.drafts.delete(C);
+		await next(3);
+		expect(seen).toEqual(['', 'from the other tab', '']);
+		stop();
+		// A second watcher hearing the next change is the moment the first would have heard it too.
+		let heard = () => {};
+		const later = new Promise<void>((resolve) => (heard = resolve));
+		const stopLater = watchDraft(db, C, (body) => body === 'after stopping' && heard());
+		await db.drafts.put({ conversationId: C, body: 'after stopping', updatedAt: 2 });
+		await later;
+		stopLater();
+		expect(seen).toHaveLength(3);
 	});
 });

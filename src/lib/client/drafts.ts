@@ -1,10 +1,23 @@
-/** Per-conversation drafts in Dexie, saved as you type (debounced) and restored on reload or in another tab. */
+/** Per-conversation drafts in Dexie, saved as you type (debounced), restored on reload and followed live by other tabs. */
+import { liveQuery } from 'dexie';
 import type { DuetDb } from './db';
 
 export const DRAFT_DEBOUNCE_MS = 300;
 
 export function loadDraft(db: DuetDb, conversationId: string): Promise<string> {
 	return db.drafts.get(conversationId).then((d) => d?.body ?? '');
+}
+
+/**
+ * Calls `ondraft` with the stored draft now and whenever it changes, in this tab or another one
+ * (Dexie's live queries hear other tabs' writes). Returns the way to stop.
+ */
+export function watchDraft(db: DuetDb, conversationId: string, ondraft: (body: string) => void): () => void {
+	const subscription = liveQuery(() => loadDraft(db, conversationId)).subscribe({
+		next: ondraft,
+		error: (error) => console.warn('Could not follow the draft', error)
+	});
+	return () => subscription.unsubscribe();
 }
 
 async function saveDraft(db: DuetDb, conversationId: string, body: string, now = Date.now()): Promise<void> {
@@ -37,6 +50,10 @@ export function draftSaver(db: DuetDb, conversationId: string, delayMs = DRAFT_D
 		return saveDraft(db, conversationId, body);
 	};
 	return {
+		/** Typed here and not saved yet: this tab's text is newer than the stored draft. */
+		get pending(): boolean {
+			return pending !== null;
+		},
 		update(body: string) {
 			pending = body;
 			if (handle !== undefined) timers.clear(handle);
