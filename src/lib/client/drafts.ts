@@ -7,6 +7,11 @@ export function loadDraft(db: DuetDb, conversationId: string): Promise<string> {
 	return db.drafts.get(conversationId).then((d) => d?.body ?? '');
 }
 
+/** Conversation id → its unsent text, for the conversation list's "Draft:" line. */
+export async function draftBodies(db: DuetDb): Promise<Map<string, string>> {
+	return new Map((await db.drafts.toArray()).map((d) => [d.conversationId, d.body]));
+}
+
 async function saveDraft(db: DuetDb, conversationId: string, body: string, now = Date.now()): Promise<void> {
 	if (body.trim() === '') await db.drafts.delete(conversationId);
 	else await db.drafts.put({ conversationId, body, updatedAt: now });
