@@ -134,6 +134,7 @@ test('near the limit a counter says what is left; past it the send is refused, n
 	await box.press('Backspace');
 	await expect(counter).toHaveText('0 characters left');
 	await expect(counter).not.toHaveAttribute('data-over');
+	await expect(alice.page.getByRole('alert')).toHaveCount(0);
 	await box.press('Enter');
 	await expect(box).toHaveValue('');
 	await expect.poll(() => serverBodies(alice, id)).toEqual(['b'.repeat(MAX_BODY_CHARS)]);
