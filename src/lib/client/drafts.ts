@@ -20,6 +20,11 @@ export function watchDraft(db: DuetDb, conversationId: string, ondraft: (body: s
 	return () => subscription.unsubscribe();
 }
 
+/** Conversation id → its unsent text, for the conversation list's "Draft:" line. */
+export async function draftBodies(db: DuetDb): Promise<Map<string, string>> {
+	return new Map((await db.drafts.toArray()).map((d) => [d.conversationId, d.body]));
+}
+
 async function saveDraft(db: DuetDb, conversationId: string, body: string, now = Date.now()): Promise<void> {
 	if (body.trim() === '') await db.drafts.delete(conversationId);
 	else await db.drafts.put({ conversationId, body, updatedAt: now });
