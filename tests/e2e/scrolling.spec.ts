@@ -98,6 +98,13 @@ for (const viewport of [
 			await expect(page).toHaveURL(new RegExp(`/c/${id}$`));
 			await atBottom(`came back (${round})`);
 		}
+		// A draft of several lines grows the composer and so shortens the view above it.
+		const box = page.getByLabel('Message', { exact: true });
+		const before = await page.getByTestId('messages-scroller').evaluate((el) => el.clientHeight);
+		await box.fill('a draft\nof\nfive\nlines\nhere');
+		await expect.poll(() => page.getByTestId('messages-scroller').evaluate((el) => el.clientHeight)).toBeLessThan(before);
+		await expect(newest, 'after the composer grew').toBeInViewport({ ratio: 1 });
+		await expect(page.getByTestId('jump-latest')).toBeHidden();
 		await closeAll(alice, bob);
 	});
 }
