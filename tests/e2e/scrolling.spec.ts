@@ -138,8 +138,21 @@ test('a search result counts no "new messages"; one that arrives after is counte
 
 	await seed(alice.context.request, id, ['Something new'], 1);
 	await expect(jump).toHaveText('1 new message ↓');
+	const newest = page.locator(`[data-testid="message"][data-seq="${TOTAL + 1}"]`);
 	await jump.click();
-	await expect(page.locator(`[data-testid="message"][data-seq="${TOTAL + 1}"]`)).toBeInViewport({ ratio: 1 });
+	await expect(newest).toBeInViewport({ ratio: 1 });
+	await expect(jump).toBeHidden();
+
+	// The search result again, then the conversation itself from the list beside it: at the bottom.
+	await page.goto(`/c/${id}?at=37`);
+	await expect(page.locator('[data-testid="message"][data-seq="37"]')).toBeInViewport();
+	await expect(jump).toHaveText('Jump to latest ↓');
+	await page
+		.getByTestId('conversation-list')
+		.getByRole('link', { name: new RegExp(alice.username) })
+		.click();
+	await expect(page).toHaveURL(new RegExp(`/c/${id}$`));
+	await expect(newest).toBeInViewport({ ratio: 1 });
 	await expect(jump).toBeHidden();
 	await closeAll(alice, bob);
 });
