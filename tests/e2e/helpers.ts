@@ -1,5 +1,5 @@
 /** Shared steps for the chat browser tests: accounts, conversations, and reading the chat view. */
-import { expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { expect, type APIRequestContext, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { E2E_ORIGIN } from '../../playwright.config';
 
 export const PASSWORD = 'correct horse battery';
@@ -40,6 +40,26 @@ export async function conversationWith(from: Person, peer: Person): Promise<stri
 	const response = await from.context.request.post('/api/conversations', { data: { username: peer.username } });
 	expect(response.ok()).toBe(true);
 	return ((await response.json()) as { conversation: { id: string } }).conversation.id;
+}
+
+/**
+ * Many messages fast: `clients` senders in parallel, each posting its own clientSeq run in order
+ * (the server orders per client), so no send waits on the sequence buffer's gap timeout.
+ */
+export async function seed(request: APIRequestContext, conversationId: string, bodies: string[], clients = 32) {
+	const per = Math.ceil(bodies.length / clients);
+	await Promise.all(
+		Array.from({ length: clients }, async (_, c) => {
+			const clientId = crypto.randomUUID();
+			const mine = bodies.slice(c * per, (c + 1) * per);
+			for (const [i, body] of mine.entries()) {
+				const response = await request.post('/api/messages', {
+					data: { id: crypto.randomUUID(), conversationId, clientId, clientSeq: i + 1, body }
+				});
+				expect(response.ok()).toBe(true);
+			}
+		})
+	);
 }
 
 export function bodies(page: Page) {

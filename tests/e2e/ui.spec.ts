@@ -5,34 +5,14 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import AxeBuilder from '@axe-core/playwright';
-import { expect, test, type APIRequestContext, type Browser, type Page } from '@playwright/test';
+import { expect, test, type Browser, type Page } from '@playwright/test';
 import { WebSocket } from 'ws';
 import { E2E_ORIGIN } from '../../playwright.config';
-import { conversationWith, send, signUp, waitLive, type Person } from './helpers';
+import { conversationWith, seed, send, signUp, waitLive, type Person } from './helpers';
 
 const SHOTS = 'test-results/screenshots';
 /** Messages in the long-history test (smaller only to debug it). */
 const LONG = Number(process.env.UI_LONG_COUNT ?? 10_000);
-
-/**
- * Many messages fast: `clients` senders in parallel, each posting its own clientSeq run in order
- * (the server orders per client), so no send waits on the sequence buffer's gap timeout.
- */
-async function seed(request: APIRequestContext, conversationId: string, bodies: string[], clients = 32) {
-	const per = Math.ceil(bodies.length / clients);
-	await Promise.all(
-		Array.from({ length: clients }, async (_, c) => {
-			const clientId = crypto.randomUUID();
-			const mine = bodies.slice(c * per, (c + 1) * per);
-			for (const [i, body] of mine.entries()) {
-				const response = await request.post('/api/messages', {
-					data: { id: crypto.randomUUID(), conversationId, clientId, clientSeq: i + 1, body }
-				});
-				expect(response.ok()).toBe(true);
-			}
-		})
-	);
-}
 
 /**
  * Thousands of messages in seconds: one WebSocket, sends pipelined in waves (the server's group

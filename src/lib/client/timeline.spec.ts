@@ -89,4 +89,13 @@ describe('arrivals', () => {
 		expect(seen(C, more, ME)).toEqual([]);
 		expect(seen('other', more, ME)).toEqual([]);
 	});
+
+	it('counts nothing up to where the conversation was when opened in the middle (a search result)', () => {
+		const seen = arrivals();
+		const around = [message(36, PEER, NOW.toISOString()), message(37, PEER, NOW.toISOString())];
+		expect(seen(C, around, ME, 400)).toEqual([]);
+		const loaded = [...around, ...[398, 399, 400].map((seq) => message(seq, PEER, NOW.toISOString()))];
+		expect(seen(C, loaded, ME, 400)).toEqual([]);
+		expect(seen(C, [...loaded, message(401, PEER, NOW.toISOString())], ME, 400).map((m) => m.seq)).toEqual([401]);
+	});
 });

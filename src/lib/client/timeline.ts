@@ -75,17 +75,20 @@ export function readTarget(conversation: Conversation, me: string): number | nul
 
 /**
  * Peer messages newer than the last look, per conversation. The first look at a conversation
- * only sets the mark: what was there on opening is history, not news.
+ * only sets the mark: what was there on opening is history, not news. `openedAt` is the
+ * conversation's lastSeq when it was opened: a view that starts in the middle of the history (a
+ * search result) first shows rows far older than that, and the newer ones loaded after it are
+ * not news either.
  */
 export function arrivals() {
 	let newestSeen = 0;
 	let seenFor = '';
-	return (conversationId: string, messages: readonly ShownMessage[], me: string): ShownMessage[] => {
+	return (conversationId: string, messages: readonly ShownMessage[], me: string, openedAt = 0): ShownMessage[] => {
 		const last = messages[messages.length - 1];
 		if (!last || last.seq === undefined) return [];
 		if (seenFor !== conversationId) {
 			seenFor = conversationId;
-			newestSeen = last.seq;
+			newestSeen = Math.max(last.seq, openedAt);
 			return [];
 		}
 		if (last.seq <= newestSeen) return [];
