@@ -228,3 +228,33 @@ test('the offers strip is small on a phone, in plain words, and stays dismissed'
 	await expect(strip).toBeHidden();
 	await alice.context.close();
 });
+
+test('the list shows my unsent message at once, and who is online', async ({ browser }) => {
+	const { alice, bob, id } = await pair(browser);
+	await post(bob, id, ['are you there?']);
+	await alice.page.goto(`/c/${id}`);
+	await waitLive(alice.page);
+	const row = alice.page.getByTestId('conversation').filter({ hasText: bob.username });
+	await expect(row).toContainText('are you there?');
+	// Bob is not here yet: no dot; once he opens Duet, he is.
+	await expect(row.getByTestId('peer-online')).toHaveCount(0);
+	await bob.page.goto('/');
+	await waitLive(bob.page);
+	await expect(row.getByTestId('peer-online')).toBeVisible();
+	await expect(row).toHaveAccessibleName(new RegExp(`online ${bob.username}`));
+
+	// Written offline, the message is the row's last one straight away, before any server saw it.
+	await alice.context.setOffline(true);
+	await expect(alice.page.getByTestId('connection')).not.toHaveAttribute('data-state', 'live');
+	await send(alice.page, 'on my way');
+	await expect(row).toContainText('You: on my way');
+	await alice.context.setOffline(false);
+	await expect(messageWith(bob.page, 'on my way')).toHaveCount(0);
+	await bob.page.goto(`/c/${id}`);
+	await expect(messageWith(bob.page, 'on my way')).toBeVisible();
+	await expect(row).toContainText('You: on my way');
+
+	await bob.context.close();
+	await expect(row.getByTestId('peer-online')).toHaveCount(0);
+	await alice.context.close();
+});
