@@ -73,7 +73,7 @@ async function started(api: SseTransportOptions['api']) {
 	return { transport, frames, states, events, setCursor: (c: string) => (cursor = c), source: () => FakeEventSource.all.at(-1)! };
 }
 
-const noApi = { send: vi.fn(), change: vi.fn(), receipt: vi.fn(), typing: vi.fn() };
+const noApi = { send: vi.fn(), change: vi.fn(), receipt: vi.fn(), typing: vi.fn(), typingStopped: vi.fn() };
 
 describe('SseTransport', () => {
 	it('is live only after `ready` and passes named events on as frames', async () => {

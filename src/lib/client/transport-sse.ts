@@ -17,7 +17,7 @@ import { LifecycleTransport } from './transport-lifecycle';
 
 export interface SseTransportOptions {
 	url?: (cursor: string | null) => string;
-	api?: Pick<Api, 'send' | 'change' | 'receipt' | 'typing'>;
+	api?: Pick<Api, 'send' | 'change' | 'receipt' | 'typing' | 'typingStopped'>;
 	random?: () => number;
 }
 
@@ -27,7 +27,7 @@ function defaultUrl(cursor: string | null): string {
 
 export class SseTransport extends LifecycleTransport {
 	private readonly url: (cursor: string | null) => string;
-	private readonly api: Pick<Api, 'send' | 'change' | 'receipt' | 'typing'>;
+	private readonly api: Pick<Api, 'send' | 'change' | 'receipt' | 'typing' | 'typingStopped'>;
 	private source: EventSource | null = null;
 
 	constructor(options: SseTransportOptions = {}) {
@@ -57,6 +57,9 @@ export class SseTransport extends LifecycleTransport {
 			}
 			case 'typing':
 				this.api.typing(frame.conversationId).catch(() => {});
+				return true;
+			case 'typing_stopped':
+				this.api.typingStopped(frame.conversationId).catch(() => {});
 				return true;
 			case 'ping':
 				return true;
