@@ -116,6 +116,26 @@ describe('SseTransport', () => {
 		t.transport.close();
 	});
 
+	it('sends typing only once the send before it is answered, so it never overtakes that message', async () => {
+		let answer: (ack: unknown) => void = () => {};
+		const send = vi.fn(() => new Promise((resolve) => (answer = resolve)));
+		const typing = vi.fn(async () => {});
+		const typingStopped = vi.fn(async () => {});
+		const t = await started({ ...noApi, send, typing, typingStopped });
+		t.source().frame(READY);
+		t.transport.send({ type: 'send', id: 'a', conversationId: 'c', clientId: 'x', clientSeq: 1, body: 'ok', replyTo: null });
+		t.transport.send({ type: 'typing', conversationId: 'c' });
+		t.transport.send({ type: 'typing_stopped', conversationId: 'c' });
+		await vi.advanceTimersByTimeAsync(0);
+		expect(typing).not.toHaveBeenCalled();
+		expect(typingStopped).not.toHaveBeenCalled();
+		answer({ id: 'a', conversationId: 'c', seq: 1, createdAt: 't' });
+		await vi.advanceTimersByTimeAsync(0);
+		expect(typing).toHaveBeenCalledWith('c');
+		expect(typingStopped).toHaveBeenCalledWith('c');
+		t.transport.close();
+	});
+
 	it('turns POST answers into ack and error frames, as the WebSocket would send them', async () => {
 		const send = vi
 			.fn()
