@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '$lib/errors';
 import { EVENT_TYPES } from '$lib/protocol';
-import type { ServerFrame } from '$lib/types';
+import type { Ack, ServerFrame } from '$lib/types';
 import type { ConnectionState } from './transport';
 import { SseTransport, type SseTransportOptions } from './transport-sse';
 
@@ -117,8 +117,8 @@ describe('SseTransport', () => {
 	});
 
 	it('sends typing only once the send before it is answered, so it never overtakes that message', async () => {
-		let answer: (ack: unknown) => void = () => {};
-		const send = vi.fn(() => new Promise((resolve) => (answer = resolve)));
+		let answer: (ack: Ack) => void = () => {};
+		const send = vi.fn(() => new Promise<Ack>((resolve) => (answer = resolve)));
 		const typing = vi.fn(async () => {});
 		const typingStopped = vi.fn(async () => {});
 		const t = await started({ ...noApi, send, typing, typingStopped });
