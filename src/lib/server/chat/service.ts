@@ -357,26 +357,31 @@ export class ChatService {
 	}
 
 	async typing(userId: string, conversationId: string): Promise<void> {
-		await this.requireMember(userId, conversationId);
 		// Clients send typing on keystrokes; more than two a second per conversation adds nothing.
+		// Counted as it arrives, before anything is awaited: a send that arrives after it restarts the limit.
 		const key = typingKey(conversationId, userId);
 		const now = Date.now();
-		if (now - (this.lastTyping.get(key) ?? 0) < 500) return;
-		this.lastTyping.set(key, now);
+		const due = now - (this.lastTyping.get(key) ?? 0) >= 500;
+		if (due) this.lastTyping.set(key, now);
 		if (this.lastTyping.size > 50_000) this.lastTyping.clear();
-		await this.tellPeers(userId, conversationId, { type: 'typing', conversationId, userId });
+		const after = this.sending.get(key);
+		await this.requireMember(userId, conversationId);
+		if (due) await this.tellPeers(userId, conversationId, after, { type: 'typing', conversationId, userId });
 	}
 
 	/** The user cleared what they were typing. Only a typing still going is ended, so stops cannot be flooded. */
 	async typingStopped(userId: string, conversationId: string): Promise<void> {
+		const key = typingKey(conversationId, userId);
+		const going = this.lastTyping.delete(key);
+		const after = this.sending.get(key);
 		await this.requireMember(userId, conversationId);
-		if (!this.lastTyping.delete(typingKey(conversationId, userId))) return;
-		await this.tellPeers(userId, conversationId, { type: 'typing_stopped', conversationId, userId });
+		if (going) await this.tellPeers(userId, conversationId, after, { type: 'typing_stopped', conversationId, userId });
 	}
 
-	private async tellPeers(userId: string, conversationId: string, event: EphemeralEvent): Promise<void> {
-		// Overtaking a message still being committed would have that message end the typing that came after it.
-		await this.sending.get(typingKey(conversationId, userId));
+	/** `after`: the send that arrived before this note, still being committed; the note waits for its message. */
+	private async tellPeers(userId: string, conversationId: string, after: Promise<void> | undefined, event: EphemeralEvent): Promise<void> {
+		// Overtaking that message would have it end the typing that came after it.
+		await after;
 		const peers = (await this.members.of(conversationId)).filter((id) => id !== userId);
 		this.publish(peers.map((peer) => ({ kind: 'ephemeral', userId: peer, event })));
 	}
