@@ -36,7 +36,8 @@ describe('protocol', () => {
 			'ready',
 			'receipt',
 			'reset',
-			'typing'
+			'typing',
+			'typing_stopped'
 		]);
 		const durable = EVENT_TYPES.filter((type) => EVENT_KINDS[type] === 'durable');
 		expect(durable.sort()).toEqual(['conversation', 'message', 'message_updated', 'receipt']);

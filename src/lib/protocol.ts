@@ -15,6 +15,7 @@ export const EVENT_KINDS = {
 	receipt: 'durable',
 	conversation: 'durable',
 	typing: 'ephemeral',
+	typing_stopped: 'ephemeral',
 	presence: 'ephemeral',
 	reset: 'stream',
 	ready: 'stream'

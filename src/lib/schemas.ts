@@ -148,6 +148,7 @@ export const clientFrameSchema = z.discriminatedUnion('type', [
 	z.object({ ...sendShape, type: z.literal('send') }).superRefine(sendRules),
 	receiptSchema.extend({ type: z.literal('receipt') }),
 	typingSchema.extend({ type: z.literal('typing') }),
+	typingSchema.extend({ type: z.literal('typing_stopped') }),
 	// Answered by `{type: "changed", id, message}` or an error frame with this id.
 	z.object({ type: z.literal('change'), id: uuid, change: messageChangeSchema }),
 	z.object({ type: z.literal('ping') })

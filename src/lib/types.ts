@@ -103,6 +103,8 @@ export interface DurableEvents {
 /** Ephemeral events: no cursor, never replayed. */
 export interface EphemeralEvents {
 	typing: { conversationId: string; userId: string };
+	/** The user cleared what they were typing (a message ends typing by itself). */
+	typing_stopped: { conversationId: string; userId: string };
 	presence: { userId: string; online: boolean; lastSeenAt: string | null };
 }
 

@@ -35,6 +35,7 @@ describeEngines('access control matrix', (engine) => {
 			['POST', '/api/messages', () => ({ id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'x' }), 200, 404],
 			['POST', '/api/receipts', () => ({ conversationId, seq: 1, status: 'read' }), 204, 404],
 			['POST', '/api/typing', () => ({ conversationId }), 204, 404],
+			['DELETE', '/api/typing', () => ({ conversationId }), 204, 404],
 			['POST', '/api/conversations', () => ({ username: peer.user.username }), 200, 200],
 			['POST', '/api/auth/logout-everywhere', undefined, -1, -1], // checked separately below
 			['POST', '/api/auth/logout', undefined, -1, -1]
@@ -69,8 +70,9 @@ describeEngines('access control matrix', (engine) => {
 		ws.send({ type: 'send', id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'x' });
 		ws.send({ type: 'receipt', conversationId, seq: 1, status: 'read' });
 		ws.send({ type: 'typing', conversationId });
-		const errors = await ws.waitForCount((f) => f.type === 'error', 3);
-		expect(errors.map((e) => e.code)).toEqual(['not_found', 'not_found', 'not_found']);
+		ws.send({ type: 'typing_stopped', conversationId });
+		const errors = await ws.waitForCount((f) => f.type === 'error', 4);
+		expect(errors.map((e) => e.code)).toEqual(['not_found', 'not_found', 'not_found', 'not_found']);
 		ws.close();
 		await expect(WsClient.connect(server.origin, undefined)).rejects.toMatchObject({ status: 401 });
 	});

@@ -311,7 +311,10 @@ describeEngines('conversations, history, receipts and typing', (engine) => {
 		bobWs.send({ type: 'typing', conversationId });
 		const typing = await aliceWs.waitFor((f) => f.type === 'typing');
 		expect(typing).toEqual({ type: 'typing', conversationId, userId: bob.user.id });
-		expect(bobWs.frames.some((f) => f.type === 'typing')).toBe(false);
+		bobWs.send({ type: 'typing_stopped', conversationId });
+		const stopped = await aliceWs.waitFor((f) => f.type === 'typing_stopped');
+		expect(stopped).toEqual({ type: 'typing_stopped', conversationId, userId: bob.user.id });
+		expect(bobWs.frames.some((f) => f.type === 'typing' || f.type === 'typing_stopped')).toBe(false);
 		bobWs.close();
 		const offline = await aliceWs.waitFor((f) => f.type === 'presence' && f.userId === bob.user.id && !f.online && f.lastSeenAt);
 		expect(Date.parse(offline.lastSeenAt)).not.toBeNaN();

@@ -121,7 +121,7 @@ describeEngines('hostile input', (engine) => {
 		const ws = await WsClient.connect(server.origin, alice.client.cookie);
 		const frame = fc.oneof(
 			hostileBody({
-				type: fc.constantFrom('send', 'receipt', 'typing', 'ping', 'nope'),
+				type: fc.constantFrom('send', 'receipt', 'typing', 'typing_stopped', 'ping', 'nope'),
 				id: fc.string(),
 				conversationId: uuid,
 				clientId: uuid,

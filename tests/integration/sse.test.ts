@@ -55,6 +55,9 @@ describeEngines('Server-Sent Events and POST', (engine) => {
 		await bob.client.post('/api/typing', { conversationId });
 		const typing = await aliceSse.waitFor((e) => e.event === 'typing');
 		expect(typing.id).toBeUndefined(); // ephemeral: never replayed
+		expect((await bob.client.request('DELETE', '/api/typing', { conversationId })).status).toBe(204);
+		const stopped = await aliceSse.waitFor((e) => e.event === 'typing_stopped');
+		expect(stopped).toMatchObject({ id: undefined, data: { type: 'typing_stopped', conversationId, userId: bob.user.id } });
 		bobSse.close();
 		aliceSse.close();
 	});

@@ -86,6 +86,7 @@ export function createApi(fetchFn: Fetch = (...args) => fetch(...args)) {
 		},
 		receipt: (input: ReceiptInput) => call<void>(fetchFn, '/api/receipts', { method: 'POST', body: input }),
 		typing: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'POST', body: { conversationId } }),
+		typingStopped: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'DELETE', body: { conversationId } }),
 		logout: () => call<void>(fetchFn, '/api/auth/logout', { method: 'POST' }),
 		logoutEverywhere: () => call<void>(fetchFn, '/api/auth/logout-everywhere', { method: 'POST' }),
 		pushKey: () => call<{ publicKey: string }>(fetchFn, '/api/push/subscription'),

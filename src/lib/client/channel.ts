@@ -9,7 +9,7 @@ import type { ConnectionState, TransportKind } from './transport';
 
 export type TabMessage =
 	| { type: 'outbox' }
-	| { type: 'typing'; conversationId: string }
+	| { type: 'typing'; conversationId: string; typing: boolean }
 	| { type: 'receipt'; receipt: ReceiptInput }
 	| { type: 'ephemeral'; event: EphemeralEvent }
 	| { type: 'connection'; state: ConnectionState; transport?: TransportKind }

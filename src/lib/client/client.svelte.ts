@@ -17,6 +17,7 @@ import { electLeader } from './leader';
 import { forgetUser } from './offline';
 import { deleteUnsent, enqueueMessage, OutboxScheduler, retryMessage } from './outbox';
 import { PeerTyping } from './peer-typing.svelte';
+import { presenceLost } from './presence';
 import { ReceiptQueue } from './receipts';
 import { seedConversations } from './seed';
 import { SIGNED_OUT_ELSEWHERE } from './signed-out';
@@ -56,6 +57,8 @@ export class DuetClient {
 	private stopped = false;
 	private forgetting: Promise<void> | null = null;
 	private lastSessionCheck = 0;
+	/** Settles once this tab's latest send is in the outbox: typing waits for it (see typingIn). */
+	private lastSend: Promise<void> = Promise.resolve();
 
 	constructor(readonly user: User) {
 		this.db = openUserDb(user.id);
@@ -80,8 +83,12 @@ export class DuetClient {
 	/** Throws FilesRefused when `files` break the limits (nothing is stored then). */
 	async send(conversationId: string, content: MessageContentInput, files: readonly ChosenFile[] = []): Promise<void> {
 		const input = { ...content, conversationId, senderId: this.user.id };
-		if (files.length > 0) await enqueueWithFiles(this.db, input, files);
-		else await enqueueMessage(this.db, input);
+		const written = files.length > 0 ? enqueueWithFiles(this.db, input, files) : enqueueMessage(this.db, input);
+		this.lastSend = written.then(
+			() => {},
+			() => {}
+		);
+		await written;
 		this.kickOutbox();
 	}
 
@@ -128,9 +135,19 @@ export class DuetClient {
 		return deleteUnsent(this.db, id);
 	}
 
-	typingIn(conversationId: string): void {
-		if (this.parts) this.parts.transport.send({ type: 'typing', conversationId });
-		else this.channel.post({ type: 'typing', conversationId });
+	/** Tells the peer we are typing (or, `typing` false, that we cleared the text), after any send made before. */
+	typingIn(conversationId: string, typing = true): void {
+		void this.lastSend.then(() => {
+			if (this.parts) this.sendTyping(conversationId, typing);
+			else this.channel.post({ type: 'typing', conversationId, typing });
+		});
+	}
+
+	private sendTyping(conversationId: string, typing: boolean): void {
+		const parts = this.parts;
+		if (!parts) return;
+		// The outbox goes first: typing that overtook the message sent before it would be ended by that message.
+		void parts.scheduler.run().then(() => parts.transport.send({ type: typing ? 'typing' : 'typing_stopped', conversationId }));
 	}
 
 	/** The user has seen everything up to `seq`: show it at once, tell the server via the leader. */
@@ -278,6 +295,8 @@ export class DuetClient {
 		const offs = [
 			transport.on('frame', (frame) => void sync.handle(frame)),
 			transport.on('state', (state) => {
+				// A stored "online" may also be a closed tab's: the chat header shows it only while live.
+				if (this.connection === 'live' && state !== 'live') void presenceLost(this.db, Date.now()).catch(() => {});
 				this.connection = state;
 				this.channel.post({ type: 'connection', state, transport: transport.kind });
 				if (state !== 'live') {
@@ -355,7 +374,7 @@ export class DuetClient {
 				this.kickOutbox();
 				return;
 			case 'typing':
-				this.parts?.transport.send({ type: 'typing', conversationId: message.conversationId });
+				this.sendTyping(message.conversationId, message.typing);
 				return;
 			case 'receipt':
 				if (this.parts) this.receipt(message.receipt);
@@ -383,14 +402,10 @@ export class DuetClient {
 	}
 
 	private onEphemeral(event: EphemeralEvent): void {
-		if (event.type !== 'typing') return;
+		if (event.type === 'presence' || event.userId === this.user.id) return;
 		// An empty userId is the leader saying "a message arrived, the typing is over".
-		if (event.userId === '') {
-			this.peerTyping.stopped(event.conversationId);
-			return;
-		}
-		if (event.userId === this.user.id) return;
-		this.peerTyping.started(event.conversationId);
+		if (event.type === 'typing_stopped' || event.userId === '') this.peerTyping.stopped(event.conversationId);
+		else this.peerTyping.started(event.conversationId);
 	}
 
 	/** The server ended this session (signed out on another device, or everywhere). */

@@ -122,6 +122,7 @@ export class SyncEngine {
 				this.hooks.ephemeral(frame);
 				return;
 			case 'typing':
+			case 'typing_stopped':
 				this.hooks.ephemeral(frame);
 				return;
 			case 'ack': {

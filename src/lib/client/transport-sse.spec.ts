@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '$lib/errors';
 import { EVENT_TYPES } from '$lib/protocol';
-import type { ServerFrame } from '$lib/types';
+import type { Ack, ServerFrame } from '$lib/types';
 import type { ConnectionState } from './transport';
 import { SseTransport, type SseTransportOptions } from './transport-sse';
 
@@ -73,7 +73,7 @@ async function started(api: SseTransportOptions['api']) {
 	return { transport, frames, states, events, setCursor: (c: string) => (cursor = c), source: () => FakeEventSource.all.at(-1)! };
 }
 
-const noApi = { send: vi.fn(), change: vi.fn(), receipt: vi.fn(), typing: vi.fn() };
+const noApi = { send: vi.fn(), change: vi.fn(), receipt: vi.fn(), typing: vi.fn(), typingStopped: vi.fn() };
 
 describe('SseTransport', () => {
 	it('is live only after `ready` and passes named events on as frames', async () => {
@@ -113,6 +113,26 @@ describe('SseTransport', () => {
 			{ type: 'changed', id: 'c1', message },
 			{ type: 'error', code: 'forbidden', message: 'Only the sender can edit a message.', id: 'c2', retryAfter: undefined }
 		]);
+		t.transport.close();
+	});
+
+	it('sends typing only once the send before it is answered, so it never overtakes that message', async () => {
+		let answer: (ack: Ack) => void = () => {};
+		const send = vi.fn(() => new Promise<Ack>((resolve) => (answer = resolve)));
+		const typing = vi.fn(async () => {});
+		const typingStopped = vi.fn(async () => {});
+		const t = await started({ ...noApi, send, typing, typingStopped });
+		t.source().frame(READY);
+		t.transport.send({ type: 'send', id: 'a', conversationId: 'c', clientId: 'x', clientSeq: 1, body: 'ok', replyTo: null });
+		t.transport.send({ type: 'typing', conversationId: 'c' });
+		t.transport.send({ type: 'typing_stopped', conversationId: 'c' });
+		await vi.advanceTimersByTimeAsync(0);
+		expect(typing).not.toHaveBeenCalled();
+		expect(typingStopped).not.toHaveBeenCalled();
+		answer({ id: 'a', conversationId: 'c', seq: 1, createdAt: 't' });
+		await vi.advanceTimersByTimeAsync(0);
+		expect(typing).toHaveBeenCalledWith('c');
+		expect(typingStopped).toHaveBeenCalledWith('c');
 		t.transport.close();
 	});
 

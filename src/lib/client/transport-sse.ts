@@ -17,7 +17,7 @@ import { LifecycleTransport } from './transport-lifecycle';
 
 export interface SseTransportOptions {
 	url?: (cursor: string | null) => string;
-	api?: Pick<Api, 'send' | 'change' | 'receipt' | 'typing'>;
+	api?: Pick<Api, 'send' | 'change' | 'receipt' | 'typing' | 'typingStopped'>;
 	random?: () => number;
 }
 
@@ -27,7 +27,9 @@ function defaultUrl(cursor: string | null): string {
 
 export class SseTransport extends LifecycleTransport {
 	private readonly url: (cursor: string | null) => string;
-	private readonly api: Pick<Api, 'send' | 'change' | 'receipt' | 'typing'>;
+	private readonly api: Pick<Api, 'send' | 'change' | 'receipt' | 'typing' | 'typingStopped'>;
+	/** Settles once the latest send's request is answered (its message committed, or refused). */
+	private lastSend: Promise<void> = Promise.resolve();
 	private source: EventSource | null = null;
 
 	constructor(options: SseTransportOptions = {}) {
@@ -41,7 +43,12 @@ export class SseTransport extends LifecycleTransport {
 		switch (frame.type) {
 			case 'send': {
 				const { type: _type, ...input } = frame;
-				this.api.send(input).then((ack) => this.lifecycle.emit('frame', { type: 'ack', ...ack }), this.errorFrame(input.id));
+				const request = this.api.send(input);
+				this.lastSend = request.then(
+					() => {},
+					() => {}
+				);
+				request.then((ack) => this.lifecycle.emit('frame', { type: 'ack', ...ack }), this.errorFrame(input.id));
 				return true;
 			}
 			case 'change':
@@ -55,8 +62,12 @@ export class SseTransport extends LifecycleTransport {
 				this.api.receipt(input).catch(() => {});
 				return true;
 			}
+			// On their own connections, typing could overtake the message sent before it (which would end that typing).
 			case 'typing':
-				this.api.typing(frame.conversationId).catch(() => {});
+				this.lastSend.then(() => this.api.typing(frame.conversationId)).catch(() => {});
+				return true;
+			case 'typing_stopped':
+				this.lastSend.then(() => this.api.typingStopped(frame.conversationId)).catch(() => {});
 				return true;
 			case 'ping':
 				return true;

@@ -291,6 +291,9 @@ async function handleFrame(
 			case 'typing':
 				await app.chat.typing(user.id, input.conversationId);
 				return;
+			case 'typing_stopped':
+				await app.chat.typingStopped(user.id, input.conversationId);
+				return;
 		}
 	} catch (error) {
 		const appError = toAppError(error);

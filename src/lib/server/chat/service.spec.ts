@@ -81,9 +81,21 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		const [a, b] = await people(2);
 		const opened = await chat.openConversation(a.id, b.username);
 		expect(opened).toMatchObject({ peer: b, lastSeq: 0, lastMessage: null, unreadCount: 0 });
-		// Both members learn of it through their logs.
-		expect(published.map((n) => n.userId).sort()).toEqual([a.id, b.id].sort());
-		expect(published.every((n) => n.kind === 'event' && n.seq >= 1)).toBe(true);
+		// Both members learn of it through their logs, and each of the other's presence (they were
+		// not peers when their connections opened).
+		expect(
+			notesOf('event')
+				.map((n) => n.userId)
+				.sort()
+		).toEqual([a.id, b.id].sort());
+		expect(notesOf('event').every((n) => n.kind === 'event' && n.seq >= 1)).toBe(true);
+		expect(notesOf('ephemeral')).toEqual(
+			expect.arrayContaining([
+				{ kind: 'ephemeral', userId: a.id, event: { type: 'presence', userId: b.id, online: false, lastSeenAt: null } },
+				{ kind: 'ephemeral', userId: b.id, event: { type: 'presence', userId: a.id, online: false, lastSeenAt: null } }
+			])
+		);
+		expect(published).toHaveLength(4);
 
 		published = [];
 		const again = await chat.openConversation(a.id, b.username);
@@ -237,6 +249,41 @@ describe.each(engines)('ChatService on %s', (engine) => {
 		await new Promise((resolve) => setTimeout(resolve, 550));
 		await chat.typing(a.id, conversationId);
 		expect(published.map((n) => n.userId)).toEqual([b.id]);
+	});
+
+	/** What `user` was told, in order: the types of their events. */
+	const heardBy = (user: User) =>
+		published.filter((n) => n.userId === user.id).map((n) => (n.kind === 'event' || n.kind === 'ephemeral' ? n.event?.type : n.kind));
+
+	test('a send restarts the typing limit, and typing after it never overtakes its message', async () => {
+		const { a, b, conversationId } = await pair();
+		const send = client(a, conversationId);
+		// Still being checked when the send arrives: it goes out as it is, before the message.
+		const first = chat.typing(a.id, conversationId);
+		const { ack } = send('ok');
+		// Well within the half second of the first typing, and while the message is being committed.
+		const typed = chat.typing(a.id, conversationId);
+		await Promise.all([first, ack, typed]);
+		expect(heardBy(b)).toEqual(['typing', 'message', 'typing']);
+	});
+
+	test('a stop ends a typing still going on, once; a send or a stop lets the next typing through at once', async () => {
+		const { a, b, stranger, conversationId } = await pair();
+		expect(await codeOf(chat.typingStopped(stranger.id, conversationId))).toBe('not_found');
+		await chat.typingStopped(a.id, conversationId);
+		expect(heardBy(b)).toEqual([]);
+		await chat.typing(a.id, conversationId);
+		await chat.typingStopped(a.id, conversationId);
+		await chat.typingStopped(a.id, conversationId);
+		expect(published).toEqual([
+			{ kind: 'ephemeral', userId: b.id, event: { type: 'typing', conversationId, userId: a.id } },
+			{ kind: 'ephemeral', userId: b.id, event: { type: 'typing_stopped', conversationId, userId: a.id } }
+		]);
+		await chat.typing(a.id, conversationId);
+		await client(a, conversationId)('done').ack;
+		// The message ended the typing: a stop after it is no news.
+		await chat.typingStopped(a.id, conversationId);
+		expect(heardBy(b)).toEqual(['typing', 'typing_stopped', 'typing', 'message']);
 	});
 
 	test('history pages backwards from the newest, and forwards after a seq', async () => {

@@ -4,10 +4,10 @@
  * cumulative receipts, typing and presence. WebSocket frames, SSE and POST routes all call this.
  */
 import { sha256 } from '@oslojs/crypto/sha2';
-import { and, asc, eq, like, max, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, like, max, ne, sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
 import type { MessageChange, SendInput, ReceiptInput } from '$lib/schemas';
-import type { Ack, Conversation, DurableEvent, LinkPreview, Message, User } from '$lib/types';
+import type { Ack, Conversation, DurableEvent, EphemeralEvent, LinkPreview, Message, User } from '$lib/types';
 import { resyncNote, type EventBus, type Note } from '../bus';
 import type { Config } from '../config';
 import type { Db } from '../db';
@@ -39,7 +39,10 @@ export class ChatService {
 	private readonly sendLimiter: RefillingTokenBucket<string>;
 	private readonly members: ConversationMembers;
 	private readonly online = new Map<string, number>();
+	/** When each sender's typing in a conversation was last forwarded, until a message or a stop ends it. */
 	private readonly lastTyping = new Map<string, number>();
+	/** Each sender's latest send in a conversation until it is answered: typing after it waits for it. */
+	private readonly sending = new Map<string, Promise<void>>();
 	/** Previews being fetched and added, awaited by flush (each fetch has the guard's deadline). */
 	private readonly attaching = new Set<Promise<void>>();
 
@@ -122,6 +125,7 @@ export class ChatService {
 		});
 		if (created) {
 			this.publish(created.appended.map(({ userId: u, seq }) => ({ kind: 'event', userId: u, seq })));
+			await this.introduce(userId, peer.id);
 			return this.getConversation(userId, created.id);
 		}
 		const [existing] = await this.db.select({ id: conversations.id }).from(conversations).where(eq(conversations.pairKey, pairKey));
@@ -161,7 +165,23 @@ export class ChatService {
 	// ── messages ───────────────────────────────────────────────────────────────────────────────
 
 	/** Sends a message; resolves with the ack once it is durable, in clientSeq order for its client. */
-	async send(senderId: string, input: SendInput): Promise<Ack> {
+	send(senderId: string, input: SendInput): Promise<Ack> {
+		const key = typingKey(input.conversationId, senderId);
+		// The message ends the typing that led to it, so typing again right after is news at once.
+		this.lastTyping.delete(key);
+		const ack = this.accept(senderId, input);
+		const settled = ack.then(
+			() => {},
+			() => {}
+		);
+		this.sending.set(key, settled);
+		void settled.then(() => {
+			if (this.sending.get(key) === settled) this.sending.delete(key);
+		});
+		return ack;
+	}
+
+	private async accept(senderId: string, input: SendInput): Promise<Ack> {
 		// A send past everything this client has committed here is new: the commit itself still
 		// answers an id that turns out to be stored, so only possible resends pay for a lookup first.
 		if (!this.buffer.isAhead(input.conversationId, input.clientId, input.clientSeq)) {
@@ -337,15 +357,33 @@ export class ChatService {
 	}
 
 	async typing(userId: string, conversationId: string): Promise<void> {
-		await this.requireMember(userId, conversationId);
 		// Clients send typing on keystrokes; more than two a second per conversation adds nothing.
-		const key = `${conversationId}:${userId}`;
+		// Counted as it arrives, before anything is awaited: a send that arrives after it restarts the limit.
+		const key = typingKey(conversationId, userId);
 		const now = Date.now();
-		if (now - (this.lastTyping.get(key) ?? 0) < 500) return;
-		this.lastTyping.set(key, now);
+		const due = now - (this.lastTyping.get(key) ?? 0) >= 500;
+		if (due) this.lastTyping.set(key, now);
 		if (this.lastTyping.size > 50_000) this.lastTyping.clear();
+		const after = this.sending.get(key);
+		await this.requireMember(userId, conversationId);
+		if (due) await this.tellPeers(userId, conversationId, after, { type: 'typing', conversationId, userId });
+	}
+
+	/** The user cleared what they were typing. Only a typing still going is ended, so stops cannot be flooded. */
+	async typingStopped(userId: string, conversationId: string): Promise<void> {
+		const key = typingKey(conversationId, userId);
+		const going = this.lastTyping.delete(key);
+		const after = this.sending.get(key);
+		await this.requireMember(userId, conversationId);
+		if (going) await this.tellPeers(userId, conversationId, after, { type: 'typing_stopped', conversationId, userId });
+	}
+
+	/** `after`: the send that arrived before this note, still being committed; the note waits for its message. */
+	private async tellPeers(userId: string, conversationId: string, after: Promise<void> | undefined, event: EphemeralEvent): Promise<void> {
+		// Overtaking that message would have it end the typing that came after it.
+		await after;
 		const peers = (await this.members.of(conversationId)).filter((id) => id !== userId);
-		this.publish(peers.map((peer) => ({ kind: 'ephemeral', userId: peer, event: { type: 'typing', conversationId, userId } })));
+		this.publish(peers.map((peer) => ({ kind: 'ephemeral', userId: peer, event })));
 	}
 
 	/** Open push connections (WebSocket and SSE) of a user in this process. */
@@ -393,6 +431,29 @@ export class ChatService {
 		if (!this.isOnline(userId)) await this.announcePresence(userId, false, row?.lastSeenAt ?? new Date());
 	}
 
+	/**
+	 * The members of a new conversation were not each other's peers when their connections opened
+	 * (presence is sent then), so each learns the other's presence now. Best effort: the
+	 * conversation is committed, and a reconnect sends presence anyway.
+	 */
+	private async introduce(a: string, b: string): Promise<void> {
+		try {
+			const rows = await this.db
+				.select({ id: users.id, lastSeenAt: users.lastSeenAt })
+				.from(users)
+				.where(inArray(users.id, [a, b]));
+			this.publish(
+				rows.map((row) => ({
+					kind: 'ephemeral',
+					userId: row.id === a ? b : a,
+					event: { type: 'presence', userId: row.id, online: this.isOnline(row.id), lastSeenAt: row.lastSeenAt?.toISOString() ?? null }
+				}))
+			);
+		} catch (error) {
+			console.error('Presence for a new conversation failed:', error);
+		}
+	}
+
 	private async announcePresence(userId: string, online: boolean, lastSeenAt: Date | null) {
 		const peers = await this.peersOf(userId);
 		this.publish(
@@ -424,4 +485,8 @@ export class ChatService {
 function formClientId(sessionId: string): string {
 	const hex = Buffer.from(sha256(new TextEncoder().encode(`form:${sessionId}`))).toString('hex');
 	return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+function typingKey(conversationId: string, userId: string): string {
+	return `${conversationId}:${userId}`;
 }

@@ -7,3 +7,10 @@ export const POST = api(async (event) => {
 	await event.locals.services.chat.typing(user.id, conversationId);
 	return new Response(null, { status: 204 });
 });
+
+export const DELETE = api(async (event) => {
+	const user = requireUser(event);
+	const { conversationId } = await readJson(event.request, typingSchema);
+	await event.locals.services.chat.typingStopped(user.id, conversationId);
+	return new Response(null, { status: 204 });
+});
