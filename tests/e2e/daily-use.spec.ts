@@ -248,8 +248,11 @@ test('the list shows my unsent message at once, and who is online', async ({ bro
 	await expect(alice.page.getByTestId('connection')).not.toHaveAttribute('data-state', 'live');
 	await send(alice.page, 'on my way');
 	await expect(row).toContainText('You: on my way');
+	// Not live, this device cannot know Bob is still online, so it does not claim it.
+	await expect(row.getByTestId('peer-online')).toHaveCount(0);
 	await alice.context.setOffline(false);
-	await expect(messageWith(bob.page, 'on my way')).toHaveCount(0);
+	await waitLive(alice.page);
+	await expect(row.getByTestId('peer-online')).toBeVisible();
 	await bob.page.goto(`/c/${id}`);
 	await expect(messageWith(bob.page, 'on my way')).toBeVisible();
 	await expect(row).toContainText('You: on my way');
