@@ -74,7 +74,14 @@ describe('drafts', () => {
 		expect(saver.pending).toBe(false);
 		saver.update('typing');
 		expect(saver.pending).toBe(true);
-		await saver.flush();
+		// Still newer than the store while the write is on its way, not only until it starts.
+		const flushed = saver.flush();
+		expect(saver.pending).toBe(true);
+		await flushed;
+		expect(saver.pending).toBe(false);
+		const cleared = saver.clear();
+		expect(saver.pending).toBe(true);
+		await cleared;
 		expect(saver.pending).toBe(false);
 	});
 

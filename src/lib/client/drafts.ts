@@ -47,17 +47,29 @@ const realTimers: Timers = {
 export function draftSaver(db: DuetDb, conversationId: string, delayMs = DRAFT_DEBOUNCE_MS, timers: Timers = realTimers) {
 	let handle: unknown;
 	let pending: string | null = null;
+	/** Writes of this saver not landed yet: until they have, what the store says is older than this tab. */
+	let writing = 0;
+	const track = (write: Promise<unknown>): Promise<void> => {
+		writing++;
+		return write.then(
+			() => void writing--,
+			(error: unknown) => {
+				writing--;
+				throw error;
+			}
+		);
+	};
 	const write = () => {
 		handle = undefined;
 		if (pending === null) return Promise.resolve();
 		const body = pending;
 		pending = null;
-		return saveDraft(db, conversationId, body);
+		return track(saveDraft(db, conversationId, body));
 	};
 	return {
-		/** Typed here and not saved yet: this tab's text is newer than the stored draft. */
+		/** Typed here and not stored yet: this tab's text is newer than the stored draft. */
 		get pending(): boolean {
-			return pending !== null;
+			return pending !== null || writing > 0;
 		},
 		update(body: string) {
 			pending = body;
@@ -72,7 +84,7 @@ export function draftSaver(db: DuetDb, conversationId: string, delayMs = DRAFT_D
 			if (handle !== undefined) timers.clear(handle);
 			handle = undefined;
 			pending = null;
-			return db.drafts.delete(conversationId);
+			return track(db.drafts.delete(conversationId));
 		}
 	};
 }
