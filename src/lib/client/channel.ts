@@ -16,6 +16,8 @@ export type TabMessage =
 	| { type: 'hello' }
 	/** How far the leader's upload of a file is (null: over). */
 	| { type: 'upload-progress'; id: string; fraction: number | null }
+	/** A tab here is signing out: the session's end that follows is this browser's doing. */
+	| { type: 'signing-out' }
 	/** `elsewhere`: the server ended the session (another device signed it out), not this browser. */
 	| { type: 'signout'; elsewhere?: boolean };
 

@@ -30,6 +30,9 @@ import { uploadFile } from './upload-http';
 import { UploadScheduler } from './upload-scheduler';
 import { cancelUpload, enqueueWithFiles, type ChosenFile } from './uploads';
 
+/** How long after a tab here began signing out the session's end is taken for that sign-out. */
+const SIGNING_OUT_MS = 30_000;
+
 interface LeaderParts {
 	transport: SelectingTransport;
 	sync: SyncEngine;
@@ -56,6 +59,11 @@ export class DuetClient {
 	private readonly reader: SyncEngine;
 	private stopped = false;
 	private forgetting: Promise<void> | null = null;
+	/**
+	 * When a tab of this browser last began signing out. The server then ends the session and closes
+	 * the leader's connection, which must not read as "signed out from another device".
+	 */
+	private signingOutSince = -Infinity;
 	private lastSessionCheck = 0;
 	/** Settles once this tab's latest send is in the outbox: typing waits for it (see typingIn). */
 	private lastSend: Promise<void> = Promise.resolve();
@@ -190,6 +198,8 @@ export class DuetClient {
 	 */
 	/** `everywhere`: every session of the account ends, on every device, this one too. */
 	async signOut(everywhere = false): Promise<SignOutResult> {
+		this.signingOutSince = Date.now();
+		this.channel.post({ type: 'signing-out' });
 		const result = await endServerSession(() => (everywhere ? this.api.logoutEverywhere() : this.api.logout()));
 		if (result.ok) await this.forget();
 		return result;
@@ -394,6 +404,9 @@ export class DuetClient {
 			case 'hello':
 				if (this.parts) this.channel.post({ type: 'connection', state: this.connection, transport: this.transport ?? undefined });
 				return;
+			case 'signing-out':
+				this.signingOutSince = Date.now();
+				return;
 			case 'signout':
 				this.stop();
 				location.assign(message.elsewhere ? SIGNED_OUT_ELSEWHERE : '/login');
@@ -410,8 +423,9 @@ export class DuetClient {
 
 	/** The server ended this session (signed out on another device, or everywhere). */
 	private async signOutHere(): Promise<void> {
-		await this.forget(true);
-		location.assign(SIGNED_OUT_ELSEWHERE);
+		const elsewhere = Date.now() - this.signingOutSince > SIGNING_OUT_MS;
+		await this.forget(elsewhere);
+		location.assign(elsewhere ? SIGNED_OUT_ELSEWHERE : '/login');
 	}
 
 	/** A connection refused before `ready` may mean the session ended elsewhere; if so, sign out here too. */
