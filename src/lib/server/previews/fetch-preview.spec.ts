@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { localSite } from './test-site';
 import { cleanText, fetchPreview, FIELD_LIMITS, MetadataReader, parsePreview } from './fetch-preview';
 
 const PAGE = 'https://news.example/articles/1';
@@ -113,61 +113,47 @@ describe('parsePreview', () => {
 });
 
 describe('fetchPreview', () => {
-	let server: http.Server;
-	let origin: string;
-	let allow: Set<string>;
 	let endless: http.ServerResponse | undefined;
 
-	beforeAll(async () => {
-		server = http.createServer((req, res) => {
-			if (req.url === '/moved') res.writeHead(301, { location: '/article/' }).end();
-			else if (req.url === '/article/')
-				res
-					.writeHead(200, { 'content-type': 'text/html; charset=iso-8859-1' })
-					.end(Buffer.from('<title>Caf\xe9</title><meta property="og:image" content="cover.jpg">', 'latin1'));
-			else if (req.url === '/meta-charset')
-				res
-					.writeHead(200, { 'content-type': 'text/html' })
-					.end(
-						Buffer.concat([
-							Buffer.from('<meta charset="windows-1252"><title>'),
-							Buffer.from([0x80, 0x20, 0x35]),
-							Buffer.from('</title>' + ' '.repeat(3000))
-						])
-					);
-			else if (req.url === '/http-equiv')
-				res
-					.writeHead(200, { 'content-type': 'text/html' })
-					.end(Buffer.from('<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=ISO-8859-1"><title>na\xefve</title>', 'latin1'));
-			else if (req.url === '/bom')
-				res
-					.writeHead(200, { 'content-type': 'text/html; charset=iso-8859-1' })
-					.end(Buffer.from('\ufeff<title>\u00e9t\u00e9</title>', 'utf8'));
-			else if (req.url === '/endless-json') {
-				res.writeHead(200, { 'content-type': 'application/json' }).write('{"never": "ends');
-				endless = res;
-			} else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"title":"no"}');
-			else if (req.url === '/image') res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(10));
-			else if (req.url === '/untyped') res.writeHead(200).end('<title>No type</title>');
-			else res.writeHead(404, { 'content-type': 'text/html' }).end('<title>Not found</title>');
-		});
-		await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-		const { port } = server.address() as AddressInfo;
-		origin = `http://127.0.0.1:${port}`;
-		allow = new Set([`127.0.0.1:${port}`]);
-	});
-
-	afterAll(async () => {
-		server.closeAllConnections();
-		await new Promise((resolve) => server.close(resolve));
+	const site = localSite((req, res) => {
+		if (req.url === '/moved') res.writeHead(301, { location: '/article/' }).end();
+		else if (req.url === '/article/')
+			res
+				.writeHead(200, { 'content-type': 'text/html; charset=iso-8859-1' })
+				.end(Buffer.from('<title>Caf\xe9</title><meta property="og:image" content="cover.jpg">', 'latin1'));
+		else if (req.url === '/meta-charset')
+			res
+				.writeHead(200, { 'content-type': 'text/html' })
+				.end(
+					Buffer.concat([
+						Buffer.from('<meta charset="windows-1252"><title>'),
+						Buffer.from([0x80, 0x20, 0x35]),
+						Buffer.from('</title>' + ' '.repeat(3000))
+					])
+				);
+		else if (req.url === '/http-equiv')
+			res
+				.writeHead(200, { 'content-type': 'text/html' })
+				.end(Buffer.from('<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=ISO-8859-1"><title>na\xefve</title>', 'latin1'));
+		else if (req.url === '/bom')
+			res
+				.writeHead(200, { 'content-type': 'text/html; charset=iso-8859-1' })
+				.end(Buffer.from('\ufeff<title>\u00e9t\u00e9</title>', 'utf8'));
+		else if (req.url === '/endless-json') {
+			res.writeHead(200, { 'content-type': 'application/json' }).write('{"never": "ends');
+			endless = res;
+		} else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"title":"no"}');
+		else if (req.url === '/image') res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(10));
+		else if (req.url === '/untyped') res.writeHead(200).end('<title>No type</title>');
+		else res.writeHead(404, { 'content-type': 'text/html' }).end('<title>Not found</title>');
 	});
 
 	it('follows redirects, decodes the charset, and resolves the image against the final page', async () => {
-		await expect(fetchPreview(`${origin}/moved`, { allow })).resolves.toEqual({
-			pageUrl: `${origin}/article/`,
+		await expect(fetchPreview(`${site.origin}/moved`, { allow: site.allow })).resolves.toEqual({
+			pageUrl: `${site.origin}/article/`,
 			title: 'Café',
 			description: null,
-			imageUrl: `${origin}/article/cover.jpg`,
+			imageUrl: `${site.origin}/article/cover.jpg`,
 			siteName: null
 		});
 	});
@@ -177,11 +163,11 @@ describe('fetchPreview', () => {
 		['/http-equiv', 'naïve'],
 		['/bom', 'été']
 	])('decodes %s by the encoding the page declares', async (path, title) => {
-		expect((await fetchPreview(`${origin}${path}`, { allow })).title).toBe(title);
+		expect((await fetchPreview(`${site.origin}${path}`, { allow: site.allow })).title).toBe(title);
 	});
 
 	it('drops the connection of a refused answer still sending, with no error left unhandled', async () => {
-		await expect(fetchPreview(`${origin}/endless-json`, { allow })).rejects.toMatchObject({ reason: 'content_type' });
+		await expect(fetchPreview(`${site.origin}/endless-json`, { allow: site.allow })).rejects.toMatchObject({ reason: 'content_type' });
 		if (endless && !endless.destroyed) await once(endless, 'close');
 	});
 
@@ -191,6 +177,6 @@ describe('fetchPreview', () => {
 		['/untyped', 'content_type'],
 		['/missing', 'status']
 	])('parses only successful text/html: %s is %s', async (path, reason) => {
-		await expect(fetchPreview(`${origin}${path}`, { allow })).rejects.toMatchObject({ reason });
+		await expect(fetchPreview(`${site.origin}${path}`, { allow: site.allow })).rejects.toMatchObject({ reason });
 	});
 });
