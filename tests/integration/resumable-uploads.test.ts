@@ -127,12 +127,28 @@ describeEngines('resumable uploads', (engine) => {
 		expect(stale.status).toBe(409);
 		expect(stale.body.error.code).toBe('conflict');
 		expect(stale.body.upload).toEqual({ id, offset: kept, size: bytes.length });
+		// Too long to read and drop: the connection ends after the answer, and the answer says so.
+		expect(stale.headers.get('connection')).toBe('close');
 
 		const rest = await patch(alice, id, kept, bytes.subarray(kept));
 		expect(rest.status).toBe(201);
 		expect((await download(origin, alice, rest.body.attachment.url)).bytes.equals(bytes)).toBe(true);
 		// Finished: nothing more can be appended.
 		expect((await patch(alice, id, bytes.length, Buffer.alloc(1))).status).toBe(409);
+	});
+
+	test('refused PATCHes leave no connection a client would reuse into a reset, whatever their length', async () => {
+		const { alice, conversationId } = await signedInPair(origin);
+		const bytes = pattern(1200 * 1024);
+		const { id } = (await create(alice, { conversationId, name: 'again.bin', size: bytes.length })).body.upload;
+		// Each refused at once (wrong offset), its body unread: dropped where short, else the connection closed.
+		for (let round = 0; round < 40; round++) {
+			const body = round % 2 ? bytes : bytes.subarray(0, 1000);
+			const refused = await patch(alice, id, 7, body);
+			expect(refused.status).toBe(409);
+			expect(refused.headers.get('connection')).toBe(round % 2 ? 'close' : 'keep-alive');
+			expect((await alice.client.get(`/api/attachments/uploads/${id}`)).body.upload.offset).toBe(0);
+		}
 	});
 
 	test('a multipart upload whose file comes before its conversationId still works (its row waits for the field)', async () => {

@@ -104,7 +104,7 @@ export function crossSiteError(get: HeaderGet, expected: string, what = 'Request
 // --- Bodies -------------------------------------------------------------------------------------
 
 /**
- * Past the limit the rest of a body is still read and dropped, so the 413 reaches a client that is
+ * Past the limit the rest of a body is still read and dropped, so the answer reaches a client that is
  * still sending (closing a socket with unread data resets it, and the answer is lost with it);
  * past this much more, the connection is closed instead.
  */
@@ -123,12 +123,32 @@ function declaredTooLarge(declared: string | null | undefined, limit: number): b
  * closes the connection instead.
  */
 export function discardNodeBody(req: Readable): void {
+	if (dropping.has(req)) return;
+	dropping.add(req);
 	let dropped = 0;
 	req.on('data', (chunk: Buffer) => {
 		dropped += chunk.length;
 		if (dropped > DRAIN_BYTES && !req.destroyed) req.destroy();
 	});
 	req.resume();
+}
+
+const dropping = new WeakSet<Readable>();
+
+/**
+ * The answer to a node request whose body was refused before it was read to its end. A body
+ * declared no longer than DRAIN_BYTES is read and dropped, and the connection serves the client's
+ * next request; a longer one, or one of unknown length, ends the connection after the answer, and
+ * the answer says so (`connection: close`): a client that took the connection for reusable would
+ * send its next request into the reset.
+ */
+export function writeRefusal(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
+	if (!req.readableEnded) {
+		const declared = req.headers['content-length'];
+		if (declared !== undefined && Number(declared) <= DRAIN_BYTES) discardNodeBody(req);
+		else reply.headers.connection = 'close';
+	}
+	writeReply(res, reply);
 }
 
 /** JSON must be UTF-8; bytes that are not are refused rather than silently replaced. */
@@ -260,6 +280,9 @@ export function jsonReply(data: unknown, status = 200): Reply {
 export function errorReply(error: AppError): Reply {
 	const reply = jsonReply(error.toBody(), error.status);
 	if (error.code === 'rate_limited') reply.headers['retry-after'] = String(error.retryAfter ?? 1);
+	// The rest of a body past a limit is read only so far (DRAIN_BYTES), then the connection is cut:
+	// a client must not send its next request on it.
+	if (error.code === 'too_large') reply.headers.connection = 'close';
 	return reply;
 }
 

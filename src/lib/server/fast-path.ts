@@ -16,7 +16,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createUploadSchema, sendSchema } from '$lib/schemas';
 import {
 	crossSiteError,
-	discardNodeBody,
 	errorReply,
 	jsonReply,
 	nodeHeaders,
@@ -27,6 +26,7 @@ import {
 	SECURITY_HEADERS,
 	type HeaderGet,
 	sessionToken,
+	writeRefusal,
 	writeReply
 } from './edge';
 import { AppError } from '$lib/errors';
@@ -156,7 +156,7 @@ async function serve(app: FastPathDeps, req: IncomingMessage, res: ServerRespons
 		const send = parseJson(await readNodeBody(req), sendSchema);
 		writeReply(res, jsonReply(await app.chat.send(validated.user.id, send)));
 	} catch (error) {
-		writeReply(res, errorReply(toAppError(error)));
+		writeRefusal(req, res, errorReply(toAppError(error)));
 	}
 	return true;
 }
@@ -178,8 +178,7 @@ async function serveUpload(app: FastPathDeps, req: IncomingMessage, res: ServerR
 		const attachment = await app.attachments.upload(validated.user.id, headers('content-type'), headers('content-length'), req);
 		writeReply(res, jsonReply({ attachment }, 201));
 	} catch (error) {
-		if (req.readableFlowing === null) discardNodeBody(req);
-		writeReply(res, errorReply(toAppError(error)));
+		writeRefusal(req, res, errorReply(toAppError(error)));
 	}
 	return true;
 }
@@ -223,8 +222,7 @@ async function serveResumable(app: FastPathDeps, req: IncomingMessage, res: Serv
 			writeReply(res, uploadReply(status, status.attachment ? 201 : 200));
 		} else throw new AppError('not_found', 'An upload takes GET, HEAD or PATCH.');
 	} catch (error) {
-		if (req.readableFlowing === null) discardNodeBody(req);
-		writeReply(res, uploadErrorReply(error));
+		writeRefusal(req, res, uploadErrorReply(error));
 	}
 	return true;
 }

@@ -37,7 +37,13 @@ export const users = pgTable('users', {
 	/** Last cursor handed out in this user's event log; bumped under the row lock. */
 	eventSeq: bigint('event_seq', { mode: 'number' }).notNull().default(0),
 	lastSeenAt: tstz('last_seen_at'),
-	createdAt: tstz('created_at').notNull().defaultNow()
+	createdAt: tstz('created_at').notNull().defaultNow(),
+	/** Signal's rule: off, the user's read state is not shown to peers and theirs not to the user. */
+	readReceipts: boolean('read_receipts').notNull().default(true),
+	/** Set by the operator (`npm run admin -- disable`): signing in fails and every session ends. */
+	disabledAt: tstz('disabled_at'),
+	/** A deleted account keeps its row (and so its username, never given out again); nothing else. */
+	deletedAt: tstz('deleted_at')
 });
 
 export const sessions = pgTable(
@@ -49,7 +55,11 @@ export const sessions = pgTable(
 			.notNull()
 			.references(() => users.id, { onDelete: 'cascade' }),
 		createdAt: tstz('created_at').notNull(),
-		lastVerifiedAt: tstz('last_verified_at').notNull()
+		lastVerifiedAt: tstz('last_verified_at').notNull(),
+		/** The browser's User-Agent at sign-in, shown in plain words in the sessions list. */
+		userAgent: text('user_agent'),
+		/** The client address last seen (at sign-in, then at each renewal): "roughly where". */
+		address: text('address')
 	},
 	(t) => [index('sessions_user_idx').on(t.userId)]
 );
@@ -73,7 +83,9 @@ export const members = pgTable(
 			.notNull()
 			.references(() => users.id, { onDelete: 'cascade' }),
 		deliveredSeq: integer('delivered_seq').notNull().default(0),
-		readSeq: integer('read_seq').notNull().default(0)
+		readSeq: integer('read_seq').notNull().default(0),
+		/** No push or system notification for this member, and not counted in their app badge. */
+		muted: boolean('muted').notNull().default(false)
 	},
 	(t) => [primaryKey({ columns: [t.conversationId, t.userId] }), index('members_user_idx').on(t.userId)]
 );
@@ -261,3 +273,39 @@ export const blobChunks = pgTable(
 	},
 	(t) => [primaryKey({ columns: [t.key, t.index] })]
 );
+
+/** Either of two users blocking the other stops sends, typing and presence between them. */
+export const blocks = pgTable(
+	'blocks',
+	{
+		blockerId: uuid('blocker_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		blockedId: uuid('blocked_id')
+			.notNull()
+			.references(() => users.id, { onDelete: 'cascade' }),
+		createdAt: tstz('created_at').notNull().defaultNow()
+	},
+	(t) => [primaryKey({ columns: [t.blockerId, t.blockedId] }), index('blocks_blocked_idx').on(t.blockedId)]
+);
+
+/** Single-use registration codes (REGISTRATION=invite); only SHA-256 of the code is stored. */
+export const invites = pgTable('invites', {
+	codeHash: bytea('code_hash').primaryKey(),
+	/** Null when made by the operator's admin command. */
+	createdBy: uuid('created_by').references(() => users.id, { onDelete: 'cascade' }),
+	createdAt: tstz('created_at').notNull().defaultNow(),
+	expiresAt: tstz('expires_at').notNull(),
+	usedBy: uuid('used_by').references(() => users.id, { onDelete: 'set null' }),
+	usedAt: tstz('used_at')
+});
+
+/** One-time password reset tokens printed by the admin command; only SHA-256 of the token is stored. */
+export const passwordResets = pgTable('password_resets', {
+	tokenHash: bytea('token_hash').primaryKey(),
+	userId: uuid('user_id')
+		.notNull()
+		.references(() => users.id, { onDelete: 'cascade' }),
+	createdAt: tstz('created_at').notNull().defaultNow(),
+	expiresAt: tstz('expires_at').notNull()
+});
