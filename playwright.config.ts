@@ -36,7 +36,8 @@ export default defineConfig({
 	retries: process.env.CI ? 1 : 0,
 	timeout: 60_000,
 	expect: { timeout: 10_000 },
-	reporter: process.env.CI ? [['list']] : [['list'], ['html', { open: 'never' }]],
+	// The HTML report (playwright-report/) is what the CI workflow uploads when a test fails.
+	reporter: [['list'], ['html', { open: 'never' }]],
 	outputDir: 'test-results/e2e',
 	use: {
 		baseURL: E2E_ORIGIN,
