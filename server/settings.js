@@ -101,6 +101,38 @@ function url() {
 }
 
 /**
+ * Comma-separated nats:// (or tls://) server URLs.
+ * @returns {Setting<string[] | undefined>}
+ */
+function natsUrls() {
+	return {
+		parse(raw, name) {
+			if (raw === undefined || unset(raw)) return undefined;
+			return raw.split(',').map((entry) => {
+				const trimmed = entry.trim();
+				if (URL.canParse(trimmed) && /^(nats|tls):$/.test(new URL(trimmed).protocol)) return trimmed;
+				throw new ConfigError(`${name} must be nats:// URLs (comma-separated), such as nats://127.0.0.1:4222, got "${raw}"`);
+			});
+		}
+	};
+}
+
+/**
+ * One NATS subject token: letters, digits, `_` and `-` (no dots or wildcards).
+ * @param {string} fallback
+ * @returns {Setting<string>}
+ */
+function subjectToken(fallback) {
+	return {
+		parse(raw, name) {
+			if (raw === undefined || unset(raw)) return fallback;
+			if (/^[A-Za-z0-9_-]{1,64}$/.test(raw)) return raw;
+			throw new ConfigError(`${name} must be letters, digits, _ or - (a NATS subject token), got "${raw}"`);
+		}
+	};
+}
+
+/**
  * A comma-separated list of `host:port` pairs (the port required), normalised as the WHATWG URL
  * parser writes them, so that `LOCALHOST:8080` and `localhost:8080` are one entry.
  * @returns {Setting<string[]>}
@@ -182,6 +214,9 @@ export const SETTINGS = {
 	WS_HEARTBEAT_MS: int(30_000, 10),
 	SSE_KEEPALIVE_MS: int(15_000, 10),
 	BUS_HEARTBEAT_MS: int(10_000, 10),
+	/** Unset: LISTEN/NOTIFY on PostgreSQL (in process on PGlite); nats://…: the NATS bus. */
+	BUS_URL: natsUrls(),
+	BUS_SUBJECT_PREFIX: subjectToken('duet'),
 	VAPID_PUBLIC_KEY: text(undefined),
 	VAPID_PRIVATE_KEY: text(undefined),
 	VAPID_SUBJECT: text(undefined),

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ApiClient, createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer, type Person } from './harness';
+import { createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { Chatter, logged, on, send } from './cluster';
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL);
 const suite = enabled ? describe : describe.skip;
@@ -17,76 +18,6 @@ const title = enabled ? 'two instances on one PostgreSQL' : 'two instances on on
 // Long enough that one client's sends hopping between instances meet again by re-reading the
 // database (every 500 ms) rather than by giving up on the gap.
 const ENV = { GAP_TIMEOUT_MS: '15000', BUS_HEARTBEAT_MS: '3000' };
-
-function send(conversationId: string, clientId: string, clientSeq: number, body = `message ${clientSeq}`) {
-	return { id: randomUUID(), conversationId, clientId, clientSeq, body };
-}
-
-/** The same signed-in browser talking to another instance (sessions live in the database). */
-function on(server: TestServer, person: Person): ApiClient {
-	const client = new ApiClient(server.origin);
-	client.cookie = person.client.cookie;
-	return client;
-}
-
-/**
- * A client as the real one behaves: an outbox re-sent on every reconnect until acked, a cursor to
- * resume from, and a record of every durable event, to check nothing is lost, doubled or reordered.
- */
-class Chatter {
-	ws?: WsClient;
-	cursor?: string;
-	readonly messages: any[] = [];
-	readonly problems: string[] = [];
-	private readonly outbox = new Map<string, ReturnType<typeof send>>();
-	private readonly clientId = randomUUID();
-	private clientSeq = 0;
-
-	constructor(
-		readonly person: Person,
-		private readonly conversationId: string
-	) {}
-
-	async connect(server: TestServer) {
-		const ws = await WsClient.connect(server.origin, this.person.client.cookie, { cursor: this.cursor });
-		this.ws = ws;
-		const seen = (frame: any) => {
-			if (frame.type === 'reset') this.problems.push(`reset at ${frame.cursor}`);
-			if (frame.type === 'ready') return;
-			if (typeof frame.cursor === 'string') {
-				if (this.cursor !== undefined && Number(frame.cursor) <= Number(this.cursor)) {
-					this.problems.push(`cursor ${frame.cursor} after ${this.cursor}`);
-				}
-				this.cursor = frame.cursor;
-			}
-			if (frame.type === 'message') this.messages.push(frame.message);
-			if (frame.type === 'ack') this.outbox.delete(frame.id);
-		};
-		// Frames that arrived before this listener was attached (replay right after connect).
-		for (const frame of ws.frames) seen(frame);
-		ws.socket.on('message', (data) => seen(JSON.parse(data.toString())));
-		for (const pending of [...this.outbox.values()].sort((a, b) => a.clientSeq - b.clientSeq)) {
-			ws.send({ type: 'send', ...pending });
-		}
-	}
-
-	say(body: string) {
-		const message = send(this.conversationId, this.clientId, ++this.clientSeq, body);
-		this.outbox.set(message.id, message);
-		if (this.ws && !this.ws.closed) this.ws.send({ type: 'send', ...message });
-		return message;
-	}
-
-	get unacked() {
-		return this.outbox.size;
-	}
-
-	async waitForMessages(count: number) {
-		await this.ws!.waitFor(() => this.messages.length >= count, 30_000).catch((error) => {
-			throw new Error(`${this.person.user.username} has ${this.messages.length}/${count} messages: ${error.message}`);
-		});
-	}
-}
 
 suite(title, () => {
 	let databaseUrl: string;
@@ -333,23 +264,6 @@ suite(title, () => {
 		}
 	});
 });
-
-/** Resolves once the server has written `text` to its stdout or stderr. */
-function logged(server: TestServer, text: string, timeoutMs = 15_000): Promise<void> {
-	return new Promise((resolve, reject) => {
-		const check = () => {
-			if (!server.output().includes(text)) return;
-			clearTimeout(timer);
-			server.process.stdout!.off('data', check);
-			server.process.stderr!.off('data', check);
-			resolve();
-		};
-		const timer = setTimeout(() => reject(new Error(`the server never logged "${text}"`)), timeoutMs);
-		server.process.stdout!.on('data', check);
-		server.process.stderr!.on('data', check);
-		check();
-	});
-}
 
 /** A TCP relay to PostgreSQL that can drop every connection and refuse new ones for a while. */
 async function cuttableProxy(target: URL) {

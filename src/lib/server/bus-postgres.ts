@@ -5,33 +5,17 @@
  * have push connections on other instances, so presence holds across instances.
  */
 import { randomBytes } from 'node:crypto';
-import type { EphemeralEvent } from '$lib/types';
 import { databaseTimeouts, type DatabaseTimeouts } from './config';
 import { createPostgresClient, type PostgresSql } from './db/postgres-client';
 import { InProcessBus, resyncNote, runPublished, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
+import { InstancePresence, isPresenceWire, type Flag } from './bus-presence';
+import { fromWire, toWire, type WireNote } from './bus-wire';
 
 const CHANNEL = 'duet_bus';
 /** NOTIFY refuses payloads of 8000 bytes or more; stay well clear, with room for the envelope. */
 const MAX_PAYLOAD_BYTES = 7000;
 /** Past this many unsent notes (database unreachable for long), the oldest are dropped. */
 const MAX_QUEUED_NOTES = 100_000;
-
-/** One note on the wire, as compact as it gets: kind, user id, then the kind's data. */
-type WireNote =
-	| ['e', string, number]
-	| ['x', string, EphemeralEvent]
-	| ['r', string, string[] | 'all']
-	/**
-	 * This instance now has (1) or no longer has (0) push connections of the user; the fourth item
-	 * is 0 when it did not announce "offline" because it believed the user online elsewhere.
-	 */
-	| ['p', string, 0 | 1, (0 | 1)?];
-
-/**
- * hello: "I (re)joined: forget what you knew of me, here is my state, send me yours";
- * reset: "forget what you knew of me, here is my state"; hb: "still here"; bye: "gone".
- */
-type Flag = 'hello' | 'reset' | 'hb' | 'bye';
 
 interface Packet {
 	i: string;
@@ -42,11 +26,6 @@ interface Packet {
 interface Outgoing {
 	flag?: Flag;
 	notes: WireNote[];
-}
-
-interface Peer {
-	users: Set<string>;
-	seenAt: number;
 }
 
 export interface PostgresBusOptions {
@@ -67,9 +46,7 @@ export class PostgresBus implements EventBus {
 	private listener?: PostgresSql;
 	private relistenTimer?: ReturnType<typeof setTimeout>;
 	private readonly timeouts: DatabaseTimeouts;
-	private readonly peers = new Map<string, Peer>();
-	private readonly localOnline = new Set<string>();
-	private presenceGone?: (userId: string) => void;
+	private readonly presence: InstancePresence;
 	/** Kept here, not on `local`: that one also delivers the notes other instances relay. */
 	private readonly publishedHandlers: ((notes: Note[]) => void)[] = [];
 	private outbox: Outgoing[] = [];
@@ -93,6 +70,7 @@ export class PostgresBus implements EventBus {
 		this.heartbeatMs = options.heartbeatMs ?? 10_000;
 		this.peerExpiryMs = options.peerExpiryMs ?? 4 * this.heartbeatMs;
 		this.timeouts = options.timeouts ?? databaseTimeouts();
+		this.presence = new InstancePresence(this.heartbeatMs, this.peerExpiryMs, (flag, notes) => this.enqueue({ flag, notes }));
 		// One connection of its own, so notifications leave in the order they were published.
 		this.notifier = createPostgresClient(url, this.timeouts, { max: 1, applicationName: 'duet-notify' });
 	}
@@ -119,14 +97,11 @@ export class PostgresBus implements EventBus {
 
 	/** Whether another live instance has push connections of this user. */
 	onlineElsewhere(userId: string): boolean {
-		for (const peer of this.peers.values()) if (peer.users.has(userId)) return true;
-		return false;
+		return this.presence.onlineElsewhere(userId);
 	}
 
 	setLocalPresence(userId: string, online: boolean, announced = true): void {
-		if (online) this.localOnline.add(userId);
-		else this.localOnline.delete(userId);
-		this.enqueue({ notes: [online ? ['p', userId, 1] : ['p', userId, 0, announced ? 1 : 0]] });
+		this.presence.setLocal(userId, online, announced);
 	}
 
 	onRevoked(handler: (note: RevokedNote) => void): void {
@@ -138,17 +113,7 @@ export class PostgresBus implements EventBus {
 	}
 
 	onPresenceGone(handler: (userId: string) => void): void {
-		this.presenceGone = handler;
-	}
-
-	/** Nobody here or elsewhere has the user connected any more: make sure their peers hear it. */
-	private checkGone(userId: string) {
-		if (this.closed || this.localOnline.has(userId) || this.onlineElsewhere(userId)) return;
-		try {
-			this.presenceGone?.(userId);
-		} catch (error) {
-			console.error('Presence handler failed:', error);
-		}
+		this.presence.onGone(handler);
 	}
 
 	close(): Promise<void> {
@@ -163,6 +128,7 @@ export class PostgresBus implements EventBus {
 		this.enqueue({ flag: 'bye', notes: [] });
 		await withTimeout(this.pump(), 3000);
 		this.closed = true;
+		this.presence.close();
 		await Promise.allSettled([this.listener?.end({ timeout: 1 }), this.notifier.end({ timeout: 1 })]);
 		await this.local.close();
 	}
@@ -211,7 +177,7 @@ export class PostgresBus implements EventBus {
 			console.warn('Event bus: LISTEN connection re-established; resyncing local streams');
 			for (const userId of this.local.userIds()) this.local.publish([resyncNote(userId)]);
 		}
-		this.enqueue({ flag: 'hello', notes: this.presenceSnapshot() });
+		this.presence.joined();
 	}
 
 	private receive(payload: string) {
@@ -227,45 +193,17 @@ export class PostgresBus implements EventBus {
 			if (packet.f === 'hb') this.heartbeatEchoed = true;
 			return;
 		}
-		let peer = this.peers.get(packet.i);
-		if (!peer) this.peers.set(packet.i, (peer = { users: new Set(), seenAt: 0 }));
-		peer.seenAt = Date.now();
-		if (packet.f === 'hello' || packet.f === 'reset') peer.users.clear();
-		if (packet.f === 'hello') this.enqueue({ flag: 'reset', notes: this.presenceSnapshot() });
-		const notes: Note[] = [];
-		for (const wire of Array.isArray(packet.n) ? packet.n : []) {
-			if (Array.isArray(wire) && wire[0] === 'p' && typeof wire[1] === 'string') {
-				if (wire[2] === 1) peer.users.add(wire[1]);
-				else if (peer.users.delete(wire[1]) && wire[3] === 0) this.checkGone(wire[1]);
-				continue;
-			}
-			const note = fromWire(wire);
-			if (note) notes.push(note);
-		}
+		const wires: unknown[] = Array.isArray(packet.n) ? packet.n : [];
+		const notes = wires.filter((wire) => !isPresenceWire(wire)).flatMap((wire) => fromWire(wire) ?? []);
 		if (notes.length) this.local.publish(notes);
-		if (packet.f === 'bye') {
-			this.peers.delete(packet.i);
-			// Its users are reconnecting elsewhere; those who have not after a while went offline.
-			const users = [...peer.users];
-			setTimeout(() => users.forEach((userId) => this.checkGone(userId)), this.heartbeatMs).unref?.();
-		}
-	}
-
-	private presenceSnapshot(): WireNote[] {
-		return [...this.localOnline].map((userId): WireNote => ['p', userId, 1]);
+		this.presence.heard(packet.i, packet.f, wires.filter(isPresenceWire));
 	}
 
 	/** Says "alive", forgets silent peers, and replaces a LISTEN connection that stopped hearing us. */
 	private beat() {
 		if (this.closed) return;
 		const now = Date.now();
-		for (const [id, peer] of this.peers) {
-			if (now - peer.seenAt <= this.peerExpiryMs) continue;
-			// A crashed instance: its users are offline unless they reconnected somewhere.
-			console.warn(`Event bus: instance ${id} went silent; forgetting its ${peer.users.size} online users`);
-			this.peers.delete(id);
-			for (const userId of peer.users) this.checkGone(userId);
-		}
+		this.presence.expire(now);
 		if (!this.heartbeatEchoed && now - this.heartbeatSentAt >= this.heartbeatMs / 2) {
 			// The last heartbeat went out but never came back: the LISTEN connection is dead or
 			// half-open without the driver noticing. A fresh one resyncs on its first LISTEN.
@@ -334,35 +272,6 @@ export class PostgresBus implements EventBus {
 	}
 }
 
-function toWire(note: Note): WireNote[] {
-	switch (note.kind) {
-		case 'event':
-			return [['e', note.userId, note.seq]];
-		case 'ephemeral':
-			return [['x', note.userId, note.event]];
-		case 'revoked':
-			if (note.sessionIds === 'all') return [['r', note.userId, 'all']];
-			// Many session ids could outgrow one notification; a few per note always fit.
-			return chunk(note.sessionIds, 50).map((ids): WireNote => ['r', note.userId, ids]);
-	}
-}
-
-function fromWire(wire: unknown): Note | undefined {
-	if (!Array.isArray(wire) || typeof wire[1] !== 'string') return undefined;
-	const [kind, userId, data] = wire as [string, string, unknown];
-	switch (kind) {
-		case 'e':
-			return typeof data === 'number' ? { kind: 'event', userId, seq: data } : undefined;
-		case 'x':
-			return data && typeof data === 'object' ? { kind: 'ephemeral', userId, event: data as EphemeralEvent } : undefined;
-		case 'r':
-			return data === 'all' || (Array.isArray(data) && data.every((s) => typeof s === 'string'))
-				? { kind: 'revoked', userId, sessionIds: data as string[] | 'all' }
-				: undefined;
-	}
-	return undefined;
-}
-
 /** Packs queued items into NOTIFY payloads under the size limit; a flag starts a packet of its own. */
 function packets(instanceId: string, items: Outgoing[]): string[] {
 	const out: string[] = [];
@@ -399,12 +308,6 @@ function packets(instanceId: string, items: Outgoing[]): string[] {
 	}
 	close();
 	return out;
-}
-
-function chunk<T>(items: T[], size: number): T[][] {
-	const out: T[][] = [];
-	for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-	return out.length ? out : [[]];
 }
 
 function withTimeout(promise: Promise<void>, ms: number): Promise<void> {

@@ -37,8 +37,12 @@ export interface Config {
 	sessionCacheMs: number;
 	wsHeartbeatMs: number;
 	sseKeepaliveMs: number;
-	/** PostgreSQL only: how often an instance tells the others it is alive (bus-postgres.ts). */
+	/** Across instances: how often an instance tells the others it is alive (bus-postgres.ts, bus-nats.ts). */
 	busHeartbeatMs: number;
+	/** The NATS servers of the bus across instances (bus-nats.ts); undefined: LISTEN/NOTIFY on PostgreSQL. */
+	busUrl: string[] | undefined;
+	/** Every NATS subject of this deployment starts with it, so several can share one NATS. */
+	busSubjectPrefix: string;
 	/** A key pair of one's own; undefined: generated once and kept in the database. */
 	vapidKeys: { publicKey: string; privateKey: string } | undefined;
 	vapidSubject: string;
@@ -129,6 +133,8 @@ export function loadConfig(env: Env = process.env): Config {
 		wsHeartbeatMs: read(env, 'WS_HEARTBEAT_MS'),
 		sseKeepaliveMs: read(env, 'SSE_KEEPALIVE_MS'),
 		busHeartbeatMs: read(env, 'BUS_HEARTBEAT_MS'),
+		busUrl: read(env, 'BUS_URL'),
+		busSubjectPrefix: read(env, 'BUS_SUBJECT_PREFIX'),
 		// Only a pair: one key alone cannot sign, and the stored pair would not match it.
 		vapidKeys: publicKey && privateKey ? { publicKey, privateKey } : undefined,
 		vapidSubject: read(env, 'VAPID_SUBJECT') || (origin?.startsWith('https:') ? origin : 'mailto:duet@example.invalid'),

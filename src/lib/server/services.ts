@@ -58,6 +58,22 @@ export function services(): Services {
 	return holder.value;
 }
 
+/**
+ * Several instances fan out through NATS when BUS_URL names one, else through LISTEN/NOTIFY on
+ * their PostgreSQL; PGlite is one process.
+ */
+async function openBus(config: Config, database: Database): Promise<EventBus> {
+	if (config.busUrl) {
+		const { NatsBus } = await import('./bus-nats');
+		return NatsBus.start(config.busUrl, { prefix: config.busSubjectPrefix, heartbeatMs: config.busHeartbeatMs });
+	}
+	if (database.notifyUrl) {
+		const { PostgresBus } = await import('./bus-postgres');
+		return PostgresBus.start(database.notifyUrl, { heartbeatMs: config.busHeartbeatMs, timeouts: config.database });
+	}
+	return new InProcessBus();
+}
+
 async function create(): Promise<Services> {
 	const config = loadConfig();
 	const database = await openDatabase(config.databaseUrl, config.pgliteDir, {
@@ -72,12 +88,7 @@ async function create(): Promise<Services> {
 		new SessionCache(config.sessionCacheMs)
 	);
 	const auth = new Auth(database.db, config.rateLimit);
-	// Several instances on one PostgreSQL fan out through LISTEN/NOTIFY; PGlite is one process.
-	const bus: EventBus = database.notifyUrl
-		? await (
-				await import('./bus-postgres')
-			).PostgresBus.start(database.notifyUrl, { heartbeatMs: config.busHeartbeatMs, timeouts: config.database })
-		: new InProcessBus();
+	const bus = await openBus(config, database);
 	// Logout on any instance reaches every instance's session cache through the bus.
 	bus.onRevoked(({ userId, sessionIds }) => sessions.cache.forgetUser(userId, sessionIds));
 	const store = new DatabaseBlobStore(database.db);
