@@ -210,6 +210,9 @@ export const SETTINGS = {
 	UNSENT_UPLOAD_QUOTA_BYTES: int(200 * 1024 * 1024, 1),
 	UNSENT_UPLOAD_MAX_AGE_MS: int(24 * 60 * 60_000, 100),
 	ATTACHMENT_SWEEP_MS: int(60 * 60_000, 100),
+	/** Events older than this are pruned from the per-user log (a resume from before them is a reset). */
+	EVENT_RETENTION_DAYS: int(30, 1),
+	RETENTION_SWEEP_MS: int(60 * 60_000, 100),
 	FAST_PATH: onOff(),
 	WS_HEARTBEAT_MS: int(30_000, 10),
 	SSE_KEEPALIVE_MS: int(15_000, 10),

@@ -37,6 +37,8 @@ export interface Config {
 	sessionCacheMs: number;
 	wsHeartbeatMs: number;
 	sseKeepaliveMs: number;
+	/** The per-user event log keeps this many days (chat/retention.ts); the job runs every sweepMs. */
+	eventRetention: { days: number; sweepMs: number };
 	/** Across instances: how often an instance tells the others it is alive (bus-postgres.ts, bus-nats.ts). */
 	busHeartbeatMs: number;
 	/** The NATS servers of the bus across instances (bus-nats.ts); undefined: LISTEN/NOTIFY on PostgreSQL. */
@@ -133,6 +135,7 @@ export function loadConfig(env: Env = process.env): Config {
 		wsHeartbeatMs: read(env, 'WS_HEARTBEAT_MS'),
 		sseKeepaliveMs: read(env, 'SSE_KEEPALIVE_MS'),
 		busHeartbeatMs: read(env, 'BUS_HEARTBEAT_MS'),
+		eventRetention: { days: read(env, 'EVENT_RETENTION_DAYS'), sweepMs: read(env, 'RETENTION_SWEEP_MS') },
 		busUrl: read(env, 'BUS_URL'),
 		busSubjectPrefix: read(env, 'BUS_SUBJECT_PREFIX'),
 		// Only a pair: one key alone cannot sign, and the stored pair would not match it.

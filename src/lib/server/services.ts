@@ -15,6 +15,7 @@ import { ResumableUploads } from './attachments/resumable';
 import { allBlobKeys } from './attachments/store';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
+import { pruneEvents } from './chat/retention';
 import { Streams } from './chat/streams';
 import { createPreviews, type Previews } from './previews';
 import { loadVapidKeys, PushService } from './push';
@@ -124,6 +125,13 @@ async function create(): Promise<Services> {
 		attachments.sweep().catch((error) => console.error('Sweeping unsent uploads failed:', error));
 	}, config.attachments.sweepMs);
 	sweeper.unref();
+	// Every instance prunes; SKIP LOCKED keeps their runs from waiting on each other.
+	const pruner = setInterval(() => {
+		pruneEvents(database.db, { retentionDays: config.eventRetention.days }).catch((error) =>
+			console.error('Pruning the event log failed:', error)
+		);
+	}, config.eventRetention.sweepMs);
+	pruner.unref();
 	const sessionWatch = new SessionWatch(sessions, config.sessionRecheckMs);
 	const streams = new Streams({ db: database.db, bus, chat, sessionWatch });
 	let closing: Promise<void> | undefined;
@@ -146,6 +154,7 @@ async function create(): Promise<Services> {
 				await streams.shutdown().catch((error) => console.error('Closing the streams failed:', error));
 				sessionWatch.close();
 				clearInterval(sweeper);
+				clearInterval(pruner);
 				await chat.flush();
 				await push.settle();
 				await bus.close();

@@ -3,7 +3,7 @@
  * the user's own counter, bumped under its row lock, so each user's events commit in cursor order)
  * and reading them back after a cursor for replay.
  */
-import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, min, sql } from 'drizzle-orm';
 import type { Conversation, DurableEvent, Message } from '$lib/types';
 import type { Executor, Tx } from '../db';
 import { messages, userEvents, users, type EventType } from '../db/schema';
@@ -54,6 +54,21 @@ export async function appendEvent(tx: Tx, recipients: string[], event: NewEvent)
 export async function currentCursor(db: Executor, userId: string): Promise<number> {
 	const [row] = await db.select({ seq: users.eventSeq }).from(users).where(eq(users.id, userId));
 	return row?.seq ?? 0;
+}
+
+/**
+ * Whether a stream can resume after `requested` (≤ the current cursor): the events after it must all
+ * still be in the log. Cursors are gapless per user, so that is when the oldest kept event is at most
+ * one past it, or, with nothing kept, when nothing came after it. Retention (retention.ts) prunes
+ * the log from the oldest end; a cursor from before that gets `reset`.
+ */
+export async function canResumeAfter(db: Executor, userId: string, requested: number, current: number): Promise<boolean> {
+	if (requested >= current) return true;
+	const [row] = await db
+		.select({ oldest: min(userEvents.seq) })
+		.from(userEvents)
+		.where(eq(userEvents.userId, userId));
+	return row?.oldest != null && Number(row.oldest) <= requested + 1;
 }
 
 export interface EventBatch {

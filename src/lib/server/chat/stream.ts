@@ -11,7 +11,7 @@ import type { EventBus, Note } from '../bus';
 import type { Db } from '../db';
 import { isUnavailable } from '../failures';
 import type { SessionWatch } from '../session-watch';
-import { currentCursor, readEvents } from './events';
+import { canResumeAfter, currentCursor, readEvents } from './events';
 
 export interface StreamSink {
 	/** Writes one event; a sink whose limit it would pass closes its connection instead. */
@@ -71,7 +71,7 @@ export class EventStream {
 			let start = current;
 			if (cursor !== undefined) {
 				const requested = parseCursor(cursor);
-				if (requested === null || requested > current) {
+				if (requested === null || requested > current || !(await canResumeAfter(this.db, this.user.id, requested, current))) {
 					this.sink.send({ type: 'reset', cursor: String(current) });
 				} else {
 					start = requested;

@@ -169,7 +169,8 @@ export const userEvents = pgTable(
 			.notNull()
 			.default(sql`now()`)
 	},
-	(t) => [primaryKey({ columns: [t.userId, t.seq] })]
+	// created_at: what retention (chat/retention.ts) prunes by, oldest first.
+	(t) => [primaryKey({ columns: [t.userId, t.seq] }), index('user_events_created_idx').on(t.createdAt)]
 );
 
 /** Web Push subscriptions (one row per browser endpoint); `previews` opts in to message text in the payload. */

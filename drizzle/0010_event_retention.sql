@@ -1,0 +1,1 @@
+CREATE INDEX "user_events_created_idx" ON "user_events" USING btree ("created_at");
