@@ -118,6 +118,21 @@ function natsUrls() {
 }
 
 /**
+ * A secret the operator chose, at least `minLength` characters so it cannot be guessed.
+ * @param {number} minLength
+ * @returns {Setting<string | undefined>}
+ */
+function secret(minLength) {
+	return {
+		parse(raw, name) {
+			if (raw === undefined || unset(raw)) return undefined;
+			if (raw.length >= minLength) return raw;
+			throw new ConfigError(`${name} must be at least ${minLength} characters (for example: openssl rand -hex 24)`);
+		}
+	};
+}
+
+/**
  * One NATS subject token: letters, digits, `_` and `-` (no dots or wildcards).
  * @param {string} fallback
  * @returns {Setting<string>}
@@ -223,6 +238,8 @@ export const SETTINGS = {
 	VAPID_PUBLIC_KEY: text(undefined),
 	VAPID_PRIVATE_KEY: text(undefined),
 	VAPID_SUBJECT: text(undefined),
+	/** Unset: GET /metrics answers 404; set: it answers with `Authorization: Bearer <token>` only. */
+	METRICS_TOKEN: secret(16),
 	PREVIEWS: onOff(),
 	/** Link preview pages a user may make the server fetch per minute (cached ones are free); under RATE_LIMIT. */
 	PREVIEW_FETCHES_PER_MINUTE: int(20, 1),

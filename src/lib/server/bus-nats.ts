@@ -13,6 +13,7 @@ import { connect, type Msg, type NatsConnection, type Subscription } from '@nats
 import { InProcessBus, resyncNote, runPublished, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
 import { InstancePresence, isPresenceWire, type Flag, type PresenceWire } from './bus-presence';
 import { fromWire, toWire, type WireNote } from './bus-wire';
+import { metrics } from './metrics';
 
 export interface NatsBusOptions {
 	/** Every subject starts with it (BUS_SUBJECT_PREFIX), so deployments can share a NATS. */
@@ -26,6 +27,8 @@ export interface NatsBusOptions {
 interface Packet {
 	/** The sending instance. */
 	i: string;
+	/** When it was sent (ms since the epoch, the sender's clock): the bus lag metric. */
+	t?: number;
 	f?: Flag;
 	n?: unknown[];
 }
@@ -178,7 +181,8 @@ export class NatsBus implements EventBus {
 	 */
 	private send(subject: string, flag: Flag | undefined, notes: WireNote[] | PresenceWire[]) {
 		if (this.nc.isClosed()) return;
-		const packet: Packet = flag ? { i: this.instanceId, f: flag, n: notes } : { i: this.instanceId, n: notes };
+		const packet: Packet = { i: this.instanceId, t: Date.now(), n: notes };
+		if (flag) packet.f = flag;
 		try {
 			this.nc.publish(subject, encoder.encode(JSON.stringify(packet)));
 		} catch (error) {
@@ -203,6 +207,7 @@ export class NatsBus implements EventBus {
 			return;
 		}
 		if (!packet || typeof packet.i !== 'string' || packet.i === this.instanceId) return;
+		if (typeof packet.t === 'number') metrics.busLag.observe(Math.max(0, Date.now() - packet.t) / 1000);
 		const wires: unknown[] = Array.isArray(packet.n) ? packet.n : [];
 		const notes = wires.filter((wire) => !isPresenceWire(wire)).flatMap((wire) => fromWire(wire) ?? []);
 		if (notes.length) this.local.publish(notes);

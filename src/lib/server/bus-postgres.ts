@@ -10,6 +10,7 @@ import { createPostgresClient, type PostgresSql } from './db/postgres-client';
 import { InProcessBus, resyncNote, runPublished, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
 import { InstancePresence, isPresenceWire, type Flag } from './bus-presence';
 import { fromWire, toWire, type WireNote } from './bus-wire';
+import { metrics } from './metrics';
 
 const CHANNEL = 'duet_bus';
 /** NOTIFY refuses payloads of 8000 bytes or more; stay well clear, with room for the envelope. */
@@ -19,6 +20,8 @@ const MAX_QUEUED_NOTES = 100_000;
 
 interface Packet {
 	i: string;
+	/** When it was sent (ms since the epoch, the sender's clock): the bus lag metric. */
+	t?: number;
 	f?: Flag;
 	n?: WireNote[];
 }
@@ -188,6 +191,7 @@ export class PostgresBus implements EventBus {
 			return;
 		}
 		if (!packet || typeof packet.i !== 'string') return;
+		if (packet.i !== this.instanceId && typeof packet.t === 'number') metrics.busLag.observe(Math.max(0, Date.now() - packet.t) / 1000);
 		if (packet.i === this.instanceId) {
 			// Our own notes were delivered locally already; only the heartbeat's echo matters.
 			if (packet.f === 'hb') this.heartbeatEchoed = true;
@@ -275,7 +279,7 @@ export class PostgresBus implements EventBus {
 /** Packs queued items into NOTIFY payloads under the size limit; a flag starts a packet of its own. */
 function packets(instanceId: string, items: Outgoing[]): string[] {
 	const out: string[] = [];
-	const envelope = (flag: Flag | undefined) => `{"i":${JSON.stringify(instanceId)}${flag ? `,"f":"${flag}"` : ''},"n":[`;
+	const envelope = (flag: Flag | undefined) => `{"i":${JSON.stringify(instanceId)},"t":${Date.now()}${flag ? `,"f":"${flag}"` : ''},"n":[`;
 	let head = '';
 	let body: string[] = [];
 	let size = 0;

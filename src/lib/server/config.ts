@@ -37,6 +37,8 @@ export interface Config {
 	sessionCacheMs: number;
 	wsHeartbeatMs: number;
 	sseKeepaliveMs: number;
+	/** What `GET /metrics` takes as `Authorization: Bearer …`; undefined: /metrics is off (404). */
+	metricsToken: string | undefined;
 	/** The per-user event log keeps this many days (chat/retention.ts); the job runs every sweepMs. */
 	eventRetention: { days: number; sweepMs: number };
 	/** Across instances: how often an instance tells the others it is alive (bus-postgres.ts, bus-nats.ts). */
@@ -135,6 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
 		wsHeartbeatMs: read(env, 'WS_HEARTBEAT_MS'),
 		sseKeepaliveMs: read(env, 'SSE_KEEPALIVE_MS'),
 		busHeartbeatMs: read(env, 'BUS_HEARTBEAT_MS'),
+		metricsToken: read(env, 'METRICS_TOKEN'),
 		eventRetention: { days: read(env, 'EVENT_RETENTION_DAYS'), sweepMs: read(env, 'RETENTION_SWEEP_MS') },
 		busUrl: read(env, 'BUS_URL'),
 		busSubjectPrefix: read(env, 'BUS_SUBJECT_PREFIX'),

@@ -10,6 +10,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { AppError } from '$lib/errors';
 import type { z } from 'zod';
 import { describeIssues, MAX_JSON_BYTES } from '$lib/schemas';
+import { metrics } from './metrics';
 import { SESSION_COOKIE } from './session';
 import type { Config } from './config';
 
@@ -278,6 +279,7 @@ export function jsonReply(data: unknown, status = 200): Reply {
 
 /** The protocol's error shape (docs/protocol.md) and status; rate_limited carries retry-after. */
 export function errorReply(error: AppError): Reply {
+	metrics.errors.inc({ code: error.code });
 	const reply = jsonReply(error.toBody(), error.status);
 	if (error.code === 'rate_limited') reply.headers['retry-after'] = String(error.retryAfter ?? 1);
 	// The rest of a body past a limit is read only so far (DRAIN_BYTES), then the connection is cut:

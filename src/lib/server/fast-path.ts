@@ -13,6 +13,8 @@
  * protocol's error shape.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sha256 } from '@oslojs/crypto/sha2';
+import { constantTimeEqual } from '@oslojs/crypto/subtle';
 import { createUploadSchema, sendSchema } from '$lib/schemas';
 import {
 	crossSiteError,
@@ -32,6 +34,7 @@ import {
 import { AppError } from '$lib/errors';
 import { toAppError } from './failures';
 import { logIfUnexpected } from './guard';
+import { metrics } from './metrics';
 import type { Services } from './services';
 import type { ValidatedSession } from './session';
 import { declaredLength, patchOffset, uploadErrorReply, uploadReply } from './attachments/upload-replies';
@@ -53,6 +56,7 @@ export function fastRequest(app: FastPathDeps, req: IncomingMessage, res: Server
 	}
 	// Always here, FAST_PATH=off too: through SvelteKit the body would be cut at BODY_SIZE_LIMIT.
 	const path = url.split('?')[0];
+	if (path === '/metrics') return serveMetrics(app, req, res);
 	if (req.method === 'POST' && path === '/api/attachments') return serveUpload(app, req, res);
 	const resumable = RESUMABLE.exec(path);
 	if (resumable) return serveResumable(app, req, res, resumable[1]);
@@ -181,6 +185,39 @@ async function serveUpload(app: FastPathDeps, req: IncomingMessage, res: ServerR
 		writeRefusal(req, res, errorReply(toAppError(error)));
 	}
 	return true;
+}
+
+/**
+ * GET /metrics for the operator's Prometheus: off (404, as if it did not exist) without
+ * METRICS_TOKEN, else only with `Authorization: Bearer <METRICS_TOKEN>` (compared in constant
+ * time), so the process's internals are never public.
+ */
+async function serveMetrics(app: FastPathDeps, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+	const token = app.config.metricsToken;
+	if (!token) {
+		writeRefusal(req, res, errorReply(new AppError('not_found', 'There is nothing here.')));
+		return true;
+	}
+	if (!bearerMatches(req.headers.authorization, token)) {
+		const reply = errorReply(new AppError('unauthorized', 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.'));
+		reply.headers['www-authenticate'] = 'Bearer realm="metrics"';
+		writeRefusal(req, res, reply);
+		return true;
+	}
+	if (req.method !== 'GET' && req.method !== 'HEAD') {
+		writeRefusal(req, res, errorReply(new AppError('not_found', 'GET /metrics only.')));
+		return true;
+	}
+	const body = await metrics.registry.metrics();
+	res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+	res.end(req.method === 'HEAD' ? undefined : body);
+	return true;
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+	const given = /^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '';
+	const digest = (text: string) => sha256(new TextEncoder().encode(text));
+	return constantTimeEqual(digest(given), digest(token));
 }
 
 /** The session for a state change (origin first) or a read, proved in full; else 403/401. */

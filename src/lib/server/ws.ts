@@ -14,6 +14,7 @@ import type { PushEvent, ServerFrame, User } from '$lib/types';
 import { echoedId } from './echo-id';
 import { toAppError } from './failures';
 import { guard, logIfUnexpected } from './guard';
+import { metrics } from './metrics';
 import { Outgoing } from './outgoing';
 import { readControl, whenDrained, type Readable } from './ws-flow';
 import type { Services } from './services';
@@ -258,12 +259,14 @@ async function handleFrame(
 	try {
 		frame = JSON.parse(isBinary ? '\u0000' : data.toString());
 	} catch {
+		metrics.errors.inc({ code: 'bad_request' });
 		write({ type: 'error', code: 'bad_request', message: 'Frames must be JSON text.' });
 		return;
 	}
 	const id = echoedId(frame);
 	const parsed = clientFrameSchema.safeParse(frame);
 	if (!parsed.success) {
+		metrics.errors.inc({ code: 'bad_request' });
 		write({ type: 'error', code: 'bad_request', message: describeIssues(parsed.error), ...(id ? { id } : {}) });
 		return;
 	}
@@ -297,6 +300,7 @@ async function handleFrame(
 		}
 	} catch (error) {
 		const appError = toAppError(error);
+		metrics.errors.inc({ code: appError.code });
 		write({
 			type: 'error',
 			code: appError.code,

@@ -24,6 +24,7 @@
  */
 import { AppError } from '$lib/errors';
 import { isUnavailable } from '../failures';
+import { metrics } from '../metrics';
 import type { Ack, Message } from '$lib/types';
 import type { BatchWriter, Statement } from '../db/batch';
 import type { Appended } from './events';
@@ -174,9 +175,12 @@ export class GroupCommit<S extends BatchSend> {
 			const rows = this.rowsLockedBy(batch);
 			for (const row of rows) this.busy.add(row);
 			this.inFlight++;
+			metrics.batchesInFlight.inc();
+			metrics.batchSize.observe(batch.length);
 			void this.run(batch).finally(() => {
 				for (const row of rows) this.busy.delete(row);
 				this.inFlight--;
+				metrics.batchesInFlight.dec();
 				this.schedule();
 			});
 		}

@@ -8,6 +8,7 @@
 import { AppError } from '$lib/errors';
 import type { Ack } from '$lib/types';
 import { isUnavailable } from '../failures';
+import { metrics } from '../metrics';
 
 export interface BufferedSend {
 	id: string;
@@ -133,6 +134,8 @@ export class SequenceBuffer<S extends BufferedSend> {
 		}
 		state.held.push(item);
 		this.heldTotal++;
+		metrics.held.inc();
+		metrics.heldNow.inc();
 		if (!state.gapTimer) {
 			state.gapTimer = setTimeout(() => this.enqueue(state, () => this.giveUp(state)), this.options.gapTimeoutMs);
 			const recheckMs = this.options.recheckMs ?? Math.min(500, Math.max(50, this.options.gapTimeoutMs / 10));
@@ -159,6 +162,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 			if (index === -1) break;
 			const [item] = state.held.splice(index, 1);
 			this.heldTotal--;
+			metrics.heldNow.dec();
 			await this.commitOne(state, item);
 		}
 		if (state.held.length === 0) this.clearTimers(state);
@@ -169,6 +173,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 		this.clearTimers(state);
 		const items = state.held.splice(0).sort((a, b) => a.send.clientSeq - b.send.clientSeq);
 		this.heldTotal -= items.length;
+		metrics.heldNow.dec(items.length);
 		for (const item of items) await this.commitOne(state, item);
 	}
 
@@ -196,6 +201,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 		if (!(error instanceof AppError && error.code === 'unavailable') && !isUnavailable(error)) return;
 		const items = state.held.splice(0);
 		this.heldTotal -= items.length;
+		metrics.heldNow.dec(items.length);
 		this.clearTimers(state);
 		for (const held of items) held.reject(error);
 	}

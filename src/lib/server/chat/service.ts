@@ -13,6 +13,7 @@ import type { Config } from '../config';
 import type { Db } from '../db';
 import type { BatchWriter } from '../db/batch';
 import { attachments, conversations, members, messages, users } from '../db/schema';
+import { metrics, secondsSince } from '../metrics';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent } from './events';
 import { NO_SUCH_MESSAGE, linkToPreview } from './change';
@@ -169,10 +170,11 @@ export class ChatService {
 		const key = typingKey(input.conversationId, senderId);
 		// The message ends the typing that led to it, so typing again right after is news at once.
 		this.lastTyping.delete(key);
+		const startedAt = performance.now();
 		const ack = this.accept(senderId, input);
 		const settled = ack.then(
-			() => {},
-			() => {}
+			() => recordSend(startedAt, 'ok'),
+			(error) => recordSend(startedAt, error instanceof AppError ? error.code : 'internal')
 		);
 		this.sending.set(key, settled);
 		void settled.then(() => {
@@ -479,6 +481,11 @@ export class ChatService {
 		await this.buffer.flush();
 		await Promise.all([...this.attaching]);
 	}
+}
+
+function recordSend(startedAt: number, outcome: string) {
+	metrics.sends.inc({ outcome });
+	metrics.sendSeconds.observe(secondsSince(startedAt));
 }
 
 /** A stable UUID-shaped client id for one session's no-JavaScript sends. */

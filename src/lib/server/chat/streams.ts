@@ -9,6 +9,7 @@ import type { User } from '$lib/types';
 import type { EventBus } from '../bus';
 import type { Db } from '../db';
 import { logIfUnexpected } from '../guard';
+import { metrics } from '../metrics';
 import type { SessionWatch } from '../session-watch';
 import type { ChatService } from './service';
 import { EventStream, type StreamSink } from './stream';
@@ -88,6 +89,7 @@ export class Streams {
 				if (released) return;
 				released = true;
 				this.live.delete(entry);
+				metrics.connections.dec({ transport: transport.name });
 				stream.close();
 				const leaving = chat
 					.disconnected(user.id)
@@ -97,6 +99,7 @@ export class Streams {
 			}
 		};
 		this.live.add(entry);
+		metrics.connections.inc({ transport: transport.name });
 		transport.onClose(entry.release);
 		let peers;
 		try {
