@@ -5,6 +5,7 @@
  * which opens the database and registers the upgrade handler on globalThis.
  */
 import http from 'node:http';
+import { log, requestContext, requestId } from './log.js';
 import { read } from './settings.js';
 
 let port, host, shutdownTimeoutMs, buildDir;
@@ -23,7 +24,7 @@ try {
 /** A typo in a setting is the operator's to fix: say which, without a stack trace. */
 function exitIfConfigError(error) {
 	if (!(error instanceof Error) || error.name !== 'ConfigError') return;
-	console.error(`Invalid configuration: ${error.message}`);
+	log.fatal(`Invalid configuration: ${error.message}`);
 	process.exit(1);
 }
 
@@ -31,7 +32,7 @@ function exitIfConfigError(error) {
 // the origin check; a local default keeps `npm start` usable, deployments must set ORIGIN.
 if (!process.env.ORIGIN && !process.env.PROTOCOL_HEADER) {
 	process.env.ORIGIN = `http://localhost:${port}`;
-	console.warn(`ORIGIN is not set; assuming ${process.env.ORIGIN}. Set ORIGIN to the public URL in production.`);
+	log.warn(`ORIGIN is not set; assuming ${process.env.ORIGIN}. Set ORIGIN to the public URL in production.`);
 }
 
 // Imported only now: adapter-node reads ORIGIN when handler.js loads.
@@ -52,12 +53,12 @@ const runtime = /** @type {import('../src/lib/server/runtime').Runtime} */ (glob
 function guard(where, req, target, run) {
 	const fail = (error) => {
 		const address = req.socket?.remoteAddress ?? 'unknown';
-		console.error(`Unexpected error in ${where}: ${req.method} ${req.url?.slice(0, 200)} from ${address}:`, error);
+		log.error({ err: error, method: req.method, path: pathOf(req), address }, `Unexpected error in ${where}`);
 		try {
 			if (runtime.replyUnexpected) runtime.replyUnexpected(target);
 			else target.destroy();
 		} catch (replyError) {
-			console.error('Unexpected error while answering it:', replyError);
+			log.error({ err: replyError }, 'Unexpected error while answering it');
 			target.destroy();
 		}
 	};
@@ -69,14 +70,36 @@ function guard(where, req, target, run) {
 	}
 }
 
+/** The path without its query, which may carry a cursor, and cut short: what a log line names. */
+function pathOf(req) {
+	return (req.url ?? '').split('?')[0].slice(0, 200);
+}
+
+/**
+ * One line per request once it is answered: at info when it failed or was slow, else at debug
+ * (a busy server answers thousands of sends a second). Never headers, query strings or bodies.
+ */
+function logRequest(req, res, startedAt) {
+	res.once('finish', () => {
+		const ms = Math.round(performance.now() - startedAt);
+		const level = res.statusCode >= 400 || ms > 1000 ? 'info' : 'debug';
+		if (log.isLevelEnabled(level)) log[level]({ method: req.method, path: pathOf(req), status: res.statusCode, ms }, 'request');
+	});
+}
+
 // The SSE transport's hot requests (sends, event streams) may be served ahead of SvelteKit; see fast-path.ts.
-const server = http.createServer((req, res) =>
-	guard('request', req, res, () => {
-		const taken = runtime.request?.(req, res);
-		if (!taken) return handler(req, res);
-		return taken.then((served) => served || handler(req, res));
-	})
-);
+const server = http.createServer((req, res) => {
+	const id = requestId(req.headers['x-request-id']);
+	res.setHeader('x-request-id', id);
+	requestContext.run({ id }, () => {
+		logRequest(req, res, performance.now());
+		guard('request', req, res, () => {
+			const taken = runtime.request?.(req, res);
+			if (!taken) return handler(req, res);
+			return taken.then((served) => served || handler(req, res));
+		});
+	});
+});
 // Keep-alive sockets idle longer than a typical load balancer's, so it never reuses a closed one.
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
@@ -93,13 +116,15 @@ let stopping = false;
 server.on('upgrade', (req, socket, head) => {
 	// A shutting-down instance takes no new sockets: the client retries and lands on another.
 	if (!runtime.upgrade || stopping) return void socket.destroy();
-	guard('upgrade', req, socket, () => runtime.upgrade?.(req, socket, head));
+	requestContext.run({ id: requestId(req.headers['x-request-id']) }, () =>
+		guard('upgrade', req, socket, () => runtime.upgrade?.(req, socket, head))
+	);
 });
 
 server.listen(port, host, () => {
 	const address = server.address();
 	const shown = typeof address === 'object' && address ? `${address.address}:${address.port}` : String(address);
-	console.log(`Listening on http://${shown}`);
+	log.info(`Listening on http://${shown}`);
 });
 
 /**
@@ -109,13 +134,13 @@ server.listen(port, host, () => {
  */
 async function stop(signal) {
 	if (stopping) {
-		console.error(`${signal} received again; exiting now`);
+		log.error(`${signal} received again; exiting now`);
 		process.exit(1);
 	}
 	stopping = true;
-	console.log(`${signal} received: shutting down`);
+	log.info(`${signal} received: shutting down`);
 	const deadline = setTimeout(() => {
-		console.error('Shutdown took too long; exiting');
+		log.error('Shutdown took too long; exiting');
 		process.exit(1);
 	}, shutdownTimeoutMs);
 	deadline.unref();
@@ -123,13 +148,13 @@ async function stop(signal) {
 	try {
 		await runtime.shutdown?.();
 	} catch (error) {
-		console.error('Error during shutdown:', error);
+		log.error({ err: error }, 'Error during shutdown');
 	}
 	server.closeIdleConnections();
 	await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
 	server.closeAllConnections();
 	clearTimeout(deadline);
-	console.log('Shut down cleanly');
+	log.info('Shut down cleanly');
 	process.exit(0);
 }
 

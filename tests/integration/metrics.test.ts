@@ -88,7 +88,7 @@ describe('GET /metrics without METRICS_TOKEN', () => {
 	});
 
 	test('is off: 404, whatever the header', async () => {
-		for (const headers of [{}, { authorization: 'Bearer anything-at-all-here' }]) {
+		for (const headers of [{}, { authorization: 'Bearer anything-at-all-here' }] as Record<string, string>[]) {
 			const response = await fetch(`${server.origin}/metrics`, { headers });
 			expect(response.status).toBe(404);
 			expect(await response.text()).not.toContain('duet_');

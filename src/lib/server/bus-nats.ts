@@ -14,6 +14,7 @@ import { InProcessBus, resyncNote, runPublished, type EventBus, type Listener, t
 import { InstancePresence, isPresenceWire, type Flag, type PresenceWire } from './bus-presence';
 import { fromWire, toWire, type WireNote } from './bus-wire';
 import { metrics } from './metrics';
+import { log } from './log';
 
 export interface NatsBusOptions {
 	/** Every subject starts with it (BUS_SUBJECT_PREFIX), so deployments can share a NATS. */
@@ -186,7 +187,7 @@ export class NatsBus implements EventBus {
 		try {
 			this.nc.publish(subject, encoder.encode(JSON.stringify(packet)));
 		} catch (error) {
-			console.warn('Event bus: a NATS publish failed; the streams catch up on their next hint:', (error as Error).message);
+			log.warn({ err: error }, 'Event bus: a NATS publish failed; the streams catch up on their next hint');
 		}
 	}
 
@@ -222,9 +223,9 @@ export class NatsBus implements EventBus {
 	 */
 	private async watch() {
 		for await (const status of this.nc.status()) {
-			if (status.type === 'disconnect') console.warn(`Event bus: NATS connection to ${status.server} lost; reconnecting`);
+			if (status.type === 'disconnect') log.warn({ server: status.server }, 'Event bus: NATS connection to the server lost; reconnecting');
 			if (status.type === 'reconnect') {
-				console.warn(`Event bus: NATS connection re-established (${status.server}); resyncing local streams`);
+				log.warn({ server: status.server }, 'Event bus: NATS connection re-established; resyncing local streams');
 				for (const userId of this.local.userIds()) this.local.publish([resyncNote(userId)]);
 				this.presence.joined();
 			}

@@ -11,6 +11,7 @@ import { InProcessBus, resyncNote, runPublished, type EventBus, type Listener, t
 import { InstancePresence, isPresenceWire, type Flag } from './bus-presence';
 import { fromWire, toWire, type WireNote } from './bus-wire';
 import { metrics } from './metrics';
+import { log } from './log';
 
 const CHANNEL = 'duet_bus';
 /** NOTIFY refuses payloads of 8000 bytes or more; stay well clear, with room for the envelope. */
@@ -177,7 +178,7 @@ export class PostgresBus implements EventBus {
 		if (this.listens++ > 0) {
 			// Notifications sent while the connection was down are gone: every local stream re-reads
 			// its log after its cursor, which is exactly what it missed.
-			console.warn('Event bus: LISTEN connection re-established; resyncing local streams');
+			log.warn('Event bus: LISTEN connection re-established; resyncing local streams');
 			for (const userId of this.local.userIds()) this.local.publish([resyncNote(userId)]);
 		}
 		this.presence.joined();
@@ -211,7 +212,7 @@ export class PostgresBus implements EventBus {
 		if (!this.heartbeatEchoed && now - this.heartbeatSentAt >= this.heartbeatMs / 2) {
 			// The last heartbeat went out but never came back: the LISTEN connection is dead or
 			// half-open without the driver noticing. A fresh one resyncs on its first LISTEN.
-			console.warn('Event bus: LISTEN connection stopped hearing this instance; reconnecting');
+			log.warn('Event bus: LISTEN connection stopped hearing this instance; reconnecting');
 			this.relisten();
 			return;
 		}
@@ -259,7 +260,7 @@ export class PostgresBus implements EventBus {
 						failures++;
 						this.unreachable = true;
 						if (failures > 5) {
-							console.error(`Event bus: dropping ${items.length} notification batches:`, (error as Error).message);
+							log.error({ err: error, batches: items.length }, 'Event bus: dropping notification batches');
 							failures = 0;
 							continue; // streams on other instances catch up on their next hint or resync
 						}
@@ -303,7 +304,7 @@ function packets(instanceId: string, items: Outgoing[]): string[] {
 				size = Buffer.byteLength(head) + 2;
 			}
 			if (bytes > MAX_PAYLOAD_BYTES) {
-				console.error('Event bus: a note is too large to notify; dropped');
+				log.error('Event bus: a note is too large to notify; dropped');
 				continue;
 			}
 			body.push(json);

@@ -5,6 +5,7 @@
  * and beats a heartbeat; an instance silent for long is taken as crashed and its users offline.
  * The buses carry the notes; this keeps the map and decides who has gone offline.
  */
+import { log } from './log';
 
 /**
  * This instance now has (1) or no longer has (0) push connections of the user; the fourth item is
@@ -84,7 +85,7 @@ export class InstancePresence {
 	expire(now = Date.now()): void {
 		for (const [id, peer] of this.peers) {
 			if (now - peer.seenAt <= this.peerExpiryMs) continue;
-			console.warn(`Event bus: instance ${id} went silent; forgetting its ${peer.users.size} online users`);
+			log.warn({ instance: id, users: peer.users.size }, 'Event bus: an instance went silent; forgetting its online users');
 			this.peers.delete(id);
 			for (const userId of peer.users) this.checkGone(userId);
 		}
@@ -104,7 +105,7 @@ export class InstancePresence {
 		try {
 			this.gone?.(userId);
 		} catch (error) {
-			console.error('Presence handler failed:', error);
+			log.error({ err: error }, 'Presence handler failed');
 		}
 	}
 }

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { createPostgresDatabase } from '../../../tests/integration/harness';
 import { InProcessBus, type EventBus, type Note } from './bus';
+import { log } from './log';
 
 const note = (userId: string, seq: number): Note => ({ kind: 'event', userId, seq });
 
@@ -19,7 +20,7 @@ describe('InProcessBus.onPublished', () => {
 
 	test('a failing handler is logged and costs neither the other handlers nor the publisher', async () => {
 		const bus = new InProcessBus();
-		const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+		const logged = vi.spyOn(log, 'error').mockImplementation(() => {});
 		const seen: Note[][] = [];
 		bus.onPublished(() => {
 			throw new Error('boom');

@@ -4,6 +4,7 @@
  * misses one reads the log, so the bus may lose or reorder notes without losing events.
  */
 import type { DurableEvent, EphemeralEvent } from '$lib/types';
+import { log } from './log';
 
 export type Note =
 	| { kind: 'event'; userId: string; seq: number; event?: DurableEvent }
@@ -67,7 +68,7 @@ export class InProcessBus implements EventBus {
 				try {
 					listener(note);
 				} catch (error) {
-					console.error('Event listener failed:', error);
+					log.error({ err: error }, 'Event listener failed');
 				}
 			}
 		}
@@ -108,7 +109,7 @@ export function runPublished(handlers: ((notes: Note[]) => void)[], notes: Note[
 		try {
 			handler(notes);
 		} catch (error) {
-			console.error('Publish handler failed:', error);
+			log.error({ err: error }, 'Publish handler failed');
 		}
 	}
 }

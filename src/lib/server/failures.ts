@@ -3,6 +3,7 @@
  * client only as `internal`, never with a stack; a database that cannot be reached is `unavailable`.
  */
 import { AppError } from '$lib/errors';
+import { log } from './log';
 
 /** Errors that mean nothing answered: the link to the database is lost (or it is shutting down). */
 export const LINK_LOST_CODES: ReadonlySet<string> = new Set([
@@ -42,6 +43,6 @@ export function toAppError(error: unknown): AppError {
 	if (isUnavailable(error)) {
 		return new AppError('unavailable', 'The service is briefly unavailable; try again in a moment.', { cause: error });
 	}
-	console.error('Unexpected error:', error);
+	log.error({ err: error }, 'Unexpected error');
 	return new AppError('internal', 'Something went wrong on our side; try again.', { cause: error });
 }

@@ -1,13 +1,14 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { AppError } from '$lib/errors';
 import { guard, logIfUnexpected } from './guard';
+import { log as logger } from './log';
 
 afterEach(() => {
 	vi.restoreAllMocks();
 });
 
 function logged() {
-	return vi.spyOn(console, 'error').mockImplementation(() => {});
+	return vi.spyOn(logger, 'error').mockImplementation(() => {});
 }
 
 describe('guard', () => {
@@ -44,7 +45,10 @@ describe('guard', () => {
 			}
 		);
 		expect(failures).toEqual(['closed']);
-		expect(log).toHaveBeenCalledWith('Unexpected error in a WebSocket frame (user=u1 frame=send):', error);
+		expect(log).toHaveBeenCalledWith(
+			expect.objectContaining({ err: error, user: 'u1' }),
+			'Unexpected error in a WebSocket frame (user=u1 frame=send)'
+		);
 	});
 
 	test('a rejection is caught (never unhandled), logged with the context as it is then, and closes', async () => {
@@ -67,7 +71,7 @@ describe('guard', () => {
 			);
 			await done;
 			await new Promise((resolve) => setImmediate(resolve));
-			expect(log.mock.calls[0][0]).toBe('Unexpected error in a WebSocket frame (user=u1 frame=ping):');
+			expect(log.mock.calls[0][1]).toBe('Unexpected error in a WebSocket frame (user=u1 frame=ping)');
 			expect(unhandled).not.toHaveBeenCalled();
 		} finally {
 			process.off('unhandledRejection', unhandled);
@@ -90,9 +94,9 @@ describe('guard', () => {
 				}
 			)
 		).not.toThrow();
-		expect(log.mock.calls.map((call) => call[0])).toEqual([
-			'Unexpected error in a test ():',
-			'Unexpected error in closing after a failure in a test ():'
+		expect(log.mock.calls.map((call) => call[1])).toEqual([
+			'Unexpected error in a test ()',
+			'Unexpected error in closing after a failure in a test ()'
 		]);
 	});
 });
@@ -105,6 +109,6 @@ describe('logIfUnexpected', () => {
 		expect(log).not.toHaveBeenCalled();
 		const bug = new TypeError('x is undefined');
 		expect(logIfUnexpected('a test', { user: 'u1' }, bug)).toBe(true);
-		expect(log).toHaveBeenCalledWith('Unexpected error in a test (user=u1):', bug);
+		expect(log).toHaveBeenCalledWith(expect.objectContaining({ err: bug }), 'Unexpected error in a test (user=u1)');
 	});
 });

@@ -7,11 +7,12 @@
 
 import { AppError } from '$lib/errors';
 import { isUnavailable } from './failures';
+import { log } from './log';
 
 export type GuardContext = Record<string, string | number | undefined>;
 
 function logUnexpected(where: string, context: GuardContext, error: unknown): void {
-	console.error(`Unexpected error in ${where} (${describe(context)}):`, error);
+	log.error({ err: error, ...context }, `Unexpected error in ${where} (${describe(context)})`);
 }
 
 /**

@@ -4,6 +4,7 @@ import { CLOSE } from '$lib/protocol';
 import type { PushEvent } from '$lib/types';
 import { OUTGOING_LIMIT_BYTES } from './outgoing';
 import { formatEvent, nodeOutput, SseTransport, type SseOutput } from './sse';
+import { log } from './log';
 
 const user = { id: 'u1', username: 'alice' };
 const ready: PushEvent = { type: 'ready', cursor: '7', user };
@@ -93,7 +94,7 @@ describe('SseTransport', () => {
 	});
 
 	test('a client that does not read is cut at the limit, without a close event', () => {
-		vi.spyOn(console, 'warn').mockImplementation(() => {});
+		vi.spyOn(log, 'warn').mockImplementation(() => {});
 		const { res, writes, transport } = setup();
 		const closed = vi.fn();
 		transport.onClose(closed);

@@ -8,6 +8,7 @@ import type { CloseCode } from '$lib/protocol';
 import type { PushEvent, User } from '$lib/types';
 import { OUTGOING_LIMIT_BYTES, Outgoing } from './outgoing';
 import type { Streams, StreamTransport } from './chat/streams';
+import { log } from './log';
 
 /** Some buffering proxies hold the first few KiB of a response; a padding comment flushes them. */
 const PADDING = `:${' '.repeat(2048)}\n\n`;
@@ -140,7 +141,7 @@ export class SseTransport implements StreamTransport {
 		this.outgoing = new Outgoing(
 			() => out.queued(),
 			(bytes) => {
-				console.warn(`Cutting the event stream of user ${user.id}: ${bytes} bytes unsent would pass the ${this.outgoing.limit}-byte limit`);
+				log.warn({ user: user.id, bytes, limit: this.outgoing.limit }, 'Cutting an event stream: its unsent bytes would pass the limit');
 				this.finish();
 				// No goodbye: it would wait behind everything the client is not reading.
 				out.destroy();

@@ -6,6 +6,7 @@ import type { PushEvent } from '$lib/types';
 import { OUTGOING_LIMIT_BYTES } from './outgoing';
 import { FakeWs } from './test-ws';
 import { SHUTDOWN_GRACE_MS, SLOW_CLOSE_GRACE_MS, WebSocketTransport } from './ws';
+import { log } from './log';
 
 /** The TCP socket under it: only cork/uncork and 'drain' are used. */
 class FakeRaw extends EventEmitter {
@@ -55,7 +56,7 @@ describe('WebSocketTransport', () => {
 
 	test('a frame that would pass the limit closes the socket 1013 instead, stops reading it, and cuts it after the grace', () => {
 		vi.useFakeTimers();
-		vi.spyOn(console, 'warn').mockImplementation(() => {});
+		vi.spyOn(log, 'warn').mockImplementation(() => {});
 		const { ws, transport } = setup();
 		ws.bufferedAmount = OUTGOING_LIMIT_BYTES - 10;
 		transport.send(ready);
@@ -73,7 +74,7 @@ describe('WebSocketTransport', () => {
 
 	test('a cut socket that takes its close frame in time is not terminated', () => {
 		vi.useFakeTimers();
-		vi.spyOn(console, 'warn').mockImplementation(() => {});
+		vi.spyOn(log, 'warn').mockImplementation(() => {});
 		const { ws, transport } = setup();
 		ws.bufferedAmount = OUTGOING_LIMIT_BYTES;
 		transport.send(ready);
@@ -83,7 +84,7 @@ describe('WebSocketTransport', () => {
 	});
 
 	test('once cut, drained() waits for the close rather than letting replay read on', async () => {
-		vi.spyOn(console, 'warn').mockImplementation(() => {});
+		vi.spyOn(log, 'warn').mockImplementation(() => {});
 		const { ws, transport } = setup();
 		ws.bufferedAmount = OUTGOING_LIMIT_BYTES;
 		transport.send(ready);

@@ -20,6 +20,7 @@ import { readControl, whenDrained, type Readable } from './ws-flow';
 import type { Services } from './services';
 import { crossSiteError, errorReply, nodeHeaders, nodeOrigin, sessionToken, writeRawReply } from './edge';
 import type { StreamTransport } from './chat/streams';
+import { log } from './log';
 
 /** What the endpoint needs of the services. */
 export type WebSocketDeps = Pick<Services, 'config' | 'sessions' | 'chat' | 'streams'>;
@@ -61,7 +62,7 @@ export class WebSocketTransport implements StreamTransport {
 		this.outgoing = new Outgoing(
 			() => ws.bufferedAmount,
 			(bytes) => {
-				console.warn(`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${this.outgoing.limit}-byte limit`);
+				log.warn({ user: user.id, bytes, limit: this.outgoing.limit }, 'Closing a WebSocket: its unsent bytes would pass the limit');
 				// Nothing more is read from it (see readControl), and its stream waits for the close
 				// (see drained), so nothing more is computed for it. The close frame waits behind
 				// everything unsent: a client that reads gets it, one that does not is cut.
@@ -209,7 +210,8 @@ async function serve(app: WebSocketDeps, ws: WebSocket, user: User, sessionId: s
 		const open = await app.streams.open(user, sessionId, cursor, transport);
 		await open.started;
 	} catch (error) {
-		if (!logIfUnexpected('WebSocket start', { user: user.id }, error)) console.error('WebSocket stream failed to start:', String(error));
+		if (!logIfUnexpected('WebSocket start', { user: user.id }, error))
+			log.error({ err: error, user: user.id }, 'WebSocket stream failed to start');
 		ws.close(CLOSE.serverError, 'temporarily unavailable');
 	}
 }

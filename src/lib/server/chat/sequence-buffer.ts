@@ -9,6 +9,7 @@ import { AppError } from '$lib/errors';
 import type { Ack } from '$lib/types';
 import { isUnavailable } from '../failures';
 import { metrics } from '../metrics';
+import { log } from '../log';
 
 export interface BufferedSend {
 	id: string;
@@ -98,7 +99,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 
 	private enqueue(state: KeyState<S>, step: () => Promise<void>) {
 		state.chain = state.chain.then(step).catch((error) => {
-			console.error('Sequence buffer step failed:', error);
+			log.error({ err: error }, 'Sequence buffer step failed');
 		});
 	}
 

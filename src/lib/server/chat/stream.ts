@@ -12,6 +12,7 @@ import type { Db } from '../db';
 import { isUnavailable } from '../failures';
 import type { SessionWatch } from '../session-watch';
 import { canResumeAfter, currentCursor, readEvents } from './events';
+import { log } from '../log';
 
 export interface StreamSink {
 	/** Writes one event; a sink whose limit it would pass closes its connection instead. */
@@ -158,7 +159,7 @@ export class EventStream {
 				}, PULL_RETRY_MS);
 				return;
 			}
-			console.error('Event stream failed to read the log:', error);
+			log.error({ err: error, user: this.user.id }, 'Event stream failed to read the log');
 			this.sink.close(CLOSE.serverError, 'temporarily unable to read events');
 			this.close();
 		} finally {
