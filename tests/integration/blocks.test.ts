@@ -8,7 +8,17 @@ import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { fetchAll } from './checker';
-import { describeEngines, signedInClient, signedInPair, startServer, WsClient, type ApiClient, type Person, type TestServer } from './harness';
+import {
+	describeEngines,
+	signedInClient,
+	signedInPair,
+	startServer,
+	WsClient,
+	type ApiClient,
+	type ApiResponse,
+	type Person,
+	type TestServer
+} from './harness';
 
 /** One client install sending to one conversation, over HTTP or a socket. */
 function sender(client: ApiClient, conversationId: string) {
@@ -201,7 +211,9 @@ describeEngines('blocking and muting', (engine) => {
 		expect(acked.length + refused.length).toBe(240);
 
 		// The block's own event and the messages share Alice's log, whose cursors follow commit order.
-		const blocked = await aliceWs.waitFor((f) => f.type === 'conversation' && f.conversation.id === conversationId && f.conversation.blocked);
+		const blocked = await aliceWs.waitFor(
+			(f) => f.type === 'conversation' && f.conversation.id === conversationId && f.conversation.blocked
+		);
 		const events = aliceWs.frames.filter((f) => f.type === 'message' && f.message.conversationId === conversationId);
 		expect(events.every((f) => Number(f.cursor) < Number(blocked.cursor))).toBe(true);
 		expect(events.map((f) => f.message.id).sort()).toEqual([...acked].sort());
@@ -214,7 +226,7 @@ describeEngines('blocking and muting', (engine) => {
 		const { alice, bob, conversationId } = await signedInPair(server.origin);
 		const sql = postgres(server.databaseUrl, { max: 1, onnotice: () => {} });
 		try {
-			let send: Promise<Awaited<ReturnType<ApiClient['post']>>> | undefined;
+			let send: Promise<ApiResponse> | undefined;
 			// What POST /api/blocks does, held open: both users locked, the block written, not committed.
 			await sql.begin(async (tx) => {
 				await tx`select id from users where id in (${alice.user.id}, ${bob.user.id}) order by id for no key update`;
@@ -223,8 +235,9 @@ describeEngines('blocking and muting', (engine) => {
 				const observer = postgres(server.databaseUrl, { max: 1, onnotice: () => {} });
 				try {
 					// The send's batch read its snapshot, then queued behind these locks.
-					for (const deadline = Date.now() + 10_000; ; ) {
-						const [{ n }] = await observer`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+					for (const deadline = Date.now() + 10_000; ;) {
+						const [{ n }] =
+							await observer`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
 						if (n > 0) break;
 						if (Date.now() > deadline) throw new Error('the send never waited for the locks');
 						await new Promise((resolve) => setTimeout(resolve, 10));
@@ -255,10 +268,14 @@ describeEngines('blocking and muting', (engine) => {
 		expect((await bob.client.get('/api/conversations')).body.conversations[0].muted).toBe(false);
 
 		expect((await block(alice, bob)).status).toBe(204);
-		const blocked = await otherDevice.waitFor((f) => f.type === 'conversation' && f.conversation.blocked === true && f.conversation.muted === true);
+		const blocked = await otherDevice.waitFor(
+			(f) => f.type === 'conversation' && f.conversation.blocked === true && f.conversation.muted === true
+		);
 		expect((await unblock(alice, bob)).status).toBe(204);
 		const since = otherDevice.frames.indexOf(blocked);
-		await otherDevice.waitFor((f) => otherDevice.frames.indexOf(f) > since && f.type === 'conversation' && f.conversation.blocked === false);
+		await otherDevice.waitFor(
+			(f) => otherDevice.frames.indexOf(f) > since && f.type === 'conversation' && f.conversation.blocked === false
+		);
 
 		for (const body of [{}, { muted: 'yes' }, { muted: true, extra: 1 }, null, []]) {
 			const refused = await alice.client.request('PATCH', path, body);

@@ -224,7 +224,9 @@ describeEngines('web push', (engine) => {
 		expect(muted.status).toBe(200);
 		expect(muted.body.conversation).toMatchObject({ id: conversationId, muted: true });
 		await send('while muted');
-		expect((await bob.client.request('PATCH', `/api/conversations/${conversationId}`, { muted: false })).body.conversation.muted).toBe(false);
+		expect((await bob.client.request('PATCH', `/api/conversations/${conversationId}`, { muted: false })).body.conversation.muted).toBe(
+			false
+		);
 		await send('after unmuting');
 		// Each push starts when its commit is published, in commit order: had the muted message made one,
 		// it would have been on its way first.

@@ -111,12 +111,7 @@ export async function isMuted(db: Executor, userId: string, conversationId: stri
 
 /** In id order, the order every writer of these rows takes (no deadlock with a batch). */
 async function lockUsers(tx: Tx, ids: string[]) {
-	await tx
-		.select({ id: users.id })
-		.from(users)
-		.where(inArray(users.id, ids))
-		.orderBy(asc(users.id))
-		.for('no key update');
+	await tx.select({ id: users.id }).from(users).where(inArray(users.id, ids)).orderBy(asc(users.id)).for('no key update');
 }
 
 /** The writer's other devices refetch the conversation with the peer, if they have one and it changed. */
