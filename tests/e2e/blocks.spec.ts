@@ -91,7 +91,7 @@ test('muting: the icon shows, on the user’s other tab too, and new messages co
 	await expect(mine.getByTestId('unread')).toHaveText(/1/);
 	expect(await alice.page.title()).not.toMatch(/^\(\d+\)/);
 
-	// Unmuted, the same count is in the title again.
+	// Unmuting shows on the other device as well.
 	await alice.page.goto(`/c/${id}`);
 	await alice.page.getByRole('button', { name: 'Conversation options' }).click();
 	await alice.page.getByRole('button', { name: 'Unmute' }).click();

@@ -4,10 +4,11 @@
  * browser calls that show it.
  */
 import { liveQuery } from 'dexie';
+import type { Conversation } from '$lib/types';
 import type { DuetDb, LocalConversation } from './db';
 
 /** Muted conversations are left out: their unread count shows in the list only. */
-export function unreadTotal(conversations: readonly LocalConversation[]): number {
+export function unreadTotal(conversations: readonly Pick<Conversation, 'unreadCount' | 'muted'>[]): number {
 	return conversations.reduce((n, conv) => n + (conv.muted ? 0 : (conv.unreadCount ?? 0)), 0);
 }
 

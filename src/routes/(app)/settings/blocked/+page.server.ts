@@ -21,7 +21,8 @@ export const actions: Actions = {
 			await locals.services.chat.block(locals.user.id, parsed.data.username);
 			return { done: `You blocked ${parsed.data.username}.` };
 		} catch (failure) {
-			return failWith(failure, { username });
+			// Not `username`: the layout's start-chat form shows a failure that carries one as its own.
+			return failWith(failure, { typed: username });
 		}
 	},
 	unblock: async ({ locals, request }) => {
