@@ -12,6 +12,7 @@ import {
 	describeEngines,
 	signedInClient,
 	signedInPair,
+	SseClient,
 	startServer,
 	WsClient,
 	type ApiClient,
@@ -93,6 +94,8 @@ describeEngines('blocking and muting', (engine) => {
 			const carol = await signedInClient(server.origin);
 			const aliceWs = await WsClient.connect(server.origin, alice.client.cookie);
 			const bobWs = await WsClient.connect(server.origin, bob.client.cookie);
+			// Alice's other device is on SSE (with sends over POST, as above).
+			const aliceSse = await SseClient.connect(server.origin, alice.client.cookie);
 			expect((await (direction === 'the sender blocks' ? block(bob, alice) : block(alice, bob))).status).toBe(204);
 
 			for (const [from, ws] of [
@@ -116,6 +119,9 @@ describeEngines('blocking and muting', (engine) => {
 			for (const ws of [aliceWs, bobWs]) {
 				expect(ws.frames.filter((f) => f.type === 'message' && f.message.conversationId === conversationId)).toEqual([]);
 			}
+			await aliceSse.waitFor((e) => e.event === 'message' && e.data.message.body.startsWith('witness'));
+			expect(aliceSse.events.filter((e) => e.event === 'message' && e.data.message.conversationId === conversationId)).toEqual([]);
+			aliceSse.close();
 			// Earlier history stays readable on both sides.
 			for (const person of [alice, bob]) expect((await fetchAll(person.client, conversationId)).map((m) => m.body)).toEqual(['before']);
 			aliceWs.close();
