@@ -118,6 +118,10 @@ export const typingSchema = z.object({ conversationId: uuid });
 
 export const openConversationSchema = z.object({ username: usernameSchema });
 
+export const blockSchema = z.strictObject({ username: usernameSchema });
+
+export const conversationSettingsSchema = z.strictObject({ muted: z.boolean() });
+
 /** The largest seq a conversation can hold: the columns are PostgreSQL integers. */
 export const MAX_SEQ = 2 ** 31 - 1;
 

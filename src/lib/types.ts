@@ -82,6 +82,13 @@ export interface Conversation {
 	myReadSeq: number;
 	peerDeliveredSeq: number;
 	peerReadSeq: number;
+	/**
+	 * The caller's own choice: no push, no system notification, not in the badge. The server always
+	 * sends it and `blocked`; they are optional because rows cached in Dexie before them lack them.
+	 */
+	muted?: boolean;
+	/** Whether the caller blocks the peer (never whether the peer blocks the caller). */
+	blocked?: boolean;
 }
 
 export interface Ack {

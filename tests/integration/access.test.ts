@@ -21,6 +21,7 @@ describeEngines('access control matrix', (engine) => {
 		const peer = await signedInClient(server.origin);
 		const outsider = await signedInClient(server.origin);
 		const anonymous = new ApiClient(server.origin);
+		const stranger = await signedInClient(server.origin);
 		const conversationId = (await member.client.post('/api/conversations', { username: peer.user.username })).body.conversation.id;
 		await member.client.post('/api/messages', { id: randomUUID(), conversationId, clientId: randomUUID(), clientSeq: 1, body: 'hi' });
 
@@ -37,6 +38,11 @@ describeEngines('access control matrix', (engine) => {
 			['POST', '/api/typing', () => ({ conversationId }), 204, 404],
 			['DELETE', '/api/typing', () => ({ conversationId }), 204, 404],
 			['POST', '/api/conversations', () => ({ username: peer.user.username }), 200, 200],
+			['PATCH', `/api/conversations/${conversationId}`, () => ({ muted: true }), 200, 404],
+			// Anyone signed in may block anyone (a stranger here, so the sends above stay allowed).
+			['POST', '/api/blocks', () => ({ username: stranger.user.username }), 204, 204],
+			['GET', '/api/blocks', undefined, 200, 200],
+			['DELETE', `/api/blocks/${stranger.user.id}`, undefined, 204, 204],
 			['POST', '/api/auth/logout-everywhere', undefined, -1, -1], // checked separately below
 			['POST', '/api/auth/logout', undefined, -1, -1]
 		];

@@ -73,7 +73,8 @@ describeEngines('hostile input', (engine) => {
 		['/api/conversations', { username: fc.string() }],
 		['/api/messages', { id: uuid, conversationId: uuid, clientId: uuid, clientSeq: fc.integer(), body: fc.string() }],
 		['/api/receipts', { conversationId: uuid, seq: fc.integer(), status: fc.constantFrom('read', 'delivered', 'seen') }],
-		['/api/typing', { conversationId: uuid }]
+		['/api/typing', { conversationId: uuid }],
+		['/api/blocks', { username: fc.string() }]
 	];
 
 	for (const [path, shape] of endpoints) {
@@ -97,6 +98,34 @@ describeEngines('hostile input', (engine) => {
 			expect([...seen.keys()].some((s) => s >= 400)).toBe(true);
 		});
 	}
+
+	test('PATCH /api/conversations/:id: hostile bodies get documented errors and leave the mute as it was', async () => {
+		const path = `/api/conversations/${conversationId}`;
+		const muted = async () => (await alice.client.get('/api/conversations')).body.conversations[0].muted as boolean;
+		await fc.assert(
+			fc.asyncProperty(hostileBody({ muted: fc.anything() }), async (raw) => {
+				const before = await muted();
+				const res = await alice.client.request('PATCH', path, undefined, { raw, headers: { 'content-type': 'application/json' } });
+				expect(res.status).toBeLessThan(500);
+				if (res.status >= 400) {
+					expect(DOCUMENTED.has(res.body?.error?.code), JSON.stringify(res.body)).toBe(true);
+					expect(await muted()).toBe(before);
+				}
+			}),
+			{ numRuns: RUNS }
+		);
+		for (const id of ['not-a-uuid', 'x'.repeat(5000), '%00', `${conversationId}x`]) {
+			const res = await alice.client.request('PATCH', `/api/conversations/${id}`, { muted: true });
+			expect(res.status, id.slice(0, 40)).toBe(404);
+			expect(res.body.error.code).toBe('not_found');
+		}
+		for (const id of ['not-a-uuid', 'x'.repeat(5000), '%00', `${bob.user.id}x`]) {
+			const res = await alice.client.request('DELETE', `/api/blocks/${id}`);
+			expect(res.status, id.slice(0, 40)).toBe(400);
+			expect(res.body.error.code).toBe('bad_request');
+		}
+		expect((await alice.client.get('/api/blocks')).body.users).toEqual([]);
+	});
 
 	test('GET endpoints with hostile query strings', async () => {
 		await fc.assert(

@@ -213,6 +213,27 @@ describeEngines('web push', (engine) => {
 		expect(endpoint.received.filter((r) => r.path === `/push/${id}`).map((r) => r.payload.body)).toEqual(['original', 'witness']);
 	});
 
+	it('pushes nothing for a conversation the recipient muted, and again once unmuted', async () => {
+		const { bob, conversationId, send } = await pair();
+		const id = randomUUID();
+		await bob.client.post('/api/push/subscription', {
+			subscription: { endpoint: endpoint.endpoint(id), keys: endpoint.keys },
+			previews: true
+		});
+		const muted = await bob.client.request('PATCH', `/api/conversations/${conversationId}`, { muted: true });
+		expect(muted.status).toBe(200);
+		expect(muted.body.conversation).toMatchObject({ id: conversationId, muted: true });
+		await send('while muted');
+		expect((await bob.client.request('PATCH', `/api/conversations/${conversationId}`, { muted: false })).body.conversation.muted).toBe(
+			false
+		);
+		await send('after unmuting');
+		// Each push starts when its commit is published, in commit order: had the muted message made one,
+		// it would have been on its way first.
+		while (!endpoint.received.some((r) => r.path === `/push/${id}`)) await endpoint.next(endpoint.received.length + 1);
+		expect(endpoint.received.filter((r) => r.path === `/push/${id}`).map((r) => r.payload.body)).toEqual(['after unmuting']);
+	});
+
 	it('refuses non-https endpoints and anonymous callers', async () => {
 		const anonymous = await fetch(`${server.origin}/api/push/subscription`);
 		expect(anonymous.status).toBe(401);

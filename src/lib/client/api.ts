@@ -84,6 +84,14 @@ export function createApi(fetchFn: Fetch = (...args) => fetch(...args)) {
 					return change satisfies never;
 			}
 		},
+		muteConversation: (conversationId: string, muted: boolean) =>
+			call<{ conversation: Conversation }>(fetchFn, `/api/conversations/${encodeURIComponent(conversationId)}`, {
+				method: 'PATCH',
+				body: { muted }
+			}),
+		blocks: () => call<{ users: User[] }>(fetchFn, '/api/blocks'),
+		block: (username: string) => call<void>(fetchFn, '/api/blocks', { method: 'POST', body: { username } }),
+		unblock: (userId: string) => call<void>(fetchFn, `/api/blocks/${encodeURIComponent(userId)}`, { method: 'DELETE' }),
 		receipt: (input: ReceiptInput) => call<void>(fetchFn, '/api/receipts', { method: 'POST', body: input }),
 		typing: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'POST', body: { conversationId } }),
 		typingStopped: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'DELETE', body: { conversationId } }),

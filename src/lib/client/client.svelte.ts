@@ -166,6 +166,19 @@ export class DuetClient {
 		this.receipt({ conversationId, seq, status: 'read' });
 	}
 
+	/** The user's own mute of a conversation; shown here at once, on their other devices by its event. */
+	async setMuted(conversationId: string, muted: boolean): Promise<void> {
+		const { conversation } = await this.api.muteConversation(conversationId, muted);
+		await this.db.conversations.update(conversation.id, { muted: conversation.muted, blocked: conversation.blocked });
+	}
+
+	/** Blocks or unblocks the peer of a conversation; throws the server's AppError when it refuses. */
+	async setBlocked(conversationId: string, peer: User, blocked: boolean): Promise<void> {
+		if (blocked) await this.api.block(peer.username);
+		else await this.api.unblock(peer.id);
+		await this.db.conversations.update(conversationId, { blocked });
+	}
+
 	/** Stores what the server rendered, so the local view starts where the page did. */
 	async seed(conversation: Conversation, messages: Message[]): Promise<void> {
 		await seedConversations(this.db, [conversation]);

@@ -26,6 +26,9 @@ export function mergeConversation(
 		myDeliveredSeq: Math.max(existing.myDeliveredSeq, incoming.myReadSeq),
 		peerDeliveredSeq: Math.max(existing.peerDeliveredSeq, incoming.peerDeliveredSeq, incoming.peerReadSeq),
 		peerReadSeq: Math.max(existing.peerReadSeq, incoming.peerReadSeq),
+		// Settings are not ordered like seqs: what the server says now is the last word.
+		muted: incoming.muted ?? false,
+		blocked: incoming.blocked ?? false,
 		activity: lastMessage?.createdAt ?? existing.activity
 	};
 }

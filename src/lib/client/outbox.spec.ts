@@ -179,6 +179,22 @@ describe('OutboxScheduler', () => {
 		expect(later.clientSeq).toBe(3);
 	});
 
+	it('takes forbidden (a block) as final: failed once, never resent, other conversations and later sends go on', async () => {
+		const t = setup();
+		const refused = await t.enqueue(A, 'to someone who blocks me');
+		const other = await t.enqueue(B, 'elsewhere');
+		await t.scheduler.setConnected(true);
+		await t.scheduler.onError(refused.id, 'forbidden', 'You cannot send to this person.');
+		expect((await t.db.messages.get(refused.id))?.status).toBe('failed');
+		expect((await t.db.outbox.get(refused.id))?.state).toBe('failed');
+		await t.scheduler.onAck(ack(other, 1));
+		await t.enqueue(A, 'next');
+		t.clock.advance(10 * ACK_TIMEOUT_MS);
+		await t.scheduler.run();
+		expect(t.sent.map((f) => f.body)).toEqual(['to someone who blocks me', 'elsewhere', 'next']);
+		expect((await t.db.messages.get(other.id))?.status).toBe('sent');
+	});
+
 	it('waits at least retry-after on rate_limited', async () => {
 		const t = setup(undefined, () => 0);
 		const m = await t.enqueue(A, 'slow down');

@@ -55,6 +55,14 @@ describe('unread alerts', () => {
 		]);
 	});
 
+	it('leaves muted conversations out of the total and never notifies for them', () => {
+		const muted = { ...conv('m', 4), muted: true };
+		expect(unreadTotal([conv('a', 2), muted])).toBe(2);
+		expect(newlyUnread(new Map([['m', 1]]), [muted, conv('a', 1)], 'me').map((c) => c.id)).toEqual(['a']);
+		// Unmuted again, it counts as before.
+		expect(unreadTotal([conv('a', 2), { ...muted, muted: false }])).toBe(6);
+	});
+
 	it('badges every change but notifies only arrivals after the first look, and not while quiet', async () => {
 		const db = freshDb();
 		await db.conversations.put(conv('a', 1));

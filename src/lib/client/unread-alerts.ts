@@ -4,19 +4,23 @@
  * browser calls that show it.
  */
 import { liveQuery } from 'dexie';
+import type { Conversation } from '$lib/types';
 import type { DuetDb, LocalConversation } from './db';
 
-export function unreadTotal(conversations: readonly LocalConversation[]): number {
-	return conversations.reduce((n, conv) => n + (conv.unreadCount ?? 0), 0);
+/** Muted conversations are left out: their unread count shows in the list only. */
+export function unreadTotal(conversations: readonly Pick<Conversation, 'unreadCount' | 'muted'>[]): number {
+	return conversations.reduce((n, conv) => n + (conv.muted ? 0 : (conv.unreadCount ?? 0)), 0);
 }
 
-/** Conversations whose unread count grew since `previous` with a peer message last. */
+/** Conversations not muted whose unread count grew since `previous` with a peer message last. */
 export function newlyUnread(
 	previous: ReadonlyMap<string, number>,
 	conversations: readonly LocalConversation[],
 	me: string
 ): LocalConversation[] {
-	return conversations.filter((conv) => (conv.unreadCount ?? 0) > (previous.get(conv.id) ?? 0) && conv.lastMessage?.senderId !== me);
+	return conversations.filter(
+		(conv) => !conv.muted && (conv.unreadCount ?? 0) > (previous.get(conv.id) ?? 0) && conv.lastMessage?.senderId !== me
+	);
 }
 
 export interface UnreadHooks {

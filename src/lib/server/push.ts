@@ -4,12 +4,14 @@
  * onPublished), which happens once per commit on the instance that committed, so a message is
  * pushed once however many instances there are.
  * The payload carries the conversation id and, only for subscriptions that opted in, the sender
- * and the text. Endpoints the push service says are gone (404/410) are deleted.
+ * and the text. Endpoints the push service says are gone (404/410) are deleted. A conversation
+ * the recipient muted pushes nothing.
  */
 import { and, eq } from 'drizzle-orm';
 import webpush from 'web-push';
 import type { Db } from './db';
 import { pushKeys, pushSubscriptions, users } from './db/schema';
+import { isMuted } from './chat/blocks';
 import type { EventBus, Note } from './bus';
 import type { PushPayload } from '$lib/pwa-protocol';
 
@@ -93,6 +95,7 @@ export class PushService {
 	}
 
 	private async pushMessage(userId: string, conversationId: string, senderId: string, body: string): Promise<void> {
+		if (await isMuted(this.db, userId, conversationId)) return;
 		const subscriptions = await this.db.select().from(pushSubscriptions).where(eq(pushSubscriptions.userId, userId));
 		if (subscriptions.length === 0) return;
 		let from: string | undefined;

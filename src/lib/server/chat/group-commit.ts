@@ -351,7 +351,10 @@ export class GroupCommit<S extends BatchSend> {
 					union all
 					select 's', x.conversation_id, (select max(client_seq) from messages m
 						where m.conversation_id = x.conversation_id and m.client_id = x.client_id)::bigint, x.client_id::text
-					from unnest($4::uuid[], $5::uuid[]) as x(conversation_id, client_id)`,
+					from unnest($4::uuid[], $5::uuid[]) as x(conversation_id, client_id)
+					union all
+					select 'b', blocker_id, null, blocked_id::text
+					from blocks where blocker_id = any($2::uuid[]) and blocked_id = any($2::uuid[])`,
 				params: [
 					pgArray(conversationIds),
 					pgArray(userIds),
@@ -381,11 +384,13 @@ export class GroupCommit<S extends BatchSend> {
 		const lastClientSeq = new Map<string, number>();
 		const states = new Map<string, MessageState>();
 		const files = new Map<string, AttachmentRow>();
+		const blocked = new Set<string>();
 		for (const row of rows) {
 			if (row.kind === 'a') files.set(row.id, fromAttachmentRecord(JSON.parse(row.stored!)));
 			else if (row.kind === 'c') lastSeq.set(row.id, Number(row.n));
 			else if (row.kind === 'u') eventSeq.set(row.id, Number(row.n));
 			else if (row.kind === 's') lastClientSeq.set(`${row.id}:${row.stored}`, Number(row.n ?? 0));
+			else if (row.kind === 'b') blocked.add(pairKey(row.id, row.stored!));
 			else if (row.kind === 'r') {
 				const { emoji, userId } = JSON.parse(row.stored!) as { emoji: string; userId: string };
 				states.get(row.id)?.reactions.push({ messageId: row.id, emoji, userId, version: Number(row.n) });
@@ -410,6 +415,15 @@ export class GroupCommit<S extends BatchSend> {
 				state.row.deletedAt ? [] : attachmentsOf(files, state.row.id).map(toAttachment)
 			);
 		const events: LoggedEvent[] = [];
+		/** Who wrote to whom in this batch: the write refuses to run if a block between them committed meanwhile. */
+		const pairs: [string, string][] = [];
+		/** The other members, when none blocks `userId` or is blocked by them (a block either way forbids). */
+		const reachable = (userId: string, members: string[]) => {
+			const others = members.filter((id) => id !== userId);
+			if (others.some((id) => blocked.has(pairKey(userId, id)))) return null;
+			for (const id of others) pairs.push([userId, id]);
+			return others;
+		};
 		const append = (conversationId: string, messageId: string, type: Published['type'], members: string[]) =>
 			members.map((userId) => {
 				const cursor = eventSeq.get(userId);
@@ -425,6 +439,11 @@ export class GroupCommit<S extends BatchSend> {
 				const members = this.members.get(change.conversationId);
 				if (!state || state.row.conversationId !== change.conversationId || !members?.includes(change.userId)) {
 					outcomes.push({ ok: false, error: NO_SUCH_MESSAGE() });
+					continue;
+				}
+				// A preview is the server's, of a message sent before any block.
+				if (change.op !== 'preview' && !reachable(change.userId, members)) {
+					outcomes.push({ ok: false, error: BLOCKED() });
 					continue;
 				}
 				let next: MessageState | null;
@@ -469,6 +488,10 @@ export class GroupCommit<S extends BatchSend> {
 			const seq = lastSeq.get(send.conversationId);
 			if (seq === undefined || !members?.includes(send.senderId)) {
 				outcomes.push({ ok: false, error: NOT_FOUND() });
+				continue;
+			}
+			if (!reachable(send.senderId, members)) {
+				outcomes.push({ ok: false, error: BLOCKED() });
 				continue;
 			}
 			// Stored before this batch or earlier in it: the sequence buffer commits a client's sends in
@@ -530,7 +553,8 @@ export class GroupCommit<S extends BatchSend> {
 						upserted: diffs.flatMap((d) => d.upserted),
 						removed: diffs.flatMap((d) => d.removed),
 						attached,
-						discarded
+						discarded,
+						pairs
 					})
 				: null
 		};
@@ -569,16 +593,22 @@ function attachmentsOf(rows: Map<string, AttachmentRow>, messageId: string): Att
 	return [...rows.values()].filter((a) => a.messageId === messageId).sort((a, b) => (a.position ?? 0) - (b.position ?? 0));
 }
 
+const BLOCKED = () => new AppError('forbidden', 'You cannot send to this person.');
+
+/** One key for a pair whichever of the two blocks the other. */
+const pairKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`);
+
 const NO_REPLY_TARGET = () => new AppError('bad_request', 'The message this one replies to is not in this conversation.');
 
 /**
  * A locked conversation ('c', n = last seq), a locked changed message ('x'), a locked user ('u',
  * n = event cursor), a changed message's reaction ('r', n = its version, stored = emoji and user),
- * a stored message ('m'), a locked attachment ('a', stored = its row) or a form sender's last
- * clientSeq ('s', id = conversation, stored = client id).
+ * a stored message ('m'), a locked attachment ('a', stored = its row), a form sender's last
+ * clientSeq ('s', id = conversation, stored = client id) or a block between two members ('b', id =
+ * blocker, stored = blocked).
  */
 interface ReadRow {
-	kind: 'c' | 'x' | 'u' | 'r' | 'm' | 'a' | 's';
+	kind: 'c' | 'x' | 'u' | 'r' | 'm' | 'a' | 's' | 'b';
 	id: string;
 	n: number | string | null;
 	stored: string | null;
@@ -615,6 +645,8 @@ interface Writes {
 	attached: AttachmentRow[];
 	/** Attachments of messages this batch deleted. */
 	discarded: string[];
+	/** (writer, recipient) of every message written or changed. */
+	pairs: [string, string][];
 }
 
 /**
@@ -626,7 +658,7 @@ interface Writes {
  * scans the whole table, so the updates and deletes that join one also match an id array.
  */
 function writeStatement(now: Date, writes: Writes): Statement {
-	const { written, events, lastSeq, eventSeq, changed, upserted, removed, attached, discarded } = writes;
+	const { written, events, lastSeq, eventSeq, changed, upserted, removed, attached, discarded, pairs } = writes;
 	const conversationIds = [...new Set(written.map((m) => m.conversationId))];
 	const userIds = [...new Set(events.map((e) => e.user_id))];
 	const changedIds = changed.map((m) => m.id);
@@ -638,9 +670,17 @@ function writeStatement(now: Date, writes: Writes): Statement {
 				insert into user_events (user_id, seq, type, conversation_id, message_id)
 				select user_id, seq, type, conversation_id, message_id
 				from json_to_recordset($2::text::json) as x(user_id uuid, seq bigint, type text, conversation_id uuid, message_id uuid)
+			), unblocked as (
+				-- A block takes both users' row locks. One that committed while this batch's read waited
+				-- for those locks is not in the read's snapshot but is in this statement's: dividing by
+				-- zero then fails the batch, and each item retried alone reads the block and is refused.
+				-- So no write is acknowledged after the block that forbids it committed.
+				select count(*) = 0 as ok from blocks b join unnest($16::uuid[], $17::uuid[]) as p(writer, recipient)
+				on b.blocker_id = p.writer and b.blocked_id = p.recipient or b.blocker_id = p.recipient and b.blocked_id = p.writer
 			), cursors as (
 				update users u set event_seq = x.seq
-				from unnest($3::uuid[], $4::bigint[]) as x(id, seq) where u.id = x.id
+				from unnest($3::uuid[], $4::bigint[]) as x(id, seq)
+				where u.id = x.id and 1 / (select ok::int from unblocked) = 1
 			), changed as (
 				update messages m set body = x.body, edited_at = x.edited_at, deleted_at = x.deleted_at, version = x.version, preview = x.preview
 				from json_to_recordset($8::text::json) as x(id uuid, body text, edited_at timestamptz, deleted_at timestamptz, version integer, preview jsonb)
@@ -686,7 +726,9 @@ function writeStatement(now: Date, writes: Writes): Statement {
 			pgArray(attached.map((a) => a.id)),
 			pgArray(attached.map((a) => a.messageId!)),
 			pgArray(attached.map((a) => a.position!)),
-			pgArray(discarded)
+			pgArray(discarded),
+			pgArray(pairs.map((p) => p[0])),
+			pgArray(pairs.map((p) => p[1]))
 		]
 	};
 }

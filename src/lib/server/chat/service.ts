@@ -15,7 +15,8 @@ import type { BatchWriter } from '../db/batch';
 import { attachments, conversations, members, messages, users } from '../db/schema';
 import { metrics, secondsSince } from '../metrics';
 import { RefillingTokenBucket } from '../rate-limit';
-import { appendEvent } from './events';
+import { appendEvent, type Appended } from './events';
+import * as blocking from './blocks';
 import { NO_SUCH_MESSAGE, linkToPreview } from './change';
 import { GroupCommit, type BatchSend, type Published } from './group-commit';
 import { sameContent } from './message-columns';
@@ -153,14 +154,62 @@ export class ChatService {
 		if (!(await this.members.of(conversationId)).includes(userId)) throw NOT_FOUND();
 	}
 
-	/** Both members' ids, for presence; empty if the user is in none. */
+	/** The user's peers, for presence (neither blocking the other); empty if the user is in none. */
 	async peersOf(userId: string): Promise<{ id: string; lastSeenAt: Date | null }[]> {
 		const mine = this.db.select({ id: members.conversationId }).from(members).where(eq(members.userId, userId));
-		return this.db
+		const peers = await this.db
 			.selectDistinct({ id: users.id, lastSeenAt: users.lastSeenAt })
 			.from(members)
 			.innerJoin(users, eq(users.id, members.userId))
 			.where(and(sql`${members.conversationId} in ${mine}`, ne(members.userId, userId)));
+		const blocked = await blocking.blockedAmong(
+			this.db,
+			userId,
+			peers.map((p) => p.id)
+		);
+		return peers.filter((p) => !blocked.has(p.id));
+	}
+
+	// ── blocking and muting ────────────────────────────────────────────────────────────────────
+
+	listBlocks(userId: string): Promise<User[]> {
+		return blocking.blockedBy(this.db, userId);
+	}
+
+	/** Idempotent. From the commit on, neither sees the other online or typing; only the blocker's devices are told. */
+	async block(userId: string, username: string): Promise<void> {
+		const change = await blocking.block(this.db, userId, username);
+		if (!change.changed) return;
+		this.publishConversation(change.appended, change.conversationId);
+		const { peerId, conversationId } = change;
+		const gone = (who: string, to: string): Note[] => [
+			{ kind: 'ephemeral', userId: to, event: { type: 'presence', userId: who, online: false, lastSeenAt: null } },
+			...(conversationId
+				? [{ kind: 'ephemeral' as const, userId: to, event: { type: 'typing_stopped' as const, conversationId, userId: who } }]
+				: [])
+		];
+		this.publish([...gone(peerId, userId), ...gone(userId, peerId)]);
+	}
+
+	/** Idempotent; unknown ids change nothing. Presence flows again unless the other still blocks. */
+	async unblock(userId: string, blockedId: string): Promise<void> {
+		const change = await blocking.unblock(this.db, userId, blockedId);
+		if (!change.changed) return;
+		this.publishConversation(change.appended, change.conversationId);
+		if (change.conversationId) await this.introduce(userId, blockedId);
+	}
+
+	/** The caller's own mute of a conversation; their other devices refetch it. */
+	async setMuted(userId: string, conversationId: string, muted: boolean): Promise<Conversation> {
+		const appended = await blocking.setMuted(this.db, userId, conversationId, muted);
+		if (!appended) throw NOT_FOUND();
+		this.publishConversation(appended, conversationId);
+		return this.getConversation(userId, conversationId);
+	}
+
+	/** The event carries no view: each stream renders the conversation as its reader sees it now. */
+	private publishConversation(appended: Appended[], conversationId: string | null) {
+		if (conversationId) this.publish(appended.map(({ userId, seq }) => ({ kind: 'event', userId, seq })));
 	}
 
 	// ── messages ───────────────────────────────────────────────────────────────────────────────
@@ -384,7 +433,9 @@ export class ChatService {
 	private async tellPeers(userId: string, conversationId: string, after: Promise<void> | undefined, event: EphemeralEvent): Promise<void> {
 		// Overtaking that message would have it end the typing that came after it.
 		await after;
-		const peers = (await this.members.of(conversationId)).filter((id) => id !== userId);
+		const others = (await this.members.of(conversationId)).filter((id) => id !== userId);
+		const blocked = await blocking.blockedAmong(this.db, userId, others);
+		const peers = others.filter((id) => !blocked.has(id));
 		this.publish(peers.map((peer) => ({ kind: 'ephemeral', userId: peer, event })));
 	}
 
@@ -440,6 +491,7 @@ export class ChatService {
 	 */
 	private async introduce(a: string, b: string): Promise<void> {
 		try {
+			if (await blocking.blockedBetween(this.db, a, b)) return;
 			const rows = await this.db
 				.select({ id: users.id, lastSeenAt: users.lastSeenAt })
 				.from(users)

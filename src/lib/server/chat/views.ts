@@ -3,7 +3,7 @@ import { and, asc, desc, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Ack, Attachment, Conversation, Message, Reaction } from '$lib/types';
 import type { Executor } from '../db';
-import { conversations, members, messages, users } from '../db/schema';
+import { blocks, conversations, members, messages, users } from '../db/schema';
 import { withReactions } from './reactions';
 
 export type MessageRow = typeof messages.$inferSelect;
@@ -49,6 +49,8 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 			peerUsername: peerUser.username,
 			peerDeliveredSeq: peer.deliveredSeq,
 			peerReadSeq: peer.readSeq,
+			muted: members.muted,
+			blocked: sql<boolean>`exists (select 1 from ${blocks} b where b.blocker_id = ${members.userId} and b.blocked_id = ${peer.userId})`,
 			unreadCount: sql<number>`(select count(*)::int from ${messages} m where m.conversation_id = ${conversations.id} and m.seq > ${members.readSeq} and m.sender_id <> ${members.userId})`,
 			last
 		})
@@ -69,7 +71,9 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 		unreadCount: Number(r.unreadCount),
 		myReadSeq: r.myReadSeq,
 		peerDeliveredSeq: r.peerDeliveredSeq,
-		peerReadSeq: r.peerReadSeq
+		peerReadSeq: r.peerReadSeq,
+		muted: r.muted,
+		blocked: Boolean(r.blocked)
 	}));
 }
 
