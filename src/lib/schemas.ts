@@ -17,6 +17,9 @@ export const passwordSchema = z
 	.max(256, 'Passwords can have at most 256 characters.');
 
 export const credentialsSchema = z.object({ username: usernameSchema, password: passwordSchema });
+/** Invite codes are 24 base32 characters; the bound only keeps junk short. */
+export const inviteCodeSchema = z.string().trim().min(1, 'Enter the invite code.').max(100);
+export const registerSchema = credentialsSchema.extend({ inviteCode: inviteCodeSchema.optional() });
 
 const uuid = z.uuid('Expected a UUID.');
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

@@ -9,6 +9,7 @@ import { AppError } from '$lib/errors';
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
+import { UserInvites } from './invites';
 import { Attachments } from './attachments/service';
 import { DatabaseBlobStore } from './attachments/database-store';
 import { ResumableUploads } from './attachments/resumable';
@@ -26,6 +27,8 @@ export interface Services {
 	config: Config;
 	database: Database;
 	auth: Auth;
+	/** Invite codes users make when REGISTRATION=invite (invites.ts). */
+	invites: UserInvites;
 	bus: EventBus;
 	chat: ChatService;
 	attachments: Attachments;
@@ -71,7 +74,8 @@ async function create(): Promise<Services> {
 		{ ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays },
 		new SessionCache(config.sessionCacheMs)
 	);
-	const auth = new Auth(database.db, config.rateLimit);
+	const auth = new Auth(database.db, config.rateLimit, config.registration);
+	const invites = new UserInvites(database.db, config);
 	// Several instances on one PostgreSQL fan out through LISTEN/NOTIFY; PGlite is one process.
 	const bus: EventBus = database.notifyUrl
 		? await (
@@ -120,6 +124,7 @@ async function create(): Promise<Services> {
 		config,
 		database,
 		auth,
+		invites,
 		bus,
 		chat,
 		attachments,
