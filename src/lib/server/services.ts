@@ -10,6 +10,7 @@ import { loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
 import { UserInvites } from './invites';
+import { Accounts } from './accounts';
 import { Attachments } from './attachments/service';
 import { DatabaseBlobStore } from './attachments/database-store';
 import { ResumableUploads } from './attachments/resumable';
@@ -29,6 +30,8 @@ export interface Services {
 	auth: Auth;
 	/** Invite codes users make when REGISTRATION=invite (invites.ts). */
 	invites: UserInvites;
+	/** Deleting, disabling and password resets of whole accounts (accounts.ts), for the API and the admin command. */
+	accounts: Accounts;
 	bus: EventBus;
 	chat: ChatService;
 	attachments: Attachments;
@@ -117,6 +120,9 @@ async function create(): Promise<Services> {
 		attachments.sweep().catch((error) => console.error('Sweeping unsent uploads failed:', error));
 	}, config.attachments.sweepMs);
 	sweeper.unref();
+	const accounts = new Accounts({ db: database.db, chat, sessions, attachments });
+	// A deletion a crash cut short is finished now; until then the account already cannot sign in.
+	const resuming = accounts.resumeDeletions().catch((error) => console.error('Finishing interrupted account deletions failed:', error));
 	const sessionWatch = new SessionWatch(sessions, config.sessionRecheckMs);
 	const streams = new Streams({ db: database.db, bus, chat, sessionWatch });
 	let closing: Promise<void> | undefined;
@@ -125,6 +131,7 @@ async function create(): Promise<Services> {
 		database,
 		auth,
 		invites,
+		accounts,
 		bus,
 		chat,
 		attachments,
@@ -140,6 +147,7 @@ async function create(): Promise<Services> {
 				await streams.shutdown().catch((error) => console.error('Closing the streams failed:', error));
 				sessionWatch.close();
 				clearInterval(sweeper);
+				await resuming;
 				await chat.flush();
 				await push.settle();
 				await bus.close();

@@ -47,6 +47,7 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 			myReadSeq: members.readSeq,
 			peerId: peerUser.id,
 			peerUsername: peerUser.username,
+			peerDeletedAt: peerUser.deletedAt,
 			peerDeliveredSeq: peer.deliveredSeq,
 			peerReadSeq: peer.readSeq,
 			unreadCount: sql<number>`(select count(*)::int from ${messages} m where m.conversation_id = ${conversations.id} and m.seq > ${members.readSeq} and m.sender_id <> ${members.userId})`,
@@ -63,7 +64,7 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 	const lastById = new Map((await withReactions(db, lastRows)).map((m) => [m.id, m]));
 	return rows.map((r) => ({
 		id: r.id,
-		peer: { id: r.peerId, username: r.peerUsername },
+		peer: r.peerDeletedAt ? { id: r.peerId, username: r.peerUsername, deleted: true } : { id: r.peerId, username: r.peerUsername },
 		lastSeq: r.lastSeq,
 		lastMessage: r.last ? lastById.get(r.last.id)! : null,
 		unreadCount: Number(r.unreadCount),
