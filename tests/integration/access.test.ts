@@ -37,6 +37,10 @@ describeEngines('access control matrix', (engine) => {
 			['POST', '/api/typing', () => ({ conversationId }), 204, 404],
 			['DELETE', '/api/typing', () => ({ conversationId }), 204, 404],
 			['POST', '/api/conversations', () => ({ username: peer.user.username }), 200, 200],
+			// REGISTRATION=open here: nobody makes invites (tests/integration/accounts.test.ts covers invite).
+			['POST', '/api/invites', undefined, 403, 403],
+			// The wrong password: the right one would delete the account (accounts.test.ts).
+			['DELETE', '/api/me', () => ({ password: 'not the password' }), 403, 403],
 			['POST', '/api/auth/logout-everywhere', undefined, -1, -1], // checked separately below
 			['POST', '/api/auth/logout', undefined, -1, -1]
 		];
