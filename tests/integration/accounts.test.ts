@@ -308,7 +308,7 @@ describeEngines('an account deletion cut short by SIGKILL', (engine) => {
 		await until(async () => (await remaining()) === 0, 'every message of the deleted account to be deleted');
 		const peer = (await bob.client.get('/api/conversations')).body.conversations[0].peer;
 		expect(peer.deleted).toBe(true);
-	}, 120_000);
+	}, 240_000);
 });
 
 interface Target {
@@ -389,7 +389,7 @@ describeEngines('npm run admin', (engine) => {
 		expect(again.status).toBe(403);
 		expect((await new ApiClient(server!.origin).get<string>(link.pathname)).body).toContain('This link does not work');
 		expect((await new ApiClient(server!.origin).get<string>('/reset/unknowntoken')).body).toContain('This link does not work');
-	}, 120_000);
+	}, 240_000);
 
 	test('disable ends the sessions (open sockets close) and blocks sign-in; enable restores it; list shows both', async () => {
 		await setUp();
@@ -412,7 +412,7 @@ describeEngines('npm run admin', (engine) => {
 		expect((await run(['enable', user.username])).code).toBe(0);
 		expect((await login(server!.origin, user.username)).status).toBe(200);
 		expect((await run(['list'])).stdout).toMatch(new RegExp(`${user.username}\\s+\\S+\\s+\\S+\\s+active\\s+1`));
-	}, 120_000);
+	}, 240_000);
 
 	test('delete refuses without --yes when not on a terminal, deletes with it; unknown users and commands fail clearly', async () => {
 		await setUp();
@@ -432,7 +432,7 @@ describeEngines('npm run admin', (engine) => {
 		expect(unknown.stderr).toMatch(/no account "nobody_here"/);
 		expect((await run(['frobnicate'])).code).toBe(2);
 		expect((await run(['invite', '--hours', 'soon'])).code).toBe(2);
-	}, 120_000);
+	}, 240_000);
 });
 
 describe('REGISTRATION with a typo', () => {
