@@ -1,6 +1,7 @@
 import { redirect } from '@sveltejs/kit';
 import { passwordConfirmationSchema, describeIssues } from '$lib/schemas';
 import { AppError } from '$lib/errors';
+import { ACCOUNT_DELETED } from '$lib/client/signed-out';
 import { failWith } from '$lib/server/form';
 import { clientAddress } from '$lib/server/http';
 import { endSession } from '$lib/server/signin';
@@ -24,6 +25,6 @@ export const actions: Actions = {
 		} catch (error) {
 			return failWith(error);
 		}
-		redirect(303, '/login?deleted=1');
+		redirect(303, ACCOUNT_DELETED);
 	}
 };
