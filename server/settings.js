@@ -187,6 +187,22 @@ function hostPorts() {
 }
 
 /**
+ * One of a fixed set of words, the first being the default; anything else is refused at start.
+ * @template {string} T
+ * @param {readonly [T, ...T[]]} choices
+ * @returns {Setting<T>}
+ */
+function oneOf(choices) {
+	return {
+		parse(raw, name) {
+			if (raw === undefined || unset(raw)) return choices[0];
+			if (/** @type {readonly string[]} */ (choices).includes(raw)) return /** @type {T} */ (raw);
+			throw new ConfigError(`${name} must be one of ${choices.join(', ')}, got "${raw}"`);
+		}
+	};
+}
+
+/**
  * Read by server/index.js, before the SvelteKit build loads.
  * @template T
  * @param {Setting<T>} setting
@@ -263,7 +279,11 @@ export const SETTINGS = {
 	/** Link preview pages a user may make the server fetch per minute (cached ones are free); under RATE_LIMIT. */
 	PREVIEW_FETCHES_PER_MINUTE: int(20, 1),
 	/** For tests against local servers: what the previews' SSRF guard lets through. */
-	PREVIEW_ALLOW_PRIVATE_HOSTS: hostPorts()
+	PREVIEW_ALLOW_PRIVATE_HOSTS: hostPorts(),
+	/** Who may create an account: anyone (`open`), holders of an invite code (`invite`), nobody (`closed`). */
+	REGISTRATION: oneOf(/** @type {const} */ (['open', 'invite', 'closed'])),
+	/** How long an invite code stays usable. */
+	INVITE_TTL_HOURS: int(7 * 24, 1)
 };
 
 /** @typedef {Record<string, string | undefined>} Env */

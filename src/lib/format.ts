@@ -56,3 +56,8 @@ export function dayLabel(iso: string, now = new Date()): string {
 	if (days > 1 && days < 7) return date.toLocaleDateString([], { weekday: 'long' });
 	return date.toLocaleDateString([], { day: 'numeric', month: 'long', year: 'numeric' });
 }
+
+/** How a conversation's peer is named: a deleted account has no name worth showing any more. */
+export function peerName(peer: { username: string; deleted?: boolean }): string {
+	return peer.deleted ? 'Deleted account' : peer.username;
+}

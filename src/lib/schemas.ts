@@ -17,6 +17,15 @@ export const passwordSchema = z
 	.max(256, 'Passwords can have at most 256 characters.');
 
 export const credentialsSchema = z.object({ username: usernameSchema, password: passwordSchema });
+/** Invite codes are 24 base32 characters; the bound only keeps junk short. */
+export const inviteCodeSchema = z.string().trim().min(1, 'Enter the invite code.').max(100);
+export const registerSchema = credentialsSchema.extend({ inviteCode: inviteCodeSchema.optional() });
+/** The current password, asked again before deleting an account; only its length is bounded. */
+export const passwordConfirmationSchema = z.object({ password: z.string().min(1, 'Enter your password.').max(256) });
+/** A new password chosen on a reset link, typed twice. */
+export const passwordResetSchema = z
+	.object({ password: passwordSchema, confirm: z.string() })
+	.refine((v) => v.password === v.confirm, { message: 'The two passwords differ.', path: ['confirm'] });
 
 const uuid = z.uuid('Expected a UUID.');
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

@@ -4,6 +4,15 @@ import type { ErrorCode } from './protocol';
 export interface User {
 	id: string;
 	username: string;
+	/** Set on a conversation's peer whose account was deleted: show "Deleted account", no composer. */
+	deleted?: boolean;
+}
+
+/** A single-use registration code (REGISTRATION=invite) and the link that carries it. */
+export interface Invite {
+	code: string;
+	expiresAt: string;
+	url: string;
 }
 
 /** One emoji on a message and who chose it, in the order they chose it. */

@@ -43,6 +43,10 @@ describeEngines('access control matrix', (engine) => {
 			['POST', '/api/blocks', () => ({ username: stranger.user.username }), 204, 204],
 			['GET', '/api/blocks', undefined, 200, 200],
 			['DELETE', `/api/blocks/${stranger.user.id}`, undefined, 204, 204],
+			// REGISTRATION=open here: nobody makes invites (tests/integration/accounts.test.ts covers invite).
+			['POST', '/api/invites', undefined, 403, 403],
+			// The wrong password: the right one would delete the account (accounts.test.ts).
+			['DELETE', '/api/me', () => ({ password: 'not the password' }), 403, 403],
 			['POST', '/api/auth/logout-everywhere', undefined, -1, -1], // checked separately below
 			['POST', '/api/auth/logout', undefined, -1, -1]
 		];

@@ -68,7 +68,8 @@ describeEngines('hostile input', (engine) => {
 
 	const uuid = fc.oneof(fc.uuid(), fc.constant(randomUUID()));
 	const endpoints: Array<[string, Record<string, fc.Arbitrary<unknown>>]> = [
-		['/api/auth/register', { username: fc.string(), password: fc.string() }],
+		['/api/auth/register', { username: fc.string(), password: fc.string(), inviteCode: fc.string() }],
+		['/api/invites', { code: fc.string() }],
 		['/api/auth/login', { username: fc.string(), password: fc.string() }],
 		['/api/conversations', { username: fc.string() }],
 		['/api/messages', { id: uuid, conversationId: uuid, clientId: uuid, clientSeq: fc.integer(), body: fc.string() }],
@@ -125,6 +126,19 @@ describeEngines('hostile input', (engine) => {
 			expect(res.body.error.code).toBe('bad_request');
 		}
 		expect((await alice.client.get('/api/blocks')).body.users).toEqual([]);
+	});
+
+	test('DELETE /api/me with hostile bodies: documented errors, and the account is still there', async () => {
+		await fc.assert(
+			fc.asyncProperty(hostileBody({ password: fc.string() }), fc.constantFrom('application/json', 'text/plain', ''), async (raw, type) => {
+				const res = await bob.client.request('DELETE', '/api/me', undefined, { raw, headers: type ? { 'content-type': type } : {} });
+				expect(res.status).toBeGreaterThanOrEqual(400);
+				expect(res.status).toBeLessThan(500);
+				expect(DOCUMENTED.has(res.body?.error?.code), JSON.stringify(res.body)).toBe(true);
+			}),
+			{ numRuns: RUNS }
+		);
+		expect((await bob.client.get('/api/me')).status).toBe(200);
 	});
 
 	test('GET endpoints with hostile query strings', async () => {

@@ -97,6 +97,7 @@ export function createApi(fetchFn: Fetch = (...args) => fetch(...args)) {
 		typingStopped: (conversationId: string) => call<void>(fetchFn, '/api/typing', { method: 'DELETE', body: { conversationId } }),
 		logout: () => call<void>(fetchFn, '/api/auth/logout', { method: 'POST' }),
 		logoutEverywhere: () => call<void>(fetchFn, '/api/auth/logout-everywhere', { method: 'POST' }),
+		deleteAccount: (password: string) => call<void>(fetchFn, '/api/me', { method: 'DELETE', body: { password } }),
 		pushKey: () => call<{ publicKey: string }>(fetchFn, '/api/push/subscription'),
 		subscribePush: (subscription: PushSubscriptionInput, previews: boolean) =>
 			call<void>(fetchFn, '/api/push/subscription', { method: 'POST', body: { subscription, previews } }),

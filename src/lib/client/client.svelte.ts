@@ -20,7 +20,7 @@ import { PeerTyping } from './peer-typing.svelte';
 import { presenceLost } from './presence';
 import { ReceiptQueue } from './receipts';
 import { seedConversations } from './seed';
-import { SIGNED_OUT_ELSEWHERE } from './signed-out';
+import { ACCOUNT_DELETED, SIGNED_OUT_ELSEWHERE } from './signed-out';
 import { countUnsent, endServerSession, whenDelivered, type SignOutResult, type Unsent } from './signout';
 import { SyncEngine } from './sync';
 import type { ConnectionState, TransportKind } from './transport';
@@ -64,6 +64,8 @@ export class DuetClient {
 	 * the leader's connection, which must not read as "signed out from another device".
 	 */
 	private signingOutSince = -Infinity;
+	/** Where this tab lands when the server ends its session at its own request. */
+	private signOutTo = '/login';
 	private lastSessionCheck = 0;
 	/** Settles once this tab's latest send is in the outbox: typing waits for it (see typingIn). */
 	private lastSend: Promise<void> = Promise.resolve();
@@ -216,6 +218,25 @@ export class DuetClient {
 		const result = await endServerSession(() => (everywhere ? this.api.logoutEverywhere() : this.api.logout()));
 		if (result.ok) await this.forget();
 		return result;
+	}
+
+	/**
+	 * Deletes the account (DELETE /api/me), then forgets it here as a sign-out does. The server
+	 * closes this tab's connection meanwhile: that is this tab's own doing, not "elsewhere".
+	 */
+	async deleteAccount(password: string): Promise<void> {
+		this.signingOutSince = Date.now();
+		this.signOutTo = ACCOUNT_DELETED;
+		this.channel.post({ type: 'signing-out' });
+		try {
+			await this.api.deleteAccount(password);
+		} catch (error) {
+			this.signingOutSince = -Infinity;
+			this.signOutTo = '/login';
+			throw error;
+		}
+		await this.forget();
+		location.assign(ACCOUNT_DELETED);
 	}
 
 	stop(): void {
@@ -438,7 +459,7 @@ export class DuetClient {
 	private async signOutHere(): Promise<void> {
 		const elsewhere = Date.now() - this.signingOutSince > SIGNING_OUT_MS;
 		await this.forget(elsewhere);
-		location.assign(elsewhere ? SIGNED_OUT_ELSEWHERE : '/login');
+		location.assign(elsewhere ? SIGNED_OUT_ELSEWHERE : this.signOutTo);
 	}
 
 	/** A connection refused before `ready` may mean the session ended elsewhere; if so, sign out here too. */

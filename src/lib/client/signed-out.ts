@@ -8,3 +8,6 @@ export const SIGNED_OUT_ELSEWHERE = '/login?ended=elsewhere';
 export function signedOutElsewhere(url: URL): boolean {
 	return url.pathname === '/login' && url.searchParams.get('ended') === 'elsewhere';
 }
+
+/** Where a browser lands after deleting its own account: the sign-in page says it was deleted. */
+export const ACCOUNT_DELETED = '/login?deleted=1';

@@ -52,12 +52,16 @@ describe('loadConfig', () => {
 		expect(config.database.answerMs).toBe(config.database.statementMs + 500);
 		expect(config.vapidSubject).toBe('mailto:duet@example.invalid');
 		expect(config.previewFetchesPerMinute).toBe(20);
+		expect(config.registration).toBe('open');
+		expect(config.inviteTtlHours).toBe(168);
 	});
 
 	it('fails on a typo, naming the variable', () => {
 		expect(() => loadConfig({ GAP_TIMEOUT_MS: '5s' })).toThrow(/GAP_TIMEOUT_MS must be an integer/);
 		expect(() => loadConfig({ WS_HEARTBEAT_MS: '1e' })).toThrow(/WS_HEARTBEAT_MS/);
 		expect(() => loadConfig({ RATE_LIMIT: 'of' })).toThrow(/RATE_LIMIT must be on or off/);
+		expect(() => loadConfig({ REGISTRATION: 'invites' })).toThrow('REGISTRATION must be one of open, invite, closed, got "invites"');
+		expect(() => loadConfig({ INVITE_TTL_HOURS: '0' })).toThrow(/INVITE_TTL_HOURS must be an integer ≥ 1/);
 		expect(() => loadConfig({ ORIGIN: 'chat.example.com' })).toThrow(/ORIGIN must be an http\(s\) URL/);
 		expect(() => loadConfig({ ORIGIN: 'localhost:3000' })).toThrow(/ORIGIN must be an http\(s\) URL/);
 		// server/index.js tells these apart by name, to print them without a stack trace.

@@ -68,7 +68,13 @@ export interface Config {
 	 * server fetch per minute, bursts included; under RATE_LIMIT.
 	 */
 	previewFetchesPerMinute: number;
+	/** REGISTRATION: who may create an account (auth.ts); `invite` needs a code from invites.ts. */
+	registration: Registration;
+	/** INVITE_TTL_HOURS: how long an invite code stays usable. */
+	inviteTtlHours: number;
 }
+
+export type Registration = 'open' | 'invite' | 'closed';
 
 export interface AttachmentSettings {
 	/** Largest file an upload may carry (MAX_ATTACHMENT_BYTES); one byte more is 413. */
@@ -148,7 +154,9 @@ export function loadConfig(env: Env = process.env): Config {
 		database: databaseTimeouts(env),
 		previews: read(env, 'PREVIEWS'),
 		previewAllowPrivateHosts: read(env, 'PREVIEW_ALLOW_PRIVATE_HOSTS'),
-		previewFetchesPerMinute: read(env, 'PREVIEW_FETCHES_PER_MINUTE')
+		previewFetchesPerMinute: read(env, 'PREVIEW_FETCHES_PER_MINUTE'),
+		registration: read(env, 'REGISTRATION'),
+		inviteTtlHours: read(env, 'INVITE_TTL_HOURS')
 	};
 }
 

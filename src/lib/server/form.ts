@@ -1,16 +1,29 @@
 /** Form-action helpers: the same validation and errors as the JSON API, shaped for `fail()`. */
 import { fail, redirect, type RequestEvent } from '@sveltejs/kit';
 import { AppError } from '$lib/errors';
-import { credentialsSchema, describeIssues } from '$lib/schemas';
+import { credentialsSchema, describeIssues, registerSchema } from '$lib/schemas';
 import { toAppError } from './failures';
 import { clientAddress } from './http';
 import { startSession } from './signin';
 
 function readCredentials(data: FormData) {
-	const parsed = credentialsSchema.safeParse({
+	return readForm(credentialsSchema, {
 		username: String(data.get('username') ?? ''),
 		password: String(data.get('password') ?? '')
 	});
+}
+
+function readRegistrant(data: FormData) {
+	const inviteCode = String(data.get('inviteCode') ?? '').trim();
+	return readForm(registerSchema, {
+		username: String(data.get('username') ?? ''),
+		password: String(data.get('password') ?? ''),
+		...(inviteCode ? { inviteCode } : {})
+	});
+}
+
+function readForm<S extends typeof credentialsSchema | typeof registerSchema>(schema: S, fields: Record<string, string>) {
+	const parsed = schema.safeParse(fields);
 	if (!parsed.success) throw new AppError('bad_request', describeIssues(parsed.error).replace(/^\w+: /, ''));
 	return parsed.data;
 }
@@ -27,21 +40,26 @@ export function failWith(error: unknown, values: Record<string, string> = {}) {
  */
 export function authPage(kind: 'login' | 'register') {
 	return {
-		load: ({ locals }: RequestEvent) => {
+		load: ({ locals, url }: RequestEvent) => {
 			if (locals.user) redirect(302, '/');
+			// The register page shows the policy: a closed notice, or an invite field filled from ?invite=.
+			return { registration: locals.services.auth.registration, invite: url.searchParams.get('invite') ?? '' };
 		},
 		actions: {
 			default: async (event: RequestEvent) => {
 				const data = await event.request.formData();
 				const username = String(data.get('username') ?? '');
+				const inviteCode = String(data.get('inviteCode') ?? '');
 				try {
 					const app = event.locals.services;
-					const credentials = readCredentials(data);
 					const address = clientAddress(event);
-					const user = kind === 'login' ? await app.auth.login(credentials, address) : await app.auth.register(credentials, address);
+					const user =
+						kind === 'login'
+							? await app.auth.login(readCredentials(data), address)
+							: await app.auth.register(readRegistrant(data), address);
 					await startSession(app, event, user);
 				} catch (error) {
-					return failWith(error, { username });
+					return failWith(error, { username, inviteCode });
 				}
 				redirect(303, '/');
 			}

@@ -9,6 +9,8 @@ import { AppError } from '$lib/errors';
 import { loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db';
 import { Auth } from './auth';
+import { UserInvites } from './invites';
+import { Accounts } from './accounts';
 import { Attachments } from './attachments/service';
 import { DatabaseBlobStore } from './attachments/database-store';
 import { ResumableUploads } from './attachments/resumable';
@@ -27,6 +29,10 @@ export interface Services {
 	config: Config;
 	database: Database;
 	auth: Auth;
+	/** Invite codes users make when REGISTRATION=invite (invites.ts). */
+	invites: UserInvites;
+	/** Deleting, disabling and password resets of whole accounts (accounts.ts), for the API and the admin command. */
+	accounts: Accounts;
 	bus: EventBus;
 	chat: ChatService;
 	attachments: Attachments;
@@ -88,7 +94,8 @@ async function create(): Promise<Services> {
 		{ ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays },
 		new SessionCache(config.sessionCacheMs)
 	);
-	const auth = new Auth(database.db, config.rateLimit);
+	const auth = new Auth(database.db, config.rateLimit, config.registration);
+	const invites = new UserInvites(database.db, config);
 	const bus = await openBus(config, database);
 	// Logout on any instance reaches every instance's session cache through the bus.
 	bus.onRevoked(({ userId, sessionIds }) => sessions.cache.forgetUser(userId, sessionIds));
@@ -132,6 +139,9 @@ async function create(): Promise<Services> {
 		);
 	}, config.eventRetention.sweepMs);
 	pruner.unref();
+	const accounts = new Accounts({ db: database.db, chat, sessions, attachments });
+	// A deletion a crash cut short is finished now; until then the account already cannot sign in.
+	const resuming = accounts.resumeDeletions().catch((error) => console.error('Finishing interrupted account deletions failed:', error));
 	const sessionWatch = new SessionWatch(sessions, config.sessionRecheckMs);
 	const streams = new Streams({ db: database.db, bus, chat, sessionWatch });
 	let closing: Promise<void> | undefined;
@@ -139,6 +149,8 @@ async function create(): Promise<Services> {
 		config,
 		database,
 		auth,
+		invites,
+		accounts,
 		bus,
 		chat,
 		attachments,
@@ -155,6 +167,7 @@ async function create(): Promise<Services> {
 				sessionWatch.close();
 				clearInterval(sweeper);
 				clearInterval(pruner);
+				await resuming;
 				await chat.flush();
 				await push.settle();
 				await bus.close();

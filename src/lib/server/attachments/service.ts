@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { fileTypeFromBuffer } from 'file-type';
-import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
 import type { Attachment } from '$lib/types';
 import type { AttachmentSettings } from '../config';
@@ -327,12 +327,21 @@ export class Attachments {
 	 */
 	async sweep(now = Date.now()): Promise<number> {
 		const cutoff = new Date(now - this.deps.settings.unsentMaxAgeMs);
+		return this.deleteUnsent(lt(attachments.createdAt, cutoff));
+	}
+
+	/** A deleted account's uploads that no message took (those of its messages go with the messages). */
+	deleteUnsentOf(userId: string): Promise<number> {
+		return this.deleteUnsent(eq(attachments.uploaderId, userId));
+	}
+
+	private async deleteUnsent(which: SQL): Promise<number> {
 		let total = 0;
 		for (;;) {
 			const old = this.deps.db
 				.select({ id: attachments.id })
 				.from(attachments)
-				.where(and(isNull(attachments.messageId), lt(attachments.createdAt, cutoff)))
+				.where(and(isNull(attachments.messageId), which))
 				.limit(100);
 			const deleted = await this.deps.db
 				.delete(attachments)

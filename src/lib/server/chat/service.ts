@@ -4,7 +4,7 @@
  * cumulative receipts, typing and presence. WebSocket frames, SSE and POST routes all call this.
  */
 import { sha256 } from '@oslojs/crypto/sha2';
-import { and, asc, eq, inArray, like, max, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, like, max, ne, sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
 import type { MessageChange, SendInput, ReceiptInput } from '$lib/schemas';
 import type { Ack, Conversation, DurableEvent, EphemeralEvent, LinkPreview, Message, User } from '$lib/types';
@@ -101,13 +101,17 @@ export class ChatService {
 		return this.db
 			.select({ id: users.id, username: users.username })
 			.from(users)
-			.where(and(like(users.username, pattern), ne(users.id, userId)))
+			.where(and(like(users.username, pattern), ne(users.id, userId), isNull(users.deletedAt)))
 			.orderBy(users.username)
 			.limit(20);
 	}
 
 	async openConversation(userId: string, username: string): Promise<Conversation> {
-		const [peer] = await this.db.select({ id: users.id }).from(users).where(eq(users.username, username)).limit(1);
+		const [peer] = await this.db
+			.select({ id: users.id })
+			.from(users)
+			.where(and(eq(users.username, username), isNull(users.deletedAt)))
+			.limit(1);
 		if (!peer) throw new AppError('not_found', `There is no user called "${username}".`);
 		if (peer.id === userId) throw new AppError('bad_request', 'You cannot start a conversation with yourself.');
 		const pairKey = [userId, peer.id].sort().join(':');
@@ -520,6 +524,15 @@ export class ChatService {
 	}
 
 	/** Closes the open connections of ended sessions (logout, logout everywhere). */
+	/**
+	 * A change the server makes for a user (an account's deletion): the same write path as theirs,
+	 * without the send rate, which is there to slow people, not the server's own clean-up.
+	 */
+	async changeFor(userId: string, conversationId: string, change: MessageChange): Promise<Message> {
+		if (!this.group.reachable) throw UNAVAILABLE();
+		return (await this.group.change({ ...change, userId, conversationId })).message;
+	}
+
 	revokeSessions(userId: string, sessionIds: string[] | 'all'): void {
 		this.publish([{ kind: 'revoked', userId, sessionIds }]);
 	}

@@ -47,6 +47,7 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 			myReadSeq: members.readSeq,
 			peerId: peerUser.id,
 			peerUsername: peerUser.username,
+			peerDeletedAt: peerUser.deletedAt,
 			peerDeliveredSeq: peer.deliveredSeq,
 			peerReadSeq: peer.readSeq,
 			muted: members.muted,
@@ -65,7 +66,7 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 	const lastById = new Map((await withReactions(db, lastRows)).map((m) => [m.id, m]));
 	return rows.map((r) => ({
 		id: r.id,
-		peer: { id: r.peerId, username: r.peerUsername },
+		peer: r.peerDeletedAt ? { id: r.peerId, username: r.peerUsername, deleted: true } : { id: r.peerId, username: r.peerUsername },
 		lastSeq: r.lastSeq,
 		lastMessage: r.last ? lastById.get(r.last.id)! : null,
 		unreadCount: Number(r.unreadCount),
