@@ -137,3 +137,23 @@ export type ServerFrame =
 	| { type: 'changed'; id: string; message: Message }
 	| { type: 'pong' }
 	| { type: 'error'; code: ErrorCode; message: string; id?: string; retryAfter?: number };
+
+/** One of the caller's sessions in `GET /api/sessions` (docs/protocol.md "Password and sessions"). */
+export interface SessionInfo {
+	/** Opaque and stable per session; not the cookie's lookup id. */
+	id: string;
+	current: boolean;
+	createdAt: string;
+	/** Roughly: renewed at most once an hour. */
+	lastActiveAt: string;
+	userAgent: string | null;
+	/** The User-Agent in plain words ("Chrome on Windows"). */
+	device: string;
+	/** The address at sign-in, coarsened ("203.0.113.x"); null when unknown. */
+	location: string | null;
+}
+
+/** `GET/PATCH /api/me/settings`. */
+export interface Settings {
+	readReceipts: boolean;
+}
