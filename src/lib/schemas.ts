@@ -177,3 +177,4 @@ export const passwordChangeSchema = z.object({
 });
 
 export const settingsPatchSchema = z.strictObject({ readReceipts: z.boolean().optional() });
+export type SettingsPatch = z.infer<typeof settingsPatchSchema>;

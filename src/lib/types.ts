@@ -82,6 +82,11 @@ export interface Conversation {
 	myReadSeq: number;
 	peerDeliveredSeq: number;
 	peerReadSeq: number;
+	/**
+	 * False when either person turned read receipts off (an addition): `peerReadSeq` is then 0 and
+	 * the client shows delivered at most, replacing what it showed before.
+	 */
+	readReceipts?: boolean;
 }
 
 export interface Ack {

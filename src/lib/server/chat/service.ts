@@ -6,8 +6,8 @@
 import { sha256 } from '@oslojs/crypto/sha2';
 import { and, asc, eq, inArray, like, max, ne, sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
-import type { MessageChange, SendInput, ReceiptInput } from '$lib/schemas';
-import type { Ack, Conversation, DurableEvent, EphemeralEvent, LinkPreview, Message, User } from '$lib/types';
+import type { MessageChange, SendInput, ReceiptInput, SettingsPatch } from '$lib/schemas';
+import type { Ack, Conversation, DurableEvent, EphemeralEvent, LinkPreview, Message, Settings, User } from '$lib/types';
 import { resyncNote, type EventBus, type Note } from '../bus';
 import type { Config } from '../config';
 import type { Db } from '../db';
@@ -15,6 +15,7 @@ import type { BatchWriter } from '../db/batch';
 import { attachments, conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent } from './events';
+import { readReceiptSettings, receiptFor } from './read-privacy';
 import { NO_SUCH_MESSAGE, linkToPreview } from './change';
 import { GroupCommit, type BatchSend, type Published } from './group-commit';
 import { sameContent } from './message-columns';
@@ -339,21 +340,65 @@ export class ChatService {
 				.set({ readSeq, deliveredSeq })
 				.where(and(eq(members.conversationId, input.conversationId), eq(members.userId, userId)));
 			const data = { userId, deliveredSeq, readSeq };
-			const appended = await appendEvent(
-				tx,
-				rows.map((r) => r.userId),
-				{ type: 'receipt', conversationId: input.conversationId, data }
-			);
-			return { data, appended };
+			const recipients = rows.map((r) => r.userId);
+			const appended = await appendEvent(tx, recipients, { type: 'receipt', conversationId: input.conversationId, data });
+			return { data, appended, settings: await readReceiptSettings(tx, recipients) };
 		});
 		if (!result) return false;
 		this.publish(
 			result.appended.map(({ userId: recipient, seq }) => {
-				const event: DurableEvent = { type: 'receipt', cursor: String(seq), conversationId: input.conversationId, ...result.data };
+				const shown = receiptFor(recipient, result.data, result.settings);
+				const event: DurableEvent = { type: 'receipt', cursor: String(seq), conversationId: input.conversationId, ...shown };
 				return { kind: 'event', userId: recipient, seq, event };
 			})
 		);
 		return true;
+	}
+
+	// ── settings ───────────────────────────────────────────────────────────────────────────────
+
+	async settings(userId: string): Promise<Settings> {
+		const [row] = await this.db.select({ readReceipts: users.readReceipts }).from(users).where(eq(users.id, userId));
+		if (!row) throw new AppError('unauthorized', 'Sign in to continue.');
+		return row;
+	}
+
+	/**
+	 * Turning read receipts either way changes what both people of every conversation of the user
+	 * see, so each of them gets a `conversation` event to apply it by, on every device.
+	 */
+	async updateSettings(userId: string, patch: SettingsPatch): Promise<Settings> {
+		const peers = await this.peersOf(userId);
+		const result = await this.db.transaction(async (tx) => {
+			// Everyone whose log this appends to, locked in id order as appendEvent does, so that a
+			// receipt or send between the same people cannot deadlock with it.
+			const involved = [userId, ...peers.map((p) => p.id)].sort();
+			const locked = await tx
+				.select({ id: users.id, readReceipts: users.readReceipts })
+				.from(users)
+				.where(inArray(users.id, involved))
+				.orderBy(asc(users.id))
+				.for('update');
+			const before = locked.find((r) => r.id === userId);
+			if (!before) throw new AppError('unauthorized', 'Sign in to continue.');
+			const settings: Settings = { readReceipts: patch.readReceipts ?? before.readReceipts };
+			if (settings.readReceipts === before.readReceipts) return { settings, appended: [] };
+			await tx.update(users).set({ readReceipts: settings.readReceipts }).where(eq(users.id, userId));
+			const mine = tx.select({ id: members.conversationId }).from(members).where(eq(members.userId, userId));
+			const rows = await tx
+				.select({ conversationId: members.conversationId, userId: members.userId })
+				.from(members)
+				.where(sql`${members.conversationId} in ${mine}`);
+			const byConversation = new Map<string, string[]>();
+			for (const r of rows) byConversation.set(r.conversationId, [...(byConversation.get(r.conversationId) ?? []), r.userId]);
+			const appended = [];
+			for (const [conversationId, people] of byConversation) {
+				appended.push(...(await appendEvent(tx, people, { type: 'conversation', conversationId })));
+			}
+			return { settings, appended };
+		});
+		this.publish(result.appended.map(({ userId: recipient, seq }) => ({ kind: 'event', userId: recipient, seq })));
+		return result.settings;
 	}
 
 	async typing(userId: string, conversationId: string): Promise<void> {
