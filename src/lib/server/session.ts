@@ -108,7 +108,8 @@ export class Sessions {
 		return { session, token: `${id}.${secret}` };
 	}
 
-	async validate(token: string, now = new Date()): Promise<ValidatedSession | null> {
+	/** `address`, when given, is stored at a renewal: the sessions list shows where it was last used. */
+	async validate(token: string, now = new Date(), address?: string): Promise<ValidatedSession | null> {
 		let found = await this.find(token);
 		if (!found) return null;
 		const needsWrite = (s: Session) =>
@@ -128,7 +129,10 @@ export class Sessions {
 		let renewed = false;
 		if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) {
 			session.lastVerifiedAt = now;
-			await this.db.update(sessions).set({ lastVerifiedAt: now }).where(eq(sessions.id, id));
+			await this.db
+				.update(sessions)
+				.set({ lastVerifiedAt: now, ...(address ? { address } : {}) })
+				.where(eq(sessions.id, id));
 			this.cache.forget(id);
 			renewed = true;
 		}

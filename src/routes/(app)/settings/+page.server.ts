@@ -3,7 +3,7 @@ import { AppError } from '$lib/errors';
 import { describeIssues, passwordChangeSchema } from '$lib/schemas';
 import { failWith } from '$lib/server/form';
 import { clientAddress, requireSession } from '$lib/server/http';
-import { sessionList } from '$lib/server/session-list';
+import { publicSessionId, sessionList } from '$lib/server/session-list';
 import { endOtherSessions, endSessionById } from '$lib/server/signin';
 import type { Actions, PageServerLoad } from './$types';
 
@@ -45,13 +45,12 @@ export const actions: Actions = {
 	signOutSession: async (event) => {
 		const { user, session } = signedIn(event);
 		const id = String((await event.request.formData()).get('id') ?? '');
-		const current = sessionList(await event.locals.services.sessions.listUser(user.id), session.id)[0];
 		try {
 			await endSessionById(event.locals.services, event, user, id);
 		} catch (error) {
 			return failWith(error, { section: 'sessions' });
 		}
-		if (current?.id === id) redirect(303, '/login');
+		if (publicSessionId(session.id) === id) redirect(303, '/login');
 		return { section: 'sessions', done: 'That device is signed out.' };
 	},
 	signOutOthers: async (event) => {
