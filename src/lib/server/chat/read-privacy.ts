@@ -4,8 +4,8 @@
  * state (unread counts sync between them). Applied wherever a receipt leaves the server: live
  * receipt events, their replay from the log, and conversation views (views.ts).
  */
-import { inArray } from 'drizzle-orm';
-import type { Executor } from '../db';
+import { asc, inArray } from 'drizzle-orm';
+import type { Executor, Tx } from '../db';
 import { users } from '../db/schema';
 
 export interface ReceiptData {
@@ -20,6 +20,32 @@ export async function readReceiptSettings(db: Executor, userIds: string[]): Prom
 	if (!unique.length) return new Map();
 	const rows = await db.select({ id: users.id, on: users.readReceipts }).from(users).where(inArray(users.id, unique));
 	return new Map(rows.map((r) => [r.id, r.on]));
+}
+
+/**
+ * The same, with the users' rows locked (in id order, as appendEvent locks them), so that a
+ * change of the setting cannot commit between this read and the receipt it decides.
+ */
+export async function lockedReadReceiptSettings(tx: Tx, userIds: string[]): Promise<Map<string, boolean>> {
+	const rows = await tx
+		.select({ id: users.id, on: users.readReceipts })
+		.from(users)
+		.where(inArray(users.id, [...new Set(userIds)]))
+		.orderBy(asc(users.id))
+		.for('update');
+	return new Map(rows.map((r) => [r.id, r.on]));
+}
+
+/**
+ * Whose log a receipt goes to: those for whom what they may see of it changed. Someone who may not
+ * see a read position must not get an event at the moment it moves: its timing would tell.
+ */
+export function receiptRecipients(members: string[], before: ReceiptData, after: ReceiptData, settings: Map<string, boolean>): string[] {
+	return members.filter((member) => {
+		const was = receiptFor(member, before, settings);
+		const now = receiptFor(member, after, settings);
+		return was.deliveredSeq !== now.deliveredSeq || was.readSeq !== now.readSeq;
+	});
 }
 
 /** The receipt as `viewerId` may see it: another's read position is 0 unless both have receipts on. */

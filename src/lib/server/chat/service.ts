@@ -15,7 +15,7 @@ import type { BatchWriter } from '../db/batch';
 import { attachments, conversations, members, messages, users } from '../db/schema';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent } from './events';
-import { readReceiptSettings, receiptFor } from './read-privacy';
+import { lockedReadReceiptSettings, receiptFor, receiptRecipients } from './read-privacy';
 import { NO_SUCH_MESSAGE, linkToPreview } from './change';
 import { GroupCommit, type BatchSend, type Published } from './group-commit';
 import { sameContent } from './message-columns';
@@ -340,9 +340,19 @@ export class ChatService {
 				.set({ readSeq, deliveredSeq })
 				.where(and(eq(members.conversationId, input.conversationId), eq(members.userId, userId)));
 			const data = { userId, deliveredSeq, readSeq };
-			const recipients = rows.map((r) => r.userId);
+			const settings = await lockedReadReceiptSettings(
+				tx,
+				rows.map((r) => r.userId)
+			);
+			const before = { userId, deliveredSeq: mine.deliveredSeq, readSeq: mine.readSeq };
+			const recipients = receiptRecipients(
+				rows.map((r) => r.userId),
+				before,
+				data,
+				settings
+			);
 			const appended = await appendEvent(tx, recipients, { type: 'receipt', conversationId: input.conversationId, data });
-			return { data, appended, settings: await readReceiptSettings(tx, recipients) };
+			return { data, appended, settings };
 		});
 		if (!result) return false;
 		this.publish(
