@@ -154,7 +154,7 @@ export interface SessionInfo {
 	userAgent: string | null;
 	/** The User-Agent in plain words ("Chrome on Windows"). */
 	device: string;
-	/** The address at sign-in, coarsened ("203.0.113.x"); null when unknown. */
+	/** The address last seen, coarsened ("203.0.113.x"); null when unknown. */
 	location: string | null;
 }
 

@@ -169,6 +169,13 @@ test('without JavaScript the password form changes the password and ends the oth
 	expect((await alice.context.request.get('/api/me')).status()).toBe(200);
 	// The sessions list, reloaded by the form's answer, holds only this device now.
 	await expect(alice.page.getByTestId('session')).toHaveCount(1);
+
+	// Read receipts, as a plain form with its own button.
+	await alice.page.getByRole('switch', { name: 'Read receipts' }).uncheck();
+	await alice.page.getByRole('button', { name: 'Save' }).click();
+	await expect(alice.page.getByTestId('privacy-outcome')).toHaveText('Read receipts are off.');
+	await expect(alice.page.getByRole('switch', { name: 'Read receipts' })).not.toBeChecked();
+	expect(await (await alice.context.request.get('/api/me/settings')).json()).toEqual({ settings: { readReceipts: false } });
 	await phone.context.close();
 	await alice.context.close();
 });
