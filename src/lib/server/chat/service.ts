@@ -340,17 +340,10 @@ export class ChatService {
 				.set({ readSeq, deliveredSeq })
 				.where(and(eq(members.conversationId, input.conversationId), eq(members.userId, userId)));
 			const data = { userId, deliveredSeq, readSeq };
-			const settings = await lockedReadReceiptSettings(
-				tx,
-				rows.map((r) => r.userId)
-			);
+			const people = rows.map((r) => r.userId);
+			const settings = await lockedReadReceiptSettings(tx, people);
 			const before = { userId, deliveredSeq: mine.deliveredSeq, readSeq: mine.readSeq };
-			const recipients = receiptRecipients(
-				rows.map((r) => r.userId),
-				before,
-				data,
-				settings
-			);
+			const recipients = receiptRecipients(people, before, data, settings);
 			const appended = await appendEvent(tx, recipients, { type: 'receipt', conversationId: input.conversationId, data });
 			return { data, appended, settings };
 		});
@@ -380,19 +373,13 @@ export class ChatService {
 	async updateSettings(userId: string, patch: SettingsPatch): Promise<Settings> {
 		const peers = await this.peersOf(userId);
 		const result = await this.db.transaction(async (tx) => {
-			// Everyone whose log this appends to, locked in id order as appendEvent does, so that a
-			// receipt or send between the same people cannot deadlock with it.
-			const involved = [userId, ...peers.map((p) => p.id)].sort();
-			const locked = await tx
-				.select({ id: users.id, readReceipts: users.readReceipts })
-				.from(users)
-				.where(inArray(users.id, involved))
-				.orderBy(asc(users.id))
-				.for('update');
-			const before = locked.find((r) => r.id === userId);
-			if (!before) throw new AppError('unauthorized', 'Sign in to continue.');
-			const settings: Settings = { readReceipts: patch.readReceipts ?? before.readReceipts };
-			if (settings.readReceipts === before.readReceipts) return { settings, appended: [] };
+			// Everyone whose log this appends to, locked up front in id order (as appendEvent locks
+			// them), so that a receipt or send between the same people cannot deadlock with it.
+			const locked = await lockedReadReceiptSettings(tx, [userId, ...peers.map((p) => p.id)]);
+			const before = locked.get(userId);
+			if (before === undefined) throw new AppError('unauthorized', 'Sign in to continue.');
+			const settings: Settings = { readReceipts: patch.readReceipts ?? before };
+			if (settings.readReceipts === before) return { settings, appended: [] };
 			await tx.update(users).set({ readReceipts: settings.readReceipts }).where(eq(users.id, userId));
 			const mine = tx.select({ id: members.conversationId }).from(members).where(eq(members.userId, userId));
 			const rows = await tx
