@@ -111,6 +111,8 @@ describe.each(engines)('sessions on %s', (engine) => {
 		expect(await sessions.validate(laptop.token)).toBeNull();
 		expect(await sessions.invalidateOthers(otherId, phone.session.id)).toEqual([tablet.session.id]);
 		expect((await sessions.listUser(otherId)).map((s) => s.id)).toEqual([phone.session.id]);
+		// Past its lifetime a session is no longer listed, though its row is still there.
+		expect(await sessions.listUser(otherId, new Date(start.getTime() + 40 * DAY))).toEqual([]);
 	});
 
 	test('peek answers only a session that needs nothing done, and writes nothing', async () => {

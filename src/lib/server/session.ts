@@ -164,9 +164,9 @@ export class Sessions {
 		return removed.map((r) => r.id);
 	}
 
-	/** Every session of the user, expired ones included until something removes them. */
-	async listUser(userId: string): Promise<SessionRecord[]> {
-		return this.db
+	/** Every live session of the user; expired rows wait for their next use to be deleted, unseen. */
+	async listUser(userId: string, now = new Date()): Promise<SessionRecord[]> {
+		const rows = await this.db
 			.select({
 				id: sessions.id,
 				userId: sessions.userId,
@@ -177,6 +177,7 @@ export class Sessions {
 			})
 			.from(sessions)
 			.where(eq(sessions.userId, userId));
+		return rows.filter((r) => now.getTime() < this.expiresAt(r).getTime());
 	}
 
 	/** Ends one session if it is the user's; false when the user has no such session. */
