@@ -133,23 +133,6 @@ function secret(minLength) {
 }
 
 /**
- * One of a fixed set of words.
- * @template {string} T
- * @param {readonly T[]} allowed
- * @param {T} fallback
- * @returns {Setting<T>}
- */
-function oneOf(allowed, fallback) {
-	return {
-		parse(raw, name) {
-			if (raw === undefined || unset(raw)) return fallback;
-			if (/** @type {readonly string[]} */ (allowed).includes(raw)) return /** @type {T} */ (raw);
-			throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
-		}
-	};
-}
-
-/**
  * One NATS subject token: letters, digits, `_` and `-` (no dots or wildcards).
  * @param {string} fallback
  * @returns {Setting<string>}
@@ -222,7 +205,7 @@ export const SETTINGS = {
 	PORT: entry(int(3000)),
 	HOST: entry(text('0.0.0.0')),
 	/** Every request is logged at debug; failed (4xx, 5xx) and slow ones (over 1 s) at info. */
-	LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+	LOG_LEVEL: oneOf(/** @type {const} */ (['info', 'fatal', 'error', 'warn', 'debug', 'trace', 'silent'])),
 	SHUTDOWN_TIMEOUT_MS: entry(int(10_000)),
 	/** Several builds side by side (parallel test runs). */
 	BUILD_DIR: internal(entry(text('build'))),

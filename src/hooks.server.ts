@@ -11,7 +11,7 @@ import {
 	webHeaders
 } from '$lib/server/edge';
 import { toAppError } from '$lib/server/failures';
-import { errorResponse } from '$lib/server/http';
+import { clientAddress, errorResponse } from '$lib/server/http';
 import { registerRuntime } from '$lib/server/runtime';
 import { handleUpgrade } from '$lib/server/ws';
 import { fastRequest } from '$lib/server/fast-path';
@@ -55,7 +55,7 @@ const authenticate: Handle = async ({ event, resolve }) => {
 		const { sessions } = event.locals.services;
 		let result;
 		try {
-			result = token ? await sessions.validate(token) : null;
+			result = token ? await sessions.validate(token, new Date(), clientAddress(event)) : null;
 		} catch (error) {
 			return errorResponse(toAppError(error));
 		}

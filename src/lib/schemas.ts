@@ -182,3 +182,12 @@ export const createUploadSchema = z.object({
 	name: z.string().max(1024, 'A file name can have at most 1024 characters.'),
 	size: z.number().int('The size is a whole number of bytes.').nonnegative().max(Number.MAX_SAFE_INTEGER)
 });
+
+/** The current password is only compared, so any length a password may have is accepted. */
+export const passwordChangeSchema = z.object({
+	currentPassword: z.string().min(1, 'Enter your current password.').max(256),
+	newPassword: passwordSchema
+});
+
+export const settingsPatchSchema = z.strictObject({ readReceipts: z.boolean().optional() });
+export type SettingsPatch = z.infer<typeof settingsPatchSchema>;

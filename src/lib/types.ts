@@ -98,6 +98,11 @@ export interface Conversation {
 	muted?: boolean;
 	/** Whether the caller blocks the peer (never whether the peer blocks the caller). */
 	blocked?: boolean;
+	/**
+	 * False when either person turned read receipts off (an addition): `peerReadSeq` is then 0 and
+	 * the client shows delivered at most, replacing what it showed before.
+	 */
+	readReceipts?: boolean;
 }
 
 export interface Ack {
@@ -153,3 +158,23 @@ export type ServerFrame =
 	| { type: 'changed'; id: string; message: Message }
 	| { type: 'pong' }
 	| { type: 'error'; code: ErrorCode; message: string; id?: string; retryAfter?: number };
+
+/** One of the caller's sessions in `GET /api/sessions` (docs/protocol.md "Password and sessions"). */
+export interface SessionInfo {
+	/** Opaque and stable per session; not the cookie's lookup id. */
+	id: string;
+	current: boolean;
+	createdAt: string;
+	/** Roughly: renewed at most once an hour. */
+	lastActiveAt: string;
+	userAgent: string | null;
+	/** The User-Agent in plain words ("Chrome on Windows"). */
+	device: string;
+	/** The address last seen, coarsened ("203.0.113.x"); null when unknown. */
+	location: string | null;
+}
+
+/** `GET/PATCH /api/me/settings`. */
+export interface Settings {
+	readReceipts: boolean;
+}

@@ -47,6 +47,13 @@ describeEngines('access control matrix', (engine) => {
 			['POST', '/api/invites', undefined, 403, 403],
 			// The wrong password: the right one would delete the account (accounts.test.ts).
 			['DELETE', '/api/me', () => ({ password: 'not the password' }), 403, 403],
+			['GET', '/api/sessions', undefined, 200, 200],
+			['GET', '/api/me/settings', undefined, 200, 200],
+			['PATCH', '/api/me/settings', () => ({ readReceipts: true }), 200, 200],
+			['GET', '/api/me/export', undefined, 200, 200],
+			['POST', '/api/auth/password', () => ({ currentPassword: 'not the password', newPassword: 'a new passphrase' }), 403, 403],
+			['DELETE', '/api/sessions/x', undefined, -1, -1], // checked separately below
+			['DELETE', '/api/sessions', undefined, -1, -1],
 			['POST', '/api/auth/logout-everywhere', undefined, -1, -1], // checked separately below
 			['POST', '/api/auth/logout', undefined, -1, -1]
 		];
@@ -70,6 +77,23 @@ describeEngines('access control matrix', (engine) => {
 			const asOutsider = await outsider.client.request(method, path, body?.());
 			expect(asOutsider.status, `${method} ${path} non-member`).toBe(outsiderStatus);
 		}
+		// Another's session is 404 to the outsider and stays; to its owner it ends, as do all others.
+		const phone = new ApiClient(server.origin);
+		await phone.post('/api/auth/login', { username: member.user.username, password: 'correct horse battery' });
+		const tablet = new ApiClient(server.origin);
+		await tablet.post('/api/auth/login', { username: member.user.username, password: 'correct horse battery' });
+		const others = (await member.client.get('/api/sessions')).body.sessions.filter((s: any) => !s.current);
+		expect(others).toHaveLength(2);
+		expect((await outsider.client.request('DELETE', `/api/sessions/${others[0].id}`)).status).toBe(404);
+		expect((await outsider.client.request('DELETE', '/api/sessions')).status).toBe(204);
+		expect((await phone.get('/api/me')).status).toBe(200);
+		expect((await tablet.get('/api/me')).status).toBe(200);
+		expect((await member.client.request('DELETE', `/api/sessions/${others[0].id}`)).status).toBe(204);
+		expect((await member.client.request('DELETE', '/api/sessions')).status).toBe(204);
+		expect((await phone.get('/api/me')).status).toBe(401);
+		expect((await tablet.get('/api/me')).status).toBe(401);
+		expect((await member.client.get('/api/me')).status).toBe(200);
+
 		// The outsider's own conversation with the peer is a different one, and holds nothing of ours.
 		const theirs = (await outsider.client.get('/api/conversations')).body.conversations;
 		expect(theirs.map((c: any) => c.id)).not.toContain(conversationId);

@@ -75,7 +75,8 @@ describeEngines('hostile input', (engine) => {
 		['/api/messages', { id: uuid, conversationId: uuid, clientId: uuid, clientSeq: fc.integer(), body: fc.string() }],
 		['/api/receipts', { conversationId: uuid, seq: fc.integer(), status: fc.constantFrom('read', 'delivered', 'seen') }],
 		['/api/typing', { conversationId: uuid }],
-		['/api/blocks', { username: fc.string() }]
+		['/api/blocks', { username: fc.string() }],
+		['/api/auth/password', { currentPassword: fc.string(), newPassword: fc.string() }]
 	];
 
 	for (const [path, shape] of endpoints) {
@@ -201,6 +202,39 @@ describeEngines('hostile input', (engine) => {
 		expect(sent).toBe(RUNS * 3);
 		ws.close();
 		expect(await messageCount()).toBe(before);
+	});
+
+	test('PATCH /api/me/settings: hostile bodies get documented errors and change nothing', async () => {
+		const settings = async () => (await alice.client.get('/api/me/settings')).body.settings;
+		let expected = await settings();
+		await fc.assert(
+			fc.asyncProperty(
+				hostileBody({ readReceipts: fc.boolean() }),
+				fc.constantFrom('application/json', 'text/plain', ''),
+				async (raw, type) => {
+					const res = await alice.client.request('PATCH', '/api/me/settings', undefined, {
+						raw,
+						headers: type ? { 'content-type': type } : {}
+					});
+					expect(res.status).toBeLessThan(500);
+					if (res.status >= 400) expect(DOCUMENTED.has(res.body?.error?.code), JSON.stringify(res.body)).toBe(true);
+					else expected = res.body.settings;
+					expect(await settings()).toEqual(expected);
+				}
+			),
+			{ numRuns: RUNS }
+		);
+		await alice.client.request('PATCH', '/api/me/settings', { readReceipts: true });
+	});
+
+	test('session ids that are not ones, very long or odd: 404 in the protocol shape, no session ended', async () => {
+		const before = (await alice.client.get('/api/sessions')).body.sessions;
+		for (const bad of ['not-a-session', 'x'.repeat(5000), '%00', encodeURIComponent("' OR '1'='1"), '%20', before[0].id.toUpperCase()]) {
+			const res = await alice.client.request('DELETE', `/api/sessions/${bad}`);
+			expect(res.status, bad.slice(0, 40)).toBe(404);
+			expect(res.body.error.code).toBe('not_found');
+		}
+		expect((await alice.client.get('/api/sessions')).body.sessions).toEqual(before);
 	});
 
 	test('a message body with a NUL character is refused, not altered', async () => {

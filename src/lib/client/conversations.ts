@@ -25,7 +25,9 @@ export function mergeConversation(
 		myReadSeq: Math.max(existing.myReadSeq, incoming.myReadSeq),
 		myDeliveredSeq: Math.max(existing.myDeliveredSeq, incoming.myReadSeq),
 		peerDeliveredSeq: Math.max(existing.peerDeliveredSeq, incoming.peerDeliveredSeq, incoming.peerReadSeq),
-		peerReadSeq: Math.max(existing.peerReadSeq, incoming.peerReadSeq),
+		// Hidden read state replaces what was shown: the one case where it moves backwards.
+		peerReadSeq: incoming.readReceipts === false ? 0 : Math.max(existing.peerReadSeq, incoming.peerReadSeq),
+		readReceipts: incoming.readReceipts,
 		// Settings are not ordered like seqs: what the server says now is the last word.
 		muted: incoming.muted ?? false,
 		blocked: incoming.blocked ?? false,

@@ -22,6 +22,11 @@ export interface Registrant extends Credentials {
 	inviteCode?: string;
 }
 
+export interface PasswordChange {
+	currentPassword: string;
+	newPassword: string;
+}
+
 const INVALID_CREDENTIALS = 'The username or password is incorrect.';
 
 export class Auth {
@@ -29,6 +34,8 @@ export class Auth {
 	private readonly usernameThrottler = new Throttler<string>([0, 1, 2, 4, 8, 16, 30, 60, 180, 300]);
 	/** One address may try 20 passwords at once, then one every 3 seconds. */
 	private readonly addressBucket = new RefillingTokenBucket<string>(20, 3000);
+	/** Consecutive wrong current passwords of one account, as for sign-in (a stolen session guessing). */
+	private readonly passwordChangeThrottler = new Throttler<string>([0, 1, 2, 4, 8, 16, 30, 60, 180, 300]);
 	/** Account creation is cheap to ask for and expensive to serve (argon2). */
 	private readonly registerBucket = new RefillingTokenBucket<string>(30, 20_000);
 
@@ -100,6 +107,30 @@ export class Auth {
 			throw new AppError('forbidden', 'The password is incorrect.');
 		}
 		this.usernameThrottler.reset(key);
+	}
+
+	/**
+	 * Replaces the password after proving the current one; which sessions then end is the route's
+	 * business (signin.ts), since only it knows which one to keep.
+	 */
+	async changePassword(userId: string, input: PasswordChange, address: string): Promise<void> {
+		if (this.rateLimit) {
+			const wait = this.passwordChangeThrottler.check(userId);
+			if (wait > 0) throw tooMany(wait);
+			const addressWait = this.addressBucket.consume(address);
+			if (addressWait > 0) throw tooMany(addressWait);
+		}
+		const [row] = await this.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, userId)).limit(1);
+		if (!row) throw new AppError('unauthorized', 'Sign in to continue.');
+		if (!(await verifyPassword(row.passwordHash, input.currentPassword))) {
+			if (this.rateLimit) this.passwordChangeThrottler.recordFailure(userId);
+			throw new AppError('forbidden', 'The current password is incorrect.');
+		}
+		this.passwordChangeThrottler.reset(userId);
+		await this.db
+			.update(users)
+			.set({ passwordHash: await hashPassword(input.newPassword) })
+			.where(eq(users.id, userId));
 	}
 }
 

@@ -8,6 +8,7 @@ import { AppError } from '$lib/errors';
 import type { User } from '$lib/types';
 import { errorReply, jsonReply, parseJson, readWebBody, requireJsonType, toResponse, webHeaders } from './edge';
 import { toAppError } from './failures';
+import type { Session } from './session';
 
 export function errorResponse(error: AppError): Response {
 	return toResponse(errorReply(error));
@@ -31,6 +32,13 @@ export function api<E extends RequestEvent>(handler: (event: E) => Promise<Respo
 export function requireUser(event: RequestEvent): User {
 	if (!event.locals.user) throw new AppError('unauthorized', 'Sign in to continue.');
 	return event.locals.user;
+}
+
+/** The signed-in user with the session the request came in on (the sessions list tells them apart). */
+export function requireSession(event: RequestEvent): { user: User; session: Session } {
+	const { user, session } = event.locals;
+	if (!user || !session) throw new AppError('unauthorized', 'Sign in to continue.');
+	return { user, session };
 }
 
 export async function readJson<S extends z.ZodType>(request: Request, schema: S): Promise<z.infer<S>> {

@@ -14,6 +14,7 @@ import { pushKeys, pushSubscriptions, users } from './db/schema';
 import { isMuted } from './chat/blocks';
 import type { EventBus, Note } from './bus';
 import type { PushPayload } from '$lib/pwa-protocol';
+import { log } from './log';
 
 export interface VapidKeys {
 	publicKey: string;
@@ -87,7 +88,7 @@ export class PushService {
 			const { message } = note.event;
 			if (message.senderId === note.userId || this.connected(note.userId)) continue;
 			const task = this.pushMessage(note.userId, message.conversationId, message.senderId, message.body).catch((error) =>
-				console.error('Push failed:', error)
+				log.error({ err: error }, 'Push failed')
 			);
 			this.pending.add(task);
 			void task.finally(() => this.pending.delete(task));

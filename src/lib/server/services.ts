@@ -24,6 +24,7 @@ import { loadVapidKeys, PushService } from './push';
 import { Sessions } from './session';
 import { SessionCache } from './session-cache';
 import { SessionWatch } from './session-watch';
+import { log } from './log';
 
 export interface Services {
 	config: Config;
@@ -129,19 +130,19 @@ async function create(): Promise<Services> {
 	const uploads = new ResumableUploads({ db: database.db, store, attachments, maxBytes: config.attachments.maxBytes, isMember });
 	// Uploads never sent are deleted once a day old; every instance sweeps, the deletes are idempotent.
 	const sweeper = setInterval(() => {
-		attachments.sweep().catch((error) => console.error('Sweeping unsent uploads failed:', error));
+		attachments.sweep().catch((error) => log.error({ err: error }, 'Sweeping unsent uploads failed'));
 	}, config.attachments.sweepMs);
 	sweeper.unref();
 	// Every instance prunes; SKIP LOCKED keeps their runs from waiting on each other.
 	const pruner = setInterval(() => {
 		pruneEvents(database.db, { retentionDays: config.eventRetention.days }).catch((error) =>
-			console.error('Pruning the event log failed:', error)
+			log.error({ err: error }, 'Pruning the event log failed')
 		);
 	}, config.eventRetention.sweepMs);
 	pruner.unref();
 	const accounts = new Accounts({ db: database.db, chat, sessions, attachments });
 	// A deletion a crash cut short is finished now; until then the account already cannot sign in.
-	const resuming = accounts.resumeDeletions().catch((error) => console.error('Finishing interrupted account deletions failed:', error));
+	const resuming = accounts.resumeDeletions().catch((error) => log.error({ err: error }, 'Finishing interrupted account deletions failed'));
 	const sessionWatch = new SessionWatch(sessions, config.sessionRecheckMs);
 	const streams = new Streams({ db: database.db, bus, chat, sessionWatch });
 	let closing: Promise<void> | undefined;
@@ -163,7 +164,7 @@ async function create(): Promise<Services> {
 		shutdown() {
 			closing ??= (async () => {
 				// Connections first (they stop taking sends), then the buffer commits what it holds.
-				await streams.shutdown().catch((error) => console.error('Closing the streams failed:', error));
+				await streams.shutdown().catch((error) => log.error({ err: error }, 'Closing the streams failed'));
 				sessionWatch.close();
 				clearInterval(sweeper);
 				clearInterval(pruner);

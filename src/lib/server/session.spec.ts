@@ -92,6 +92,29 @@ describe.each(engines)('sessions on %s', (engine) => {
 		expect(await sessions.validate(b.token)).toBeNull();
 	});
 
+	test('the device at sign-in, the address at each renewal; only the owner ends a session by id', async () => {
+		const otherId = crypto.randomUUID();
+		await database.db.insert(users).values({ id: otherId, username: `o_${otherId.slice(0, 8)}`, passwordHash: 'x' });
+		const start = new Date('2033-01-01T00:00:00Z');
+		const phone = await sessions.create(otherId, start, { userAgent: 'Phone/1', address: '203.0.113.7' });
+		const laptop = await sessions.create(otherId, start, { userAgent: 'Laptop/1', address: '198.51.100.1' });
+		const tablet = await sessions.create(otherId, start);
+		expect(await sessions.validate(phone.token, new Date(start.getTime() + 2 * HOUR), '192.0.2.200')).not.toBeNull();
+		const listed = await sessions.listUser(otherId);
+		expect(listed.find((s) => s.id === phone.session.id)).toMatchObject({ userAgent: 'Phone/1', address: '192.0.2.200' });
+		expect(listed.find((s) => s.id === laptop.session.id)).toMatchObject({ userAgent: 'Laptop/1', address: '198.51.100.1' });
+		expect(listed.find((s) => s.id === tablet.session.id)).toMatchObject({ userAgent: null, address: null });
+
+		expect(await sessions.invalidateOwned(userId, laptop.session.id)).toBe(false);
+		expect(await sessions.validate(laptop.token)).not.toBeNull();
+		expect(await sessions.invalidateOwned(otherId, laptop.session.id)).toBe(true);
+		expect(await sessions.validate(laptop.token)).toBeNull();
+		expect(await sessions.invalidateOthers(otherId, phone.session.id)).toEqual([tablet.session.id]);
+		expect((await sessions.listUser(otherId)).map((s) => s.id)).toEqual([phone.session.id]);
+		// Past its lifetime a session is no longer listed, though its row is still there.
+		expect(await sessions.listUser(otherId, new Date(start.getTime() + 40 * DAY))).toEqual([]);
+	});
+
 	test('peek answers only a session that needs nothing done, and writes nothing', async () => {
 		const start = new Date('2032-01-01T00:00:00Z');
 		const { token, session } = await sessions.create(userId, start);

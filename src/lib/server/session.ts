@@ -6,7 +6,7 @@
 import { sha256 } from '@oslojs/crypto/sha2';
 import { constantTimeEqual } from '@oslojs/crypto/subtle';
 import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, ne, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { sessions, users } from './db/schema';
 import type { SessionCache } from './session-cache';
@@ -23,6 +23,18 @@ export interface Session {
 	userId: string;
 	createdAt: Date;
 	lastVerifiedAt: Date;
+}
+
+/** What a sign-in remembers of where it came from, for the sessions list. */
+export interface SessionDevice {
+	userAgent?: string | null;
+	address?: string | null;
+}
+
+/** One of a user's sessions as the sessions list shows it (the id is the session's own, not public). */
+export interface SessionRecord extends Session {
+	userAgent: string | null;
+	address: string | null;
 }
 
 export interface SessionPolicy {
@@ -82,16 +94,22 @@ export class Sessions {
 	}
 
 	/** Creates a session and returns it with the token for the cookie (the token is never stored). */
-	async create(userId: string, now = new Date()) {
+	async create(userId: string, now = new Date(), device: SessionDevice = {}) {
 		// 120-bit id to find the row, 160-bit secret to prove possession.
 		const id = randomString(15);
 		const secret = randomString(20);
 		const session: Session = { id, userId, createdAt: now, lastVerifiedAt: now };
-		await this.db.insert(sessions).values({ ...session, secretHash: hashSecret(secret) });
+		await this.db.insert(sessions).values({
+			...session,
+			secretHash: hashSecret(secret),
+			userAgent: device.userAgent ?? null,
+			address: device.address ?? null
+		});
 		return { session, token: `${id}.${secret}` };
 	}
 
-	async validate(token: string, now = new Date()): Promise<ValidatedSession | null> {
+	/** `address`, when given, is stored at a renewal: the sessions list shows where it was last used. */
+	async validate(token: string, now = new Date(), address?: string): Promise<ValidatedSession | null> {
 		let found = await this.find(token);
 		if (!found) return null;
 		const needsWrite = (s: Session) =>
@@ -111,7 +129,10 @@ export class Sessions {
 		let renewed = false;
 		if (now.getTime() - session.lastVerifiedAt.getTime() >= ACTIVITY_CHECK_INTERVAL_MS) {
 			session.lastVerifiedAt = now;
-			await this.db.update(sessions).set({ lastVerifiedAt: now }).where(eq(sessions.id, id));
+			await this.db
+				.update(sessions)
+				.set({ lastVerifiedAt: now, ...(address ? { address } : {}) })
+				.where(eq(sessions.id, id));
 			this.cache.forget(id);
 			renewed = true;
 		}
@@ -141,6 +162,43 @@ export class Sessions {
 		const removed = await this.db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
 		this.cache.forgetUser(userId);
 		return removed.map((r) => r.id);
+	}
+
+	/** Every live session of the user; expired rows wait for their next use to be deleted, unseen. */
+	async listUser(userId: string, now = new Date()): Promise<SessionRecord[]> {
+		const rows = await this.db
+			.select({
+				id: sessions.id,
+				userId: sessions.userId,
+				createdAt: sessions.createdAt,
+				lastVerifiedAt: sessions.lastVerifiedAt,
+				userAgent: sessions.userAgent,
+				address: sessions.address
+			})
+			.from(sessions)
+			.where(eq(sessions.userId, userId));
+		return rows.filter((r) => now.getTime() < this.expiresAt(r).getTime());
+	}
+
+	/** Ends one session if it is the user's; false when the user has no such session. */
+	async invalidateOwned(userId: string, sessionId: string): Promise<boolean> {
+		const removed = await this.db
+			.delete(sessions)
+			.where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)))
+			.returning({ id: sessions.id });
+		this.cache.forget(sessionId);
+		return removed.length > 0;
+	}
+
+	/** Ends every session of the user but one; returns the ids of those ended. */
+	async invalidateOthers(userId: string, keepId: string): Promise<string[]> {
+		const removed = await this.db
+			.delete(sessions)
+			.where(and(eq(sessions.userId, userId), ne(sessions.id, keepId)))
+			.returning({ id: sessions.id });
+		const ids = removed.map((r) => r.id);
+		this.cache.forgetUser(userId, ids);
+		return ids;
 	}
 
 	/** The token's session if the secret matches (expiry not checked). */

@@ -20,6 +20,7 @@ import { cleanName } from './headers';
 import { toAttachment, type AttachmentRow } from './views';
 import { IMAGE_TYPES, processImage } from './images';
 import { allBlobKeys, blobKeys, type BlobStore } from './store';
+import { log } from '../log';
 
 /** What file-type needs to recognise every format it knows. */
 const SNIFF_BYTES = 4100;
@@ -106,7 +107,7 @@ export class Attachments {
 				// After whatever is still running for this upload, so nothing it writes later survives.
 				void Promise.allSettled([file, finishing])
 					.then(() => this.discard(id))
-					.catch((cleanup) => console.error('Deleting a failed upload failed:', cleanup));
+					.catch((cleanup) => log.error({ err: cleanup }, 'Deleting a failed upload failed'));
 				reject(error);
 			};
 			parser.on('field', (name, value) => {

@@ -7,6 +7,7 @@ import { and, asc, eq, gt, min, sql } from 'drizzle-orm';
 import type { Conversation, DurableEvent, Message } from '$lib/types';
 import type { Executor, Tx } from '../db';
 import { messages, userEvents, users, type EventType } from '../db/schema';
+import { readReceiptSettings, receiptFor, type ReceiptData } from './read-privacy';
 import { withReactions } from './reactions';
 import { conversationViews } from './views';
 
@@ -93,9 +94,14 @@ export async function readEvents(db: Executor, userId: string, after: number, li
 	const viewById = new Map(views.map((v) => [v.id, v]));
 	const messageRows = [...new Map(rows.flatMap((r) => (r.message ? [[r.message.id, r.message] as const] : []))).values()];
 	const shownById = new Map((await withReactions(db, messageRows)).map((m) => [m.id, m]));
+	// Receipts replay under today's settings, so a log written before a toggle cannot leak read state.
+	const readers = rows.flatMap((r) =>
+		r.event.type === 'receipt' && r.event.data && r.event.data.userId !== userId ? [r.event.data.userId] : []
+	);
+	const settings = readers.length ? await readReceiptSettings(db, [userId, ...readers]) : new Map<string, boolean>();
 	const out: DurableEvent[] = [];
 	for (const row of rows) {
-		const rendered = render(row, viewById, shownById);
+		const rendered = render(row, viewById, shownById, (data) => receiptFor(userId, data, settings));
 		if (rendered) out.push(rendered);
 	}
 	return { events: out, lastSeq: rows.at(-1)?.event.seq, rowCount: rows.length };
@@ -108,7 +114,12 @@ type LogRow = { event: typeof userEvents.$inferSelect; message: typeof messages.
  * needs a case (the default does not compile otherwise): a type delivered live but not rendered
  * here would be skipped on replay while the cursor moves past it.
  */
-function render({ event, message }: LogRow, viewById: Map<string, Conversation>, shownById: Map<string, Message>): DurableEvent | null {
+function render(
+	{ event, message }: LogRow,
+	viewById: Map<string, Conversation>,
+	shownById: Map<string, Message>,
+	shownReceipt: (data: ReceiptData) => ReceiptData
+): DurableEvent | null {
 	const cursor = String(event.seq);
 	const type = event.type;
 	switch (type) {
@@ -118,7 +129,7 @@ function render({ event, message }: LogRow, viewById: Map<string, Conversation>,
 		case 'message_updated':
 			return message ? { type, cursor, message: shownById.get(message.id)! } : null;
 		case 'receipt':
-			return event.data ? { type, cursor, conversationId: event.conversationId, ...event.data } : null;
+			return event.data ? { type, cursor, conversationId: event.conversationId, ...shownReceipt(event.data) } : null;
 		case 'conversation': {
 			const conversation = viewById.get(event.conversationId);
 			return conversation ? { type, cursor, conversation } : null;

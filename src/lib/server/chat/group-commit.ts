@@ -34,6 +34,7 @@ import { ASSIGNED_BY_COMMIT, COLUMN_NAMES, RECORD_DEFINITION, fromRecord, toReco
 import { groupReactions, type ReactionRow } from './reactions';
 import { toAck, toMessage, type MessageRow } from './views';
 import { toAttachment, type AttachmentRow } from '../attachments/views';
+import { log } from '../log';
 
 /**
  * A message as its sender gives it: every column but those the commit assigns, so a column added
@@ -269,7 +270,7 @@ export class GroupCommit<S extends BatchSend> {
 			try {
 				if (stored.length) this.options.published(stored);
 			} catch (error) {
-				console.error('Publishing a committed batch failed:', error);
+				log.error({ err: error }, 'Publishing a committed batch failed');
 			}
 		};
 		work.then(
@@ -337,8 +338,8 @@ export class GroupCommit<S extends BatchSend> {
 					select 'x', id, null, row_to_json(x)::text
 					from (select * from messages where id = any($6::uuid[]) order by id for no key update) x
 					union all
-					select 'u', id, event_seq, null
-					from (select id, event_seq from users where id = any($2::uuid[]) order by id for no key update) u
+					select 'u', id, event_seq, case when deleted_at is null then null else 'deleted' end
+					from (select id, event_seq, deleted_at from users where id = any($2::uuid[]) order by id for no key update) u
 					union all
 					select 'r', message_id, version::bigint, json_build_object('emoji', emoji, 'userId', user_id)::text
 					from message_reactions where message_id = any($6::uuid[])
@@ -385,11 +386,15 @@ export class GroupCommit<S extends BatchSend> {
 		const states = new Map<string, MessageState>();
 		const files = new Map<string, AttachmentRow>();
 		const blocked = new Set<string>();
+		/** Deleted accounts (account-deletion.ts): nobody sends to them any more. */
+		const deleted = new Set<string>();
 		for (const row of rows) {
 			if (row.kind === 'a') files.set(row.id, fromAttachmentRecord(JSON.parse(row.stored!)));
 			else if (row.kind === 'c') lastSeq.set(row.id, Number(row.n));
-			else if (row.kind === 'u') eventSeq.set(row.id, Number(row.n));
-			else if (row.kind === 's') lastClientSeq.set(`${row.id}:${row.stored}`, Number(row.n ?? 0));
+			else if (row.kind === 'u') {
+				eventSeq.set(row.id, Number(row.n));
+				if (row.stored === 'deleted') deleted.add(row.id);
+			} else if (row.kind === 's') lastClientSeq.set(`${row.id}:${row.stored}`, Number(row.n ?? 0));
 			else if (row.kind === 'b') blocked.add(pairKey(row.id, row.stored!));
 			else if (row.kind === 'r') {
 				const { emoji, userId } = JSON.parse(row.stored!) as { emoji: string; userId: string };
@@ -494,6 +499,11 @@ export class GroupCommit<S extends BatchSend> {
 				outcomes.push({ ok: false, error: BLOCKED() });
 				continue;
 			}
+			// Under the user row's lock, which the deletion takes too: no send lands after it.
+			if (members.some((id) => id !== send.senderId && deleted.has(id))) {
+				outcomes.push({ ok: false, error: DELETED_PEER() });
+				continue;
+			}
 			// Stored before this batch or earlier in it: the sequence buffer commits a client's sends in
 			// order, so a reply to one's own message still held there finds it here.
 			if (send.replyTo !== null && stored.get(send.replyTo)?.conversationId !== send.conversationId) {
@@ -594,6 +604,7 @@ function attachmentsOf(rows: Map<string, AttachmentRow>, messageId: string): Att
 }
 
 const BLOCKED = () => new AppError('forbidden', 'You cannot send to this person.');
+const DELETED_PEER = () => new AppError('forbidden', 'This account was deleted; it takes no more messages.');
 
 /** One key for a pair whichever of the two blocks the other. */
 const pairKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`);

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../config';
 import { openDatabase, type Database } from '../db';
 import { users } from '../db/schema';
 import { ChatService } from './service';
+import { log } from '../log';
 
 const engines = process.env.TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
 
@@ -404,7 +405,7 @@ describe('link previews of sends [pglite]', () => {
 	});
 
 	test('a fetch that fails, or a follow-up write on a database that is gone, is only logged: no crash, no unhandled rejection', async () => {
-		const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+		const errors = vi.spyOn(log, 'error').mockImplementation(() => {});
 		try {
 			const { database, bus, chat, asked, send, a } = await withPreviews();
 			const ack = await send('https://a.example/one');

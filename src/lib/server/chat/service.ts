@@ -6,8 +6,8 @@
 import { sha256 } from '@oslojs/crypto/sha2';
 import { and, asc, eq, inArray, isNull, like, max, ne, sql } from 'drizzle-orm';
 import { AppError } from '$lib/errors';
-import type { MessageChange, SendInput, ReceiptInput } from '$lib/schemas';
-import type { Ack, Conversation, DurableEvent, EphemeralEvent, LinkPreview, Message, User } from '$lib/types';
+import type { MessageChange, SendInput, ReceiptInput, SettingsPatch } from '$lib/schemas';
+import type { Ack, Conversation, DurableEvent, EphemeralEvent, LinkPreview, Message, Settings, User } from '$lib/types';
 import { resyncNote, type EventBus, type Note } from '../bus';
 import type { Config } from '../config';
 import type { Db } from '../db';
@@ -17,6 +17,7 @@ import { metrics, secondsSince } from '../metrics';
 import { RefillingTokenBucket } from '../rate-limit';
 import { appendEvent, type Appended } from './events';
 import * as blocking from './blocks';
+import { lockedReadReceiptSettings, receiptFor, receiptRecipients } from './read-privacy';
 import { NO_SUCH_MESSAGE, linkToPreview } from './change';
 import { GroupCommit, type BatchSend, type Published } from './group-commit';
 import { sameContent } from './message-columns';
@@ -24,6 +25,7 @@ import { ConversationMembers } from './members';
 import { withReactions } from './reactions';
 import { SequenceBuffer } from './sequence-buffer';
 import { conversationViews, historyPage, toAck, type HistoryQuery, type MessageRow } from './views';
+import { log } from '../log';
 
 export interface SendCommand extends SendInput {
 	senderId: string;
@@ -82,13 +84,15 @@ export class ChatService {
 				for (const event of events) {
 					this.publishMessage(event);
 					// Committed: a blob left behind by a failure here is unreachable (its row is gone), never served.
-					if (event.discarded) this.discard(event.discarded).catch((error) => console.error('Deleting attachments failed:', error));
+					if (event.discarded) this.discard(event.discarded).catch((error) => log.error({ err: error }, 'Deleting attachments failed'));
 					if (event.type === 'message' || event.previousBody !== undefined) this.attachPreview(event.message, event.previousBody ?? null);
 				}
 			},
 			uncertain: (userIds) => this.publish(userIds.map(resyncNote))
 		});
-		bus.onPresenceGone?.((userId) => this.presenceGone(userId).catch((error) => console.error('Presence failed:', error)));
+		bus.onPresenceGone?.((userId) =>
+			this.presenceGone(userId).catch((error) => log.error({ err: error, user: userId }, 'Presence failed'))
+		);
 	}
 
 	// ── users and conversations ────────────────────────────────────────────────────────────────
@@ -309,7 +313,7 @@ export class ChatService {
 				// An edit meanwhile has the last word: the change is refused under the lock if it moved on.
 				if (preview) await this.group.change({ op: 'preview', messageId, preview, userId: senderId, conversationId });
 			})
-			.catch((error) => console.error(`Adding the link preview of message ${messageId} failed:`, error))
+			.catch((error) => log.error({ err: error, message: messageId }, 'Adding a link preview failed'))
 			.finally(() => this.attaching.delete(attached));
 		this.attaching.add(attached);
 	}
@@ -394,21 +398,62 @@ export class ChatService {
 				.set({ readSeq, deliveredSeq })
 				.where(and(eq(members.conversationId, input.conversationId), eq(members.userId, userId)));
 			const data = { userId, deliveredSeq, readSeq };
-			const appended = await appendEvent(
-				tx,
-				rows.map((r) => r.userId),
-				{ type: 'receipt', conversationId: input.conversationId, data }
-			);
-			return { data, appended };
+			const people = rows.map((r) => r.userId);
+			const settings = await lockedReadReceiptSettings(tx, people);
+			const before = { userId, deliveredSeq: mine.deliveredSeq, readSeq: mine.readSeq };
+			const recipients = receiptRecipients(people, before, data, settings);
+			const appended = await appendEvent(tx, recipients, { type: 'receipt', conversationId: input.conversationId, data });
+			return { data, appended, settings };
 		});
 		if (!result) return false;
 		this.publish(
 			result.appended.map(({ userId: recipient, seq }) => {
-				const event: DurableEvent = { type: 'receipt', cursor: String(seq), conversationId: input.conversationId, ...result.data };
+				const shown = receiptFor(recipient, result.data, result.settings);
+				const event: DurableEvent = { type: 'receipt', cursor: String(seq), conversationId: input.conversationId, ...shown };
 				return { kind: 'event', userId: recipient, seq, event };
 			})
 		);
 		return true;
+	}
+
+	// ── settings ───────────────────────────────────────────────────────────────────────────────
+
+	async settings(userId: string): Promise<Settings> {
+		const [row] = await this.db.select({ readReceipts: users.readReceipts }).from(users).where(eq(users.id, userId));
+		if (!row) throw new AppError('unauthorized', 'Sign in to continue.');
+		return row;
+	}
+
+	/**
+	 * Turning read receipts either way changes what both people of every conversation of the user
+	 * see, so each of them gets a `conversation` event to apply it by, on every device.
+	 */
+	async updateSettings(userId: string, patch: SettingsPatch): Promise<Settings> {
+		const peers = await this.peersOf(userId);
+		const result = await this.db.transaction(async (tx) => {
+			// Everyone whose log this appends to, locked up front in id order (as appendEvent locks
+			// them), so that a receipt or send between the same people cannot deadlock with it.
+			const locked = await lockedReadReceiptSettings(tx, [userId, ...peers.map((p) => p.id)]);
+			const before = locked.get(userId);
+			if (before === undefined) throw new AppError('unauthorized', 'Sign in to continue.');
+			const settings: Settings = { readReceipts: patch.readReceipts ?? before };
+			if (settings.readReceipts === before) return { settings, appended: [] };
+			await tx.update(users).set({ readReceipts: settings.readReceipts }).where(eq(users.id, userId));
+			const mine = tx.select({ id: members.conversationId }).from(members).where(eq(members.userId, userId));
+			const rows = await tx
+				.select({ conversationId: members.conversationId, userId: members.userId })
+				.from(members)
+				.where(sql`${members.conversationId} in ${mine}`);
+			const byConversation = new Map<string, string[]>();
+			for (const r of rows) byConversation.set(r.conversationId, [...(byConversation.get(r.conversationId) ?? []), r.userId]);
+			const appended = [];
+			for (const [conversationId, people] of byConversation) {
+				appended.push(...(await appendEvent(tx, people, { type: 'conversation', conversationId })));
+			}
+			return { settings, appended };
+		});
+		this.publish(result.appended.map(({ userId: recipient, seq }) => ({ kind: 'event', userId: recipient, seq })));
+		return result.settings;
 	}
 
 	async typing(userId: string, conversationId: string): Promise<void> {
@@ -508,7 +553,7 @@ export class ChatService {
 				}))
 			);
 		} catch (error) {
-			console.error('Presence for a new conversation failed:', error);
+			log.error({ err: error }, 'Presence for a new conversation failed');
 		}
 	}
 

@@ -13,6 +13,7 @@ import { metrics } from '../metrics';
 import type { SessionWatch } from '../session-watch';
 import type { ChatService } from './service';
 import { EventStream, type StreamSink } from './stream';
+import { log } from '../log';
 
 /** One connection as the lifecycle sees it. */
 export interface StreamTransport extends StreamSink {
@@ -116,7 +117,7 @@ export class Streams {
 			? Promise.resolve()
 			: stream.start(cursor, peers).catch((error) => {
 					if (!logIfUnexpected(`${transport.name} stream start`, { user: user.id }, error)) {
-						console.error(`${transport.name} stream failed to start:`, String(error));
+						log.error({ err: error, user: user.id, transport: transport.name }, 'Stream failed to start');
 					}
 					transport.close(CLOSE.serverError, 'temporarily unavailable');
 				});

@@ -36,6 +36,7 @@ export function toAck(row: MessageRow): Ack {
 
 const peer = alias(members, 'peer');
 const peerUser = alias(users, 'peer_user');
+const me = alias(users, 'me_user');
 const last = alias(messages, 'last_message');
 
 /** The conversations of `userId` (optionally only some), most recent activity first. */
@@ -52,6 +53,7 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 			peerReadSeq: peer.readSeq,
 			muted: members.muted,
 			blocked: sql<boolean>`exists (select 1 from ${blocks} b where b.blocker_id = ${members.userId} and b.blocked_id = ${peer.userId})`,
+			readShown: sql<boolean>`(${me.readReceipts} and ${peerUser.readReceipts})`,
 			unreadCount: sql<number>`(select count(*)::int from ${messages} m where m.conversation_id = ${conversations.id} and m.seq > ${members.readSeq} and m.sender_id <> ${members.userId})`,
 			last
 		})
@@ -59,6 +61,7 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 		.innerJoin(conversations, eq(conversations.id, members.conversationId))
 		.innerJoin(peer, and(eq(peer.conversationId, members.conversationId), ne(peer.userId, members.userId)))
 		.innerJoin(peerUser, eq(peerUser.id, peer.userId))
+		.innerJoin(me, eq(me.id, members.userId))
 		.leftJoin(last, and(eq(last.conversationId, conversations.id), eq(last.seq, conversations.lastSeq)))
 		.where(ids ? and(eq(members.userId, userId), inArray(members.conversationId, ids)) : eq(members.userId, userId))
 		.orderBy(desc(conversations.lastActivityAt), desc(conversations.id));
@@ -72,7 +75,9 @@ export async function conversationViews(db: Executor, userId: string, ids?: stri
 		unreadCount: Number(r.unreadCount),
 		myReadSeq: r.myReadSeq,
 		peerDeliveredSeq: r.peerDeliveredSeq,
-		peerReadSeq: r.peerReadSeq,
+		// Either person's choice hides it both ways (docs/protocol.md "Password and sessions").
+		peerReadSeq: r.readShown ? r.peerReadSeq : 0,
+		readReceipts: Boolean(r.readShown),
 		muted: r.muted,
 		blocked: Boolean(r.blocked)
 	}));
