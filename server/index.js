@@ -53,7 +53,10 @@ const runtime = /** @type {import('../src/lib/server/runtime').Runtime} */ (glob
 function guard(where, req, target, run) {
 	const fail = (error) => {
 		const address = req.socket?.remoteAddress ?? 'unknown';
-		log.error({ err: error, method: req.method, path: pathOf(req), address }, `Unexpected error in ${where}`);
+		log.error(
+			{ err: error, method: req.method, path: pathOf(req), address },
+			`Unexpected error in ${where}: ${req.method} ${pathOf(req)} from ${address}`
+		);
 		try {
 			if (runtime.replyUnexpected) runtime.replyUnexpected(target);
 			else target.destroy();

@@ -570,8 +570,20 @@ describe('the last-resort guard (server/index.js)', () => {
 			expect(upgrade.status).toBe(500);
 			expect(upgrade.json().error.code).toBe('internal');
 		}
-		expect(server.output()).toMatch(/Unexpected error in request: GET \/api\/me from 127\.0\.0\.1:.*injected rejection/);
-		expect(server.output()).toMatch(/Unexpected error in upgrade: GET \/ws/);
+		// JSON lines (pino): what failed, where, from whom, and the error with its stack.
+		const logged = server
+			.output()
+			.split('\n')
+			.filter((line) => line.startsWith('{'))
+			.map((line) => JSON.parse(line));
+		const failed = logged.filter((line) => line.msg === 'Unexpected error in request: GET /api/me from 127.0.0.1');
+		expect(failed.map((line) => line.err.message).sort()).toEqual(['injected rejection', 'injected synchronous failure']);
+		for (const line of failed) {
+			expect(line).toMatchObject({ level: 'error', method: 'GET', path: '/api/me', address: '127.0.0.1' });
+			expect(line.err.stack).toContain(line.err.message);
+			expect(typeof line.reqId).toBe('string');
+		}
+		expect(logged.some((line) => line.msg === 'Unexpected error in upgrade: GET /ws from 127.0.0.1')).toBe(true);
 		expect(server.process.exitCode).toBeNull();
 		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
 	});

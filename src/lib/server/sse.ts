@@ -141,7 +141,10 @@ export class SseTransport implements StreamTransport {
 		this.outgoing = new Outgoing(
 			() => out.queued(),
 			(bytes) => {
-				log.warn({ user: user.id, bytes, limit: this.outgoing.limit }, 'Cutting an event stream: its unsent bytes would pass the limit');
+				log.warn(
+					{ user: user.id, bytes, limit: this.outgoing.limit },
+					`Cutting the event stream of user ${user.id}: ${bytes} bytes unsent would pass the ${this.outgoing.limit}-byte limit`
+				);
 				this.finish();
 				// No goodbye: it would wait behind everything the client is not reading.
 				out.destroy();

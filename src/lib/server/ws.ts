@@ -62,7 +62,10 @@ export class WebSocketTransport implements StreamTransport {
 		this.outgoing = new Outgoing(
 			() => ws.bufferedAmount,
 			(bytes) => {
-				log.warn({ user: user.id, bytes, limit: this.outgoing.limit }, 'Closing a WebSocket: its unsent bytes would pass the limit');
+				log.warn(
+					{ user: user.id, bytes, limit: this.outgoing.limit },
+					`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${this.outgoing.limit}-byte limit`
+				);
 				// Nothing more is read from it (see readControl), and its stream waits for the close
 				// (see drained), so nothing more is computed for it. The close frame waits behind
 				// everything unsent: a client that reads gets it, one that does not is cut.

@@ -313,7 +313,7 @@ export class ChatService {
 				// An edit meanwhile has the last word: the change is refused under the lock if it moved on.
 				if (preview) await this.group.change({ op: 'preview', messageId, preview, userId: senderId, conversationId });
 			})
-			.catch((error) => log.error({ err: error, message: messageId }, 'Adding a link preview failed'))
+			.catch((error) => log.error({ err: error, messageId }, `Adding the link preview of message ${messageId} failed`))
 			.finally(() => this.attaching.delete(attached));
 		this.attaching.add(attached);
 	}
