@@ -4,6 +4,7 @@
  * (an outbox re-sent on every reconnect, a cursor to resume from), and waiting for a server's log.
  */
 import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
 import { ApiClient, WsClient, type Person, type TestServer } from './harness';
 
 export function send(conversationId: string, clientId: string, clientSeq: number, body = `message ${clientSeq}`) {
@@ -91,4 +92,21 @@ export function logged(server: TestServer, text: string, timeoutMs = 15_000, tim
 		server.process.stderr!.on('data', check);
 		check();
 	});
+}
+
+/**
+ * Both chatters' outboxes are acked and each saw exactly the `count` messages stored, in the
+ * stored order, with no reset and no cursor out of order; returns the stored messages.
+ */
+export async function expectConverged(server: TestServer, chatters: [Chatter, Chatter], conversationId: string, count: number) {
+	for (const chatter of chatters) await chatter.waitForMessages(count);
+	for (const chatter of chatters) await chatter.ws!.waitFor(() => chatter.unacked === 0);
+	const history = await on(server, chatters[0].person).get(`/api/conversations/${conversationId}/messages?limit=200`);
+	const stored = history.body.messages as any[];
+	expect(stored).toHaveLength(count);
+	for (const chatter of chatters) {
+		expect(chatter.problems).toEqual([]);
+		expect(chatter.messages.map((m) => m.id)).toEqual(stored.map((m) => m.id));
+	}
+	return stored;
 }

@@ -9,7 +9,7 @@ import net from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer } from './harness';
-import { Chatter, logged, on, send } from './cluster';
+import { Chatter, expectConverged, logged, on, send } from './cluster';
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL);
 const suite = enabled ? describe : describe.skip;
@@ -240,21 +240,10 @@ suite(title, () => {
 				}
 				await a.waitForMessages(2 * i);
 			}
-			await a.waitForMessages(2 * rounds);
-			await b.waitForMessages(2 * rounds);
-			await a.ws!.waitFor(() => a.unacked === 0);
-			await b.ws!.waitFor(() => b.unacked === 0);
-
-			const history = await on(one, alice).get(`/api/conversations/${conversationId}/messages?limit=200`);
-			const stored = history.body.messages.map((m: any) => m.id);
-			expect(stored).toHaveLength(2 * rounds);
-			for (const chatter of [a, b]) {
-				expect(chatter.problems).toEqual([]);
-				expect(chatter.messages.map((m) => m.id)).toEqual(stored);
-			}
+			const stored = await expectConverged(one, [a, b], conversationId, 2 * rounds);
 			// Each person's messages were stored in the order they were written.
 			for (const name of ['alice', 'bob']) {
-				const bodies = history.body.messages.map((m: any) => m.body).filter((body: string) => body.startsWith(name));
+				const bodies = stored.map((m) => m.body).filter((body: string) => body.startsWith(name));
 				expect(bodies).toEqual(Array.from({ length: rounds }, (_, i) => `${name} ${i + 1}`));
 			}
 		} finally {

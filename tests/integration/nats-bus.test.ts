@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer } from './harness';
-import { Chatter, logged, on, send } from './cluster';
+import { Chatter, expectConverged, logged, on, send } from './cluster';
 import { startTcpProxy, type TcpProxy } from './proxies';
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL);
@@ -136,15 +136,7 @@ suite('three instances on the NATS bus', () => {
 			await a.waitForMessages(2 * count);
 			await b.waitForMessages(2 * count);
 		}
-		await a.ws!.waitFor(() => a.unacked === 0);
-		await b.ws!.waitFor(() => b.unacked === 0);
-		const history = await on(one, alice).get(`/api/conversations/${conversationId}/messages?limit=200`);
-		const stored = history.body.messages.map((m: any) => m.id);
-		expect(stored).toHaveLength(2 * count);
-		for (const chatter of [a, b]) {
-			expect(chatter.problems).toEqual([]);
-			expect(chatter.messages.map((m) => m.id)).toEqual(stored);
-		}
+		await expectConverged(one, [a, b], conversationId, 2 * count);
 		a.ws!.close();
 		b.ws!.close();
 	});
@@ -167,16 +159,7 @@ suite('three instances on the NATS bus', () => {
 				}
 				await a.waitForMessages(2 * i);
 			}
-			await b.waitForMessages(2 * rounds);
-			await a.ws!.waitFor(() => a.unacked === 0);
-			await b.ws!.waitFor(() => b.unacked === 0);
-			const history = await on(one, alice).get(`/api/conversations/${conversationId}/messages?limit=200`);
-			const stored = history.body.messages.map((m: any) => m.id);
-			expect(stored).toHaveLength(2 * rounds);
-			for (const chatter of [a, b]) {
-				expect(chatter.problems).toEqual([]);
-				expect(chatter.messages.map((m) => m.id)).toEqual(stored);
-			}
+			await expectConverged(one, [a, b], conversationId, 2 * rounds);
 		} finally {
 			a.ws?.close();
 			b.ws?.close();
