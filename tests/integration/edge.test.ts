@@ -570,20 +570,24 @@ describe('the last-resort guard (server/index.js)', () => {
 			expect(upgrade.status).toBe(500);
 			expect(upgrade.json().error.code).toBe('internal');
 		}
-		// JSON lines (pino): what failed, where, from whom, and the error with its stack.
-		const logged = server
-			.output()
-			.split('\n')
-			.filter((line) => line.startsWith('{'))
-			.map((line) => JSON.parse(line));
-		const failed = logged.filter((line) => line.msg === 'Unexpected error in request: GET /api/me from 127.0.0.1');
-		expect(failed.map((line) => line.err.message).sort()).toEqual(['injected rejection', 'injected synchronous failure']);
-		for (const line of failed) {
+		// JSON lines (pino): what failed, where, from whom, and the error with its stack. The lines
+		// come through the server's stdout, which is read apart from the sockets: waited for.
+		const failed = () => jsonLines(server).filter((line) => line.msg === 'Unexpected error in request: GET /api/me from 127.0.0.1');
+		await expect
+			.poll(() =>
+				failed()
+					.map((line) => line.err.message)
+					.sort()
+			)
+			.toEqual(['injected rejection', 'injected synchronous failure']);
+		for (const line of failed()) {
 			expect(line).toMatchObject({ level: 'error', method: 'GET', path: '/api/me', address: '127.0.0.1' });
 			expect(line.err.stack).toContain(line.err.message);
 			expect(typeof line.reqId).toBe('string');
 		}
-		expect(logged.some((line) => line.msg === 'Unexpected error in upgrade: GET /ws from 127.0.0.1')).toBe(true);
+		await expect
+			.poll(() => jsonLines(server).filter((line) => line.msg === 'Unexpected error in upgrade: GET /ws from 127.0.0.1').length)
+			.toBe(2);
 		expect(server.process.exitCode).toBeNull();
 		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
 	});
@@ -599,7 +603,7 @@ describe('the last-resort guard (server/index.js)', () => {
 				]
 			})
 		).rejects.toThrow(/closed without a complete response/);
-		expect(server.output()).toContain('injected failure after the reply began');
+		await expect.poll(() => server.output()).toContain('injected failure after the reply began');
 		expect((await new ApiClient(server.origin).get('/healthz')).status).toBe(200);
 	});
 });
@@ -611,4 +615,13 @@ function hasControlByte(text: string): boolean {
 		if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
 	}
 	return false;
+}
+
+/** The server's log lines so far, parsed (pino writes one JSON object per line). */
+function jsonLines(server: TestServer): any[] {
+	return server
+		.output()
+		.split('\n')
+		.filter((line) => line.startsWith('{'))
+		.map((line) => JSON.parse(line));
 }
