@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { createPostgresDatabase, signedInPair, startServer, WsClient, type TestServer } from './harness';
 import { Chatter, expectConverged, logged, on, send } from './cluster';
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL);
@@ -34,16 +34,8 @@ suite(title, () => {
 		await Promise.all([one?.stop(), two?.stop()]);
 	});
 
-	async function pair() {
-		const alice = await signedInClient(one.origin);
-		const bob = await signedInClient(two.origin);
-		const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
-		expect(opened.status).toBe(200);
-		return { alice, bob, conversationId: opened.body.conversation.id as string };
-	}
-
 	test('a user on one instance receives, live and in order, what a user on the other sends', async () => {
-		const { alice, bob, conversationId } = await pair();
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const aliceWs = await WsClient.connect(one.origin, alice.client.cookie);
 		const bobWs = await WsClient.connect(two.origin, bob.client.cookie);
 		const clientId = randomUUID();
@@ -68,7 +60,7 @@ suite(title, () => {
 	});
 
 	test('typing crosses instances', async () => {
-		const { alice, bob, conversationId } = await pair();
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const bobWs = await WsClient.connect(two.origin, bob.client.cookie);
 		expect((await alice.client.post('/api/typing', { conversationId })).status).toBe(204);
 		const typing = await bobWs.waitFor((f) => f.type === 'typing');
@@ -77,7 +69,7 @@ suite(title, () => {
 	});
 
 	test("signing out on one instance closes that session's sockets on the other, and the other refuses it at once", async () => {
-		const { alice, conversationId } = await pair();
+		const { alice, conversationId } = await signedInPair(one.origin, two.origin);
 		const aliceWs = await WsClient.connect(one.origin, alice.client.cookie);
 		// Instance one has just proved this cookie, and keeps the session in its cache.
 		expect((await on(one, alice).post('/api/messages', send(conversationId, randomUUID(), 1))).status).toBe(200);
@@ -89,7 +81,7 @@ suite(title, () => {
 	});
 
 	test("one client's POSTs spread over both instances, clientSeq shuffled, commit in clientSeq order", async () => {
-		const { alice, conversationId } = await pair();
+		const { alice, conversationId } = await signedInPair(one.origin, two.origin);
 		const clientId = randomUUID();
 		const order = [5, 2, 8, 1, 7, 3, 6, 4];
 		const messages = new Map(order.map((n) => [n, send(conversationId, clientId, n)]));
@@ -101,7 +93,7 @@ suite(title, () => {
 	});
 
 	test('presence holds across instances', async () => {
-		const { alice, bob, conversationId } = await pair();
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const aliceOnOne = await WsClient.connect(one.origin, alice.client.cookie);
 		// Bob connects later, on the other instance, and is still told that Alice is online.
 		const bobWs = await WsClient.connect(two.origin, bob.client.cookie);
@@ -134,7 +126,7 @@ suite(title, () => {
 	});
 
 	test('users of an instance that stops and who do not come back are shown offline elsewhere', async () => {
-		const { alice, bob } = await pair();
+		const { alice, bob } = await signedInPair(one.origin, two.origin);
 		const four = await startServer({ engine: 'postgres', databaseUrl, env: ENV });
 		try {
 			const bobWs = await WsClient.connect(one.origin, bob.client.cookie);
@@ -155,7 +147,7 @@ suite(title, () => {
 	});
 
 	test('after the LISTEN connection drops, what the other instance sends still arrives', async () => {
-		const { alice, bob, conversationId } = await pair();
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const bobWs = await WsClient.connect(one.origin, bob.client.cookie);
 		const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
 		try {
@@ -182,7 +174,7 @@ suite(title, () => {
 	});
 
 	test('an instance cut off from the database catches up on what was sent meanwhile', async () => {
-		const { alice, bob, conversationId } = await pair();
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const proxy = await cuttableProxy(new URL(databaseUrl));
 		const viaProxy = new URL(databaseUrl);
 		viaProxy.port = String(proxy.port);
@@ -214,7 +206,7 @@ suite(title, () => {
 	});
 
 	test('an instance killed mid-chat: its clients resume on the other, nothing lost or doubled', async () => {
-		const { alice, bob, conversationId } = await pair();
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const a = new Chatter(alice, conversationId);
 		const b = new Chatter(bob, conversationId);
 		await a.connect(one);

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createPostgresDatabase, signedInClient, startServer, WsClient, type TestServer } from './harness';
+import { createPostgresDatabase, signedInClient, signedInPair, startServer, WsClient, type TestServer } from './harness';
 import { Chatter, expectConverged, logged, on, send } from './cluster';
 import { startTcpProxy, type TcpProxy } from './proxies';
 
@@ -38,14 +38,6 @@ suite('three instances on the NATS bus', () => {
 		await natsProxy?.close();
 		for (const server of [one, two, three]) expect(server.output()).not.toContain('Unexpected error');
 	});
-
-	async function pair() {
-		const alice = await signedInClient(one.origin);
-		const bob = await signedInClient(two.origin);
-		const opened = await alice.client.post('/api/conversations', { username: bob.user.username });
-		expect(opened.status).toBe(200);
-		return { alice, bob, conversationId: opened.body.conversation.id as string };
-	}
 
 	test('sends, receipts, typing, presence, changes and new conversations cross all three instances', async () => {
 		const alice = await signedInClient(one.origin);
@@ -96,7 +88,7 @@ suite('three instances on the NATS bus', () => {
 	});
 
 	test("signing out on one instance closes that session's sockets on the others, which refuse it at once", async () => {
-		const { alice, conversationId } = await pair();
+		const { alice, conversationId } = await signedInPair(one.origin, two.origin);
 		const onTwo = await WsClient.connect(two.origin, alice.client.cookie);
 		const onThree = await WsClient.connect(three.origin, alice.client.cookie);
 		// Instance three has just proved the cookie and keeps the session in its cache.
@@ -108,7 +100,7 @@ suite('three instances on the NATS bus', () => {
 	});
 
 	test('the bus cut (reset, then blackholed) and restored mid-burst: nothing acked is lost and everyone converges', async () => {
-		const { alice, bob, conversationId } = await pair();
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const a = new Chatter(alice, conversationId);
 		const b = new Chatter(bob, conversationId);
 		await a.connect(three);
@@ -142,7 +134,7 @@ suite('three instances on the NATS bus', () => {
 	});
 
 	test('an instance killed mid-chat: its clients resume on another, nothing lost or doubled', async () => {
-		const { alice, bob, conversationId } = await pair();
+		const { alice, bob, conversationId } = await signedInPair(one.origin, two.origin);
 		const a = new Chatter(alice, conversationId);
 		const b = new Chatter(bob, conversationId);
 		await a.connect(one);
