@@ -7,7 +7,8 @@ import path from 'node:path';
 import { read } from '../server/settings.js';
 
 // The server's own declarations, so both read the same names with the same defaults.
-const url = read(process.env, 'DATABASE_URL');
+// Behind a transaction-mode pooler, migrations go to PostgreSQL itself (DATABASE_DIRECT_URL).
+const url = read(process.env, 'DATABASE_DIRECT_URL') ?? read(process.env, 'DATABASE_URL');
 const folder = path.resolve(read(process.env, 'MIGRATIONS_DIR'));
 
 if (url && /^postgres(ql)?:\/\//.test(url)) {

@@ -215,6 +215,11 @@ export const SETTINGS = {
 	PROTOCOL_HEADER: text(undefined),
 	HOST_HEADER: text(undefined),
 	DATABASE_URL: text(undefined),
+	/**
+	 * Set when DATABASE_URL is a transaction-mode pooler (PgBouncer): PostgreSQL itself, for what
+	 * needs a session of its own (migrations, the LISTEN/NOTIFY bus).
+	 */
+	DATABASE_DIRECT_URL: text(undefined),
 	PGLITE_DIR: text('./data/pglite'),
 	PGLITE_UNSAFE_NO_FSYNC: flag(),
 	DATABASE_POOL_SIZE: int(10, 1),

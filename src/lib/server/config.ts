@@ -14,6 +14,12 @@ export interface Config {
 	protocolHeader: string | undefined;
 	hostHeader: string | undefined;
 	databaseUrl: string | undefined;
+	/**
+	 * DATABASE_DIRECT_URL: PostgreSQL itself, when DATABASE_URL is a transaction-mode pooler. Then
+	 * migrations and the LISTEN/NOTIFY bus use it, and the pool on DATABASE_URL keeps no session
+	 * state (no prepared statements, deadlines set per transaction: db/postgres-client.ts).
+	 */
+	databaseDirectUrl: string | undefined;
 	pgliteDir: string;
 	poolSize: number;
 	migrationsDir: string;
@@ -119,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
 		protocolHeader: read(env, 'PROTOCOL_HEADER')?.toLowerCase(),
 		hostHeader: read(env, 'HOST_HEADER')?.toLowerCase(),
 		databaseUrl: read(env, 'DATABASE_URL'),
+		databaseDirectUrl: read(env, 'DATABASE_DIRECT_URL'),
 		pgliteDir: read(env, 'PGLITE_DIR'),
 		poolSize: read(env, 'DATABASE_POOL_SIZE'),
 		migrationsDir: read(env, 'MIGRATIONS_DIR'),

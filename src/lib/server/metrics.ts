@@ -1,16 +1,36 @@
 /**
  * The operator's view in Prometheus' format (`GET /metrics`, behind METRICS_TOKEN; fast-path.ts
  * serves it): open connections by transport, sends and their latency, commit batch sizes, sends
- * held by the sequence buffer, bus lag between instances, database batches in flight, errors by
- * code, and prom-client's process metrics (CPU, memory, event loop lag, GC). One registry per
+ * held by the sequence buffer, bus lag between instances, database batches in flight, the query
+ * pool's use, errors by code, and prom-client's process metrics (CPU, memory, event loop lag, GC). One registry per
  * process, on globalThis like the services, because dev mode may load this module twice.
  */
 import client from 'prom-client';
+import type { PoolUseSnapshot } from './db/pool-use';
 
 function create() {
 	const registry = new client.Registry();
 	client.collectDefaultMetrics({ register: registry, prefix: 'duet_' });
+	const pool: { read?: () => PoolUseSnapshot } = {};
+	// Read at scrape time: the pool's use is a state, not a stream of events to count.
+	const poolGauge = (name: string, help: string, field: keyof PoolUseSnapshot) =>
+		new client.Gauge({
+			name,
+			help,
+			registers: [registry],
+			collect() {
+				this.set(pool.read?.()[field] ?? 0);
+			}
+		});
 	return {
+		pool,
+		poolInUse: poolGauge('duet_db_pool_in_use', 'PostgreSQL pool connections taken by statements, transactions and batches.', 'inUse'),
+		poolWaiting: poolGauge(
+			'duet_db_pool_waiting',
+			'Statements, transactions and batches waiting for a PostgreSQL pool connection.',
+			'waiting'
+		),
+		poolSize: poolGauge('duet_db_pool_size', 'PostgreSQL pool connections at most (DATABASE_POOL_SIZE; 0 on PGlite).', 'size'),
 		registry,
 		connections: new client.Gauge({
 			name: 'duet_connections',
@@ -66,6 +86,11 @@ const KEY = Symbol.for('duet.metrics');
 type Metrics = ReturnType<typeof create>;
 
 export const metrics: Metrics = ((globalThis as Record<symbol, Metrics>)[KEY] ??= create());
+
+/** Makes /metrics report this pool's use (one pool per process; PGlite has none). */
+export function watchPool(read: () => PoolUseSnapshot): void {
+	metrics.pool.read = read;
+}
 
 /** Seconds since `startedAt` (a performance.now() reading). */
 export function secondsSince(startedAt: number): number {

@@ -25,6 +25,7 @@ import { Sessions } from './session';
 import { SessionCache } from './session-cache';
 import { SessionWatch } from './session-watch';
 import { log } from './log';
+import { watchPool } from './metrics';
 
 export interface Services {
 	config: Config;
@@ -88,8 +89,10 @@ async function create(): Promise<Services> {
 		pgliteUnsafeNoFsync: config.pgliteUnsafeNoFsync,
 		timeouts: config.database,
 		poolSize: config.poolSize,
+		directUrl: config.databaseDirectUrl,
 		migrationsDir: config.migrationsDir
 	});
+	if (database.poolUse) watchPool(database.poolUse);
 	const sessions = new Sessions(
 		database.db,
 		{ ttlDays: config.sessionTtlDays, maxDays: config.sessionMaxDays },

@@ -7,6 +7,7 @@
  */
 import type { DatabaseTimeouts } from '../config';
 import { isUnavailable } from '../failures';
+import type { PoolUse } from './pool-use';
 import type { Reachability } from './reachability';
 
 export interface Statement {
@@ -41,7 +42,18 @@ export interface BatchWriter {
 /** What a writer on postgres.js asks of the pool's Reachability. */
 export type Link = Pick<Reachability, 'reachable' | 'error' | 'failed' | 'succeeded' | 'watch'>;
 
-export function postgresBatchWriter(client: PostgresJsLike, timeouts: DatabaseTimeouts, reachability: Link): BatchWriter {
+/** How the pool's batches begin (postgres-client.ts transactionLimits) and where they are counted. */
+export interface BatchPooling {
+	transactionLimits?: string;
+	use?: PoolUse;
+}
+
+export function postgresBatchWriter(
+	client: PostgresJsLike,
+	timeouts: DatabaseTimeouts,
+	reachability: Link,
+	pooling: BatchPooling = {}
+): BatchWriter {
 	return {
 		parallel: true,
 		deadlineMs: timeouts.answerMs,
@@ -54,7 +66,7 @@ export function postgresBatchWriter(client: PostgresJsLike, timeouts: DatabaseTi
 			// Known away: fail at once; the pool's probe finds when it is back.
 			if (!reachability.reachable) throw reachability.error();
 			try {
-				await pipelined(client, timeouts.acquireMs, read, decide, committing);
+				await pipelined(client, timeouts.acquireMs, pooling, read, decide, committing);
 				reachability.succeeded();
 			} catch (error) {
 				reachability.failed(error);
@@ -91,14 +103,27 @@ export function pgliteBatchWriter(client: PGliteLike): BatchWriter {
 async function pipelined(
 	client: PostgresJsLike,
 	acquireMs: number,
+	pooling: BatchPooling,
 	read: Statement,
 	decide: (rows: unknown[]) => Statement | null,
 	committing?: () => void
 ): Promise<void> {
-	const connection = await reserveWithin(client, acquireMs);
-	const run = (s: Statement) => connection.unsafe(s.text, s.params as never[], { prepare: true });
+	let held = false;
+	const untrack = pooling.use?.track(() => held);
+	let connection: Awaited<ReturnType<PostgresJsLike['reserve']>>;
 	try {
-		const [, rows] = await Promise.all([connection.unsafe('begin'), run(read)]);
+		connection = await reserveWithin(client, acquireMs);
+		held = true;
+	} catch (error) {
+		untrack?.();
+		throw error;
+	}
+	// Behind a pooler the client's `prepare: false` overrides this.
+	const run = (s: Statement) => connection.unsafe(s.text, s.params as never[], { prepare: true });
+	// One simple query: the limits leave with BEGIN, in the same message.
+	const begin = pooling.transactionLimits ? `begin; ${pooling.transactionLimits}` : 'begin';
+	try {
+		const [, rows] = await Promise.all([connection.unsafe(begin), run(read)]);
 		const write = decide(rows);
 		committing?.();
 		const settled = await Promise.allSettled([...(write ? [run(write)] : []), connection.unsafe('commit')]);
@@ -112,6 +137,7 @@ async function pipelined(
 	} finally {
 		// A no-op for a connection that closed: the pool has it back already.
 		connection.release();
+		untrack?.();
 	}
 }
 

@@ -8,6 +8,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { openPgliteDir } from './pglite-durable.js';
 import { databaseTimeouts, type DatabaseTimeouts } from '../config';
 import { pgliteBatchWriter, postgresBatchWriter, type BatchWriter } from './batch';
+import { PoolUse, type PoolUseSnapshot } from './pool-use';
 import * as schema from './schema';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -20,6 +21,8 @@ export interface Database {
 	batch: BatchWriter;
 	/** Where LISTEN/NOTIFY reach this same database; undefined on PGlite, which serves one process. */
 	notifyUrl?: string;
+	/** The query pool's use right now, for /metrics; undefined on PGlite, which has no pool. */
+	poolUse?: () => PoolUseSnapshot;
 	ping(): Promise<void>;
 	close(): Promise<void>;
 }
@@ -30,6 +33,11 @@ export interface OpenOptions {
 	timeouts?: DatabaseTimeouts;
 	/** PostgreSQL connections of the pool (DATABASE_POOL_SIZE). */
 	poolSize?: number;
+	/**
+	 * PostgreSQL itself, when the URL is a transaction-mode pooler (DATABASE_DIRECT_URL): the
+	 * migrations and LISTEN/NOTIFY need a session of their own, and the pool then keeps none.
+	 */
+	directUrl?: string;
 	/** Where the migrations are (MIGRATIONS_DIR); relative to the working directory. */
 	migrationsDir?: string;
 }
@@ -49,15 +57,20 @@ export async function openDatabase(databaseUrl: string | undefined, pgliteDir: s
 async function openPostgres(url: string, timeouts: DatabaseTimeouts, options: OpenOptions): Promise<Database> {
 	const { drizzle } = await import('drizzle-orm/postgres-js');
 	const { migrate } = await import('drizzle-orm/postgres-js/migrator');
-	const { createPostgresClient } = await import('./postgres-client');
+	const { createPostgresClient, transactionLimits } = await import('./postgres-client');
+	const direct = options.directUrl ?? url;
+	const pooled = options.directUrl !== undefined;
 	// Migrations get a connection of their own, without the statement deadline of requests.
-	const migrator = createPostgresClient(url, timeouts, { max: 1, statementTimeout: false });
+	const migrator = createPostgresClient(direct, timeouts, { max: 1, statementTimeout: false });
 	try {
 		await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: migrationsFolder(options) });
 	} finally {
 		await migrator.end({ timeout: 5 });
 	}
-	const client = createPostgresClient(url, timeouts, { max: options.poolSize ?? 10 });
+	const size = options.poolSize ?? 10;
+	const client = createPostgresClient(url, timeouts, { max: size, pooled });
+	const use = new PoolUse(size);
+	const limits = transactionLimits(timeouts, pooled);
 	const { Reachability } = await import('./reachability');
 	const { drizzleClient } = await import('./postgres-drizzle');
 	const reachability = new Reachability(
@@ -65,11 +78,13 @@ async function openPostgres(url: string, timeouts: DatabaseTimeouts, options: Op
 		PROBE_MS
 	);
 	// drizzle types its client as the whole of postgres.js; it calls only what DrizzleClient has.
-	const db = drizzle({ client: drizzleClient(client, timeouts.answerMs, reachability) as unknown as PostgresSql, schema });
+	const pooling = { transactionLimits: limits, statementMs: pooled ? timeouts.statementMs : undefined, use };
+	const db = drizzle({ client: drizzleClient(client, timeouts.answerMs, reachability, pooling) as unknown as PostgresSql, schema });
 	return {
 		db: db as unknown as Db,
-		batch: postgresBatchWriter(client, timeouts, reachability),
-		notifyUrl: url,
+		batch: postgresBatchWriter(client, timeouts, reachability, { transactionLimits: limits, use }),
+		notifyUrl: direct,
+		poolUse: () => use.snapshot(),
 		ping: () =>
 			within(timeouts.answerMs, 'The database did not answer the readiness probe', async () => {
 				await db.execute(sql`select 1`);

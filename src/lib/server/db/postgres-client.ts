@@ -2,6 +2,7 @@
  * Every postgres.js client of the app is made here (the pool, the bus's LISTEN and NOTIFY
  * connections), with the deadlines of DatabaseTimeouts: the server ends long statements and idle
  * transactions, reconnecting backs off briefly, and a connection that stops answering is closed.
+ * A pool behind a transaction-mode pooler (`pooled`) keeps nothing in the session: see below.
  */
 import net from 'node:net';
 // Patched at install (patches/README.md): 3.4.9 as published can crash the process on a cut.
@@ -15,17 +16,42 @@ export interface ClientOptions {
 	applicationName?: string;
 	/** Migrations may run longer than any request should: they go without statement_timeout. */
 	statementTimeout?: boolean;
+	/**
+	 * Behind a transaction-mode pooler (PgBouncer), where consecutive transactions of one client
+	 * connection may run on different server sessions: no named prepared statements (PgBouncer
+	 * 1.18 cannot follow them) and no settings in the startup packet (it refuses them, and they
+	 * would stay with whichever session they reached). The deadlines are set per transaction
+	 * instead (`transactionLimits`), and the pool's callers end statements outside a transaction
+	 * themselves (postgres-drizzle.ts).
+	 */
+	pooled?: boolean;
+}
+
+/**
+ * Statements that give one transaction the deadlines a direct connection has for its session; a
+ * simple query, so it pipelines with BEGIN. Undefined where the session already has them.
+ */
+export function transactionLimits(timeouts: DatabaseTimeouts, pooled: boolean): string | undefined {
+	if (!pooled) return undefined;
+	return (
+		`set local statement_timeout = ${Math.trunc(timeouts.statementMs)}; ` +
+		`set local idle_in_transaction_session_timeout = ${Math.trunc(timeouts.idleInTransactionMs)}`
+	);
 }
 
 export function createPostgresClient(url: string, timeouts: DatabaseTimeouts, options: ClientOptions): PostgresSql {
 	const tls = usesTls(url);
-	const connection: Record<string, string | number> = {
-		idle_in_transaction_session_timeout: timeouts.idleInTransactionMs
-	};
-	if (options.statementTimeout !== false) connection.statement_timeout = timeouts.statementMs;
+	const connection: Record<string, string | number> = {};
+	if (!options.pooled) {
+		connection.idle_in_transaction_session_timeout = timeouts.idleInTransactionMs;
+		if (options.statementTimeout !== false) connection.statement_timeout = timeouts.statementMs;
+	}
+	// PgBouncer passes application_name on (it is one of the parameters it tracks).
 	if (options.applicationName) connection.application_name = options.applicationName;
 	return postgres(url, {
 		max: options.max,
+		// Overrides every query's own `prepare: true`: unnamed statements only.
+		...(options.pooled ? { prepare: false } : {}),
 		onnotice: () => {},
 		connect_timeout: timeouts.connectMs / 1000,
 		// postgres.js grows its wait to 20 s after repeated failures: a restored database would sit

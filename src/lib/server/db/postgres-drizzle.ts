@@ -8,8 +8,14 @@
  * it); named ones are prepared once per connection. And a deadline: postgres.js queues a query
  * without end while no connection can be had, so a query not answered within `ms` fails as
  * unavailable (one still queued is taken out of the queue).
+ *
+ * Behind a transaction-mode pooler (`Pooling`), where the session has no deadlines of its own,
+ * each transaction sets them first, and a statement outside one is cancelled at the statement
+ * deadline, as statement_timeout would end it. (The client's `prepare: false` then overrides the
+ * named statements.)
  */
 import type postgres from 'postgres';
+import type { PoolUse } from './pool-use';
 import type { Reachability } from './reachability';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
@@ -30,23 +36,47 @@ interface DrizzleTransaction extends Queries {
 	savepoint<T>(fn: (tx: DrizzleTransaction) => T | Promise<T>): Promise<unknown>;
 }
 
-export function drizzleClient(sql: postgres.Sql, ms: number, reachability: Reachability): DrizzleClient {
+export interface Pooling {
+	/** Run first in every transaction (postgres-client.ts transactionLimits). */
+	transactionLimits?: string;
+	/** A statement outside a transaction still running after this long is cancelled. */
+	statementMs?: number;
+	/** Where the pool's use is counted for /metrics. */
+	use?: PoolUse;
+}
+
+export function drizzleClient(sql: postgres.Sql, ms: number, reachability: Reachability, pooling: Pooling = {}): DrizzleClient {
 	return {
 		options: sql.options,
-		unsafe: unsafe(sql, ms, reachability),
-		begin: (fn) => sql.begin((tx) => fn(inTransaction(tx, ms, reachability)))
+		unsafe: unsafe(sql, ms, reachability, pooling),
+		begin: async (fn) => {
+			let held = false;
+			const release = pooling.use?.track(() => held);
+			try {
+				return await sql.begin((tx) => {
+					held = true;
+					const inner = fn(inTransaction(tx, ms, reachability));
+					if (!pooling.transactionLimits) return inner;
+					// Sent now, so it reaches the server ahead of the transaction's first statement.
+					const limits = tx.unsafe(pooling.transactionLimits).execute();
+					return Promise.all([limits, inner]).then(([, result]) => result);
+				});
+			} finally {
+				release?.();
+			}
+		}
 	};
 }
 
 function inTransaction(tx: postgres.TransactionSql, ms: number, reachability: Reachability): DrizzleTransaction {
 	return {
-		unsafe: unsafe(tx, ms, reachability),
+		unsafe: unsafe(tx, ms, reachability, {}),
 		savepoint: (fn) => tx.savepoint((inner) => fn(inTransaction(inner, ms, reachability)))
 	};
 }
 
-function unsafe(sql: Sql, ms: number, reachability: Reachability): Queries['unsafe'] {
-	return (query, params, options) => new DeadlineQuery(sql.unsafe(query, params, { ...options, prepare: true }), ms, reachability);
+function unsafe(sql: Sql, ms: number, reachability: Reachability, pooling: Pooling): Queries['unsafe'] {
+	return (query, params, options) => new DeadlineQuery(sql.unsafe(query, params, { ...options, prepare: true }), ms, reachability, pooling);
 }
 
 /**
@@ -60,7 +90,8 @@ class DeadlineQuery implements PromiseLike<unknown> {
 	constructor(
 		private readonly query: postgres.PendingQuery<postgres.Row[]>,
 		private readonly ms: number,
-		private readonly reachability: Reachability
+		private readonly reachability: Reachability,
+		private readonly pooling: Pooling = {}
 	) {}
 
 	/** Rows as arrays of values, the shape drizzle maps its selected fields from. */
@@ -79,16 +110,28 @@ class DeadlineQuery implements PromiseLike<unknown> {
 
 	private run(): Promise<unknown> {
 		const { query, ms, reachability } = this;
+		const { statementMs, use } = this.pooling;
+		const sent = () => Boolean((query as unknown as { state?: unknown }).state);
 		return new Promise((resolve, reject) => {
 			if (!reachability.reachable) {
 				reject(reachability.error());
 				return;
 			}
-			const giveUp = (error: Error) => {
+			const release = use?.track(sent);
+			// The server answers the cancel with query_canceled, as it would statement_timeout.
+			const end = () => void Promise.resolve(query.cancel()).catch(() => {});
+			const cancel = statementMs === undefined ? undefined : setTimeout(() => (sent() ? end() : undefined), statementMs);
+			const done = () => {
 				clearTimeout(timer);
+				clearTimeout(cancel);
+				release?.();
 				unwatch();
-				// Not handed to a connection yet: leave the queue, so it never runs late.
-				if (!(query as unknown as { state?: unknown }).state) Promise.resolve(query.cancel()).catch(() => {});
+			};
+			const giveUp = (error: Error) => {
+				done();
+				// Not handed to a connection yet: leave the queue, so it never runs late. Sent, behind a
+				// pooler, nothing on the server would end it.
+				if (!sent() || statementMs !== undefined) end();
 				reject(error);
 			};
 			const timer = setTimeout(() => {
@@ -99,14 +142,12 @@ class DeadlineQuery implements PromiseLike<unknown> {
 			const unwatch = reachability.watch(giveUp);
 			query.then(
 				(value) => {
-					clearTimeout(timer);
-					unwatch();
+					done();
 					reachability.succeeded();
 					resolve(value);
 				},
 				(error: unknown) => {
-					clearTimeout(timer);
-					unwatch();
+					done();
 					reachability.failed(error);
 					reject(error);
 				}
