@@ -16,7 +16,8 @@ export const LINK_LOST_CODES: ReadonlySet<string> = new Set([
 	'CONNECTION_DESTROYED',
 	'57P01', // admin_shutdown
 	'57P02', // crash_shutdown
-	'57P03' // cannot_connect_now
+	'57P03', // cannot_connect_now
+	'08P01' // PgBouncer's own errors: its server connection was lost, or logging in to it fails
 ]);
 
 /** Every error that makes a request `unavailable`: a lost link, and answers that say "not now". */
