@@ -1,10 +1,20 @@
 /**
  * GET /metrics for the operator: off without METRICS_TOKEN, never public with it, and what it
  * counts moves with what the server does (connections by transport, sends and their latency,
- * commit batches, errors by code).
+ * commit batches, errors by code, the PostgreSQL pool's use).
  */
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { describeEngines, signedInPair, startServer, WsClient, type TestServer } from './harness';
+import {
+	ApiClient,
+	createPostgresDatabase,
+	describeEngines,
+	signedInPair,
+	startServer,
+	uniqueName,
+	WsClient,
+	type TestServer
+} from './harness';
 
 const TOKEN = 'metrics-token-for-tests-0123456789';
 
@@ -42,6 +52,11 @@ describeEngines('GET /metrics', (engine) => {
 		expect(ok.headers.get('content-type')).toContain('text/plain');
 		expect(ok.text).toContain('# TYPE duet_send_duration_seconds histogram');
 		expect(ok.text).toContain('duet_process_cpu_seconds_total');
+		for (const gauge of ['duet_db_pool_in_use', 'duet_db_pool_waiting', 'duet_db_pool_size']) {
+			expect(ok.text).toContain(`# TYPE ${gauge} gauge`);
+		}
+		// PGlite has no pool; PostgreSQL's is DATABASE_POOL_SIZE (10).
+		expect(sample(ok.text, 'duet_db_pool_size')).toBe(engine === 'postgres' ? 10 : 0);
 	});
 
 	test('counts connections by transport, sends, their latency, batches and errors by code', async () => {
@@ -75,6 +90,51 @@ describeEngines('GET /metrics', (engine) => {
 		await expect
 			.poll(async () => sample((await scrape(auth)).text, 'duet_connections{transport="WebSocket"}'))
 			.toBe(sample(before, 'duet_connections{transport="WebSocket"}') ?? 0);
+	});
+});
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('GET /metrics: the PostgreSQL pool [postgres]', () => {
+	let databaseUrl: string;
+	let server: TestServer;
+	beforeAll(async () => {
+		databaseUrl = await createPostgresDatabase();
+		// One connection, and statements that wait behind the test's lock rather than end.
+		const env = { METRICS_TOKEN: TOKEN, DATABASE_POOL_SIZE: '1', DATABASE_STATEMENT_TIMEOUT_MS: '60000' };
+		server = await startServer({ engine: 'postgres', databaseUrl, env });
+	});
+	afterAll(async () => {
+		await server.stop();
+		expect(server.output()).not.toContain('Unexpected error');
+	});
+
+	test('counts the connections taken and the work waiting for one', async () => {
+		const pool = async () => {
+			const text = await (await fetch(`${server.origin}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+			return {
+				inUse: sample(text, 'duet_db_pool_in_use'),
+				waiting: sample(text, 'duet_db_pool_waiting'),
+				size: sample(text, 'duet_db_pool_size')
+			};
+		};
+		await expect.poll(pool).toEqual({ inUse: 0, waiting: 0, size: 1 });
+		const direct = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+		const lock = await direct.reserve();
+		try {
+			// A sign-up inserts into users in a transaction: the first holds the one connection behind
+			// the lock, the second waits for it.
+			await lock`begin`;
+			await lock`lock table users in exclusive mode`;
+			const signups = [1, 2].map(() =>
+				new ApiClient(server.origin).post('/api/auth/register', { username: uniqueName(), password: 'correct horse battery' })
+			);
+			await expect.poll(async () => ((p) => p.inUse === 1 && (p.waiting ?? 0) >= 1)(await pool()), { timeout: 30_000 }).toBe(true);
+			await lock`commit`;
+			for (const response of await Promise.all(signups)) expect(response.status).toBe(201);
+		} finally {
+			lock.release();
+			await direct.end();
+		}
+		await expect.poll(pool).toEqual({ inUse: 0, waiting: 0, size: 1 });
 	});
 });
 

@@ -2,7 +2,9 @@
  * Two production server processes on two ports against one real PostgreSQL: what a user on one
  * instance sends reaches a user on the other in real time and in order, one client's POSTs spread
  * over both commit in clientSeq order, clients survive an instance dying and the LISTEN connection
- * dropping, and typing, presence and sign-outs hold across instances.
+ * dropping, and typing, presence and sign-outs hold across instances. Their pools go through a
+ * real PgBouncer in transaction mode (pgbouncer.ts), LISTEN/NOTIFY and migrations straight to
+ * PostgreSQL (DATABASE_DIRECT_URL), as docs/scaling.md says to deploy it.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
@@ -10,10 +12,14 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPostgresDatabase, signedInPair, startServer, WsClient, type TestServer } from './harness';
 import { Chatter, expectConverged, logged, on, send } from './cluster';
+import { pgbouncerNote, startPgbouncer, usePgbouncer, type Pgbouncer } from './pgbouncer';
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL);
 const suite = enabled ? describe : describe.skip;
-const title = enabled ? 'two instances on one PostgreSQL' : 'two instances on one PostgreSQL (skipped: TEST_DATABASE_URL not set)';
+const bounced = enabled && usePgbouncer();
+const title = enabled
+	? `two instances on one PostgreSQL${bounced ? ', pools through PgBouncer' : pgbouncerNote}`
+	: 'two instances on one PostgreSQL (skipped: TEST_DATABASE_URL not set)';
 
 // Long enough that one client's sends hopping between instances meet again by re-reading the
 // database (every 500 ms) rather than by giving up on the gap.
@@ -21,17 +27,29 @@ const ENV = { GAP_TIMEOUT_MS: '15000', BUS_HEARTBEAT_MS: '3000' };
 
 suite(title, () => {
 	let databaseUrl: string;
+	let bouncer: Pgbouncer | undefined;
 	let one: TestServer;
 	let two: TestServer;
+	/** An instance of the deployment: its pool through PgBouncer when there is one. */
+	const instance = (port?: number) =>
+		startServer({
+			engine: 'postgres',
+			port,
+			databaseUrl: bouncer ? bouncer.url(databaseUrl) : databaseUrl,
+			env: bouncer ? { ...ENV, DATABASE_DIRECT_URL: databaseUrl } : ENV
+		});
 
 	beforeAll(async () => {
 		databaseUrl = await createPostgresDatabase();
+		// Fewer server connections than either instance's pool alone.
+		if (bounced) bouncer = await startPgbouncer({ poolSize: 3 });
 		// One after the other: the first applies the migrations.
-		one = await startServer({ engine: 'postgres', databaseUrl, env: ENV });
-		two = await startServer({ engine: 'postgres', databaseUrl, env: ENV });
+		one = await instance();
+		two = await instance();
 	});
 	afterAll(async () => {
 		await Promise.all([one?.stop(), two?.stop()]);
+		await bouncer?.stop();
 	});
 
 	test('a user on one instance receives, live and in order, what a user on the other sends', async () => {
@@ -127,7 +145,7 @@ suite(title, () => {
 
 	test('users of an instance that stops and who do not come back are shown offline elsewhere', async () => {
 		const { alice, bob } = await signedInPair(one.origin, two.origin);
-		const four = await startServer({ engine: 'postgres', databaseUrl, env: ENV });
+		const four = await instance();
 		try {
 			const bobWs = await WsClient.connect(one.origin, bob.client.cookie);
 			const aliceWs = await WsClient.connect(four.origin, alice.client.cookie);
@@ -178,6 +196,7 @@ suite(title, () => {
 		const proxy = await cuttableProxy(new URL(databaseUrl));
 		const viaProxy = new URL(databaseUrl);
 		viaProxy.port = String(proxy.port);
+		// Straight to PostgreSQL through the relay, pool and LISTEN alike, so the cut reaches both.
 		const three = await startServer({ engine: 'postgres', databaseUrl: viaProxy.toString(), env: ENV });
 		try {
 			const bobOnThree = await WsClient.connect(three.origin, bob.client.cookie);
@@ -225,7 +244,7 @@ suite(title, () => {
 				}
 				if (i === 20) {
 					// It comes back on the same port; Alice moves over to it.
-					restarted = await startServer({ engine: 'postgres', databaseUrl, env: ENV, port: two.port });
+					restarted = await instance(two.port);
 					a.ws!.close();
 					await a.ws!.waitClosed();
 					await a.connect(restarted);

@@ -3,19 +3,31 @@
  * machine's real nats-server, clients spread over them: sends, receipts, typing, presence, changes,
  * new conversations and sign-outs cross instances; the bus cut (reset and blackholed) and restored
  * mid-burst loses nothing acked and everyone converges; an instance killed mid-chat costs nothing.
+ * Their pools go through a real PgBouncer in transaction mode (pgbouncer.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPostgresDatabase, signedInClient, signedInPair, startServer, WsClient, type TestServer } from './harness';
 import { Chatter, expectConverged, logged, on, send } from './cluster';
+import { pgbouncerNote, startPgbouncer, usePgbouncer, type Pgbouncer } from './pgbouncer';
 import { startTcpProxy, type TcpProxy } from './proxies';
 
 const enabled = Boolean(process.env.TEST_DATABASE_URL);
 const suite = enabled ? describe : describe.skip;
+const bounced = enabled && usePgbouncer();
 const NATS = new URL(process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222');
 
-suite('three instances on the NATS bus', () => {
+suite(`three instances on the NATS bus${bounced ? ', pools through PgBouncer' : pgbouncerNote}`, () => {
 	let databaseUrl: string;
+	let bouncer: Pgbouncer | undefined;
+	/** An instance: its pool through PgBouncer when there is one, the migrations straight to PostgreSQL. */
+	const instance = (env: Record<string, string>, port?: number) =>
+		startServer({
+			engine: 'postgres',
+			port,
+			databaseUrl: bouncer ? bouncer.url(databaseUrl) : databaseUrl,
+			env: bouncer ? { ...env, DATABASE_DIRECT_URL: databaseUrl } : env
+		});
 	let natsProxy: TcpProxy;
 	let one: TestServer;
 	let two: TestServer;
@@ -25,17 +37,16 @@ suite('three instances on the NATS bus', () => {
 
 	beforeAll(async () => {
 		databaseUrl = await createPostgresDatabase();
+		if (bounced) bouncer = await startPgbouncer({ poolSize: 3 });
 		// Instance three reaches NATS through a relay the tests can cut.
 		natsProxy = await startTcpProxy(NATS.hostname, Number(NATS.port || 4222));
-		one = await startServer({ engine: 'postgres', databaseUrl, env });
-		[two, three] = await Promise.all([
-			startServer({ engine: 'postgres', databaseUrl, env }),
-			startServer({ engine: 'postgres', databaseUrl, env: { ...env, BUS_URL: `nats://127.0.0.1:${natsProxy.port}` } })
-		]);
+		one = await instance(env);
+		[two, three] = await Promise.all([instance(env), instance({ ...env, BUS_URL: `nats://127.0.0.1:${natsProxy.port}` })]);
 	});
 	afterAll(async () => {
 		await Promise.all([one?.stop(), two?.stop(), three?.stop()]);
 		await natsProxy?.close();
+		await bouncer?.stop();
 		for (const server of [one, two, three]) expect(server.output()).not.toContain('Unexpected error');
 	});
 
@@ -155,7 +166,7 @@ suite('three instances on the NATS bus', () => {
 		} finally {
 			a.ws?.close();
 			b.ws?.close();
-			two = await startServer({ engine: 'postgres', databaseUrl, env, port: two.port });
+			two = await instance(env, two.port);
 		}
 	});
 });
