@@ -3,6 +3,8 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPostgresDatabase } from '../../../../tests/integration/harness';
 import { pgliteBatchWriter, postgresBatchWriter, type BatchWriter, type Statement } from './batch';
+import { PoolUse } from './pool-use';
+import { transactionLimits } from './postgres-client';
 import { openDatabase } from './index';
 import { Reachability, UNREACHABLE } from './reachability';
 
@@ -95,6 +97,25 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the postgres.js batch writer [p
 		for (let i = 0; i < 50 && !writer.reachable; i++) await new Promise((resolve) => setTimeout(resolve, 20));
 		await writer.transact(READ, next);
 		expect((await pool`select n from t order by n`).map((r) => r.n)).toEqual([1, 2, 3, 4]);
+	});
+
+	test('behind a transaction pooler: each batch sets its deadlines in its own transaction, and is counted while it holds the connection', async () => {
+		const use = new PoolUse(1);
+		const pooled = postgresBatchWriter(pool, timeouts, reachability, { transactionLimits: transactionLimits(timeouts, true), use });
+		const seen: unknown[] = [];
+		const read = {
+			text: "select current_setting('statement_timeout') as s, current_setting('idle_in_transaction_session_timeout') as i",
+			params: []
+		};
+		await pooled.transact(read, (rows) => {
+			seen.push(...rows, use.snapshot());
+			return null;
+		});
+		expect(seen).toEqual([
+			{ s: '500ms', i: '1s' },
+			{ inUse: 1, waiting: 0, size: 1 }
+		]);
+		expect(use.snapshot()).toEqual({ inUse: 0, waiting: 0, size: 1 });
 	});
 });
 

@@ -3,6 +3,8 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createPostgresDatabase } from '../../../../tests/integration/harness';
+import { databaseTimeouts } from '../config';
+import { createPostgresClient, transactionLimits } from './postgres-client';
 import { drizzleClient } from './postgres-drizzle';
 import { Reachability, UNREACHABLE } from './reachability';
 
@@ -121,6 +123,26 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('drizzle on the postgres.js adap
 	test('a refused statement is an answer: the database stays reachable', async () => {
 		const { reachability, db } = await open();
 		await expect(db.execute(sql`select * from no_such_table`)).rejects.toMatchObject({ cause: { code: '42P01' } });
+		expect(reachability.reachable).toBe(true);
+	});
+
+	test('behind a transaction pooler: no named statements, no session settings, the deadlines set in each transaction, a statement outside one cancelled at the statement deadline', async () => {
+		const timeouts = databaseTimeouts({ DATABASE_STATEMENT_TIMEOUT_MS: '300' });
+		const pool = createPostgresClient(await createPostgresDatabase(), timeouts, { max: 1, pooled: true });
+		const reachability = new Reachability(() => pool`select 1`, 50);
+		opened.push({ pool, reachability });
+		// An answer deadline a busy machine never comes near: only the cancel can end the sleep.
+		const client = drizzleClient(pool, 10_000, reachability, { transactionLimits: transactionLimits(timeouts, true), statementMs: 300 });
+		const db = drizzle({ client: client as unknown as postgres.Sql });
+		await db.execute(sql`select ${1}::int as n`);
+		expect(rows(await db.execute(preparedCount))).toEqual([{ n: 0 }]);
+		expect(rows(await db.execute(sql`show statement_timeout`))).toEqual([{ statement_timeout: '0' }]);
+		const inside = await db.transaction(async (tx) => [
+			...rows(await tx.execute(sql`show statement_timeout`)),
+			...rows(await tx.execute(sql`show idle_in_transaction_session_timeout`))
+		]);
+		expect(inside).toEqual([{ statement_timeout: '300ms' }, { idle_in_transaction_session_timeout: '5s' }]);
+		await expect(db.execute(sql`select pg_sleep(30)`)).rejects.toMatchObject({ cause: { code: '57014' } });
 		expect(reachability.reachable).toBe(true);
 	});
 });
