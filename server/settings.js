@@ -101,6 +101,20 @@ function url() {
 }
 
 /**
+ * A postgres:// (or postgresql://) URL.
+ * @returns {Setting<string | undefined>}
+ */
+function postgresUrl() {
+	return {
+		parse(raw, name) {
+			if (raw === undefined || unset(raw)) return undefined;
+			if (/^postgres(ql)?:\/\//.test(raw) && URL.canParse(raw)) return raw;
+			throw new ConfigError(`${name} must be a postgres:// URL, got "${raw.replace(/\/\/[^@/]*@/, '//…@')}"`);
+		}
+	};
+}
+
+/**
  * Comma-separated nats:// (or tls://) server URLs.
  * @returns {Setting<string[] | undefined>}
  */
@@ -219,7 +233,7 @@ export const SETTINGS = {
 	 * Set when DATABASE_URL is a transaction-mode pooler (PgBouncer): PostgreSQL itself, for what
 	 * needs a session of its own (migrations, the LISTEN/NOTIFY bus).
 	 */
-	DATABASE_DIRECT_URL: text(undefined),
+	DATABASE_DIRECT_URL: postgresUrl(),
 	PGLITE_DIR: text('./data/pglite'),
 	PGLITE_UNSAFE_NO_FSYNC: flag(),
 	DATABASE_POOL_SIZE: int(10, 1),

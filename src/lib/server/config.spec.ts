@@ -64,6 +64,10 @@ describe('loadConfig', () => {
 		expect(() => loadConfig({ INVITE_TTL_HOURS: '0' })).toThrow(/INVITE_TTL_HOURS must be an integer ≥ 1/);
 		expect(() => loadConfig({ ORIGIN: 'chat.example.com' })).toThrow(/ORIGIN must be an http\(s\) URL/);
 		expect(() => loadConfig({ ORIGIN: 'localhost:3000' })).toThrow(/ORIGIN must be an http\(s\) URL/);
+		expect(() => loadConfig({ DATABASE_DIRECT_URL: 'postgres://db/duet' })).toThrow(/DATABASE_URL is not a postgres:\/\/ URL/);
+		expect(() => loadConfig({ DATABASE_URL: 'postgres://pooler/duet', DATABASE_DIRECT_URL: 'db:5432' })).toThrow(
+			/DATABASE_DIRECT_URL must be a postgres:\/\/ URL/
+		);
 		// server/index.js tells these apart by name, to print them without a stack trace.
 		expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '2000', DATABASE_ANSWER_TIMEOUT_MS: '1000' })).toThrow(
 			expect.objectContaining({ name: 'ConfigError', message: expect.stringMatching(/DATABASE_ANSWER_TIMEOUT_MS/) })

@@ -118,14 +118,20 @@ export interface DatabaseTimeouts {
 
 export function loadConfig(env: Env = process.env): Config {
 	const origin = read(env, 'ORIGIN');
+	const databaseUrl = read(env, 'DATABASE_URL');
+	const databaseDirectUrl = read(env, 'DATABASE_DIRECT_URL');
+	// Embedded PGlite has no pooler in front; a direct URL there means a setting went astray.
+	if (databaseDirectUrl && !/^postgres(ql)?:\/\//.test(databaseUrl ?? '')) {
+		throw new ConfigError('DATABASE_DIRECT_URL is set, but DATABASE_URL is not a postgres:// URL (the pooler it bypasses)');
+	}
 	const publicKey = read(env, 'VAPID_PUBLIC_KEY');
 	const privateKey = read(env, 'VAPID_PRIVATE_KEY');
 	return {
 		origin,
 		protocolHeader: read(env, 'PROTOCOL_HEADER')?.toLowerCase(),
 		hostHeader: read(env, 'HOST_HEADER')?.toLowerCase(),
-		databaseUrl: read(env, 'DATABASE_URL'),
-		databaseDirectUrl: read(env, 'DATABASE_DIRECT_URL'),
+		databaseUrl,
+		databaseDirectUrl,
 		pgliteDir: read(env, 'PGLITE_DIR'),
 		poolSize: read(env, 'DATABASE_POOL_SIZE'),
 		migrationsDir: read(env, 'MIGRATIONS_DIR'),
