@@ -55,10 +55,12 @@ export function drizzleClient(sql: postgres.Sql, ms: number, reachability: Reach
 			try {
 				return await sql.begin((tx) => {
 					held = true;
-					const inner = fn(inTransaction(tx, ms, reachability));
-					if (!pooling.transactionLimits) return inner;
-					// Sent now, so it reaches the server ahead of the transaction's first statement.
+					if (!pooling.transactionLimits) return fn(inTransaction(tx, ms, reachability));
+					// Sent before `fn` runs, so it reaches the server ahead of the transaction's first statement.
 					const limits = tx.unsafe(pooling.transactionLimits).execute();
+					// Its failure fails the transaction's next statement too; `fn` may throw before the all.
+					limits.catch(() => {});
+					const inner = fn(inTransaction(tx, ms, reachability));
 					return Promise.all([limits, inner]).then(([, result]) => result);
 				});
 			} finally {
