@@ -92,7 +92,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 		});
 	}
 
-	/** True when `clientSeq` is past every send this process has committed for the key (so it is new). */
+	/** True when `clientSeq` is past every send this process has taken in line for the key (so it is new). */
 	isAhead(conversationId: string, clientId: string, clientSeq: number): boolean {
 		const expected = this.keys.get(`${conversationId}:${clientId}`)?.expected;
 		return expected !== undefined && clientSeq >= expected;
