@@ -7,7 +7,10 @@
  * figures are the fresh start only (which migrates the database every pass needs).
  *
  *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,startup]
- *                     [--profile] [--rates=250,500,...] [--keep] [--label=NAME]
+ *                     [--profile] [--rates=250,500,...] [--pairs=N] [--keep] [--label=NAME]
+ *
+ * --pairs sets the load steps' pairs (users = 2 × pairs; default 500, 250 with --quick), so one
+ * client's share of the rate can be made large (50 pairs) or small (500).
  *
  * `pglite` is the embedded default (durable: an fsync per commit); `pglite-unsafe` runs it with
  * PGLITE_UNSAFE_NO_FSYNC=1, to price durability. The PGlite bare loop runs both ways every time.
@@ -76,6 +79,7 @@ const QUICK = {
 
 const P = { ...(quick ? QUICK : FULL) };
 if (args.rates) P.rates = P.sseRates = String(args.rates).split(',').map(Number);
+if (args.pairs) P.pairs = Number(args.pairs);
 const engines = String(args.engines ?? 'postgres,pglite').split(',');
 const only = args.only ? new Set(String(args.only).split(',')) : null;
 const wants = (scenario) => !only || only.has(scenario);

@@ -176,6 +176,44 @@ describe('GroupCommit fallback', () => {
 	});
 });
 
+describe('GroupCommit runs', () => {
+	const group = (client: ReturnType<typeof fakeDatabase>['client'], maxBatch = 256) =>
+		new GroupCommit(postgresBatchWriter(client, TIMEOUTS, alwaysThere), members(TABLE), {
+			maxInFlight: 1,
+			maxBatch,
+			resend: () => ({}) as never,
+			published: () => {},
+			uncertain: () => {}
+		});
+	const writtenSeqs = (params: unknown[]) =>
+		(JSON.parse(params[0] as string) as { client_seq: number; seq: number }[]).map((m) => [m.client_seq, m.seq]);
+
+	test("a client's run joins one batch whole and in order, even past maxBatch", async () => {
+		const { client, batches, writes } = fakeDatabase({ autoCommit: true });
+		const commit = group(client, 2);
+		const committed = await Promise.all([commit.submit(send('B', 9)), ...commit.submitRun([1, 2, 3].map((n) => send('A', n)))]);
+		expect(batches).toEqual([['A', 'B']]);
+		expect(writtenSeqs(writes[0])).toEqual([
+			[9, 1],
+			[1, 1],
+			[2, 2],
+			[3, 3]
+		]);
+		expect(committed.map((c) => c.ack.seq)).toEqual([1, 1, 2, 3]);
+	});
+
+	test('when a batch fails and its items are retried alone, the rest of a run after a failed send is not written', async () => {
+		const broken = () => Object.assign(new Error('check constraint'), { code: '23514' });
+		const { client, batches } = fakeDatabase({ autoCommit: true, failWrites: [broken(), broken()] });
+		const commit = group(client);
+		const answers = await Promise.allSettled([...commit.submitRun([1, 2].map((n) => send('A', n))), commit.submit(send('B', 3))]);
+		expect(answers.map((a) => a.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
+		expect((answers[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'unavailable' });
+		// The whole batch, then A's first send alone (it fails), then B's: A's second is never tried.
+		expect(batches).toEqual([['A', 'B'], ['A'], ['B']]);
+	});
+});
+
 describe('GroupCommit changes', () => {
 	test('a change joins the batch of the sends that arrive with it, locks its message, and is published after them in commit order', async () => {
 		const stored: MessageRow = {

@@ -5,8 +5,11 @@
  * then users, are locked in id order (the order every other writer uses, so no deadlock); each
  * conversation's seq and each member's event cursor are handed out in arrival order under those
  * locks; an id already stored is answered as a resend; nothing is acknowledged before COMMIT
- * returns. The sequence buffer still decides *when* a send may be committed (one per client and
- * conversation at a time, in clientSeq order), so a batch never reorders one client's sends.
+ * returns. The sequence buffer decides *when* a send may be committed: it hands over one client's
+ * next sends as a run, in clientSeq order, and the next run only once this one is answered. A run
+ * is never split between batches and the sends of a conversation leave in arrival order, so a
+ * client's sends take seqs in clientSeq order; when a run's transaction fails, none of the run
+ * after the send that failed is stored (see `run`), so a later send never lands without an earlier one.
  * This is the only writer of sends: a no-JavaScript form send is a batch of one whose clientSeq is
  * taken under the lock, and when a batch fails as a whole (say the same id raced in through another
  * instance) each of its sends is retried alone, in order, as a batch of one. So a database failure
@@ -99,6 +102,8 @@ type Outcome = { ok: true; value: Committed | ChangeCommitted; event?: Published
 
 interface Queued<S> {
 	item: Item<S>;
+	/** Shared by the sends of one run (submitRun): taken into one batch together, failed together. */
+	run?: object;
 	resolve(value: Committed | ChangeCommitted): void;
 	reject(error: unknown): void;
 }
@@ -141,14 +146,24 @@ export class GroupCommit<S extends BatchSend> {
 		return this.enqueue({ kind: 'send', send }) as Promise<Committed>;
 	}
 
+	/**
+	 * Sends of one client to one conversation, in clientSeq order: they join one batch in this order
+	 * (a batch may grow past maxBatch rather than split them), and after a send whose transaction
+	 * failed the rest of the run is answered `unavailable` unwritten. One promise per send.
+	 */
+	submitRun(sends: S[]): Promise<Committed>[] {
+		const run = {};
+		return sends.map((send) => this.enqueue({ kind: 'send', send }, run) as Promise<Committed>);
+	}
+
 	/** Applies a change in the next batch; resolves with the message as that batch left it. */
 	change(change: BatchChange): Promise<ChangeCommitted> {
 		return this.enqueue({ kind: 'change', change }) as Promise<ChangeCommitted>;
 	}
 
-	private enqueue(item: Item<S>): Promise<Committed | ChangeCommitted> {
+	private enqueue(item: Item<S>, run?: object): Promise<Committed | ChangeCommitted> {
 		return new Promise((resolve, reject) => {
-			this.queue.push({ item, resolve, reject });
+			this.queue.push({ item, run, resolve, reject });
 			this.schedule();
 		});
 	}
@@ -194,11 +209,18 @@ export class GroupCommit<S extends BatchSend> {
 	 * held back holds back every later one of its conversation, which is busy too).
 	 */
 	private takeBatch(): Queued<S>[] {
-		if (this.inFlight === 0) return this.queue.splice(0, this.options.maxBatch);
+		// A run is queued in one piece and its items are all free or all busy (one conversation).
+		const continues = (item: Queued<S>, last: Queued<S> | undefined) => item.run !== undefined && item.run === last?.run;
+		if (this.inFlight === 0) {
+			let end = Math.min(this.options.maxBatch, this.queue.length);
+			while (end < this.queue.length && continues(this.queue[end], this.queue[end - 1])) end++;
+			return this.queue.splice(0, end);
+		}
 		const taken: Queued<S>[] = [];
 		const kept: Queued<S>[] = [];
 		for (const item of this.queue) {
-			if (taken.length < this.options.maxBatch && this.isFree(item.item)) taken.push(item);
+			const room = taken.length < this.options.maxBatch || continues(item, taken.at(-1));
+			if (room && this.isFree(item.item)) taken.push(item);
 			else kept.push(item);
 		}
 		this.queue = kept;
@@ -235,11 +257,19 @@ export class GroupCommit<S extends BatchSend> {
 				return;
 			}
 			// Something in the batch broke it (an id raced in elsewhere): each item alone, in order.
+			// A run's send whose transaction fails leaves the rest of its run unwritten: they must
+			// not be stored ahead of it (a refusal is no failure: the buffer moves past it).
 			outcomes = [];
-			for (const { item } of batch) {
+			const failedRuns = new Set<object>();
+			for (const { item, run } of batch) {
+				if (run && failedRuns.has(run)) {
+					outcomes.push({ ok: false, error: UNAVAILABLE() });
+					continue;
+				}
 				try {
 					outcomes.push(...(await this.attempt([item], true)));
 				} catch (failure) {
+					if (run) failedRuns.add(run);
 					outcomes.push({ ok: false, error: isUnavailable(failure) ? UNAVAILABLE(failure) : failure });
 				}
 			}

@@ -3,23 +3,54 @@ import { AppError } from '$lib/errors';
 import type { Ack } from '$lib/types';
 import { SequenceBuffer, type BufferedSend } from './sequence-buffer';
 
-/** An in-memory "database" of committed sends, so the buffer's decisions are observable. */
+/**
+ * An in-memory "database" of committed sends, so the buffer's decisions are observable. Each run
+ * is one batch (recorded in `batches`) written as group commit writes a run: in order, and after
+ * a send that fails other than by a refusal, nothing more of the run.
+ */
 function fakeStore() {
 	const committed: BufferedSend[] = [];
+	const batches: number[][] = [];
 	const failIds = new Map<string, unknown>();
-	return {
+	/** Set to hold every run's answer until `release` is called. */
+	let gate: Promise<void> | null = null;
+	let release = () => {};
+	const refusal = (e: unknown) => e instanceof AppError && e.status < 500;
+	const store = {
 		committed,
+		batches,
 		failIds,
+		hold() {
+			gate = new Promise((resolve) => (release = resolve));
+		},
+		open() {
+			gate = null;
+			release();
+		},
 		nextExpected: async (conversationId: string, clientId: string) => {
 			const mine = committed.filter((s) => s.conversationId === conversationId && s.clientId === clientId);
 			return Math.max(0, ...mine.map((s) => s.clientSeq)) + 1;
 		},
-		commit: async (send: BufferedSend): Promise<Ack> => {
-			if (failIds.has(send.id)) throw failIds.get(send.id);
-			committed.push(send);
-			return { id: send.id, conversationId: send.conversationId, seq: committed.length, createdAt: new Date(0).toISOString() };
+		commit: (sends: BufferedSend[]): Promise<Ack>[] => {
+			batches.push(sends.map((s) => s.clientSeq));
+			let broken: unknown;
+			const answers = sends.map((send): (() => Ack) => {
+				const failure = broken ?? failIds.get(send.id);
+				if (failure !== undefined) {
+					if (!refusal(failure)) broken ??= failure;
+					return () => {
+						throw failure;
+					};
+				}
+				committed.push(send);
+				const ack = { id: send.id, conversationId: send.conversationId, seq: committed.length, createdAt: new Date(0).toISOString() };
+				return () => ack;
+			});
+			const waited = gate ?? Promise.resolve();
+			return answers.map((answer) => waited.then(answer));
 		}
 	};
+	return store;
 }
 
 const send = (clientSeq: number, clientId = 'c1', conversationId = 'conv'): BufferedSend => ({
@@ -31,7 +62,8 @@ const send = (clientSeq: number, clientId = 'c1', conversationId = 'conv'): Buff
 
 describe('SequenceBuffer', () => {
 	beforeEach(() => {
-		vi.useFakeTimers();
+		// setImmediate stays real: a key's run leaves after the decisions already waiting, at once.
+		vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
 	});
 	afterEach(() => {
 		vi.useRealTimers();
@@ -44,6 +76,7 @@ describe('SequenceBuffer', () => {
 			maxHeldPerKey: overrides.maxHeldPerKey ?? 100,
 			maxHeldTotal: overrides.maxHeldTotal ?? 1000,
 			recheckMs: 60_000,
+			maxRun: 4,
 			nextExpected: store.nextExpected,
 			commit: store.commit
 		});
@@ -52,10 +85,9 @@ describe('SequenceBuffer', () => {
 
 	test('commits 1, 3, 2 as 1, 2, 3', async () => {
 		const { store, buffer } = setup();
-		const acks = Promise.all([buffer.submit(send(1)), buffer.submit(send(3)), buffer.submit(send(2))]);
-		await vi.advanceTimersByTimeAsync(0);
+		const acks = await Promise.all([buffer.submit(send(1)), buffer.submit(send(3)), buffer.submit(send(2))]);
 		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3]);
-		expect((await acks).map((a) => a.seq)).toEqual([1, 3, 2]);
+		expect(acks.map((a) => a.seq)).toEqual([1, 3, 2]);
 		expect(buffer.heldCount).toBe(0);
 	});
 
@@ -140,10 +172,12 @@ describe('SequenceBuffer', () => {
 		const options = buffer['options'];
 		const commit = options.commit;
 		// The COMMIT went through but its answer was lost: the send is stored, the caller told unavailable.
-		options.commit = async (s) => {
-			await commit(s);
-			throw new AppError('unavailable', 'lost');
-		};
+		options.commit = (sends) =>
+			commit(sends).map((answer) =>
+				answer.then(() => {
+					throw new AppError('unavailable', 'lost');
+				})
+			);
 		const lost = buffer.submit(send(1));
 		await expect(lost).rejects.toMatchObject({ code: 'unavailable' });
 		options.commit = commit;
@@ -179,6 +213,55 @@ describe('SequenceBuffer', () => {
 		store.failIds.delete(send(1).id);
 		await Promise.all([buffer.submit(send(3)), buffer.submit(send(2)), buffer.submit(send(1))]);
 		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3]);
+	});
+
+	test("a run of one client's sends goes as one batch, in clientSeq order, at most maxRun long", async () => {
+		const { store, buffer } = setup();
+		await Promise.all([3, 1, 2].map((n) => buffer.submit(send(n))));
+		expect(store.batches).toEqual([[1, 2, 3]]);
+		// Those that arrive while a run commits leave together when it is answered.
+		store.hold();
+		const first = buffer.submit(send(4));
+		await vi.waitFor(() => expect(store.batches).toHaveLength(2));
+		const rest = [5, 6, 7, 8, 9].map((n) => buffer.submit(send(n)));
+		store.open();
+		await Promise.all([first, ...rest]);
+		expect(store.batches).toEqual([[1, 2, 3], [4], [5, 6, 7, 8], [9]]);
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+	});
+
+	test('a run that fails for now acks none after the failure; what came after waits, and the resends keep the order', async () => {
+		const { store, buffer } = setup();
+		store.failIds.set(send(2).id, new Error('the transaction failed'));
+		store.hold();
+		const run = [1, 2, 3].map((n) => buffer.submit(send(n)));
+		run.forEach((r) => r.catch(() => {}));
+		await vi.waitFor(() => expect(store.batches).toHaveLength(1));
+		// In line behind the run, on the belief that it commits: it does not, so 4 is early now.
+		const four = buffer.submit(send(4));
+		store.open();
+		await expect(run[0]).resolves.toMatchObject({ id: send(1).id });
+		await expect(run[1]).rejects.toThrow('the transaction failed');
+		await expect(run[2]).rejects.toThrow('the transaction failed');
+		await vi.waitFor(() => expect(buffer.heldCount).toBe(1));
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1]);
+		expect(buffer.isAhead('conv', 'c1', 2)).toBe(true);
+		// The client resends 2 and 3: they go first, with 4 after them.
+		store.failIds.delete(send(2).id);
+		await Promise.all([buffer.submit(send(3)), buffer.submit(send(2)), four]);
+		expect(store.batches.at(-1)).toEqual([2, 3, 4]);
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3, 4]);
+		expect(buffer.heldCount).toBe(0);
+	});
+
+	test('a refusal in a run does not stop the rest of it', async () => {
+		const { store, buffer } = setup();
+		store.failIds.set(send(2).id, new AppError('conflict', 'reused id'));
+		const run = await Promise.allSettled([1, 2, 3].map((n) => buffer.submit(send(n))));
+		expect(run.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+		expect(store.batches).toEqual([[1, 2, 3]]);
+		await buffer.submit(send(4));
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 3, 4]);
 	});
 
 	test('flush commits everything held, in order, without waiting for the timeout', async () => {

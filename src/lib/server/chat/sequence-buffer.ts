@@ -4,6 +4,11 @@
  * order and a straggler is still stored later (never dropped). "Next expected" comes from the
  * database, so a restart or another instance committing part of the sequence neither stalls nor
  * reorders: whenever a send looks early, the database is asked again before holding it.
+ * The sends that are next in line leave as a run: all that are ready while the key's previous run
+ * commits go together, in clientSeq order, into one batch (GroupCommit.submitRun), so a chatty
+ * client is bound by batch size rather than commit latency. One run per key at a time: a run is
+ * handed over only once the one before it is answered, and when a send of a run fails for now, the
+ * rest of its run fails with it and what came after it waits for its resend like any early send.
  */
 import { AppError } from '$lib/errors';
 import type { Ack } from '$lib/types';
@@ -28,8 +33,13 @@ export interface SequenceBufferOptions<S extends BufferedSend> {
 	recheckMs?: number;
 	/** The next clientSeq the database expects for this key (last committed + 1, or 1). */
 	nextExpected(conversationId: string, clientId: string): Promise<number>;
-	/** Durably stores one send (idempotent by id) and returns its ack. */
-	commit(send: S): Promise<Ack>;
+	/** Most sends of one key in one run. */
+	maxRun: number;
+	/**
+	 * Durably stores a run of one key's sends, in this order (idempotent by id): one ack each. When
+	 * one fails other than by a refusal, none after it may be stored.
+	 */
+	commit(sends: S[]): Promise<Ack>[];
 }
 
 interface Held<S> {
@@ -39,10 +49,16 @@ interface Held<S> {
 }
 
 interface KeyState<S> {
-	/** Next clientSeq we believe is expected; undefined until read from the database. */
+	/** Next clientSeq not yet handed to a run (read from the database first); a failure moves it back. */
 	expected?: number;
+	/** Next clientSeq past everything committed or refused for good: `expected` never moves back past it. */
+	settled: number;
 	held: Held<S>[];
-	/** Serialises every decision and commit for the key. */
+	/** In line to commit, in the next run. */
+	ready: Held<S>[];
+	/** The key's runs, one after the other, while there are any. */
+	running?: Promise<void>;
+	/** Serialises every decision for the key. */
 	chain: Promise<void>;
 	gapTimer?: ReturnType<typeof setTimeout>;
 	recheckTimer?: ReturnType<typeof setInterval>;
@@ -66,7 +82,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 		const key = `${send.conversationId}:${send.clientId}`;
 		let state = this.keys.get(key);
 		if (!state) {
-			state = { held: [], chain: Promise.resolve(), lastUsed: Date.now() };
+			state = { settled: 1, held: [], ready: [], chain: Promise.resolve(), lastUsed: Date.now() };
 			this.keys.set(key, state);
 		}
 		state.lastUsed = Date.now();
@@ -76,7 +92,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 		});
 	}
 
-	/** True when `clientSeq` is past every send this process has committed for the key (so it is new). */
+	/** True when `clientSeq` is past every send this process has taken in line for the key (so it is new). */
 	isAhead(conversationId: string, clientId: string, clientSeq: number): boolean {
 		const expected = this.keys.get(`${conversationId}:${clientId}`)?.expected;
 		return expected !== undefined && clientSeq >= expected;
@@ -95,6 +111,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 		const states = [...this.keys.values()];
 		for (const state of states) this.enqueue(state, () => this.giveUp(state));
 		await Promise.all(states.map((s) => s.chain));
+		await Promise.all(states.map((s) => s.running));
 	}
 
 	private enqueue(state: KeyState<S>, step: () => Promise<void>) {
@@ -106,22 +123,46 @@ export class SequenceBuffer<S extends BufferedSend> {
 	private async place(state: KeyState<S>, item: Held<S>): Promise<void> {
 		const { send } = item;
 		try {
-			state.expected ??= await this.options.nextExpected(send.conversationId, send.clientId);
-			if (send.clientSeq > state.expected) {
+			if (state.expected === undefined) this.learn(state, await this.options.nextExpected(send.conversationId, send.clientId));
+			if (send.clientSeq > state.expected!) {
 				// Looks early: another instance may have committed the missing ones meanwhile.
-				state.expected = Math.max(state.expected, await this.options.nextExpected(send.conversationId, send.clientId));
+				this.learn(state, await this.options.nextExpected(send.conversationId, send.clientId));
 			}
 		} catch (error) {
 			item.reject(error);
 			this.releaseHeld(state, error);
 			return;
 		}
-		if (send.clientSeq > state.expected && !this.flushing) {
+		if (send.clientSeq > state.expected! && !this.flushing) {
 			this.hold(state, item);
 			return;
 		}
-		await this.commitOne(state, item);
-		await this.drain(state);
+		this.line(state, item);
+		this.drain(state);
+	}
+
+	/** What the database says is next: everything before it is stored. */
+	private learn(state: KeyState<S>, fromDb: number) {
+		state.expected = Math.max(state.expected ?? 1, fromDb);
+		state.settled = Math.max(state.settled, fromDb);
+	}
+
+	/** Puts a send in line for the key's next run. */
+	private line(state: KeyState<S>, item: Held<S>) {
+		state.expected = Math.max(state.expected ?? 1, item.send.clientSeq + 1);
+		state.ready.push(item);
+		state.running ??= this.runAll(state).finally(() => (state.running = undefined));
+	}
+
+	/** Commits what is in line, a run at a time, until nothing is. */
+	private async runAll(state: KeyState<S>): Promise<void> {
+		while (state.ready.length > 0) {
+			// After the decisions already waiting: sends read together leave together.
+			await new Promise((resolve) => setImmediate(resolve));
+			const run = state.ready.sort((a, b) => a.send.clientSeq - b.send.clientSeq).splice(0, this.options.maxRun);
+			const outcomes = await Promise.allSettled(this.options.commit(run.map((item) => item.send)));
+			this.settle(state, run, outcomes);
+		}
 	}
 
 	private hold(state: KeyState<S>, item: Held<S>) {
@@ -148,50 +189,66 @@ export class SequenceBuffer<S extends BufferedSend> {
 		const first = state.held[0];
 		if (!first) return;
 		try {
-			const fromDb = await this.options.nextExpected(first.send.conversationId, first.send.clientId);
-			state.expected = Math.max(state.expected ?? 1, fromDb);
+			this.learn(state, await this.options.nextExpected(first.send.conversationId, first.send.clientId));
 		} catch {
 			return; // the gap timer still bounds the wait
 		}
-		await this.drain(state);
+		this.drain(state);
 	}
 
-	/** Commits held sends while they are next in line. */
-	private async drain(state: KeyState<S>): Promise<void> {
+	/** Puts held sends in line while they are next. */
+	private drain(state: KeyState<S>) {
 		for (;;) {
 			const index = state.held.findIndex((h) => h.send.clientSeq <= state.expected!);
 			if (index === -1) break;
 			const [item] = state.held.splice(index, 1);
 			this.heldTotal--;
 			metrics.heldNow.dec();
-			await this.commitOne(state, item);
+			this.line(state, item);
 		}
 		if (state.held.length === 0) this.clearTimers(state);
 	}
 
-	/** The gap is given up: commit all held sends in clientSeq order. */
+	/** The gap is given up: all held sends go in line, in clientSeq order. */
 	private async giveUp(state: KeyState<S>): Promise<void> {
 		this.clearTimers(state);
 		const items = state.held.splice(0).sort((a, b) => a.send.clientSeq - b.send.clientSeq);
 		this.heldTotal -= items.length;
 		metrics.heldNow.dec(items.length);
-		for (const item of items) await this.commitOne(state, item);
+		for (const item of items) this.line(state, item);
 	}
 
-	private async commitOne(state: KeyState<S>, item: Held<S>): Promise<void> {
-		try {
-			const ack = await this.options.commit(item.send);
-			state.expected = Math.max(state.expected ?? 1, item.send.clientSeq + 1);
-			item.resolve(ack);
-		} catch (error) {
+	/** Answers a run's sends in clientSeq order; after a failure for now, the key waits for that send again. */
+	private settle(state: KeyState<S>, run: Held<S>[], outcomes: PromiseSettledResult<Ack>[]) {
+		const failures: { clientSeq: number; error: unknown }[] = [];
+		run.forEach((item, i) => {
+			const outcome = outcomes[i];
+			if (outcome.status === 'fulfilled') {
+				state.settled = Math.max(state.settled, item.send.clientSeq + 1);
+				item.resolve(outcome.value);
+				return;
+			}
+			const error: unknown = outcome.reason;
 			// A send the server refuses for good (conflict, not a member) will never fill its slot:
 			// move past it so later sends do not wait. A transient failure keeps the slot open.
 			if (error instanceof AppError && error.status < 500 && error.code !== 'rate_limited') {
-				state.expected = Math.max(state.expected ?? 1, item.send.clientSeq + 1);
+				state.settled = Math.max(state.settled, item.send.clientSeq + 1);
+			} else {
+				failures.push({ clientSeq: item.send.clientSeq, error });
 			}
 			item.reject(error);
-			this.releaseHeld(state, error);
+		});
+		if (failures.length === 0) return;
+		// The first new send that failed (a resend of a stored one leaves no slot open) is next again.
+		const open = failures.map((f) => f.clientSeq).filter((clientSeq) => clientSeq >= state.settled);
+		if (open.length > 0) state.expected = Math.min(state.expected ?? 1, ...open);
+		if (!this.flushing) {
+			// Put in line on the belief that this run would commit: now early, so held.
+			const early = state.ready.filter((item) => item.send.clientSeq > state.expected!);
+			state.ready = state.ready.filter((item) => item.send.clientSeq <= state.expected!);
+			for (const item of early) this.hold(state, item);
 		}
+		this.releaseHeld(state, failures[0].error);
 	}
 
 	/**
@@ -217,7 +274,7 @@ export class SequenceBuffer<S extends BufferedSend> {
 	private sweep() {
 		const cutoff = Date.now() - 60_000;
 		for (const [key, state] of this.keys) {
-			if (state.held.length === 0 && state.lastUsed < cutoff) this.keys.delete(key);
+			if (state.held.length === 0 && !state.running && state.lastUsed < cutoff) this.keys.delete(key);
 		}
 	}
 }
