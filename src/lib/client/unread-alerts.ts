@@ -3,7 +3,7 @@
  * the app is hidden. The decision (what is new since the last look) is kept apart from the
  * browser calls that show it.
  */
-import { liveQuery } from 'dexie';
+import { watch } from './live-query';
 import type { Conversation } from '$lib/types';
 import type { DuetDb, LocalConversation } from './db';
 
@@ -33,7 +33,7 @@ export interface UnreadHooks {
 /** Follows the database; the first result only sets the mark, so opening the app notifies nothing. */
 export function watchUnread(db: DuetDb, me: string, hooks: UnreadHooks): () => void {
 	let last: Map<string, number> | null = null;
-	const sub = liveQuery(() => db.conversations.toArray()).subscribe({
+	return watch(() => db.conversations.toArray(), {
 		next(conversations) {
 			hooks.total(unreadTotal(conversations));
 			const previous = last;
@@ -43,7 +43,6 @@ export function watchUnread(db: DuetDb, me: string, hooks: UnreadHooks): () => v
 		},
 		error: (error) => console.warn(error)
 	});
-	return () => sub.unsubscribe();
 }
 
 export function showBadge(total: number): void {
