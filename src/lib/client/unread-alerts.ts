@@ -4,13 +4,10 @@
  * browser calls that show it.
  */
 import { watch } from './live-query';
-import type { Conversation } from '$lib/types';
 import type { DuetDb, LocalConversation } from './db';
+import { unreadTotal } from './unread-total';
 
-/** Muted conversations are left out: their unread count shows in the list only. */
-export function unreadTotal(conversations: readonly Pick<Conversation, 'unreadCount' | 'muted'>[]): number {
-	return conversations.reduce((n, conv) => n + (conv.muted ? 0 : (conv.unreadCount ?? 0)), 0);
-}
+export { unreadTotal };
 
 /** Conversations not muted whose unread count grew since `previous` with a peer message last. */
 export function newlyUnread(
