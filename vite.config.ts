@@ -38,5 +38,10 @@ function webSocketEndpoint(): Plugin {
 }
 
 export default defineConfig({
-	plugins: [tailwindcss(), sveltekit(), SvelteKitPWA(pwaOptions()), webSocketEndpoint()]
+	plugins: [tailwindcss(), sveltekit(), SvelteKitPWA(pwaOptions()), webSocketEndpoint()],
+	optimizeDeps: {
+		// Imported only by modules the app loads on demand, which the dev server's first scan does
+		// not find: discovered on the first chat opened, they made it re-bundle and reload the page.
+		include: ['dexie', 'markdown-it', 'dompurify', 'emoji-picker-element/picker.js']
+	}
 });

@@ -262,28 +262,48 @@ test('screenshots at phone and desktop sizes, light and dark', async ({ browser 
 	await closeAll(alice, bob, carol);
 });
 
+/** Sizes of built client scripts, as served from `/_app/…`; gzip at level 9, each file alone. */
+function scriptSizes(paths: Iterable<string>) {
+	const files = [...paths].map((path) => {
+		const body = readFileSync(`${process.env.BUILD_DIR ?? 'build'}/client${path}`);
+		return { path, rawBytes: body.length, gzipBytes: gzipSync(body, { level: 9 }).length };
+	});
+	files.sort((a, b) => b.gzipBytes - a.gzipBytes);
+	const sum = (key: 'rawBytes' | 'gzipBytes') => files.reduce((total, file) => total + file[key], 0);
+	return { files: files.length, rawBytes: sum('rawBytes'), gzipBytes: sum('gzipBytes'), perFile: files };
+}
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+
 test('initial JavaScript of the chat route, gzip', async ({ browser }) => {
 	const alice = await signUp(browser, 'alice');
 	const bob = await signUp(browser, 'bob');
 	const id = await conversationWith(alice, bob);
-	const scripts = new Set<string>();
+	const loaded = new Set<string>();
 	alice.page.on('response', (response) => {
 		const url = new URL(response.url());
-		if (url.pathname.startsWith('/_app/') && url.pathname.endsWith('.js')) scripts.add(url.pathname);
+		if (url.pathname.startsWith('/_app/') && url.pathname.endsWith('.js')) loaded.add(url.pathname);
 	});
-	await alice.page.goto(`/c/${id}`);
+	const response = await alice.page.goto(`/c/${id}`);
+	// Initial: what the server's answer makes the browser fetch before the app can hydrate (Kit
+	// names every static import of the route in its modulepreload Link header). The client with
+	// Dexie, the formatter, the popovers, the emoji picker and the attachment viewer come after,
+	// through dynamic import().
+	const preloads = (await response?.headerValue('link')) ?? '';
+	const initial = new Set([...preloads.matchAll(/<([^>]+\.js)>; rel="modulepreload"/g)].map(([, path]) => path));
+	expect(initial.size).toBeGreaterThan(0);
 	await waitLive(alice.page);
-	let raw = 0;
-	let gzip = 0;
-	for (const path of scripts) {
-		const body = readFileSync(`${process.env.BUILD_DIR ?? 'build'}/client${path}`);
-		raw += body.length;
-		gzip += gzipSync(body, { level: 9 }).length;
-	}
-	const report = { route: '/c/[id]', files: scripts.size, rawBytes: raw, gzipBytes: gzip };
-	console.log(`initial JS for /c/[id]: ${scripts.size} files, ${(raw / 1024).toFixed(1)} KiB raw, ${(gzip / 1024).toFixed(1)} KiB gzip`);
+	for (const path of initial) expect(loaded, `${path} is named by the page but was not loaded`).toContain(path);
+	const first = scriptSizes(initial);
+	const live = scriptSizes(loaded);
+	console.log(`initial JS for /c/[id]: ${first.files} files, ${kib(first.rawBytes)} raw, ${kib(first.gzipBytes)} gzip`);
+	console.log(`JS loaded for /c/[id] until live: ${live.files} files, ${kib(live.rawBytes)} raw, ${kib(live.gzipBytes)} gzip`);
+	const report = { route: '/c/[id]', ...first, untilLive: live };
 	writeFileSync('test-results/js-size.json', JSON.stringify(report, null, 2));
-	// A budget, so growth is a decision rather than an accident.
-	expect(gzip).toBeLessThan(120 * 1024);
+	// Budgets, so growth is a decision rather than an accident: 80 KB (decimal, as issue 22 says)
+	// before hydration, and everything the first visit fetches until the connection is live (a
+	// few KiB more than before the split: each file is compressed alone).
+	expect(first.gzipBytes).toBeLessThanOrEqual(80 * 1000);
+	expect(live.gzipBytes).toBeLessThan(128 * 1024);
 	await closeAll(alice, bob);
 });

@@ -52,3 +52,11 @@ export function humanSize(bytes: number): string {
 export function isImage(type: string): boolean {
 	return /^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(type);
 }
+
+/** The files break the limits; nothing was stored. */
+export class FilesRefused extends Error {
+	constructor(readonly reasons: string[]) {
+		super(reasons.join(' '));
+		this.name = 'FilesRefused';
+	}
+}

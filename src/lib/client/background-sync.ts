@@ -3,7 +3,7 @@
  * when connectivity returns even if every tab has been closed by then (where the browser supports
  * it); when the sync fires with a tab open, the worker asks that tab to flush instead.
  */
-import { liveQuery } from 'dexie';
+import { watch } from './live-query';
 import { OUTBOX_SYNC_PREFIX, type SwMessage } from '$lib/pwa-protocol';
 import type { DuetDb } from './db';
 
@@ -22,14 +22,13 @@ export function registerOutboxSync(db: DuetDb, userId: string, register?: Regist
 	if (!send) return () => {};
 	const queuedWrites = async () =>
 		(await db.outbox.where('state').equals('queued').count()) + (await db.changes.where('state').equals('queued').count());
-	const sub = liveQuery(queuedWrites).subscribe({
+	return watch(queuedWrites, {
 		next(queued) {
 			if (queued === 0) return;
 			void send(OUTBOX_SYNC_PREFIX + userId).catch(() => {});
 		},
 		error: (error) => console.warn(error)
 	});
-	return () => sub.unsubscribe();
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import type { ClientFrame, MessageChange } from '$lib/schemas';
 import type { Message } from '$lib/types';
+import { ChangeRefused } from './change-refused';
 import { ConversationRows } from './conversation-rows';
 import { getMeta, META, setMeta, uuid, type DuetDb, type LocalMessage, type PendingChange } from './db';
 import { DeliveryScheduler, type DeliveryDeps, type DeliveryQueue } from './delivery';
@@ -15,8 +16,7 @@ import { deleteUnsent } from './outbox';
 
 type ChangeFrame = Extract<ClientFrame, { type: 'change' }>;
 
-/** Why a change cannot be made at all, told to the user at once (nothing is queued). */
-export class ChangeRefused extends Error {}
+export { ChangeRefused };
 
 /**
  * Queues `change` of `message`. Deleting a message the server has not acked just takes it out of

@@ -7,6 +7,9 @@ import Dexie, { type EntityTable } from 'dexie';
 import type { MessageChange } from '$lib/schemas';
 import type { Attachment, Conversation, Message } from '$lib/types';
 import { dbName } from './db-name';
+import { uuid } from './uuid';
+
+export { uuid };
 
 export { dbName };
 
@@ -157,16 +160,6 @@ export async function getMeta<T extends string | number>(db: DuetDb, key: string
 
 export async function setMeta(db: DuetDb, key: string, value: string | number): Promise<void> {
 	await db.meta.put({ key, value });
-}
-
-/** UUID v4 that also works outside secure contexts, where crypto.randomUUID is missing. */
-export function uuid(): string {
-	if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-	const b = crypto.getRandomValues(new Uint8Array(16));
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-	return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /** This install's clientId for the user, created once; a rw transaction makes tabs agree. */

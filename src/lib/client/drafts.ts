@@ -1,5 +1,5 @@
 /** Per-conversation drafts in Dexie, saved as you type (debounced), restored on reload and followed live by other tabs. */
-import { liveQuery } from 'dexie';
+import { watch } from './live-query';
 import type { DuetDb } from './db';
 
 export const DRAFT_DEBOUNCE_MS = 300;
@@ -13,11 +13,10 @@ export function loadDraft(db: DuetDb, conversationId: string): Promise<string> {
  * (Dexie's live queries hear other tabs' writes). Returns the way to stop.
  */
 export function watchDraft(db: DuetDb, conversationId: string, ondraft: (body: string) => void): () => void {
-	const subscription = liveQuery(() => loadDraft(db, conversationId)).subscribe({
+	return watch(() => loadDraft(db, conversationId), {
 		next: ondraft,
 		error: (error) => console.warn('Could not follow the draft', error)
 	});
-	return () => subscription.unsubscribe();
 }
 
 /** Conversation id → its unsent text, for the conversation list's "Draft:" line. */

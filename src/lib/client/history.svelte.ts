@@ -7,7 +7,7 @@
 import type { Conversation, Message } from '$lib/types';
 import type { DuetDb } from './db';
 import { countConfirmed, countFrom, oldestSeq } from './queries';
-import { HISTORY_PAGE } from './sync';
+import { HISTORY_PAGE } from './history-page';
 
 /** Older history comes in the API's largest pages: fewer round trips in long histories. */
 export const OLDER_PAGE = 200;

@@ -2,7 +2,7 @@
  * Svelte 5 runes over Dexie liveQuery: a value that follows the database, in every tab, and is
  * re-queried when the reactive inputs read by `select` change.
  */
-import { liveQuery } from 'dexie';
+import { watch } from './live-query';
 
 export interface LiveSelection<T> {
 	/** What the result is about; a result for an older key is never shown for a newer one. */
@@ -22,11 +22,10 @@ export function live<T>(select: () => LiveSelection<T> | null): { readonly curre
 		const selection = select();
 		wanted = selection?.key ?? null;
 		if (!selection) return;
-		const subscription = liveQuery(selection.query).subscribe({
+		return watch(selection.query, {
 			next: (value) => (result = { key: selection.key, value }),
 			error: (error) => console.error('Live query failed', error)
 		});
-		return () => subscription.unsubscribe();
 	});
 	return {
 		get current() {

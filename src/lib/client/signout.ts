@@ -4,7 +4,7 @@
  * messages still in the outbox are counted first so the user can wait for them instead of losing
  * them silently.
  */
-import { liveQuery } from 'dexie';
+import { watch } from './live-query';
 import { AppError } from '$lib/errors';
 import type { DuetDb } from './db';
 
@@ -38,7 +38,7 @@ export function whenDelivered(db: DuetDb, signal?: AbortSignal): Promise<Unsent>
 			reject(signal?.reason);
 		};
 		signal?.addEventListener('abort', onAbort, { once: true });
-		const subscription = liveQuery(() => countUnsent(db)).subscribe({
+		const stop = watch(() => countUnsent(db), {
 			next(unsent) {
 				if (unsent.queued > 0) return;
 				finish();
@@ -51,8 +51,8 @@ export function whenDelivered(db: DuetDb, signal?: AbortSignal): Promise<Unsent>
 		});
 		function finish() {
 			signal?.removeEventListener('abort', onAbort);
-			// liveQuery may call next() synchronously, before `subscription` is assigned.
-			queueMicrotask(() => subscription.unsubscribe());
+			// next() may run synchronously, before `stop` is assigned.
+			queueMicrotask(() => stop());
 		}
 	});
 }

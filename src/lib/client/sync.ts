@@ -10,9 +10,10 @@ import type { Api } from './api';
 import { mergeConversation } from './conversations';
 import { storeServerCopy } from './changes';
 import { ConversationRows } from './conversation-rows';
+import { HISTORY_PAGE } from './history-page';
 import { getMeta, META, type DuetDb } from './db';
 
-export const HISTORY_PAGE = 50;
+export { HISTORY_PAGE };
 /** Conversations whose recent history a rebuild fetches eagerly; the rest load when opened. */
 const REBUILD_CONVERSATIONS = 20;
 

@@ -3,14 +3,11 @@
  * the app is hidden. The decision (what is new since the last look) is kept apart from the
  * browser calls that show it.
  */
-import { liveQuery } from 'dexie';
-import type { Conversation } from '$lib/types';
+import { watch } from './live-query';
 import type { DuetDb, LocalConversation } from './db';
+import { unreadTotal } from './unread-total';
 
-/** Muted conversations are left out: their unread count shows in the list only. */
-export function unreadTotal(conversations: readonly Pick<Conversation, 'unreadCount' | 'muted'>[]): number {
-	return conversations.reduce((n, conv) => n + (conv.muted ? 0 : (conv.unreadCount ?? 0)), 0);
-}
+export { unreadTotal };
 
 /** Conversations not muted whose unread count grew since `previous` with a peer message last. */
 export function newlyUnread(
@@ -33,7 +30,7 @@ export interface UnreadHooks {
 /** Follows the database; the first result only sets the mark, so opening the app notifies nothing. */
 export function watchUnread(db: DuetDb, me: string, hooks: UnreadHooks): () => void {
 	let last: Map<string, number> | null = null;
-	const sub = liveQuery(() => db.conversations.toArray()).subscribe({
+	return watch(() => db.conversations.toArray(), {
 		next(conversations) {
 			hooks.total(unreadTotal(conversations));
 			const previous = last;
@@ -43,7 +40,6 @@ export function watchUnread(db: DuetDb, me: string, hooks: UnreadHooks): () => v
 		},
 		error: (error) => console.warn(error)
 	});
-	return () => sub.unsubscribe();
 }
 
 export function showBadge(total: number): void {

@@ -7,20 +7,14 @@
  */
 import type { MessageContentInput } from '$lib/schemas';
 import type { Attachment } from '$lib/types';
-import { checkFiles } from './attachment-rules';
+import { checkFiles, FilesRefused } from './attachment-rules';
 import { uuid, type DuetDb, type LocalMessage, type PendingUpload } from './db';
 import { deleteUnsent, enqueueMessage } from './outbox';
 
 /** A file as the composer hands it over: what a pending upload holds of the file itself. */
 export type ChosenFile = Pick<PendingUpload, 'blob' | 'name' | 'type' | 'size' | 'width' | 'height'>;
 
-/** The files break the limits; nothing was stored. */
-export class FilesRefused extends Error {
-	constructor(readonly reasons: string[]) {
-		super(reasons.join(' '));
-		this.name = 'FilesRefused';
-	}
-}
+export { FilesRefused };
 
 /**
  * Stores a message with its files and its outbox item in one transaction: all of it is there, or

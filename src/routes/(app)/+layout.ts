@@ -1,6 +1,5 @@
 import { redirect } from '@sveltejs/kit';
 import { browser } from '$app/environment';
-import { getClient } from '$lib/client/client.svelte';
 import { isOfflineData, lastUser, rememberUser } from '$lib/client/offline';
 import { conversationList } from '$lib/client/queries';
 import type { LayoutLoad } from './$types';
@@ -17,6 +16,7 @@ export const load: LayoutLoad = async ({ data }) => {
 	}
 	const user = lastUser();
 	if (!user) redirect(307, '/login');
+	const { getClient } = await import('$lib/client/client.svelte');
 	const conversations = await conversationList(getClient(user).db);
 	return { user, conversations, search: null, offline: true as const };
 };

@@ -1,5 +1,4 @@
 import { error } from '@sveltejs/kit';
-import { getClient } from '$lib/client/client.svelte';
 import { isOfflineData } from '$lib/client/offline';
 import type { Message } from '$lib/types';
 import type { PageLoad } from './$types';
@@ -13,6 +12,7 @@ export const load: PageLoad = async ({ data, params, parent }) => {
 	const server = data as typeof data | { offline: true };
 	if (!isOfflineData(server)) return server;
 	const { user } = await parent();
+	const { getClient } = await import('$lib/client/client.svelte');
 	const conversation = await getClient(user).db.conversations.get(params.id);
 	if (!conversation) error(404, 'This conversation is not stored on this device.');
 	// Whether the server has older rows is unknown here: the local rows say it (history.canLoadOlder).
