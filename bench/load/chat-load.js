@@ -116,9 +116,11 @@ function onFrame(conn, text) {
 
 function openWs(conn, path) {
 	return new Promise((resolve, reject) => {
-		const url = config.origin.replace(/^http/, 'ws') + path;
+		// A user may sit on an instance of its own (the cluster scenario); otherwise everyone is on config.origin.
+		const origin = conn.user.origin ?? config.origin;
+		const url = origin.replace(/^http/, 'ws') + path;
 		const ws = new WebSocket(url, {
-			headers: conn.user.cookie ? { cookie: conn.user.cookie, origin: config.origin } : { origin: config.origin },
+			headers: conn.user.cookie ? { cookie: conn.user.cookie, origin } : { origin },
 			perMessageDeflate: false,
 			localAddress: sourceAddress(conn.index)
 		});
@@ -217,7 +219,7 @@ function sendOne(conn, scheduled) {
 }
 
 serve({
-	/** users: [{id, cookie}], pairs: [[i, j, conversationId]] indexes into users. */
+	/** users: [{id, cookie, origin?}], pairs: [[i, j, conversationId]] indexes into users. */
 	async connect(payload) {
 		config = payload;
 		if (payload.mode === 'sse') postPool = new HttpPool(payload.origin, payload.maxSockets ?? 64);
