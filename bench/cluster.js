@@ -146,8 +146,12 @@ async function measure({ bus, count, C, baseUrl, stamp, passwordHash, nodeArgs, 
 }
 
 /** Every configuration, each bus's single instance first: the rows of the cluster table. */
-export async function clusterScenario({ quick, baseUrl, stamp, passwordHash, nodeArgs = [], keep = false }) {
-	const C = quick ? CLUSTER_QUICK : CLUSTER_FULL;
+export async function clusterScenario({ quick, baseUrl, stamp, passwordHash, nodeArgs = [], keep = false, args = {} }) {
+	// --buses=nats and --instances=1,3 narrow the run (for a look at one configuration).
+	const C = { ...(quick ? CLUSTER_QUICK : CLUSTER_FULL) };
+	if (args.buses) C.buses = String(args.buses).split(',');
+	if (args.instances) C.instances = String(args.instances).split(',').map(Number);
+	if (args['cluster-rate']) C.rate = Number(args['cluster-rate']);
 	const natsUrl = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 	log(`── cluster: ${C.instances.join(', ')} instances on each bus, ${C.pairs} pairs across instances, ${C.rate} msg/s ──`);
 	const rows = [];

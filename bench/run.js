@@ -651,7 +651,7 @@ async function main() {
 			result.engines[engine] = await enginePass(engine);
 		}
 		if (wants('cluster'))
-			result.cluster = await clusterScenario({ quick, baseUrl: BASE_URL, stamp, passwordHash, nodeArgs, keep: args.keep });
+			result.cluster = await clusterScenario({ quick, baseUrl: BASE_URL, stamp, passwordHash, nodeArgs, keep: args.keep, args });
 		if (wants('idle')) {
 			log('── idle baselines ──');
 			result.baselines.idle = await idleBaselines();
