@@ -54,7 +54,13 @@ async function clusterLoad(pairs) {
 		};
 	});
 	const children = parts.map(() => forkChild(path.join(ROOT, 'bench/load/chat-load.js')));
-	await Promise.all(children.map((c, k) => c.call('connect', { mode: 'ws', origin: pairs[0].a.origin, ...parts[k] })));
+	try {
+		await Promise.all(children.map((c, k) => c.call('connect', { mode: 'ws', origin: pairs[0].a.origin, ...parts[k] })));
+	} catch (error) {
+		// Children left running would keep the whole run from exiting.
+		await Promise.all(children.map((c) => c.stop()));
+		throw error;
+	}
 	return {
 		async step(rate, durationMs, drainMs) {
 			const startAt = now() + 50;
