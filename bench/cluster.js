@@ -104,8 +104,6 @@ async function measure({ bus, count, C, baseUrl, stamp, passwordHash, nodeArgs, 
 		await sql.close();
 		const env = {
 			METRICS_TOKEN,
-			// Three instances share the one PostgreSQL: the same pool each, whatever the count.
-			DATABASE_POOL_SIZE: '8',
 			...(bus === 'nats' ? { BUS_URL: natsUrl, BUS_SUBJECT_PREFIX: `bench${randomUUID().slice(0, 8)}` } : {})
 		};
 		instances.push(...(await Promise.all(Array.from({ length: count }, () => startDuet({ databaseUrl: target.url, env, nodeArgs })))));

@@ -218,6 +218,18 @@ function sendOne(conn, scheduled) {
 	}
 }
 
+/** As the real client does: a 503 (the server found its database busy or away) is tried again, backing off. */
+async function withRetries(open) {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await open();
+		} catch (error) {
+			if (attempt >= 20 || !String(error?.message).includes('503')) throw error;
+			await sleep(Math.min(5000, 100 * 2 ** attempt));
+		}
+	}
+}
+
 serve({
 	/** users: [{id, cookie, origin?}], pairs: [[i, j, conversationId]] indexes into users. */
 	async connect(payload) {
@@ -240,7 +252,7 @@ serve({
 		}
 		const t0 = now();
 		await pool(conns, 50, async (conn) => {
-			if (config.mode === 'ws') await openWs(conn, '/ws');
+			if (config.mode === 'ws') await withRetries(() => openWs(conn, '/ws'));
 			else if (config.mode === 'bare') await openWs(conn, `/?user=${conn.user.id}`);
 			else await openSse(conn);
 		});
