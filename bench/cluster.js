@@ -36,12 +36,22 @@ function natsServerPid() {
 	}
 }
 
-/** The bus packets an instance has received from others so far. */
-async function busPackets(origin) {
+/** What an instance has received from the others so far: bus packets, and hints for users here and elsewhere. */
+async function busCounts(origin) {
 	const res = await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-	const text = await res.text();
-	const line = text.split('\n').find((l) => l.startsWith('duet_bus_lag_seconds_count'));
-	return line ? Number(line.split(' ').pop()) : 0;
+	const lines = (await res.text()).split('\n');
+	const value = (prefix) =>
+		Number(
+			lines
+				.find((l) => l.startsWith(prefix))
+				?.split(' ')
+				.pop() ?? 0
+		);
+	return {
+		packets: value('duet_bus_lag_seconds_count'),
+		here: value('duet_bus_notes_received_total{for="here"}'),
+		elsewhere: value('duet_bus_notes_received_total{for="elsewhere"}')
+	};
 }
 
 /** Load-generator children; each user connects to the instance named by its `origin`. */
@@ -117,12 +127,14 @@ async function measure({ bus, count, C, baseUrl, stamp, passwordHash, nodeArgs, 
 
 		const nats = bus === 'nats' ? natsServerPid() : undefined;
 		const cpu0 = instances.map((i) => cpuSeconds(i.pid));
-		const packets0 = await Promise.all(instances.map((i) => busPackets(i.origin)));
+		const bus0 = await Promise.all(instances.map((i) => busCounts(i.origin)));
 		const db0 = await dbCpu.sample();
 		const nats0 = nats ? cpuSeconds(nats) : 0;
 		const step = await load.step(C.rate, C.stepMs, 10_000);
 		const cpu = instances.map((i, k) => cpuSeconds(i.pid) - cpu0[k]);
-		const packets = (await Promise.all(instances.map((i) => busPackets(i.origin)))).map((p, k) => p - packets0[k]);
+		const bus1 = await Promise.all(instances.map((i) => busCounts(i.origin)));
+		const delta = (key) => bus1.map((b, k) => b[key] - bus0[k][key]);
+		const packets = delta('packets');
 		const dbCpuUsed = (await dbCpu.sample()) - db0;
 		const natsCpu = nats ? cpuSeconds(nats) - nats0 : null;
 		const per1k = (seconds) => (step.delivered ? (seconds / step.delivered) * 1000 : null);
@@ -136,6 +148,9 @@ async function measure({ bus, count, C, baseUrl, stamp, passwordHash, nodeArgs, 
 			meanInstanceCpuPer1k: per1k(cpu.reduce((a, b) => a + b, 0) / count),
 			clusterCpuPer1k: per1k(cpu.reduce((a, b) => a + b, 0)),
 			busPacketsPerInstance: packets,
+			// Per 1k messages of the cluster: the hints each instance had to take, wanted or not.
+			hintsHerePer1k: delta('here').map(per1k),
+			hintsElsewherePer1k: delta('elsewhere').map(per1k),
 			dbCpuPer1k: per1k(dbCpuUsed),
 			natsCpuPer1k: natsCpu === null ? null : per1k(natsCpu)
 		};
@@ -143,7 +158,7 @@ async function measure({ bus, count, C, baseUrl, stamp, passwordHash, nodeArgs, 
 			`  cluster ${bus.padEnd(8)} ×${count}: ${result.achieved.toFixed(0)}/s e2e p99 ${step.e2e?.p99} ms lost ${step.lost} dup ${step.duplicates} ooo ${step.outOfOrder}; ` +
 				`CPU s per 1k per instance ${result.instanceCpuPer1k.map((v) => v?.toFixed(3)).join(' / ')}, cluster ${result.clusterCpuPer1k?.toFixed(3)}, DB ${result.dbCpuPer1k?.toFixed(3)}` +
 				(natsCpu === null ? '' : `, nats-server ${result.natsCpuPer1k?.toFixed(3)}`) +
-				`; bus packets received ${packets.join(' / ')}`
+				`; bus packets received ${packets.join(' / ')}, hints per 1k for users here ${result.hintsHerePer1k.map((v) => v?.toFixed(0)).join(' / ')}, elsewhere ${result.hintsElsewherePer1k.map((v) => v?.toFixed(0)).join(' / ')}`
 		);
 		return result;
 	} finally {
@@ -173,6 +188,9 @@ export async function clusterScenario({ quick, baseUrl, stamp, passwordHash, nod
 const n = (v, digits = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : Number(v).toFixed(digits));
 const times = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${v.toFixed(2)}×`);
 
+const hints = (r) =>
+	r.hintsHerePer1k ? r.hintsHerePer1k.map((here, k) => `${n(here, 0)} / ${n(r.hintsElsewherePer1k[k], 0)}`).join(', ') : '–';
+
 /** The cluster table of latest.md. */
 export function clusterMarkdown(cluster) {
 	const s = cluster.settings;
@@ -181,8 +199,8 @@ export function clusterMarkdown(cluster) {
 		'',
 		'CPU per 1k messages counts the messages of the whole cluster. "Bus cost per instance" is what spreading adds: (cluster CPU − the single instance\'s) ÷ instances.',
 		'',
-		'| bus | instances | achieved msg/s | e2e p50 | e2e p99 | p99 × single | lost / dup / ooo | CPU s per 1k per instance | mean per instance × single | bus cost per instance s per 1k | bus packets received per instance | DB CPU s per 1k | nats-server CPU s per 1k |',
-		'|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|---:|---:|'
+		'| bus | instances | achieved msg/s | e2e p50 | e2e p99 | p99 × single | lost / dup / ooo | CPU s per 1k per instance | mean per instance × single | bus cost per instance s per 1k | bus packets received per instance | hints received per 1k msgs per instance: for users here / elsewhere | DB CPU s per 1k | nats-server CPU s per 1k |',
+		'|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|---|---:|---:|'
 	];
 	for (const r of cluster.rows) {
 		const single = cluster.rows.find((x) => x.bus === r.bus && x.instances === 1);
@@ -192,7 +210,7 @@ export function clusterMarkdown(cluster) {
 				single ? times(r.e2e?.p99 / single.e2e?.p99) : '–'
 			} | ${r.lost} / ${r.duplicates} / ${r.outOfOrder} | ${r.instanceCpuPer1k.map((v) => n(v)).join(' / ')} | ${
 				single ? times(r.meanInstanceCpuPer1k / single.meanInstanceCpuPer1k) : '–'
-			} | ${busCost === null ? '–' : n(busCost)} | ${r.busPacketsPerInstance.join(' / ')} | ${n(r.dbCpuPer1k)} | ${n(r.natsCpuPer1k)} |`
+			} | ${busCost === null ? '–' : n(busCost)} | ${r.busPacketsPerInstance.join(' / ')} | ${hints(r)} | ${n(r.dbCpuPer1k)} | ${n(r.natsCpuPer1k)} |`
 		);
 	}
 	return lines.join('\n');
