@@ -129,8 +129,10 @@ function openWs(conn, path) {
 		ws.on('message', (data) => onFrame(conn, data.toString()));
 		ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
 		ws.once('error', reject);
-		ws.on('close', () => {
+		ws.on('close', (code) => {
 			if (step) countError('closed');
+			// Closed before `ready` (its stream failed to start): settles the connect, to be tried again.
+			reject(new Error(`closed before ready: ${code}`));
 		});
 	});
 }
@@ -218,13 +220,13 @@ function sendOne(conn, scheduled) {
 	}
 }
 
-/** As the real client does: a 503 (the server found its database busy or away) is tried again, backing off. */
+/** As the real client does: a 503 or a close before `ready` (the database busy or away) is tried again, backing off. */
 async function withRetries(open) {
 	for (let attempt = 1; ; attempt++) {
 		try {
 			return await open();
 		} catch (error) {
-			if (attempt >= 20 || !String(error?.message).includes('503')) throw error;
+			if (attempt >= 20 || !/503|closed before ready/.test(String(error?.message))) throw error;
 			await sleep(Math.min(5000, 100 * 2 ** attempt));
 		}
 	}
