@@ -3,10 +3,11 @@
  * and, in a second pass, embedded PGlite, with load-generator child processes over real sockets,
  * next to bare baselines measured in the same run (a `ws` relay with no auth and no database; a
  * bare one-row INSERT loop; a bare upload sink storing 256 KiB chunks, bench/lib/uploads.js).
+ * The cluster scenario (several instances on one bus) is bench/cluster.js.
  * Writes bench/results/<timestamp>.json and bench/results/latest.md. With --only, the start-up
  * figures are the fresh start only (which migrates the database every pass needs).
  *
- *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,startup]
+ *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,startup,cluster]
  *                     [--profile] [--rates=250,500,...] [--pairs=N] [--keep] [--label=NAME]
  *
  * --pairs sets the load steps' pairs (users = 2 × pairs; default 500, 250 with --quick), so one
@@ -25,6 +26,8 @@ import path from 'node:path';
 import { merge, summary } from './lib/hist.js';
 import { cpuSeconds, machineBusy, machineSample, rssBytes, rssSampler } from './lib/procstat.js';
 import { isClean, markdown } from './lib/report.js';
+import { clusterScenario } from './cluster.js';
+import { dbCpuMeter } from './lib/db-cpu.js';
 import { createDatabase, dropDatabase, makePair, makeUser, migrate, openSql, seedHistory, seedUsers } from './lib/seed.js';
 import { APP_DIR, ROOT, startDuet, startProcess } from './lib/server.js';
 import { describeUpload, UPLOADS_FULL, UPLOADS_QUICK, uploadClient, uploadScenarios } from './lib/uploads.js';
@@ -122,28 +125,6 @@ const passwordHash = await (async () => {
 	const { hash } = await import('@node-rs/argon2');
 	return hash('bench password 1234');
 })();
-
-/** CPU seconds of the PostgreSQL backends serving `dbName` (those alive now plus those seen before). */
-function dbCpuMeter(target, dbName) {
-	// PGlite runs inside the server process: its CPU is already the server's.
-	if (!target.url) return null;
-	const seen = new Map();
-	let sqlPromise;
-	return {
-		async sample() {
-			sqlPromise ??= import('postgres').then(({ default: postgres }) => postgres(BASE_URL, { max: 1, onnotice: () => {} }));
-			const sql = await sqlPromise;
-			const rows = await sql`select pid from pg_stat_activity where datname = ${dbName} and pid <> pg_backend_pid()`;
-			for (const { pid } of rows) seen.set(pid, cpuSeconds(pid) || seen.get(pid) || 0);
-			let total = 0;
-			for (const value of seen.values()) total += value;
-			return total;
-		},
-		async close() {
-			if (sqlPromise) await (await sqlPromise).end();
-		}
-	};
-}
 
 function splitPairs(pairs, children) {
 	return Array.from({ length: children }, (_, k) => {
@@ -268,7 +249,7 @@ async function insertLoop(engine) {
 		const child = forkChild(path.join(ROOT, 'bench/baselines/pg-insert.js'));
 		// Where the loop's CPU goes, to set beside the server's: the loop itself, and PostgreSQL's
 		// backends for its database (PGlite runs inside the loop, so there the loop is all of it).
-		const dbCpu = engine === 'postgres' ? dbCpuMeter(target, dbName) : null;
+		const dbCpu = engine === 'postgres' ? dbCpuMeter(BASE_URL, target, dbName) : null;
 		const loop0 = cpuSeconds(child.pid);
 		const db0 = dbCpu ? await dbCpu.sample() : 0;
 		// The loop closes its connections before it answers: read their CPU while they are alive.
@@ -450,7 +431,7 @@ async function enginePass(engine) {
 	const serverTarget = engine === 'postgres' ? { databaseUrl: target.url } : { databaseUrl: '', pgliteDir: target.dir };
 	const engineEnv = target.unsafeNoFsync ? { PGLITE_UNSAFE_NO_FSYNC: '1' } : {};
 	const start = (env = {}) => startDuet({ ...serverTarget, env: { ...engineEnv, ...env }, nodeArgs });
-	const dbCpu = dbCpuMeter(target, dbName) ?? undefined;
+	const dbCpu = dbCpuMeter(BASE_URL, target, dbName) ?? undefined;
 	try {
 		// Start-up on a fresh database runs the migrations; then restarts on the empty database.
 		const startup = { repeats: P.repeats };
@@ -668,10 +649,13 @@ async function main() {
 		engines: {}
 	};
 	try {
-		for (const engine of engines) {
+		// --only=cluster needs no engine pass (the cluster scenario brings its own databases).
+		for (const engine of only?.size === 1 && only.has('cluster') ? [] : engines) {
 			if (wants('ws') || wants('sse')) result.baselines.pgInsert[engine] = await pgInsertBaseline(engine);
 			result.engines[engine] = await enginePass(engine);
 		}
+		if (wants('cluster'))
+			result.cluster = await clusterScenario({ quick, baseUrl: BASE_URL, stamp, passwordHash, nodeArgs, keep: args.keep, args });
 		if (wants('idle')) {
 			log('── idle baselines ──');
 			result.baselines.idle = await idleBaselines();

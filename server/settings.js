@@ -265,6 +265,8 @@ export const SETTINGS = {
 	/** Events older than this are pruned from the per-user log (a resume from before them is a reset). */
 	EVENT_RETENTION_DAYS: int(30, 1),
 	RETENTION_SWEEP_MS: int(60 * 60_000, 100),
+	/** Unset: messages are kept for ever; set: older ones are deleted, attachments and all (chat/message-retention.ts). */
+	MESSAGE_RETENTION_DAYS: optionalInt(1),
 	FAST_PATH: onOff(),
 	WS_HEARTBEAT_MS: int(30_000, 10),
 	SSE_KEEPALIVE_MS: int(15_000, 10),

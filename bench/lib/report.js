@@ -1,6 +1,7 @@
 /**
  * Turns a result JSON into the Markdown tables of bench/results/latest.md (and docs/performance.md): one row per load step, then the other scenarios, then the goals.
  */
+import { clusterMarkdown } from '../cluster.js';
 
 const n = (v, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(digits));
 const ms = (v) =>
@@ -298,6 +299,7 @@ export function markdown(result) {
 			out.push('| scenario | result |', '|---|---|', ...other);
 		}
 	}
+	if (result.cluster) out.push('', '## Several instances', '', clusterMarkdown(result.cluster));
 	out.push('');
 	out.push('## Baselines (same run, same machine)');
 	out.push('');

@@ -116,9 +116,11 @@ function onFrame(conn, text) {
 
 function openWs(conn, path) {
 	return new Promise((resolve, reject) => {
-		const url = config.origin.replace(/^http/, 'ws') + path;
+		// A user may sit on an instance of its own (the cluster scenario); otherwise everyone is on config.origin.
+		const origin = conn.user.origin ?? config.origin;
+		const url = origin.replace(/^http/, 'ws') + path;
 		const ws = new WebSocket(url, {
-			headers: conn.user.cookie ? { cookie: conn.user.cookie, origin: config.origin } : { origin: config.origin },
+			headers: conn.user.cookie ? { cookie: conn.user.cookie, origin } : { origin },
 			perMessageDeflate: false,
 			localAddress: sourceAddress(conn.index)
 		});
@@ -127,8 +129,10 @@ function openWs(conn, path) {
 		ws.on('message', (data) => onFrame(conn, data.toString()));
 		ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
 		ws.once('error', reject);
-		ws.on('close', () => {
+		ws.on('close', (code) => {
 			if (step) countError('closed');
+			// Closed before `ready` (its stream failed to start): settles the connect, to be tried again.
+			reject(new Error(`closed before ready: ${code}`));
 		});
 	});
 }
@@ -216,8 +220,20 @@ function sendOne(conn, scheduled) {
 	}
 }
 
+/** As the real client does: a 503 or a close before `ready` (the database busy or away) is tried again, backing off. */
+async function withRetries(open) {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await open();
+		} catch (error) {
+			if (attempt >= 20 || !/503|closed before ready/.test(String(error?.message))) throw error;
+			await sleep(Math.min(5000, 100 * 2 ** attempt));
+		}
+	}
+}
+
 serve({
-	/** users: [{id, cookie}], pairs: [[i, j, conversationId]] indexes into users. */
+	/** users: [{id, cookie, origin?}], pairs: [[i, j, conversationId]] indexes into users. */
 	async connect(payload) {
 		config = payload;
 		if (payload.mode === 'sse') postPool = new HttpPool(payload.origin, payload.maxSockets ?? 64);
@@ -238,7 +254,7 @@ serve({
 		}
 		const t0 = now();
 		await pool(conns, 50, async (conn) => {
-			if (config.mode === 'ws') await openWs(conn, '/ws');
+			if (config.mode === 'ws') await withRetries(() => openWs(conn, '/ws'));
 			else if (config.mode === 'bare') await openWs(conn, `/?user=${conn.user.id}`);
 			else await openSse(conn);
 		});

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { InProcessBus, resyncNote, runPublished, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
+import { countReceived, InProcessBus, resyncNote, runPublished, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
 import { InstancePresence, isPresenceWire, type Flag, type PresenceWire } from './bus-presence';
 import { fromWire, toWire, type WireNote } from './bus-wire';
 import { metrics } from './metrics';
@@ -211,6 +211,7 @@ export class NatsBus implements EventBus {
 		if (typeof packet.t === 'number') metrics.busLag.observe(Math.max(0, Date.now() - packet.t) / 1000);
 		const wires: unknown[] = Array.isArray(packet.n) ? packet.n : [];
 		const notes = wires.filter((wire) => !isPresenceWire(wire)).flatMap((wire) => fromWire(wire) ?? []);
+		countReceived(this.local, notes);
 		if (notes.length) this.local.publish(notes);
 		// Presence and flags travel on the presence subject only; a packet elsewhere is not a heartbeat.
 		const presence = wires.filter(isPresenceWire);

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { databaseTimeouts, type DatabaseTimeouts } from './config';
 import { createPostgresClient, type PostgresSql } from './db/postgres-client';
-import { InProcessBus, resyncNote, runPublished, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
+import { countReceived, InProcessBus, resyncNote, runPublished, type EventBus, type Listener, type Note, type RevokedNote } from './bus';
 import { InstancePresence, isPresenceWire, type Flag } from './bus-presence';
 import { fromWire, toWire, type WireNote } from './bus-wire';
 import { metrics } from './metrics';
@@ -200,6 +200,7 @@ export class PostgresBus implements EventBus {
 		}
 		const wires: unknown[] = Array.isArray(packet.n) ? packet.n : [];
 		const notes = wires.filter((wire) => !isPresenceWire(wire)).flatMap((wire) => fromWire(wire) ?? []);
+		countReceived(this.local, notes);
 		if (notes.length) this.local.publish(notes);
 		this.presence.heard(packet.i, packet.f, wires.filter(isPresenceWire));
 	}

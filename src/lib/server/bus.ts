@@ -5,6 +5,7 @@
  */
 import type { DurableEvent, EphemeralEvent } from '$lib/types';
 import { log } from './log';
+import { metrics } from './metrics';
 
 export type Note =
 	| { kind: 'event'; userId: string; seq: number; event?: DurableEvent }
@@ -93,6 +94,11 @@ export class InProcessBus implements EventBus {
 		this.publishedHandlers.push(handler);
 	}
 
+	/** Whether a connection here listens to `userId`. */
+	has(userId: string): boolean {
+		return this.listeners.has(userId);
+	}
+
 	/** Users with at least one subscriber here. */
 	userIds(): string[] {
 		return [...this.listeners.keys()];
@@ -112,4 +118,14 @@ export function runPublished(handlers: ((notes: Note[]) => void)[], notes: Note[
 			log.error({ err: error }, 'Publish handler failed');
 		}
 	}
+}
+
+/**
+ * Counts the notes another instance sent this one, by whether anyone here wanted them: on a bus
+ * where every instance hears everything (LISTEN/NOTIFY) most are for users elsewhere.
+ */
+export function countReceived(local: InProcessBus, notes: Note[]): void {
+	const here = notes.filter((note) => note.kind === 'revoked' || local.has(note.userId)).length;
+	if (here) metrics.busNotes.inc({ for: 'here' }, here);
+	if (notes.length > here) metrics.busNotes.inc({ for: 'elsewhere' }, notes.length - here);
 }

@@ -47,6 +47,8 @@ export interface Config {
 	metricsToken: string | undefined;
 	/** The per-user event log keeps this many days (chat/retention.ts); the job runs every sweepMs. */
 	eventRetention: { days: number; sweepMs: number };
+	/** Messages older than this many days are deleted by the same sweep (chat/message-retention.ts); undefined: kept for ever. */
+	messageRetentionDays: number | undefined;
 	/** Across instances: how often an instance tells the others it is alive (bus-postgres.ts, bus-nats.ts). */
 	busHeartbeatMs: number;
 	/** The NATS servers of the bus across instances (bus-nats.ts); undefined: LISTEN/NOTIFY on PostgreSQL. */
@@ -158,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
 		busHeartbeatMs: read(env, 'BUS_HEARTBEAT_MS'),
 		metricsToken: read(env, 'METRICS_TOKEN'),
 		eventRetention: { days: read(env, 'EVENT_RETENTION_DAYS'), sweepMs: read(env, 'RETENTION_SWEEP_MS') },
+		messageRetentionDays: read(env, 'MESSAGE_RETENTION_DAYS'),
 		busUrl: read(env, 'BUS_URL'),
 		busSubjectPrefix: read(env, 'BUS_SUBJECT_PREFIX'),
 		// Only a pair: one key alone cannot sign, and the stored pair would not match it.

@@ -31,9 +31,18 @@ const CONNECTION_CODES = new Set([
 ]);
 
 export function isUnavailable(error: unknown): boolean {
+	return hasCode(error, CONNECTION_CODES);
+}
+
+/** The connection itself is gone (not a statement cancelled on a live one, which leaves its transaction open). */
+export function isLinkLost(error: unknown): boolean {
+	return hasCode(error, LINK_LOST_CODES);
+}
+
+function hasCode(error: unknown, codes: ReadonlySet<string>): boolean {
 	for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
 		const code = (e as { code?: unknown }).code;
-		if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+		if (typeof code === 'string' && codes.has(code)) return true;
 		e = (e as { cause?: unknown }).cause;
 	}
 	return false;

@@ -73,6 +73,12 @@ function create() {
 			buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5],
 			registers: [registry]
 		}),
+		busNotes: new client.Counter({
+			name: 'duet_bus_notes_received_total',
+			help: "Hints received from other instances, by whether a connection here wanted them ('here') or not ('elsewhere'): the bus work.",
+			labelNames: ['for'],
+			registers: [registry]
+		}),
 		errors: new client.Counter({
 			name: 'duet_errors_total',
 			help: 'Errors answered to clients (HTTP and WebSocket), by protocol code.',

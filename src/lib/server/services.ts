@@ -17,6 +17,7 @@ import { ResumableUploads } from './attachments/resumable';
 import { allBlobKeys } from './attachments/store';
 import { InProcessBus, type EventBus } from './bus';
 import { ChatService } from './chat/service';
+import { expireMessages } from './chat/message-retention';
 import { pruneEvents } from './chat/retention';
 import { Streams } from './chat/streams';
 import { createPreviews, type Previews } from './previews';
@@ -136,11 +137,21 @@ async function create(): Promise<Services> {
 		attachments.sweep().catch((error) => log.error({ err: error }, 'Sweeping unsent uploads failed'));
 	}, config.attachments.sweepMs);
 	sweeper.unref();
-	// Every instance prunes; SKIP LOCKED keeps their runs from waiting on each other.
-	const pruner = setInterval(() => {
-		pruneEvents(database.db, { retentionDays: config.eventRetention.days }).catch((error) =>
+	// Every instance sweeps; SKIP LOCKED (events) and an advisory lock (messages) keep their runs
+	// from waiting on each other or doing the same work. A run still going when the next is due is let be.
+	let sweeping: Promise<void> | undefined;
+	const messageRetentionDays = config.messageRetentionDays;
+	const sweep = async () => {
+		await pruneEvents(database.db, { retentionDays: config.eventRetention.days }).catch((error) =>
 			log.error({ err: error }, 'Pruning the event log failed')
 		);
+		if (messageRetentionDays === undefined) return;
+		await expireMessages(database.db, chat, { retentionDays: messageRetentionDays, shared: database.notifyUrl !== undefined }).catch(
+			(error) => log.error({ err: error }, 'Deleting messages past their retention failed')
+		);
+	};
+	const pruner = setInterval(() => {
+		sweeping ??= sweep().finally(() => (sweeping = undefined));
 	}, config.eventRetention.sweepMs);
 	pruner.unref();
 	const accounts = new Accounts({ db: database.db, chat, sessions, attachments });
@@ -171,6 +182,7 @@ async function create(): Promise<Services> {
 				sessionWatch.close();
 				clearInterval(sweeper);
 				clearInterval(pruner);
+				await sweeping;
 				await resuming;
 				await chat.flush();
 				await push.settle();

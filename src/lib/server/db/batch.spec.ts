@@ -84,6 +84,13 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the postgres.js batch writer [p
 		async () => (await pool<{ n: number }[]>`select n from t order by n`).map((r) => r.n)
 	);
 
+	test('a statement cancelled on a live connection (statement_timeout, 57014) is rolled back before the connection goes back to the pool', async () => {
+		const cancelled: Statement = { text: `do $$ begin raise exception 'cancelled' using errcode = '57014'; end $$`, params: [] };
+		await expect(writer.transact(cancelled, next)).rejects.toMatchObject({ code: '57014' });
+		// The pool's one connection serves the next query, not "current transaction is aborted".
+		expect(await pool`select 1 as one`).toEqual([{ one: 1 }]);
+	});
+
 	test('no connection within acquireMs: the batch fails unsent, the pool counts as away, and the next fails at once', async () => {
 		expect(writer.parallel).toBe(true);
 		const held = await pool.reserve();

@@ -6,7 +6,7 @@
  * batches through it and knows nothing else of the engines.
  */
 import type { DatabaseTimeouts } from '../config';
-import { isUnavailable } from '../failures';
+import { isLinkLost } from '../failures';
 import type { PoolUse } from './pool-use';
 import type { Reachability } from './reachability';
 
@@ -132,7 +132,9 @@ async function pipelined(
 		if (failed) throw (failed as PromiseRejectedResult).reason;
 	} catch (error) {
 		// A lost connection took its transaction with it; the (patched) driver refuses the ROLLBACK.
-		if (!isUnavailable(error)) await connection.unsafe('rollback').catch(() => {});
+		// A statement cancelled by statement_timeout is not that: its connection lives on in an
+		// aborted transaction, and released so it would fail every query of whoever gets it next.
+		if (!isLinkLost(error)) await connection.unsafe('rollback').catch(() => {});
 		throw error;
 	} finally {
 		// A no-op for a connection that closed: the pool has it back already.

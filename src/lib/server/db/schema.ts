@@ -123,7 +123,11 @@ export const messages = pgTable(
 		// Full-text search (chat/search.ts). An expression index rather than a stored column keeps
 		// rows small; 'simple' does no stemming, so it treats every language alike. Renamed when its
 		// expression changed (accents folded), so the migration replaces it rather than keeping both.
-		index('messages_body_folded_search_idx').using('gin', searchableBody(t.body))
+		index('messages_body_folded_search_idx').using('gin', searchableBody(t.body)),
+		// Message retention (chat/message-retention.ts) takes the oldest messages not yet deleted.
+		index('messages_live_created_idx')
+			.on(t.createdAt)
+			.where(sql`${t.deletedAt} is null`)
 	]
 );
 

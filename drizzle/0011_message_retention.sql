@@ -1,0 +1,1 @@
+CREATE INDEX "messages_live_created_idx" ON "messages" USING btree ("created_at") WHERE "messages"."deleted_at" is null;
