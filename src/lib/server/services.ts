@@ -88,7 +88,13 @@ async function create(): Promise<Services> {
 		pgliteUnsafeNoFsync: config.pgliteUnsafeNoFsync,
 		timeouts: config.database,
 		poolSize: config.poolSize,
-		migrationsDir: config.migrationsDir
+		migrationsDir: config.migrationsDir,
+		buildDir: config.buildDir,
+		// Fail fast: a supervisor restarts the server, and every acknowledged commit is on disk.
+		onPgliteLost: (error) => {
+			log.fatal({ err: error }, 'The embedded database stopped; exiting');
+			process.exit(1);
+		}
 	});
 	const sessions = new Sessions(
 		database.db,

@@ -14,24 +14,55 @@
  * Renames reach the host as one rename(2), and PostgreSQL's durable_rename syncs the directory
  * after it through the same fsync, so a file replaced by rename is never half there either.
  */
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** `SHOW wal_sync_method` on a durable database: the one method whose syscall reaches the host. */
 export const WAL_SYNC_METHOD = 'fsync';
 
 /**
+ * How PGlite is opened: on `dir` (undefined: in memory), from `template` when the cluster is new.
+ * @typedef {{ dir?: string, unsafeNoFsync?: boolean, template?: string }} PgliteOptions
+ */
+
+/**
+ * A new cluster is made from `template` (a data directory dumped at build time, already migrated:
+ * scripts/pglite-template.js) instead of by initdb, which costs PGlite a second WebAssembly
+ * instance and several seconds. Migrations still run after, so a template older than them is fine.
+ * @param {PgliteOptions} options
+ */
+export async function openPglite({ dir, unsafeNoFsync = false, template }) {
+	if (dir) return openPgliteDir(dir, { unsafeNoFsync, template });
+	const { PGlite } = await import('@electric-sql/pglite');
+	const client = new PGlite({ loadDataDir: templateBlob(template), startParams: [...PGlite.defaultStartParams, ...SMALL_MEMORY] });
+	await client.waitReady;
+	return client;
+}
+
+/** @param {string | undefined} template */
+function templateBlob(template) {
+	return template && existsSync(template) ? new Blob([readFileSync(template)]) : undefined;
+}
+
+/**
+ * PGlite serves one connection, so PostgreSQL's buffers need not be sized for many: its WebAssembly
+ * memory grows to what they fill and never shrinks.
+ */
+const SMALL_MEMORY = ['-c', 'shared_buffers=16MB', '-c', 'temp_buffers=1MB', '-c', 'wal_buffers=1MB', '-c', 'maintenance_work_mem=16MB'];
+
+/**
  * Opens PGlite on `dir`, creating it if needed, and waits until it is ready. `unsafeNoFsync`
  * opens it as PGlite ships, unsynced (PGLITE_UNSAFE_NO_FSYNC, see config.ts).
  * @param {string} dir
- * @param {{ unsafeNoFsync?: boolean }} [options]
+ * @param {{ unsafeNoFsync?: boolean, template?: string }} [options]
  * @returns {Promise<import('@electric-sql/pglite').PGlite>}
  */
-export async function openPgliteDir(dir, { unsafeNoFsync = false } = {}) {
+export async function openPgliteDir(dir, { unsafeNoFsync = false, template } = {}) {
 	const { PGlite } = await import('@electric-sql/pglite');
 	mkdirSync(dir, { recursive: true });
+	const loadDataDir = existsSync(path.join(dir, 'PG_VERSION')) ? undefined : templateBlob(template);
 	if (unsafeNoFsync) {
-		const client = new PGlite(dir);
+		const client = new PGlite(dir, { loadDataDir, startParams: [...PGlite.defaultStartParams, ...SMALL_MEMORY] });
 		await client.waitReady;
 		return client;
 	}
@@ -50,8 +81,9 @@ export async function openPgliteDir(dir, { unsafeNoFsync = false } = {}) {
 	}
 	const client = new PGlite({
 		fs: new DurableNodeFS(dir),
+		loadDataDir,
 		// Later `-c` settings override the defaults' `-F`; appending keeps PGlite's other defaults.
-		startParams: [...PGlite.defaultStartParams, '-c', 'fsync=on', '-c', `wal_sync_method=${WAL_SYNC_METHOD}`]
+		startParams: [...PGlite.defaultStartParams, ...SMALL_MEMORY, '-c', 'fsync=on', '-c', `wal_sync_method=${WAL_SYNC_METHOD}`]
 	});
 	await client.waitReady;
 	syncCluster(dir);
