@@ -16,7 +16,7 @@ export interface Statement {
 }
 
 export interface BatchWriter {
-	/** Batches that may run at once: 1 on PGlite, which serves one statement at a time. */
+	/** Whether batches may be in flight at once (PGlite still runs one at a time, queued in its worker). */
 	readonly parallel: boolean;
 	/**
 	 * After this long a batch is given up (its sends answered `unavailable`), whatever step it is
@@ -68,9 +68,13 @@ export function postgresBatchWriter(client: PostgresJsLike, timeouts: DatabaseTi
 /** PGlite has no network to lose; its batches are bounded by the work in them. */
 const PGLITE_DEADLINE_MS = 30_000;
 
-export function pgliteBatchWriter(client: PGliteLike): BatchWriter {
+/**
+ * `parallel` for PGlite in its worker: a second batch's BEGIN then waits there behind the first's
+ * COMMIT, so PGlite goes from one batch to the next without waiting for the server's thread.
+ */
+export function pgliteBatchWriter(client: PGliteLike, parallel = false): BatchWriter {
 	return {
-		parallel: false,
+		parallel,
 		deadlineMs: PGLITE_DEADLINE_MS,
 		reachable: true,
 		gaveUp: () => {},

@@ -126,7 +126,7 @@ async function openPglite(dir: string | undefined, options: OpenOptions): Promis
 	await migrate(db, { migrationsFolder: migrationsFolder(options) });
 	return {
 		db: db as unknown as Db,
-		batch: pgliteBatchWriter(client),
+		batch: pgliteBatchWriter(client, true),
 		ping: async () => {
 			await db.execute(sql`select 1`);
 		},

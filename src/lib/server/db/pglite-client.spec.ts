@@ -5,15 +5,18 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PgliteWorkerClient } from './pglite-client';
 import { pgliteBatchWriter } from './batch';
 import { isUnavailable } from '../failures';
+import { PGLITE_TEMPLATE } from '.';
 
 const worker = new URL('./pglite-worker.js', import.meta.url);
+// The build's template when there is one (fast); initdb otherwise.
+const memory = { template: path.resolve('build', PGLITE_TEMPLATE) };
 
 describe('PGlite in a worker thread', () => {
 	let client: PgliteWorkerClient;
 	const lost = vi.fn();
 
 	beforeAll(async () => {
-		client = await PgliteWorkerClient.start(worker, {}, lost);
+		client = await PgliteWorkerClient.start(worker, memory, lost);
 		await client.exec('create table t (id int primary key, at timestamptz, big int8, data bytea, doc jsonb)');
 	});
 	afterAll(async () => {
@@ -95,7 +98,7 @@ describe('PGlite in a worker thread', () => {
 describe('a worker that dies', () => {
 	it('fails what was asked and everything after as unavailable, and says so once', async () => {
 		const lost = vi.fn();
-		const client = await PgliteWorkerClient.start(worker, {}, lost);
+		const client = await PgliteWorkerClient.start(worker, memory, lost);
 		const asked = client.query('select pg_sleep(0.2)');
 		await client.kill();
 		await expect(asked).rejects.toSatisfy(isUnavailable);

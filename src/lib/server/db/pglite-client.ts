@@ -42,8 +42,6 @@ export class PgliteWorkerClient {
 	#nextId = 1;
 	#lost: Error | undefined;
 	#closing = false;
-	/** Calls outside a transaction wait for it, as PGlite's own lock has them do in-process. */
-	#queue: Promise<unknown> = Promise.resolve();
 
 	private constructor(worker: Worker, onLost: (error: Error) => void) {
 		this.#worker = worker;
@@ -94,73 +92,74 @@ export class PgliteWorkerClient {
 		});
 	}
 
-	/** One at a time with transactions: a statement sent while one is open would wait in the worker anyway. */
-	#exclusive<T>(fn: () => Promise<T>): Promise<T> {
-		const run = this.#queue.then(fn, fn);
-		this.#queue = run.catch(() => {});
-		return run;
-	}
-
+	/*
+	 * Sent at once, not one after the other: PGlite's own lock in the worker orders them (and keeps
+	 * them out of an open transaction), so the worker never waits for this thread between two.
+	 */
 	query<T>(text: string, params?: unknown[], options?: QueryOptions): Promise<Results<T>> {
-		return this.#exclusive(() => this.#send({ op: 'query', text, params, options: wire(options) }));
+		return this.#send({ op: 'query', text, params, options: wire(options) });
 	}
 
 	exec(text: string): Promise<Results[]> {
-		return this.#exclusive(() => this.#send({ op: 'exec', text }));
+		return this.#send({ op: 'exec', text });
 	}
 
 	/**
 	 * BEGIN leaves with the first statement and COMMIT after the last answer; the statements
 	 * between are one round trip each. A throw (or `rollback()`) rolls back.
 	 */
-	transaction<T>(fn: (tx: WorkerTransaction) => Promise<T>): Promise<T> {
-		return this.#exclusive(async () => {
-			let id: number | undefined;
-			let closed = false;
-			const ensureOpen = () => {
-				if (closed) throw new Error('Transaction is closed');
-			};
-			const statement = async <R>(op: 'query' | 'exec', text: string, params?: unknown[], options?: QueryOptions): Promise<R> => {
+	async transaction<T>(fn: (tx: WorkerTransaction) => Promise<T>): Promise<T> {
+		let id: number | undefined;
+		let closed = false;
+		let beginning: Promise<unknown> | undefined;
+		const ensureOpen = () => {
+			if (closed) throw new Error('Transaction is closed');
+		};
+		const statement = async <R>(op: 'query' | 'exec', text: string, params?: unknown[], options?: QueryOptions): Promise<R> => {
+			ensureOpen();
+			if (id !== undefined) return this.#send<R>({ op, tx: id, text, params, options: wire(options) });
+			if (beginning) {
+				await beginning;
+				return statement<R>(op, text, params, options);
+			}
+			const first = op === 'query' ? { text, params, options: wire(options) } : undefined;
+			beginning = this.#send<{ tx: number; result?: R }>({ op: 'begin', first });
+			const begun = await beginning;
+			id = begun.tx;
+			return op === 'query' ? (begun.result as R) : this.#send<R>({ op, tx: id, text });
+		};
+		const tx: WorkerTransaction = {
+			query: (text, params, options) => statement('query', text, params, options),
+			exec: (text) => statement('exec', text),
+			commitWith: async (text, params) => {
+				if (id === undefined) await statement('query', 'select 1');
 				ensureOpen();
-				if (id !== undefined) return this.#send<R>({ op, tx: id, text, params, options: wire(options) });
-				const first = op === 'query' ? { text, params, options: wire(options) } : undefined;
-				const begun = await this.#send<{ tx: number; result?: R }>({ op: 'begin', first });
-				id = begun.tx;
-				return op === 'query' ? (begun.result as R) : this.#send<R>({ op, tx: id, text });
-			};
-			const tx: WorkerTransaction = {
-				query: (text, params, options) => statement('query', text, params, options),
-				exec: (text) => statement('exec', text),
-				commitWith: async (text, params) => {
-					if (id === undefined) await statement('query', 'select 1');
-					ensureOpen();
-					closed = true;
-					await this.#send({ op: 'end', tx: id, commit: true, last: { text, params } });
-				},
-				rollback: async () => {
-					ensureOpen();
-					closed = true;
-					if (id !== undefined) await this.#send({ op: 'end', tx: id, commit: false });
-				},
-				get closed() {
-					return closed;
-				}
-			};
-			let result: T;
-			try {
-				result = await fn(tx);
-			} catch (error) {
-				if (!closed && id !== undefined) await this.#send({ op: 'end', tx: id, commit: false }).catch(() => {});
 				closed = true;
-				throw error;
-			}
-			if (!closed && id !== undefined) {
+				await this.#send({ op: 'end', tx: id, commit: true, last: { text, params } });
+			},
+			rollback: async () => {
+				ensureOpen();
 				closed = true;
-				await this.#send({ op: 'end', tx: id, commit: true });
+				if (id !== undefined) await this.#send({ op: 'end', tx: id, commit: false });
+			},
+			get closed() {
+				return closed;
 			}
+		};
+		let result: T;
+		try {
+			result = await fn(tx);
+		} catch (error) {
+			if (!closed && id !== undefined) await this.#send({ op: 'end', tx: id, commit: false }).catch(() => {});
 			closed = true;
-			return result;
-		});
+			throw error;
+		}
+		if (!closed && id !== undefined) {
+			closed = true;
+			await this.#send({ op: 'end', tx: id, commit: true });
+		}
+		closed = true;
+		return result;
 	}
 
 	/** Closes PGlite (its last checkpoint included) and ends the worker. */
@@ -168,7 +167,7 @@ export class PgliteWorkerClient {
 		if (this.#closing) return;
 		this.#closing = true;
 		try {
-			await this.#exclusive(() => this.#send({ op: 'close' }));
+			await this.#send({ op: 'close' });
 		} finally {
 			await this.#worker.terminate();
 		}
