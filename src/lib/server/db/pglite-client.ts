@@ -111,7 +111,7 @@ export class PgliteWorkerClient {
 	async transaction<T>(fn: (tx: WorkerTransaction) => Promise<T>): Promise<T> {
 		let id: number | undefined;
 		let closed = false;
-		let beginning: Promise<unknown> | undefined;
+		let beginning: Promise<{ tx: number; result?: unknown }> | undefined;
 		const ensureOpen = () => {
 			if (closed) throw new Error('Transaction is closed');
 		};
@@ -123,7 +123,7 @@ export class PgliteWorkerClient {
 				return statement<R>(op, text, params, options);
 			}
 			const first = op === 'query' ? { text, params, options: wire(options) } : undefined;
-			beginning = this.#send<{ tx: number; result?: R }>({ op: 'begin', first });
+			beginning = this.#send<{ tx: number; result?: unknown }>({ op: 'begin', first });
 			const begun = await beginning;
 			id = begun.tx;
 			return op === 'query' ? (begun.result as R) : this.#send<R>({ op, tx: id, text });
