@@ -1,5 +1,5 @@
 /**
- * The admin command's bundle (build/admin.js), built after the app by `npm run build`: the same
+ * The admin command's bundle (build/admin.js) and PGlite's worker (build/pglite-worker.js), built after the app by `npm run build`: the same
  * server modules, compiled the same way, with the packages in `dependencies` left external as in
  * the app's own server bundle, so it runs wherever the build runs (the Docker image included).
  */
@@ -18,10 +18,14 @@ export default defineConfig({
 	resolve: { alias: { $lib: fileURLToPath(new URL('./src/lib', import.meta.url)) } },
 	ssr: { noExternal: true, external },
 	build: {
-		ssr: 'src/lib/server/admin/cli.ts',
+		// PGlite's worker thread too: the app starts it from this file (db/index.ts).
+		ssr: true,
 		outDir: process.env.BUILD_DIR ?? 'build',
 		emptyOutDir: false,
 		copyPublicDir: false,
-		rollupOptions: { output: { entryFileNames: 'admin.js', chunkFileNames: 'admin/[name]-[hash].js' } }
+		rollupOptions: {
+			input: { admin: 'src/lib/server/admin/cli.ts', 'pglite-worker': 'src/lib/server/db/pglite-worker.js' },
+			output: { entryFileNames: '[name].js', chunkFileNames: 'admin/[name]-[hash].js' }
+		}
 	}
 });

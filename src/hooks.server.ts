@@ -1,5 +1,6 @@
 import type { Handle, HandleServerError, ServerInit } from '@sveltejs/kit';
 import { sequence } from '@sveltejs/kit/hooks';
+import { building } from '$app/environment';
 import { clearSessionCookie, setSessionCookie } from '$lib/server/cookies';
 import {
 	crossSiteError,
@@ -18,6 +19,8 @@ import { fastRequest } from '$lib/server/fast-path';
 import { initServices, services } from '$lib/server/services';
 
 export const init: ServerInit = async () => {
+	// Prerendering (the offline shell) needs no database; the build has no PGlite worker yet.
+	if (building) return;
 	const app = await initServices();
 	registerRuntime({
 		upgrade: (req, socket, head) => handleUpgrade(app, req, socket, head),
@@ -40,7 +43,7 @@ const guardOrigin: Handle = ({ event, resolve }) => {
  * `init` has made them before the first request.
  */
 const provideServices: Handle = ({ event, resolve }) => {
-	event.locals.services = services();
+	if (!building) event.locals.services = services();
 	return resolve(event);
 };
 

@@ -23,6 +23,8 @@ export interface Config {
 	pgliteDir: string;
 	poolSize: number;
 	migrationsDir: string;
+	/** BUILD_DIR: where the production entry found the build (PGlite's worker and cluster template). */
+	buildDir: string;
 	/**
 	 * PGLITE_UNSAFE_NO_FSYNC=1: embedded PGlite without syncing to disk, as PGlite ships. Faster
 	 * commits, but a power cut or OS crash can lose acknowledged messages and corrupt the database.
@@ -137,6 +139,7 @@ export function loadConfig(env: Env = process.env): Config {
 		pgliteDir: read(env, 'PGLITE_DIR'),
 		poolSize: read(env, 'DATABASE_POOL_SIZE'),
 		migrationsDir: read(env, 'MIGRATIONS_DIR'),
+		buildDir: read(env, 'BUILD_DIR'),
 		pgliteUnsafeNoFsync: read(env, 'PGLITE_UNSAFE_NO_FSYNC'),
 		gapTimeoutMs: read(env, 'GAP_TIMEOUT_MS'),
 		sessionTtlDays: read(env, 'SESSION_TTL_DAYS'),

@@ -91,7 +91,13 @@ async function create(): Promise<Services> {
 		timeouts: config.database,
 		poolSize: config.poolSize,
 		directUrl: config.databaseDirectUrl,
-		migrationsDir: config.migrationsDir
+		migrationsDir: config.migrationsDir,
+		buildDir: config.buildDir,
+		// Fail fast: a supervisor restarts the server, and every acknowledged commit is on disk.
+		onPgliteLost: (error) => {
+			log.fatal({ err: error }, 'The embedded database stopped; exiting');
+			process.exit(1);
+		}
 	});
 	if (database.poolUse) watchPool(database.poolUse);
 	const sessions = new Sessions(

@@ -127,10 +127,10 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the postgres.js batch writer [p
 });
 
 describe('each Database carries the writer of its engine', () => {
-	test('PGlite: batches one at a time, and no LISTEN/NOTIFY address', async () => {
+	test('PGlite: batches queued in its worker, and no LISTEN/NOTIFY address', async () => {
 		const database = await openDatabase('memory://', '');
 		try {
-			expect(database.batch.parallel).toBe(false);
+			expect(database.batch.parallel).toBe(true);
 			expect(database.notifyUrl).toBeUndefined();
 		} finally {
 			await database.close();

@@ -1,7 +1,8 @@
 /**
  * One batch transaction, the way each engine runs it fastest: on postgres.js BEGIN, a read, a
  * write chosen from what the read returned, and COMMIT, pipelined on one reserved connection (two
- * round trips however large the batch); on PGlite, in-process, one statement after the other.
+ * round trips however large the batch); on PGlite, in its worker thread, two round trips as well
+ * (BEGIN with the read, the write with COMMIT).
  * Each Database carries the writer of its engine; group commit (chat/group-commit.ts) runs its
  * batches through it and knows nothing else of the engines.
  */
@@ -16,14 +17,14 @@ export interface Statement {
 }
 
 export interface BatchWriter {
-	/** Batches that may run at once: 1 on PGlite, whose statements run on this very thread. */
+	/** Whether batches may be in flight at once (PGlite still runs one at a time, queued in its worker). */
 	readonly parallel: boolean;
 	/**
 	 * After this long a batch is given up (its sends answered `unavailable`), whatever step it is
 	 * at. postgres.js's deadlines end the transaction itself; a late COMMIT is still reported.
 	 */
 	readonly deadlineMs: number;
-	/** False while the database is known to be away (PGlite, in-process, is always there). */
+	/** False while the database is known to be away (PGlite is there while its worker lives). */
 	readonly reachable: boolean;
 	/**
 	 * A batch ran past `deadlineMs` without an answer: the database counts as away from now on,
@@ -79,9 +80,13 @@ export function postgresBatchWriter(
 /** PGlite has no network to lose; its batches are bounded by the work in them. */
 const PGLITE_DEADLINE_MS = 30_000;
 
-export function pgliteBatchWriter(client: PGliteLike): BatchWriter {
+/**
+ * `parallel` for PGlite in its worker: a second batch's BEGIN then waits there behind the first's
+ * COMMIT, so PGlite goes from one batch to the next without waiting for the server's thread.
+ */
+export function pgliteBatchWriter(client: PGliteLike, parallel = false): BatchWriter {
 	return {
-		parallel: false,
+		parallel,
 		deadlineMs: PGLITE_DEADLINE_MS,
 		reachable: true,
 		gaveUp: () => {},
@@ -89,6 +94,11 @@ export function pgliteBatchWriter(client: PGliteLike): BatchWriter {
 		transact: async (read, decide, committing) => {
 			await client.transaction(async (tx) => {
 				const write = decide((await tx.query(read.text, read.params)).rows);
+				if (write && tx.commitWith) {
+					// As on postgres.js, the write and COMMIT leave together (one round trip to the worker).
+					committing?.();
+					return tx.commitWith(write.text, write.params);
+				}
 				if (write) await tx.query(write.text, write.params);
 				committing?.();
 			});
@@ -144,7 +154,13 @@ async function pipelined(
 }
 
 export interface PGliteLike {
-	transaction<T>(fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>): Promise<T>;
+	transaction<T>(
+		fn: (tx: {
+			query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+			/** Runs the last statement and commits, in one step (the worker's transactions have it). */
+			commitWith?(text: string, params?: unknown[]): Promise<void>;
+		}) => Promise<T>
+	): Promise<T>;
 }
 
 export interface PostgresJsLike {

@@ -2,10 +2,11 @@
  * The one place that knows which PostgreSQL runs: embedded PGlite (the zero-setup default, or
  * in-memory for tests) or a real server through postgres.js. Everything else sees `Database`.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { openPgliteDir } from './pglite-durable.js';
 import { databaseTimeouts, type DatabaseTimeouts } from '../config';
 import { pgliteBatchWriter, postgresBatchWriter, type BatchWriter } from './batch';
 import { PoolUse, type PoolUseSnapshot } from './pool-use';
@@ -40,6 +41,10 @@ export interface OpenOptions {
 	directUrl?: string;
 	/** Where the migrations are (MIGRATIONS_DIR); relative to the working directory. */
 	migrationsDir?: string;
+	/** Where the build is (BUILD_DIR): PGlite's worker and the template of a new cluster. */
+	buildDir?: string;
+	/** PGlite's worker thread died unasked; every query fails as `unavailable` from then on. */
+	onPgliteLost?: (error: Error) => void;
 }
 
 function migrationsFolder(options: OpenOptions): string {
@@ -122,18 +127,38 @@ export async function within<T>(ms: number, message: string, fn: () => Promise<T
 type PostgresSql = import('postgres').Sql;
 
 async function openPglite(dir: string | undefined, options: OpenOptions): Promise<Database> {
-	const { PGlite } = await import('@electric-sql/pglite');
 	const { drizzle } = await import('drizzle-orm/pglite');
 	const { migrate } = await import('drizzle-orm/pglite/migrator');
-	const client = dir ? await openPgliteDir(dir, { unsafeNoFsync: options.pgliteUnsafeNoFsync }) : new PGlite();
-	const db = drizzle({ client, schema });
+	const { PgliteWorkerClient } = await import('./pglite-client');
+	const buildDir = path.resolve(options.buildDir ?? 'build');
+	const client = await PgliteWorkerClient.start(
+		pgliteWorkerFile(buildDir),
+		{ dir, unsafeNoFsync: options.pgliteUnsafeNoFsync, template: path.join(buildDir, PGLITE_TEMPLATE) },
+		options.onPgliteLost ?? (() => {})
+	);
+	// drizzle types its client as the whole of PGlite; it calls only what the worker client has.
+	const db = drizzle({ client: client as unknown as PGlite, schema });
 	await migrate(db, { migrationsFolder: migrationsFolder(options) });
 	return {
 		db: db as unknown as Db,
-		batch: pgliteBatchWriter(client),
+		batch: pgliteBatchWriter(client, true),
 		ping: async () => {
 			await db.execute(sql`select 1`);
 		},
 		close: () => client.close()
 	};
+}
+
+type PGlite = import('@electric-sql/pglite').PGlite;
+
+/** A fresh, migrated cluster, dumped by `npm run build` (scripts/pglite-template.js). */
+export const PGLITE_TEMPLATE = 'pglite-template.tar.gz';
+
+/**
+ * Unbundled (vitest, `vite dev`) the worker is the source file beside this one; in the build,
+ * where this module is a chunk of the server bundle, it is build/pglite-worker.js.
+ */
+function pgliteWorkerFile(buildDir: string): URL {
+	const beside = new URL('./pglite-worker.js', import.meta.url);
+	return existsSync(beside) ? beside : pathToFileURL(path.join(buildDir, 'pglite-worker.js'));
 }

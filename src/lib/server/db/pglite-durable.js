@@ -14,24 +14,56 @@
  * Renames reach the host as one rename(2), and PostgreSQL's durable_rename syncs the directory
  * after it through the same fsync, so a file replaced by rename is never half there either.
  */
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 
 /** `SHOW wal_sync_method` on a durable database: the one method whose syscall reaches the host. */
 export const WAL_SYNC_METHOD = 'fsync';
 
 /**
+ * How PGlite is opened: on `dir` (undefined: in memory), from `template` when the cluster is new.
+ * @typedef {{ dir?: string, unsafeNoFsync?: boolean, template?: string }} PgliteOptions
+ */
+
+/**
+ * A new cluster is made from `template` (a data directory dumped at build time, already migrated:
+ * scripts/pglite-template.js) instead of by initdb, which costs PGlite a second WebAssembly
+ * instance and several seconds. Migrations still run after, so a template older than them is fine.
+ * @param {PgliteOptions} options
+ */
+export async function openPglite({ dir, unsafeNoFsync = false, template }) {
+	if (dir) return openPgliteDir(dir, { unsafeNoFsync, template });
+	const { PGlite } = await import('@electric-sql/pglite');
+	const client = new PGlite({ loadDataDir: templateBlob(template), startParams: [...PGlite.defaultStartParams, ...SMALL_MEMORY] });
+	await client.waitReady;
+	return client;
+}
+
+/** @param {string | undefined} template */
+function templateBlob(template) {
+	return template && existsSync(template) ? new Blob([readFileSync(template)]) : undefined;
+}
+
+/**
+ * PGlite serves one connection, so PostgreSQL's buffers need not be sized for many: its WebAssembly
+ * memory grows to what they fill and never shrinks.
+ */
+const SMALL_MEMORY = ['-c', 'shared_buffers=16MB', '-c', 'temp_buffers=1MB', '-c', 'wal_buffers=1MB', '-c', 'maintenance_work_mem=16MB'];
+
+/**
  * Opens PGlite on `dir`, creating it if needed, and waits until it is ready. `unsafeNoFsync`
  * opens it as PGlite ships, unsynced (PGLITE_UNSAFE_NO_FSYNC, see config.ts).
  * @param {string} dir
- * @param {{ unsafeNoFsync?: boolean }} [options]
+ * @param {{ unsafeNoFsync?: boolean, template?: string }} [options]
  * @returns {Promise<import('@electric-sql/pglite').PGlite>}
  */
-export async function openPgliteDir(dir, { unsafeNoFsync = false } = {}) {
+export async function openPgliteDir(dir, { unsafeNoFsync = false, template } = {}) {
 	const { PGlite } = await import('@electric-sql/pglite');
 	mkdirSync(dir, { recursive: true });
+	const loadDataDir = existsSync(path.join(dir, 'PG_VERSION')) ? undefined : templateBlob(template);
 	if (unsafeNoFsync) {
-		const client = new PGlite(dir);
+		const client = new PGlite(dir, { loadDataDir, startParams: [...PGlite.defaultStartParams, ...SMALL_MEMORY] });
 		await client.waitReady;
 		return client;
 	}
@@ -50,11 +82,12 @@ export async function openPgliteDir(dir, { unsafeNoFsync = false } = {}) {
 	}
 	const client = new PGlite({
 		fs: new DurableNodeFS(dir),
+		loadDataDir,
 		// Later `-c` settings override the defaults' `-F`; appending keeps PGlite's other defaults.
-		startParams: [...PGlite.defaultStartParams, '-c', 'fsync=on', '-c', `wal_sync_method=${WAL_SYNC_METHOD}`]
+		startParams: [...PGlite.defaultStartParams, ...SMALL_MEMORY, '-c', 'fsync=on', '-c', `wal_sync_method=${WAL_SYNC_METHOD}`]
 	});
 	await client.waitReady;
-	syncCluster(dir);
+	await syncCluster(dir);
 	return client;
 }
 
@@ -83,26 +116,49 @@ function addFsync(mod) {
 
 /**
  * What PostgreSQL did not write itself it never syncs, and two kinds of such writes may still be
- * only in the page cache at start: a new cluster, which PGlite creates by copying initdb's files in
- * (a power cut could then lose catalog files that no WAL record restores), and whatever an earlier
- * run wrote unsynced (PGlite before this, or PGLITE_UNSAFE_NO_FSYNC=1). So sync the whole tree at
- * every start, files before directories, then the parent that holds the directory's name, as
- * PostgreSQL itself does after a crash (SyncDataDirectory): about 1,000 files, well under a second.
+ * only in the page cache at start: a new cluster, which PGlite creates by copying files in (from
+ * initdb or the template; a power cut could then lose catalog files that no WAL record restores),
+ * and whatever an earlier run wrote unsynced (PGlite before this, or PGLITE_UNSAFE_NO_FSYNC=1). So
+ * sync the whole tree at every start, files before directories, then the parent that holds the
+ * directory's name, as PostgreSQL itself does after a crash (SyncDataDirectory). About 1,000 files:
+ * synced a few at a time (libuv's threads), since one after the other each new file waits for a
+ * journal commit of its own, seconds in all on a busy disk.
  * @param {string} dir
  */
-function syncCluster(dir) {
-	syncTree(path.resolve(dir));
-	syncPath(path.dirname(path.resolve(dir)));
+async function syncCluster(dir) {
+	const root = path.resolve(dir);
+	/** @type {string[]} */
+	const files = [];
+	/** @type {string[]} */
+	const dirs = [];
+	collect(root, files, dirs);
+	await Promise.all(files.map(syncPathAsync));
+	await Promise.all(dirs.map(syncPathAsync));
+	syncPath(path.dirname(root));
 }
 
-/** @param {string} dir */
-function syncTree(dir) {
+/**
+ * @param {string} dir
+ * @param {string[]} files
+ * @param {string[]} dirs
+ */
+function collect(dir, files, dirs) {
 	for (const entry of readdirSync(dir, { withFileTypes: true })) {
 		const full = path.join(dir, entry.name);
-		if (entry.isDirectory()) syncTree(full);
-		else if (entry.isFile()) syncPath(full);
+		if (entry.isDirectory()) collect(full, files, dirs);
+		else if (entry.isFile()) files.push(full);
 	}
-	syncPath(dir);
+	dirs.push(dir);
+}
+
+/** @param {string} file */
+async function syncPathAsync(file) {
+	const handle = await open(file, 'r');
+	try {
+		await handle.sync();
+	} finally {
+		await handle.close();
+	}
 }
 
 /** @param {string} file */
