@@ -63,7 +63,10 @@ async function inspector(port) {
 
 /** Self size and count per "type:name" of a snapshot. */
 function byConstructor(snapshot) {
-	const { node_fields: fields, node_types: [types] } = snapshot.snapshot.meta;
+	const {
+		node_fields: fields,
+		node_types: [types]
+	} = snapshot.snapshot.meta;
 	const width = fields.length;
 	const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
 	const out = new Map();
