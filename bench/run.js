@@ -2,11 +2,12 @@
  * `npm run bench`: measures the production build of Duet on this machine against real PostgreSQL
  * and, in a second pass, embedded PGlite, with load-generator child processes over real sockets,
  * next to bare baselines measured in the same run (a `ws` relay with no auth and no database; a
- * bare one-row INSERT loop; a bare upload sink storing 256 KiB chunks, bench/lib/uploads.js).
+ * bare one-row INSERT loop; a bare upload sink storing 256 KiB chunks, bench/lib/uploads.js; bare
+ * one-statement edits, reactions and searches, bench/lib/operations.js).
  * Writes bench/results/<timestamp>.json and bench/results/latest.md. With --only, the start-up
  * figures are the fresh start only (which migrates the database every pass needs).
  *
- *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,startup]
+ *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,ops,startup]
  *                     [--profile] [--rates=250,500,...] [--keep] [--label=NAME]
  *
  * `pglite` is the embedded default (durable: an fsync per commit); `pglite-unsafe` runs it with
@@ -24,6 +25,7 @@ import { cpuSeconds, machineBusy, machineSample, rssBytes, rssSampler } from './
 import { isClean, markdown } from './lib/report.js';
 import { createDatabase, dropDatabase, makePair, makeUser, migrate, openSql, seedHistory, seedUsers } from './lib/seed.js';
 import { APP_DIR, ROOT, startDuet, startProcess } from './lib/server.js';
+import { operationsScenario } from './lib/operations.js';
 import { describeUpload, UPLOADS_FULL, UPLOADS_QUICK, uploadClient, uploadScenarios } from './lib/uploads.js';
 import { forkChild, log, median, now, parseArgs, sleep } from './lib/util.js';
 
@@ -50,7 +52,12 @@ const FULL = {
 	ssrRequests: 200,
 	bigDbMessages: 1_000_000,
 	pgInsertMs: 10_000,
-	uploads: UPLOADS_FULL
+	uploads: UPLOADS_FULL,
+	opsPairs: 16,
+	opsMessages: 100,
+	opsInFlight: 16,
+	opsSearchInFlight: 4,
+	opsMs: 10_000
 };
 
 const QUICK = {
@@ -71,7 +78,8 @@ const QUICK = {
 	ssrRequests: 50,
 	bigDbMessages: 200_000,
 	pgInsertMs: 4000,
-	uploads: UPLOADS_QUICK
+	uploads: UPLOADS_QUICK,
+	opsMs: 3000
 };
 
 const P = { ...(quick ? QUICK : FULL) };
@@ -552,6 +560,21 @@ async function enginePass(engine) {
 		if (serving) await app.stop();
 
 		if (wants('uploads')) out.uploads = await uploadsScenario(engine, start, uploadPair);
+
+		if (wants('ops')) {
+			log(`  edits, reactions and searches (Duet and the bare loop (d))`);
+			const searcher = { user: h1, pair: historyPair };
+			const seedSearch = !wants('history');
+			out.ops = await operationsScenario({
+				target,
+				start,
+				passwordHash,
+				searcher,
+				historyMessages: P.historyMessages,
+				seedSearch,
+				settings: P
+			});
+		}
 
 		if (wants('idle') && (engine === 'postgres' || args['idle-all'])) {
 			const hb = { WS_HEARTBEAT_MS: String(P.heartbeatMs), SSE_KEEPALIVE_MS: String(P.heartbeatMs) };

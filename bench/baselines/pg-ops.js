@@ -20,7 +20,7 @@ async function connect(target, max) {
 }
 
 async function searchSql(db) {
-	const [{ def }] = await db.query(`select pg_get_indexdef('messages_body_search_idx'::regclass) as def`);
+	const [{ def }] = await db.query(`select pg_get_indexdef('messages_body_folded_search_idx'::regclass) as def`);
 	const expression = /USING gin \((.*)\)$/.exec(def)?.[1];
 	if (!expression) throw new Error(`unexpected search index: ${def}`);
 	return `select m.*, pu.id as peer_id, pu.username as peer_username
