@@ -60,6 +60,8 @@ export const OPERATION_TITLES = {
 	searchCommon: 'Search, one word matching every message'
 };
 
+const perSecond = (v) => n(v, v < 10 ? 1 : 0);
+
 function operationsTable(ops) {
 	const lines = [
 		'| operation | Duet ops/s | p50 ms | p99 ms | failed | bare loop (d) ops/s | (d) p50 ms | (d) p99 ms | Duet ÷ (d) |',
@@ -70,7 +72,7 @@ function operationsTable(ops) {
 		const b = ops[kind]?.baseline;
 		if (!d) continue;
 		lines.push(
-			`| ${OPERATION_TITLES[kind]} | ${n(d.perSecond)} | ${ms(d.latency?.p50)} | ${ms(d.latency?.p99)} | ${d.failed} | ${b ? n(b.perSecond) : '–'} | ${ms(b?.latency?.p50)} | ${ms(b?.latency?.p99)} | ${b ? ratio(d.perSecond / b.perSecond) : '–'} |`
+			`| ${OPERATION_TITLES[kind]} | ${perSecond(d.perSecond)} | ${ms(d.latency?.p50)} | ${ms(d.latency?.p99)} | ${d.failed} | ${b ? perSecond(b.perSecond) : '–'} | ${ms(b?.latency?.p50)} | ${ms(b?.latency?.p99)} | ${b ? ratio(d.perSecond / b.perSecond) : '–'} |`
 		);
 	}
 	return lines.join('\n');
