@@ -2,12 +2,13 @@
  * `npm run bench`: measures the production build of Duet on this machine against real PostgreSQL
  * and, in a second pass, embedded PGlite, with load-generator child processes over real sockets,
  * next to bare baselines measured in the same run (a `ws` relay with no auth and no database; a
- * bare one-row INSERT loop; a bare upload sink storing 256 KiB chunks, bench/lib/uploads.js).
+ * bare one-row INSERT loop; a bare upload sink storing 256 KiB chunks, bench/lib/uploads.js; bare
+ * one-statement edits, reactions and searches, bench/lib/operations.js).
  * The cluster scenario (several instances on one bus) is bench/cluster.js.
  * Writes bench/results/<timestamp>.json and bench/results/latest.md. With --only, the start-up
  * figures are the fresh start only (which migrates the database every pass needs).
  *
- *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,startup,cluster]
+ *   node bench/run.js [--quick] [--engines=postgres,pglite,pglite-unsafe] [--only=ws,sse,idle,catchup,history,uploads,ops,startup,cluster]
  *                     [--profile] [--rates=250,500,...] [--pairs=N] [--keep] [--label=NAME]
  *
  * --pairs sets the load steps' pairs (users = 2 × pairs; default 500, 250 with --quick), so one
@@ -30,6 +31,7 @@ import { clusterScenario } from './cluster.js';
 import { dbCpuMeter } from './lib/db-cpu.js';
 import { createDatabase, dropDatabase, makePair, makeUser, migrate, openSql, seedHistory, seedUsers } from './lib/seed.js';
 import { APP_DIR, ROOT, startDuet, startProcess } from './lib/server.js';
+import { operationsScenario } from './lib/operations.js';
 import { describeUpload, UPLOADS_FULL, UPLOADS_QUICK, uploadClient, uploadScenarios } from './lib/uploads.js';
 import { forkChild, log, median, now, parseArgs, sleep } from './lib/util.js';
 
@@ -56,7 +58,12 @@ const FULL = {
 	ssrRequests: 200,
 	bigDbMessages: 1_000_000,
 	pgInsertMs: 10_000,
-	uploads: UPLOADS_FULL
+	uploads: UPLOADS_FULL,
+	opsPairs: 16,
+	opsMessages: 100,
+	opsInFlight: 16,
+	opsSearchInFlight: 4,
+	opsMs: 10_000
 };
 
 const QUICK = {
@@ -77,7 +84,8 @@ const QUICK = {
 	ssrRequests: 50,
 	bigDbMessages: 200_000,
 	pgInsertMs: 4000,
-	uploads: UPLOADS_QUICK
+	uploads: UPLOADS_QUICK,
+	opsMs: 3000
 };
 
 const P = { ...(quick ? QUICK : FULL) };
@@ -537,6 +545,21 @@ async function enginePass(engine) {
 		if (serving) await app.stop();
 
 		if (wants('uploads')) out.uploads = await uploadsScenario(engine, start, uploadPair);
+
+		if (wants('ops')) {
+			log(`  edits, reactions and searches (Duet and the bare loop (d))`);
+			const searcher = { user: h1, pair: historyPair };
+			const seedSearch = !wants('history');
+			out.ops = await operationsScenario({
+				target,
+				start,
+				passwordHash,
+				searcher,
+				historyMessages: P.historyMessages,
+				seedSearch,
+				settings: P
+			});
+		}
 
 		if (wants('idle') && (engine === 'postgres' || args['idle-all'])) {
 			const hb = { WS_HEARTBEAT_MS: String(P.heartbeatMs), SSE_KEEPALIVE_MS: String(P.heartbeatMs) };

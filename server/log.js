@@ -52,5 +52,15 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  * @param {string | string[] | undefined} header
  */
 export function requestId(header) {
-	return typeof header === 'string' && REQUEST_ID.test(header) ? header : crypto.randomUUID();
+	return typeof header === 'string' && REQUEST_ID.test(header) ? header : flat(crypto.randomUUID());
+}
+
+/**
+ * randomUUID builds its string by concatenation: a rope of about fifteen pieces, 0.5 KiB of heap
+ * instead of 0.1. The id lives as long as its request's async context, which for a WebSocket or an
+ * SSE stream is the whole connection, so it is copied into one flat string.
+ * @param {string} text
+ */
+function flat(text) {
+	return Buffer.from(text, 'latin1').toString('latin1');
 }

@@ -51,6 +51,34 @@ export function saturation(kind) {
 	return { rate: best.rate, achieved: best.achieved };
 }
 
+/** The operations rows (bench/lib/operations.js) in report order; the two searches differ in how many messages match. */
+export const OPERATIONS = ['edit', 'reaction', 'searchRare', 'searchCommon'];
+
+export const OPERATION_TITLES = {
+	edit: 'Edit (`PATCH /api/messages/:id`)',
+	reaction: 'Reaction, added then removed (`PUT`/`DELETE …/reactions/:emoji`)',
+	searchRare: 'Search, two words matching ~110 messages (`GET /api/search`)',
+	searchCommon: 'Search, one word matching every message'
+};
+
+const perSecond = (v) => n(v, v < 10 ? 1 : 0);
+
+function operationsTable(ops) {
+	const lines = [
+		'| operation | Duet ops/s | p50 ms | p99 ms | failed | bare loop (d) ops/s | (d) p50 ms | (d) p99 ms | Duet ÷ (d) |',
+		'|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+	];
+	for (const kind of OPERATIONS) {
+		const d = ops[kind]?.duet;
+		const b = ops[kind]?.baseline;
+		if (!d) continue;
+		lines.push(
+			`| ${OPERATION_TITLES[kind]} | ${perSecond(d.perSecond)} | ${ms(d.latency?.p50)} | ${ms(d.latency?.p99)} | ${d.failed} | ${b ? perSecond(b.perSecond) : '–'} | ${ms(b?.latency?.p50)} | ${ms(b?.latency?.p99)} | ${b ? ratio(d.perSecond / b.perSecond) : '–'} |`
+		);
+	}
+	return lines.join('\n');
+}
+
 const ENGINE_TITLES = {
 	postgres: 'PostgreSQL',
 	pglite: 'PGlite (embedded, durable)',
@@ -255,6 +283,14 @@ export function markdown(result) {
 			out.push('');
 			out.push(uploadsTable(u));
 		}
+		if (r.ops) {
+			out.push('');
+			out.push(
+				`### Edits, reactions and searches (closed loop, ${r.ops.inFlight} in flight, searches ${r.ops.searchInFlight ?? r.ops.inFlight}, ${n(r.ops.durationMs / 1000)} s each; searches over ${r.ops.historyMessages} messages; next to the bare loop (d))`
+			);
+			out.push('');
+			out.push(operationsTable(r.ops));
+		}
 		const other = [];
 		if (r.idle?.ws) {
 			const i = r.idle.ws;
@@ -329,6 +365,10 @@ export function markdown(result) {
 	if (Object.values(result.engines).some((r) => r.uploads?.baseline))
 		out.push(
 			'- (c) bare node:http upload sink (`bench/baselines/upload-sink.js`), on a database of its own on the same engine: the raw body in 256 KiB `bytea` chunks, four per INSERT, as Duet stores them; for photos, sharp alone on the bytes (the same three passes, two images at a time). Figures in the Uploads tables.'
+		);
+	if (Object.values(result.engines).some((r) => r.ops))
+		out.push(
+			'- (d) bare loop (`bench/baselines/pg-ops.js`), same engine and schema, same number in flight: an edit is one `UPDATE messages` transaction, a reaction one `INSERT` into `message_reactions` and then one `DELETE`, a search the query of `chat/search.ts` alone (no reactions read, no HTTP). Figures in the operations tables.'
 		);
 	if (result.baselines.wsRelay?.steps?.length) {
 		out.push('- (a) bare `ws` relay, no auth, no database, same load generator and offered loads:');

@@ -38,8 +38,13 @@ export class HttpPool {
 
 	/** POST `body` (a string) to `path` with extra `headers`; resolves with { status, body }. */
 	post(path, headers, body) {
+		return this.request('POST', path, headers, body);
+	}
+
+	/** Any method; resolves with { status, body }. */
+	request(method, path, headers, body = '') {
 		const payload = Buffer.from(body);
-		let head = `POST ${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\ncontent-length: ${payload.length}\r\n`;
+		let head = `${method} ${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\ncontent-length: ${payload.length}\r\n`;
 		for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
 		const request = Buffer.concat([Buffer.from(head + '\r\n'), payload]);
 		return new Promise((resolve) => {

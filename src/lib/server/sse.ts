@@ -128,10 +128,11 @@ export async function openEventStream(
 export class SseTransport implements StreamTransport {
 	readonly name = 'SSE';
 	private finished = false;
-	private keepalive?: ReturnType<typeof setInterval>;
+	private keepingAlive = false;
 	private readonly outgoing: Outgoing;
 	private readonly closeListeners: Array<() => void> = [];
-	private readonly waiting = new Set<() => void>();
+	/** Made by the first wait for a drain: most streams never wait, and an idle server holds thousands. */
+	private waiting?: Set<() => void>;
 
 	constructor(
 		private readonly out: SseOutput,
@@ -156,7 +157,13 @@ export class SseTransport implements StreamTransport {
 	opened(): void {
 		if (this.finished) return;
 		this.write(`${PADDING}retry: ${RETRY_MS}\n\n`);
-		this.keepalive = setInterval(() => this.write(': keepalive\n\n'), this.keepaliveMs);
+		keepAlive(this, this.keepaliveMs);
+		this.keepingAlive = true;
+	}
+
+	/** Called by the shared keepalive interval. */
+	keepalive(): void {
+		this.write(': keepalive\n\n');
 	}
 
 	send(event: PushEvent): void {
@@ -171,10 +178,10 @@ export class SseTransport implements StreamTransport {
 		return new Promise((resolve) => {
 			const check = () => {
 				if (!this.finished && !this.outgoing.drained()) return;
-				this.waiting.delete(check);
+				this.waiting?.delete(check);
 				resolve();
 			};
-			this.waiting.add(check);
+			(this.waiting ??= new Set()).add(check);
 			check();
 		});
 	}
@@ -198,7 +205,7 @@ export class SseTransport implements StreamTransport {
 	release(): boolean {
 		if (this.finished) return false;
 		this.finished = true;
-		clearInterval(this.keepalive);
+		if (this.keepingAlive) stopKeepingAlive(this, this.keepaliveMs);
 		this.wake();
 		for (const listener of this.closeListeners.splice(0)) listener();
 		return true;
@@ -224,8 +231,33 @@ export class SseTransport implements StreamTransport {
 	}
 
 	private wake(): void {
-		for (const check of [...this.waiting]) check();
+		if (this.waiting) for (const check of [...this.waiting]) check();
 	}
+}
+
+/**
+ * One interval per keepalive period writes the comment to every open stream, instead of a timer
+ * per stream: a stream waits at most the period for its first, as with a timer of its own.
+ */
+const keepalives = new Map<number, { timer: ReturnType<typeof setInterval>; streams: Set<SseTransport> }>();
+
+function keepAlive(transport: SseTransport, ms: number) {
+	let entry = keepalives.get(ms);
+	if (!entry) {
+		const streams = new Set<SseTransport>();
+		const timer = setInterval(() => {
+			for (const stream of streams) stream.keepalive();
+		}, ms);
+		keepalives.set(ms, (entry = { timer, streams }));
+	}
+	entry.streams.add(transport);
+}
+
+function stopKeepingAlive(transport: SseTransport, ms: number) {
+	const entry = keepalives.get(ms);
+	if (!entry?.streams.delete(transport) || entry.streams.size > 0) return;
+	clearInterval(entry.timer);
+	keepalives.delete(ms);
 }
 
 /**

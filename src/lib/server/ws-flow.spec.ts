@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, test } from 'vitest';
 import { Outgoing } from './outgoing';
-import { readControl, whenDrained } from './ws-flow';
+import { ReadControl, whenDrained } from './ws-flow';
 
 class FakeSocket extends EventEmitter {
 	readonly OPEN = 1;
@@ -27,13 +27,13 @@ function setup(maxInFlight = 3) {
 	);
 	let release!: () => void;
 	const drained = () => new Promise<void>((resolve) => (release = resolve));
-	const reading = readControl(ws, outgoing, drained, maxInFlight);
+	const reading = new ReadControl(ws, outgoing, drained, maxInFlight);
 	return { ws, outgoing, reading, setQueued: (bytes: number) => (queued = bytes), release: () => release() };
 }
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
-describe('readControl', () => {
+describe('ReadControl', () => {
 	test('stops reading at the in-flight cap and reads again as soon as one frame settles', () => {
 		const { ws, reading } = setup();
 		reading.started();

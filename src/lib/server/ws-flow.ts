@@ -25,35 +25,46 @@ export interface Readable {
  * stays paused until the heartbeat finds it silent and terminates it; one closed for passing the
  * limit is never read again.
  */
-export function readControl(ws: Readable, outgoing: Outgoing, drained: () => Promise<void>, maxInFlight = MAX_FRAMES_IN_FLIGHT) {
-	let inFlight = 0;
-	let draining = false;
-	const update = () => {
-		if (draining || inFlight >= maxInFlight || outgoing.closed) ws.pause();
+export class ReadControl {
+	private inFlight = 0;
+	private draining = false;
+
+	// A class rather than closures: one object per socket instead of five functions and their scope.
+	constructor(
+		private readonly ws: Readable,
+		private readonly outgoing: Outgoing,
+		private readonly drained: () => Promise<void>,
+		private readonly maxInFlight = MAX_FRAMES_IN_FLIGHT
+	) {}
+
+	/** A frame was read and is being handled. */
+	started(): void {
+		this.inFlight++;
+		if (this.inFlight >= this.maxInFlight) this.update();
+	}
+
+	/** A frame's handling ended, answered or not. */
+	settled(): void {
+		this.inFlight--;
+		if (this.ws.isPaused) this.update();
+	}
+
+	/** Something was written: past the backlog mark, reading waits until the socket drains. */
+	wrote(): void {
+		if (this.draining || !this.outgoing.backlogged()) return;
+		this.draining = true;
+		this.update();
+		void this.drained().then(() => {
+			this.draining = false;
+			this.update();
+		});
+	}
+
+	private update() {
+		const { ws } = this;
+		if (this.draining || this.inFlight >= this.maxInFlight || this.outgoing.closed) ws.pause();
 		else if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
-	};
-	return {
-		/** A frame was read and is being handled. */
-		started() {
-			inFlight++;
-			if (inFlight >= maxInFlight) update();
-		},
-		/** A frame's handling ended, answered or not. */
-		settled() {
-			inFlight--;
-			if (ws.isPaused) update();
-		},
-		/** Something was written: past the backlog mark, reading waits until the socket drains. */
-		wrote() {
-			if (draining || !outgoing.backlogged()) return;
-			draining = true;
-			update();
-			void drained().then(() => {
-				draining = false;
-				update();
-			});
-		}
-	};
+	}
 }
 
 /**

@@ -16,7 +16,7 @@ import { toAppError } from './failures';
 import { guard, logIfUnexpected } from './guard';
 import { metrics } from './metrics';
 import { Outgoing } from './outgoing';
-import { readControl, whenDrained, type Readable } from './ws-flow';
+import { ReadControl, whenDrained, type Readable } from './ws-flow';
 import type { Services } from './services';
 import { crossSiteError, errorReply, nodeHeaders, nodeOrigin, sessionToken, writeRawReply } from './edge';
 import type { StreamTransport } from './chat/streams';
@@ -49,8 +49,14 @@ export interface SocketLike extends Readable, EventEmitter {
 export class WebSocketTransport implements StreamTransport {
 	readonly name = 'WebSocket';
 	readonly outgoing: Outgoing;
-	readonly reading: ReturnType<typeof readControl>;
-	private readonly gone: Promise<void>;
+	readonly reading: ReadControl;
+	/**
+	 * Kept here and called from one 'close' listener: every `once` listener costs a bound function
+	 * and a state object, and an idle server holds thousands of sockets (docs/performance.md).
+	 */
+	private closeListeners: (() => void)[] | undefined = [];
+	/** Made only when something waits for it (a shutdown, a cut socket's stream). */
+	private gone?: Promise<void>;
 
 	constructor(
 		private readonly ws: SocketLike,
@@ -58,7 +64,7 @@ export class WebSocketTransport implements StreamTransport {
 		/** The socket's own TCP socket (absent in tests): its 'drain' ends a wait, and it is corked. */
 		private readonly raw?: Duplex
 	) {
-		this.gone = new Promise((resolve) => this.onClose(resolve));
+		ws.on('close', () => this.ended());
 		this.outgoing = new Outgoing(
 			() => ws.bufferedAmount,
 			(bytes) => {
@@ -66,7 +72,7 @@ export class WebSocketTransport implements StreamTransport {
 					{ user: user.id, bytes, limit: this.outgoing.limit },
 					`Closing the WebSocket of user ${user.id}: ${bytes} bytes unsent would pass the ${this.outgoing.limit}-byte limit`
 				);
-				// Nothing more is read from it (see readControl), and its stream waits for the close
+				// Nothing more is read from it (see ReadControl), and its stream waits for the close
 				// (see drained), so nothing more is computed for it. The close frame waits behind
 				// everything unsent: a client that reads gets it, one that does not is cut.
 				ws.pause();
@@ -75,7 +81,7 @@ export class WebSocketTransport implements StreamTransport {
 				ws.once('close', () => clearTimeout(cut));
 			}
 		);
-		this.reading = readControl(ws, this.outgoing, () => whenDrained(ws, raw, this.outgoing));
+		this.reading = new ReadControl(ws, this.outgoing, () => whenDrained(ws, raw, this.outgoing));
 	}
 
 	/** Writes one frame if the socket is open and the limit admits it. */
@@ -98,7 +104,7 @@ export class WebSocketTransport implements StreamTransport {
 
 	/** Once cut for being too slow, the stream waits for the close rather than reading more of the log for nothing. */
 	drained(): Promise<void> {
-		return this.outgoing.closed ? this.gone : whenDrained(this.ws, this.raw, this.outgoing);
+		return this.outgoing.closed ? this.whenGone() : whenDrained(this.ws, this.raw, this.outgoing);
 	}
 
 	close(code: CloseCode, reason: string): void {
@@ -108,34 +114,37 @@ export class WebSocketTransport implements StreamTransport {
 	async goAway(): Promise<void> {
 		this.ws.close(CLOSE.goingAway, 'server shutting down');
 		let timer: ReturnType<typeof setTimeout> | undefined;
-		await Promise.race([this.gone, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
+		await Promise.race([this.whenGone(), new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
 		clearTimeout(timer);
 		this.ws.terminate();
 	}
 
 	onClose(listener: () => void): void {
-		if (this.ws.readyState === this.ws.CLOSED) {
-			listener();
-			return;
-		}
-		this.ws.once('close', () =>
+		if (this.closeListeners && this.ws.readyState !== this.ws.CLOSED) this.closeListeners.push(listener);
+		else listener();
+	}
+
+	private whenGone(): Promise<void> {
+		return (this.gone ??= new Promise((resolve) => this.onClose(resolve)));
+	}
+
+	private ended() {
+		const listeners = this.closeListeners;
+		this.closeListeners = undefined;
+		for (const listener of listeners ?? []) {
 			guard(
 				'a WebSocket close',
 				() => ({ user: this.user.id }),
 				() => {},
 				listener
-			)
-		);
+			);
+		}
 	}
 }
 
-interface Connection {
-	socket: WebSocket;
-	alive: boolean;
-}
-
 const KEY = Symbol.for('duet.ws');
-type State = { wss: WebSocketServer; connections: Set<Connection>; heartbeat?: ReturnType<typeof setInterval> };
+/** `connections` maps each open socket to whether it answered since the last ping. */
+type State = { wss: WebSocketServer; connections: Map<WebSocket, boolean>; heartbeat?: ReturnType<typeof setInterval> };
 
 /** One server and one heartbeat per process, even when dev loads this module twice. */
 function state(): State {
@@ -144,33 +153,48 @@ function state(): State {
 	const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_JSON_BYTES, perMessageDeflate: false, clientTracking: false });
 	// A handshake ws cannot accept (bad key, version, Upgrade header) answers in the protocol's shape too.
 	wss.on('wsClientError', (error, socket) => refuse(socket, new AppError('bad_request', `${error.message}.`)));
-	const created: State = { wss, connections: new Set() };
+	const created: State = { wss, connections: new Map() };
 	g[KEY] = created;
 	return created;
 }
 
-/** Pings every connection each interval and ends one that did not answer the last ping; runs while any is open. */
-function track(connection: Connection, heartbeatMs: number) {
+/**
+ * Pings every connection each interval and ends one that did not answer the last ping; runs while
+ * any is open. Its listeners are shared functions (`this` is the socket), not closures per socket.
+ */
+function track(socket: WebSocket, heartbeatMs: number) {
 	const current = state();
-	current.connections.add(connection);
+	current.connections.set(socket, true);
 	current.heartbeat ??= setInterval(() => {
-		for (const connection of current.connections) {
-			if (!connection.alive) {
-				connection.socket.terminate();
+		for (const [socket, alive] of current.connections) {
+			if (!alive) {
+				socket.terminate();
 				continue;
 			}
-			connection.alive = false;
-			connection.socket.ping();
+			current.connections.set(socket, false);
+			socket.ping();
 		}
 	}, heartbeatMs);
 	current.heartbeat.unref();
-	connection.socket.once('close', () => {
-		current.connections.delete(connection);
-		if (current.connections.size > 0) return;
-		clearInterval(current.heartbeat);
-		current.heartbeat = undefined;
-	});
+	socket.on('pong', markAlive);
+	socket.on('close', untrack);
 }
+
+function markAlive(this: WebSocket) {
+	const { connections } = state();
+	if (connections.has(this)) connections.set(this, true);
+}
+
+function untrack(this: WebSocket) {
+	const current = state();
+	current.connections.delete(this);
+	if (current.connections.size > 0) return;
+	clearInterval(current.heartbeat);
+	current.heartbeat = undefined;
+}
+
+/** ws closes the connection itself after an error (see attach); this only keeps it from being thrown as unhandled. */
+function ignoreError() {}
 
 /** Refuses the upgrade with a JSON error body (the edge's reply), then closes the socket. */
 function refuse(socket: Duplex, error: AppError) {
@@ -221,32 +245,27 @@ async function serve(app: WebSocketDeps, ws: WebSocket, user: User, sessionId: s
 
 /** Wires one socket's frames to the chat service; its stream is the caller's to open. */
 function attach(app: WebSocketDeps, ws: WebSocket, user: User): WebSocketTransport {
-	const connection: Connection = { socket: ws, alive: true };
-	track(connection, app.config.wsHeartbeatMs);
-	ws.on('pong', () => (connection.alive = true));
-
+	track(ws, app.config.wsHeartbeatMs);
 	const transport = new WebSocketTransport(ws, user, rawSocket(ws));
-	const write = (frame: ServerFrame) => transport.write(frame);
-	const fail = () => ws.close(CLOSE.serverError, 'internal error');
 
 	ws.on('message', (data, isBinary) => {
-		connection.alive = true;
+		markAlive.call(ws);
 		// A closing socket's frames go unanswered: nothing it asks for could be sent anyway.
 		if (ws.readyState !== ws.OPEN) return;
 		const context: FrameContext = { user: user.id, frame: undefined };
+		const write = (frame: ServerFrame) => transport.write(frame);
 		transport.reading.started();
 		guard(
 			'a WebSocket frame',
 			() => context,
-			fail,
-			() => handleFrame(app, user, data, isBinary, write, context).finally(transport.reading.settled)
+			() => ws.close(CLOSE.serverError, 'internal error'),
+			() => handleFrame(app, user, data, isBinary, write, context).finally(() => transport.reading.settled())
 		);
 	});
 	// ws closes the connection itself after an error: with the violation's close code for a bad
 	// frame (1009 for one over 64 KiB), then ends the socket once that close frame is written.
 	// Terminating here would destroy the socket at once and could lose that close frame with it.
-	// The listener only keeps the error from being thrown as unhandled.
-	ws.on('error', () => {});
+	ws.on('error', ignoreError);
 	return transport;
 }
 
