@@ -230,6 +230,26 @@ describe('SequenceBuffer', () => {
 		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
 	});
 
+	test('a run stops before the send that would take it past maxRunBytes; a send larger than that still goes, alone', async () => {
+		const store = fakeStore();
+		// Sizes by clientSeq: 1–3 weigh 40 each, 4 weighs 150, 5 weighs 10.
+		const size: Record<number, number> = { 1: 40, 2: 40, 3: 40, 4: 150, 5: 10 };
+		const buffer = new SequenceBuffer({
+			gapTimeoutMs: 5000,
+			maxHeldPerKey: 100,
+			maxHeldTotal: 1000,
+			recheckMs: 60_000,
+			maxRun: 4,
+			maxRunBytes: 100,
+			sizeOf: (s: BufferedSend) => size[s.clientSeq],
+			nextExpected: store.nextExpected,
+			commit: store.commit
+		});
+		await Promise.all([5, 4, 3, 2, 1].map((n) => buffer.submit(send(n))));
+		expect(store.batches).toEqual([[1, 2], [3], [4], [5]]);
+		expect(store.committed.map((s) => s.clientSeq)).toEqual([1, 2, 3, 4, 5]);
+	});
+
 	test('a run that fails for now acks none after the failure; what came after waits, and the resends keep the order', async () => {
 		const { store, buffer } = setup();
 		store.failIds.set(send(2).id, new Error('the transaction failed'));

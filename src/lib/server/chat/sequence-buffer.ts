@@ -36,6 +36,13 @@ export interface SequenceBufferOptions<S extends BufferedSend> {
 	/** Most sends of one key in one run. */
 	maxRun: number;
 	/**
+	 * Most bytes of one run (by `sizeOf`; the first send always goes): a run joins one transaction
+	 * whole, and that transaction's statements must finish inside the database's deadline even on a
+	 * loaded host, so one chatty client's backlog is cut into runs of bounded work.
+	 */
+	maxRunBytes?: number;
+	sizeOf?(send: S): number;
+	/**
 	 * Durably stores a run of one key's sends, in this order (idempotent by id): one ack each. When
 	 * one fails other than by a refusal, none after it may be stored.
 	 */
@@ -159,10 +166,24 @@ export class SequenceBuffer<S extends BufferedSend> {
 		while (state.ready.length > 0) {
 			// After the decisions already waiting: sends read together leave together.
 			await new Promise((resolve) => setImmediate(resolve));
-			const run = state.ready.sort((a, b) => a.send.clientSeq - b.send.clientSeq).splice(0, this.options.maxRun);
+			const run = state.ready.sort((a, b) => a.send.clientSeq - b.send.clientSeq).splice(0, this.runLength(state.ready));
 			const outcomes = await Promise.allSettled(this.options.commit(run.map((item) => item.send)));
 			this.settle(state, run, outcomes);
 		}
+	}
+
+	/** How many of the sends in line (in clientSeq order) the next run takes. */
+	private runLength(ready: Held<S>[]): number {
+		const { maxRun, maxRunBytes, sizeOf } = this.options;
+		if (maxRunBytes === undefined || !sizeOf) return maxRun;
+		let bytes = 0;
+		let length = 0;
+		for (const { send } of ready) {
+			bytes += sizeOf(send);
+			if (length >= maxRun || (length > 0 && bytes > maxRunBytes)) break;
+			length++;
+		}
+		return length;
 	}
 
 	private hold(state: KeyState<S>, item: Held<S>) {

@@ -36,6 +36,8 @@ type Send = Omit<SendCommand, 'clientSeq'> & { clientSeq: number | null };
 
 /** Items per batch, and sends per run of one client: a run joins one batch whole. */
 const MAX_BATCH = 256;
+/** Body characters per run of one client (see SequenceBuffer's maxRunBytes). */
+const MAX_RUN_BYTES = 64 * 1024;
 
 const NOT_FOUND = () => new AppError('not_found', 'There is no such conversation.');
 const UNAVAILABLE = () => new AppError('unavailable', 'The service is briefly unavailable; try again in a moment.');
@@ -74,6 +76,10 @@ export class ChatService {
 			maxHeldTotal: 10_000,
 			nextExpected: (conversationId, clientId) => this.nextClientSeq(this.db, conversationId, clientId),
 			maxRun: MAX_BATCH,
+			// 100 sends of 4 KB in one run ran past the 1 s statement deadline on a loaded 2-core host
+			// (backpressure.test.ts); 64 KiB keeps a run's write to tens of milliseconds there.
+			maxRunBytes: MAX_RUN_BYTES,
+			sizeOf: (send) => send.body.length,
 			commit: (sends) => this.group.submitRun(sends).map((committed) => committed.then((c) => c.ack))
 		});
 		this.group = new GroupCommit<Send>(writer, this.members, {
